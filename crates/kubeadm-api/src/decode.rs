@@ -1,0 +1,269 @@
+//! Strict decoding of multi-document kubeadm configuration files.
+//!
+//! Each YAML document is identified by `apiVersion` + `kind`, then decoded strictly into its
+//! wire type: an unknown or duplicate field, a wrong type or a malformed scalar is an error
+//! naming the file, the line and the field. v1beta3 documents are converted to v1beta4 on the way
+//! in. KubeletConfiguration and KubeProxyConfiguration documents are carried through as parsed.
+
+use serde::de::DeserializeOwned;
+
+use crate::v1beta4 as b4;
+use crate::{v1beta3 as b3, ConfigError};
+
+/// `kubelet.config.k8s.io/v1beta1`.
+pub const KUBELET_API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
+/// `kubeproxy.config.k8s.io/v1alpha1`.
+pub const KUBE_PROXY_API_VERSION: &str = "kubeproxy.config.k8s.io/v1alpha1";
+
+/// One YAML document of a file.
+#[derive(Debug, Clone)]
+pub struct RawDocument {
+    /// 1-based line where the document's content starts.
+    pub line: usize,
+    /// The document text, preceded by blank lines so that parser line numbers match the file.
+    pub text: String,
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+}
+
+/// Everything a configuration file held, converted to v1beta4.
+#[derive(Debug, Clone, Default)]
+pub struct Documents {
+    /// The InitConfiguration, if present.
+    pub init: Option<b4::InitConfiguration>,
+    /// The ClusterConfiguration, if present.
+    pub cluster: Option<b4::ClusterConfiguration>,
+    /// The JoinConfiguration, if present.
+    pub join: Option<b4::JoinConfiguration>,
+    /// The ResetConfiguration, if present.
+    pub reset: Option<b4::ResetConfiguration>,
+    /// The UpgradeConfiguration, if present.
+    pub upgrade: Option<b4::UpgradeConfiguration>,
+    /// A KubeletConfiguration document, as parsed.
+    pub kubelet: Option<serde_json::Value>,
+    /// A KubeProxyConfiguration document, as parsed.
+    pub kube_proxy: Option<serde_json::Value>,
+    /// The kubeadm API version the file used (`v1beta3` documents were converted).
+    pub source_api_version: Option<String>,
+}
+
+/// Splits a file into documents on `---` separator lines, as Go's YAML reader does.
+fn split(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed.starts_with("--- ") || trimmed.starts_with("---\t") {
+            docs.push((start, std::mem::take(&mut current)));
+            start = i + 2;
+            continue;
+        }
+        if trimmed == "..." {
+            continue;
+        }
+        if current.is_empty() {
+            // Pad so the parser's line numbers are the file's.
+            current.push_str(&"\n".repeat(i));
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    docs.push((start, current));
+    docs.into_iter()
+        .filter(|(_, d)| d.lines().any(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#')
+        }))
+        .collect()
+}
+
+fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ConfigError {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line() as usize, l.column() as usize))
+        .unwrap_or((0, 0));
+    let message = e.without_snippet().to_string();
+    // The library's message may carry its own position; keep just the first line, ours follows.
+    let message = message.lines().next().unwrap_or("").trim().to_string();
+    ConfigError::Yaml {
+        file: file.to_string(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// Parses the documents of a file and reads each one's `apiVersion` and `kind`.
+pub fn documents(file: &str, text: &str) -> Result<Vec<RawDocument>, ConfigError> {
+    let mut out = Vec::new();
+    for (line, doc) in split(text) {
+        let value: serde_json::Value =
+            serde_saphyr::from_str(&doc).map_err(|e| yaml_error(file, &e))?;
+        let obj = value.as_object().ok_or_else(|| ConfigError::Document {
+            file: file.to_string(),
+            line,
+            message: "a configuration document must be a YAML mapping with apiVersion and kind".into(),
+        })?;
+        let get = |key: &str| -> Result<String, ConfigError> {
+            match obj.get(key) {
+                Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+                _ => Err(ConfigError::Document {
+                    file: file.to_string(),
+                    line,
+                    message: format!("the document has no {key:?}; every document needs apiVersion and kind (e.g. apiVersion: kubeadm.k8s.io/v1beta4, kind: InitConfiguration)"),
+                }),
+            }
+        };
+        out.push(RawDocument {
+            line,
+            api_version: get("apiVersion")?,
+            kind: get("kind")?,
+            text: doc,
+        });
+    }
+    Ok(out)
+}
+
+fn typed<T: DeserializeOwned>(file: &str, doc: &RawDocument) -> Result<T, ConfigError> {
+    serde_saphyr::from_str(&doc.text).map_err(|e| yaml_error(file, &e))
+}
+
+/// Kinds of the kubeadm API group.
+const KUBEADM_KINDS: &[&str] = &[
+    "InitConfiguration",
+    "ClusterConfiguration",
+    "JoinConfiguration",
+    "ResetConfiguration",
+    "UpgradeConfiguration",
+];
+
+/// Decodes a whole configuration file strictly.
+pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
+    let raw = documents(file, text)?;
+    if raw.is_empty() {
+        return Err(ConfigError::Document {
+            file: file.to_string(),
+            line: 1,
+            message: "the file holds no configuration document".into(),
+        });
+    }
+    let mut out = Documents::default();
+    let mut b3_cluster_timeout = None;
+    let mut b3_init: Option<b3::InitConfiguration> = None;
+    let dup = |doc: &RawDocument| ConfigError::Document {
+        file: file.to_string(),
+        line: doc.line,
+        message: format!("more than one {} document; give each kind once", doc.kind),
+    };
+    for doc in &raw {
+        let group_version = doc.api_version.as_str();
+        let kind = doc.kind.as_str();
+        match (group_version, kind) {
+            (b4::API_VERSION | b3::API_VERSION, _) if !KUBEADM_KINDS.contains(&kind) => {
+                return Err(ConfigError::Document {
+                    file: file.to_string(),
+                    line: doc.line,
+                    message: format!("unknown kind {kind:?} for apiVersion {group_version}; expected one of {}", KUBEADM_KINDS.join(", ")),
+                });
+            }
+            (b3::API_VERSION, "ResetConfiguration" | "UpgradeConfiguration") => {
+                return Err(ConfigError::Document {
+                    file: file.to_string(),
+                    line: doc.line,
+                    message: format!("{kind} does not exist in {group_version}; use apiVersion: {}", b4::API_VERSION),
+                });
+            }
+            (b4::API_VERSION | b3::API_VERSION, _) => {
+                match &out.source_api_version {
+                    Some(v) if v != group_version => {
+                        return Err(ConfigError::Document {
+                            file: file.to_string(),
+                            line: doc.line,
+                            message: format!("mixed kubeadm API versions ({v} and {group_version}) in one file; run `kubeadm config migrate` and use {} throughout", b4::API_VERSION),
+                        });
+                    }
+                    _ => out.source_api_version = Some(group_version.to_string()),
+                }
+            }
+            (KUBELET_API_VERSION, "KubeletConfiguration") => {
+                if out.kubelet.is_some() {
+                    return Err(dup(doc));
+                }
+                out.kubelet = Some(typed(file, doc)?);
+                continue;
+            }
+            (KUBE_PROXY_API_VERSION, "KubeProxyConfiguration") => {
+                if out.kube_proxy.is_some() {
+                    return Err(dup(doc));
+                }
+                out.kube_proxy = Some(typed(file, doc)?);
+                continue;
+            }
+            (gv, _) if gv.starts_with("kubeadm.k8s.io/") => {
+                return Err(ConfigError::Document {
+                    file: file.to_string(),
+                    line: doc.line,
+                    message: format!("apiVersion {gv:?} is not supported; use {} (or {}), converting older files with `kubeadm config migrate` of an older kubeadm", b4::API_VERSION, b3::API_VERSION),
+                });
+            }
+            (gv, k) => {
+                return Err(ConfigError::Document {
+                    file: file.to_string(),
+                    line: doc.line,
+                    message: format!("unknown configuration {gv}, Kind={k}; expected kubeadm.k8s.io/v1beta4 (or v1beta3) kinds, {KUBELET_API_VERSION} KubeletConfiguration or {KUBE_PROXY_API_VERSION} KubeProxyConfiguration"),
+                });
+            }
+        }
+        let v1beta3 = group_version == b3::API_VERSION;
+        match kind {
+            "InitConfiguration" if out.init.is_some() || b3_init.is_some() => return Err(dup(doc)),
+            "InitConfiguration" if v1beta3 => b3_init = Some(typed(file, doc)?),
+            "InitConfiguration" => out.init = Some(typed(file, doc)?),
+            "ClusterConfiguration" if out.cluster.is_some() => return Err(dup(doc)),
+            "ClusterConfiguration" if v1beta3 => {
+                let c: b3::ClusterConfiguration = typed(file, doc)?;
+                let (c, timeout) = c.to_v1beta4();
+                b3_cluster_timeout = timeout;
+                out.cluster = Some(c);
+            }
+            "ClusterConfiguration" => out.cluster = Some(typed(file, doc)?),
+            "JoinConfiguration" if out.join.is_some() => return Err(dup(doc)),
+            "JoinConfiguration" if v1beta3 => {
+                let j: b3::JoinConfiguration = typed(file, doc)?;
+                out.join = Some(j.to_v1beta4());
+            }
+            "JoinConfiguration" => out.join = Some(typed(file, doc)?),
+            "ResetConfiguration" if out.reset.is_some() => return Err(dup(doc)),
+            "ResetConfiguration" => out.reset = Some(typed(file, doc)?),
+            "UpgradeConfiguration" if out.upgrade.is_some() => return Err(dup(doc)),
+            _ => out.upgrade = Some(typed(file, doc)?),
+        }
+    }
+    if let Some(init) = b3_init {
+        out.init = Some(init.to_v1beta4(b3_cluster_timeout));
+    } else if let (Some(t), None) = (b3_cluster_timeout, &out.init) {
+        // A lone v1beta3 ClusterConfiguration still carries the timeout into an InitConfiguration
+        // only when init runs; keep it for that case.
+        out.init = Some(b4::InitConfiguration {
+            timeouts: Some(b4::Timeouts {
+                control_plane_component_health_check: Some(t),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        out.init_was_synthesized();
+    }
+    Ok(out)
+}
+
+impl Documents {
+    fn init_was_synthesized(&mut self) {
+        if let Some(init) = &mut self.init {
+            init.api_version = b4::API_VERSION.into();
+            init.kind = "InitConfiguration".into();
+        }
+    }
+}

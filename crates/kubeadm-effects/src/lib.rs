@@ -1,0 +1,157 @@
+//! Every side effect of kubeadm-rs goes through [`Effects`]: reading and writing host files
+//! (resolved under a root, written atomically with kubeadm's modes) and running host commands.
+//!
+//! Two implementations share the interface: [`RealEffects`] changes the host, [`DryRunEffects`]
+//! reads the host but records and prints every change instead of making it. Phases cannot tell
+//! them apart, so `--dry-run` runs exactly the code a real run does.
+
+mod dryrun;
+mod real;
+mod rooted;
+
+use std::path::{Path, PathBuf};
+
+pub use dryrun::{Action, DryRunEffects};
+pub use real::RealEffects;
+pub use rooted::{resolve, write_atomic};
+
+/// What a file holds, and how much of it may be shown.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Public content: dry-run prints it in full.
+    Plain(Vec<u8>),
+    /// A private key or similar: dry-run prints only the path and `what` (e.g. "RSA-2048 private key").
+    Secret {
+        /// The bytes.
+        data: Vec<u8>,
+        /// What it is, without revealing it.
+        what: String,
+    },
+    /// Content with secrets inside (a kubeconfig with a client key): dry-run prints `shown`.
+    Redacted {
+        /// The bytes.
+        data: Vec<u8>,
+        /// A rendering with the secret parts replaced.
+        shown: String,
+    },
+}
+
+impl Content {
+    /// The bytes to write.
+    pub fn data(&self) -> &[u8] {
+        match self {
+            Content::Plain(d) | Content::Secret { data: d, .. } | Content::Redacted { data: d, .. } => d,
+        }
+    }
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Content::Plain(d) => write!(f, "Plain({} bytes)", d.len()),
+            Content::Secret { what, .. } => write!(f, "Secret({what})"),
+            Content::Redacted { data, .. } => write!(f, "Redacted({} bytes)", data.len()),
+        }
+    }
+}
+
+/// A failed effect, naming the host path or command.
+#[derive(Debug, thiserror::Error)]
+pub enum EffectError {
+    /// A file operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done ("write", "read", …).
+        op: &'static str,
+        /// The host path (as the operator knows it, not the rooted one).
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A path is not an absolute path inside the root.
+    #[error("refusing path {0}: host paths must be absolute and must not contain '..'")]
+    BadPath(PathBuf),
+    /// A command could not be started.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CommandOutput {
+    /// Exit code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Whether a command changes the host (dry-run records it instead of running it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// Only asks (e.g. `systemctl is-active kubelet`): run in dry-run too.
+    Query,
+    /// Changes the host (e.g. `systemctl restart kubelet`): recorded in dry-run.
+    Mutate,
+}
+
+/// The side-effect interface phases use. Paths are host paths (`/etc/kubernetes/...`),
+/// resolved under [`Effects::root`].
+pub trait Effects: Send + Sync {
+    /// The root host paths are resolved under (`/` unless `--rootfs`).
+    fn root(&self) -> &Path;
+
+    /// True for the recording implementation.
+    fn is_dry_run(&self) -> bool;
+
+    /// Reads a file; `Ok(None)` when it does not exist.
+    fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, EffectError>;
+
+    /// True when the path exists (file, directory or socket).
+    fn exists(&self, path: &Path) -> bool;
+
+    /// Names of the entries of a directory (empty when it does not exist).
+    fn list_dir(&self, path: &Path) -> Result<Vec<String>, EffectError>;
+
+    /// Writes a file atomically (temp file, fsync, rename) with `mode`, creating parents 0755.
+    fn write_file(&self, path: &Path, content: Content, mode: u32) -> Result<(), EffectError>;
+
+    /// Creates a directory and its parents with `mode`.
+    fn create_dir_all(&self, path: &Path, mode: u32) -> Result<(), EffectError>;
+
+    /// Removes a file (absent is fine).
+    fn remove_file(&self, path: &Path) -> Result<(), EffectError>;
+
+    /// Runs a host command.
+    fn run(&self, kind: CommandKind, program: &str, args: &[&str]) -> Result<CommandOutput, EffectError>;
+
+    /// A message for the operator about something not done (dry-run prints it, a real run logs it).
+    fn note(&self, message: &str);
+
+    /// Reads a file as UTF-8 text; `Ok(None)` when absent.
+    fn read_to_string(&self, path: &Path) -> Result<Option<String>, EffectError> {
+        match self.read(path)? {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| EffectError::Io {
+                op: "read",
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+            }),
+        }
+    }
+}

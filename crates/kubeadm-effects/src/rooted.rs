@@ -1,0 +1,106 @@
+//! Host paths resolved under a root, and the atomic write every file goes through.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::EffectError;
+
+/// Resolves an absolute host path under `root`; refuses relative paths and `..`.
+pub fn resolve(root: &Path, path: &Path) -> Result<PathBuf, EffectError> {
+    if !path.is_absolute() {
+        return Err(EffectError::BadPath(path.to_path_buf()));
+    }
+    let mut out = root.to_path_buf();
+    for c in path.components() {
+        match c {
+            Component::RootDir => {}
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return Err(EffectError::BadPath(path.to_path_buf())),
+        }
+    }
+    Ok(out)
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> EffectError + 'a {
+    move |source| EffectError::Io { op, path: path.to_path_buf(), source }
+}
+
+/// Writes `data` to `target` atomically: a temp file in the same directory created with `mode`
+/// (so a key is never readable by others, not even briefly), fsync, rename over the target,
+/// fsync of the directory. `shown` is the path named in errors.
+pub fn write_atomic(target: &Path, data: &[u8], mode: u32, shown: &Path) -> Result<(), EffectError> {
+    let dir = target.parent().ok_or_else(|| EffectError::BadPath(shown.to_path_buf()))?;
+    create_dirs(dir, 0o755, shown)?;
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let mut tmp = None;
+    for attempt in 0..16u32 {
+        let candidate = dir.join(format!(".{name}.tmp-{}-{attempt}", std::process::id()));
+        match fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&candidate) {
+            Ok(f) => {
+                tmp = Some((candidate, f));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io("write", shown)(e)),
+        }
+    }
+    let (tmp_path, mut file) = tmp.ok_or_else(|| {
+        io("write", shown)(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "no free temporary file name"))
+    })?;
+    let result = (|| {
+        file.write_all(data)?;
+        // The umask may have narrowed the mode at creation; set it exactly.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.sync_all()?;
+        fs::rename(&tmp_path, target)?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp_path);
+    }
+    result.map_err(io("write", shown))
+}
+
+/// `mkdir -p` with `mode` for the directories it creates.
+pub(crate) fn create_dirs(dir: &Path, mode: u32, shown: &Path) -> Result<(), EffectError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(io("create directory", shown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_under_root() {
+        let r = Path::new("/tmp/root");
+        assert_eq!(resolve(r, Path::new("/etc/kubernetes/admin.conf")).unwrap(), Path::new("/tmp/root/etc/kubernetes/admin.conf"));
+        assert!(resolve(r, Path::new("etc/x")).is_err());
+        assert!(resolve(r, Path::new("/etc/../../x")).is_err());
+    }
+
+    #[test]
+    fn writes_atomically_with_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/b/key");
+        write_atomic(&target, b"secret", 0o600, Path::new("/a/b/key")).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"secret");
+        assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
+        write_atomic(&target, b"again", 0o600, Path::new("/a/b/key")).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"again");
+        // No temp files left behind.
+        assert_eq!(fs::read_dir(dir.path().join("a/b")).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,278 @@
+//! The command-line tree, upstream's commands, flags and help. `init phase …` sub-commands are
+//! generated from the phase tree at start-up (see [`crate::phases`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// kubeadm: easily bootstrap a secure Kubernetes cluster.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubeadm",
+    about = "kubeadm: easily bootstrap a secure Kubernetes cluster",
+    long_about = "kubeadm: easily bootstrap a secure Kubernetes cluster.\n\nA drop-in Rust implementation of upstream kubeadm: same commands, phases, flags and configuration API (kubeadm.k8s.io/v1beta3 and v1beta4).\n\nExample usage:\n\n    Create a two-machine cluster with one control-plane node and one worker node:\n\n    On the first machine:  kubeadm init\n    On the second machine: kubeadm join <arguments-returned-from-init>",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// [EXPERIMENTAL] The path to the 'real' host root filesystem. Every host path is resolved under it.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+
+    /// Number for the log level verbosity.
+    #[arg(short = 'v', long = "v", global = true, value_name = "LEVEL", default_value_t = 0)]
+    pub verbosity: u8,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run this command in order to set up the Kubernetes control plane.
+    Init(InitArgs),
+    /// Manage configuration for a kubeadm cluster.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage bootstrap tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Commands related to handling Kubernetes certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Print the version of kubeadm.
+    Version(VersionArgs),
+    /// Output shell completion code for the specified shell (bash, zsh or fish).
+    Completion(CompletionArgs),
+}
+
+/// Flags of `kubeadm init` and its phases.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InitArgs {
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The IP address the API Server will advertise it's listening on. If not set the default network interface will be used.
+    #[arg(long, value_name = "IP")]
+    pub apiserver_advertise_address: Option<String>,
+    /// Port for the API Server to bind to (default 6443).
+    #[arg(long, value_name = "PORT")]
+    pub apiserver_bind_port: Option<i32>,
+    /// Optional extra Subject Alternative Names (SANs) to use for the API Server serving certificate. Can be both IP addresses and DNS names.
+    #[arg(long, value_delimiter = ',', value_name = "SANS")]
+    pub apiserver_cert_extra_sans: Vec<String>,
+    /// The path where to save and store the certificates (default "/etc/kubernetes/pki").
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Key used to encrypt the control-plane certificates in the kubeadm-certs Secret. The certificate key is a hex encoded string that is an AES key of size 32 bytes.
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: Option<String>,
+    /// Specify a stable IP address or DNS name for the control plane.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub control_plane_endpoint: Option<String>,
+    /// Path to the CRI socket to connect. If empty kubeadm will try to auto-detect this value; use this option only if you have more than one CRI installed or if you have non-standard CRI socket.
+    #[arg(long, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
+    /// Don't apply any changes; just output what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A set of key=value pairs that describe feature gates for various features.
+    #[arg(long, value_name = "GATES")]
+    pub feature_gates: Option<String>,
+    /// A list of checks whose errors will be shown as warnings. Example: 'IsPrivilegedUser,Swap'. Value 'all' ignores errors from all checks.
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore_preflight_errors: Vec<String>,
+    /// Choose a container registry to pull control plane images from (default "registry.k8s.io").
+    #[arg(long, value_name = "REPO")]
+    pub image_repository: Option<String>,
+    /// Choose a specific Kubernetes version for the control plane (default "stable-1").
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Specify the node name.
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Path to a directory that contains files named "target[suffix][+patchtype].extension".
+    #[arg(long, value_name = "DIR")]
+    pub patches: Option<String>,
+    /// Specify range of IP addresses for the pod network. If set, the control plane will automatically allocate CIDRs for every node.
+    #[arg(long, value_name = "CIDR")]
+    pub pod_network_cidr: Option<String>,
+    /// Use alternative range of IP address for service VIPs (default "10.96.0.0/12").
+    #[arg(long, value_name = "CIDR")]
+    pub service_cidr: Option<String>,
+    /// Use alternative domain for services, e.g. "myorg.internal" (default "cluster.local").
+    #[arg(long, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<String>,
+    /// Don't print the key used to encrypt the control-plane certificates.
+    #[arg(long)]
+    pub skip_certificate_key_print: bool,
+    /// List of phases to be skipped.
+    #[arg(long, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+    /// Skip printing of the default bootstrap token generated by 'kubeadm init'.
+    #[arg(long)]
+    pub skip_token_print: bool,
+    /// The token to use for establishing bidirectional trust between nodes and control-plane nodes. The format is [a-z0-9]{6}\.[a-z0-9]{16} - e.g. abcdef.0123456789abcdef
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// The duration before the token is automatically deleted (e.g. 1s, 2m, 3h). If set to '0', the token will never expire (default 24h0m0s).
+    #[arg(long, value_name = "DURATION")]
+    pub token_ttl: Option<String>,
+    /// Upload control-plane certificates to the kubeadm-certs Secret.
+    #[arg(long)]
+    pub upload_certs: bool,
+}
+
+/// `kubeadm config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print configuration.
+    #[command(subcommand)]
+    Print(PrintCommand),
+    /// Read an older version of the kubeadm configuration API types from a file, and output the similar config object for the newer version.
+    Migrate(MigrateArgs),
+    /// Read a file containing the kubeadm configuration API and report any validation problems.
+    Validate(ValidateArgs),
+    /// Interact with container images used by kubeadm.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+/// `kubeadm config print …`.
+#[derive(Debug, Subcommand)]
+pub enum PrintCommand {
+    /// Print default init configuration, that can be used for 'kubeadm init'.
+    InitDefaults(PrintArgs),
+    /// Print default join configuration, that can be used for 'kubeadm join'.
+    JoinDefaults(PrintArgs),
+    /// Print default reset configuration, that can be used for 'kubeadm reset'.
+    ResetDefaults(PrintArgs),
+    /// Print default upgrade configuration, that can be used for 'kubeadm upgrade'.
+    UpgradeDefaults(PrintArgs),
+}
+
+/// Flags of `config print`.
+#[derive(Debug, Args)]
+pub struct PrintArgs {
+    /// A comma-separated list for component config API objects to print the default values for. Available values: [KubeProxyConfiguration KubeletConfiguration].
+    #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+    pub component_configs: Vec<String>,
+}
+
+/// Flags of `config migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Path to the kubeadm config file that is using an old API version and should be converted. This flag is mandatory.
+    #[arg(long, value_name = "FILE")]
+    pub old_config: Option<PathBuf>,
+    /// Path to the resulting equivalent kubeadm config file using the new API version. Optional, if not specified output will be sent to STDOUT.
+    #[arg(long, value_name = "FILE")]
+    pub new_config: Option<PathBuf>,
+    /// Allow experimental and deprecated API versions (accepted for compatibility).
+    #[arg(long)]
+    pub allow_experimental_api: bool,
+}
+
+/// Flags of `config validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Allow validation of experimental, unreleased APIs (accepted for compatibility).
+    #[arg(long)]
+    pub allow_experimental_api: bool,
+}
+
+/// `kubeadm config images …`.
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Print a list of images kubeadm will use. The configuration file is used in case any images or image repositories are customized.
+    List(ImagesListArgs),
+}
+
+/// Output formats of listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// One item per line.
+    Text,
+    /// JSON object.
+    Json,
+    /// YAML object.
+    Yaml,
+}
+
+/// Flags of `config images list`.
+#[derive(Debug, Args)]
+pub struct ImagesListArgs {
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Choose a specific Kubernetes version for the control plane.
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Choose a container registry to pull control plane images from.
+    #[arg(long, value_name = "REPO")]
+    pub image_repository: Option<String>,
+    /// A set of key=value pairs that describe feature gates for various features.
+    #[arg(long, value_name = "GATES")]
+    pub feature_gates: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+    /// Allow missing keys in templates (accepted for compatibility).
+    #[arg(long, default_value_t = true, hide = true)]
+    pub allow_missing_template_keys: bool,
+}
+
+/// `kubeadm token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Generate and print a bootstrap token, but do not create it on the server.
+    Generate,
+}
+
+/// `kubeadm certs …`.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Generate certificate keys.
+    CertificateKey,
+}
+
+/// Output formats of `kubeadm version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VersionFormat {
+    /// `v1.37.0`.
+    Short,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// Flags of `kubeadm version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Output format; available options are 'yaml', 'json' and 'short'.
+    #[arg(short = 'o', long = "output", value_enum)]
+    pub output: Option<VersionFormat>,
+}
+
+/// Shells `completion` supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// Flags of `kubeadm completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    pub shell: Shell,
+}

@@ -1,0 +1,71 @@
+//! One module per command: each turns parsed flags into options and runs the command.
+
+pub mod config;
+pub mod init;
+pub mod misc;
+pub mod version;
+
+use std::path::Path;
+
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use kubeadm_api::decode::{self, Documents};
+
+use crate::error::{Error, Result};
+
+/// Reads and strictly decodes a configuration file named on the command line.
+pub fn read_config(path: &Path) -> Result<Documents> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadInput { path: path.display().to_string(), source })?;
+    Ok(decode::decode(&path.display().to_string(), &text)?)
+}
+
+/// Flags that may be combined with `--config` (upstream `isAllowedFlag`): these and every
+/// `--skip-*` flag.
+const ALLOWED_WITH_CONFIG: &[&str] = &[
+    "config",
+    "ignore-preflight-errors",
+    "dry-run",
+    "kubeconfig",
+    "node-name",
+    "kubeconfig-dir",
+    "upload-certs",
+    "print-join-command",
+    "rootfs",
+    "v",
+    "log-file",
+];
+
+/// Rejects flags given together with `--config` that upstream rejects, naming them.
+pub fn check_mixed_flags(matches: &ArgMatches) -> Result<()> {
+    if matches.value_source("config") != Some(ValueSource::CommandLine) {
+        return Ok(());
+    }
+    let mut mixed: Vec<String> = matches
+        .ids()
+        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().replace('_', "-"))
+        .filter(|name| !ALLOWED_WITH_CONFIG.contains(&name.as_str()) && !name.starts_with("skip-"))
+        .collect();
+    mixed.sort();
+    if mixed.is_empty() {
+        Ok(())
+    } else {
+        Err(kubeadm_api::ConfigError::MixedFlags(mixed).into())
+    }
+}
+
+/// Parses `--feature-gates a=true,b=false`.
+pub fn parse_feature_gates(s: &str) -> Result<std::collections::BTreeMap<String, bool>> {
+    let mut out = std::collections::BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').ok_or_else(|| flag_error("feature-gates", part, "expected key=true|false"))?;
+        let v = v.parse::<bool>().map_err(|_| flag_error("feature-gates", part, "the value must be true or false"))?;
+        out.insert(k.trim().to_string(), v);
+    }
+    Ok(out)
+}
+
+/// An error about one flag's value.
+pub fn flag_error(flag: &str, value: &str, message: &str) -> Error {
+    kubeadm_api::ConfigError::Flag { flag: flag.into(), value: value.into(), message: message.into() }.into()
+}

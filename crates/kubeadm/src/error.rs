@@ -1,0 +1,65 @@
+//! The binary's error type: every library error plus a hint, printed by `main` as
+//! `error: …`, its causes, and `hint: …`.
+
+use kubeadm_api::ConfigError;
+use kubeadm_effects::EffectError;
+
+/// Anything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad configuration file or flags.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A file or command on the host failed.
+    #[error(transparent)]
+    Effect(#[from] EffectError),
+    /// A phase failed.
+    #[error("{0}")]
+    Workflow(String, #[source] Box<Error>),
+    /// Reading a file named on the command line failed.
+    #[error("cannot read {path}: {source}")]
+    ReadInput {
+        /// The path as given.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else, with an optional hint.
+    #[error("{message}")]
+    Message {
+        /// What went wrong.
+        message: String,
+        /// What to do about it.
+        hint: Option<String>,
+    },
+}
+
+impl Error {
+    /// An error with a message and a hint.
+    pub fn with_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Message { message: message.into(), hint: Some(hint.into()) }
+    }
+
+    /// An error with a message only.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Error::Message { message: message.into(), hint: None }
+    }
+
+    /// What the operator can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Config(e) => e.hint(),
+            Error::Workflow(_, inner) => inner.hint(),
+            Error::Message { hint, .. } => hint.clone(),
+            Error::ReadInput { .. } => Some("check the path and its permissions".into()),
+            Error::Effect(EffectError::Io { source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                Some("run as root, or use --dry-run to see what would be done".into())
+            }
+            Error::Effect(_) => None,
+        }
+    }
+}
+
+/// The binary's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,85 @@
+//! The `kubeadm` binary: parses the command line, runs the command, prints errors with hints.
+
+mod cli;
+mod commands;
+mod error;
+mod host;
+mod phases;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Command};
+use crate::error::Error;
+
+fn main() -> ExitCode {
+    let mut command = Cli::command();
+    command = command.mut_subcommand("init", |init| {
+        init.subcommand(phases::phase_command(&phases::init_workflow(), "init"))
+            .after_long_help(phases::init_workflow().help())
+    });
+    let matches = command.get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    init_logging(cli.verbosity);
+    match run(cli, &matches) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            print_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => "warn",
+        1..=4 => "info",
+        5..=6 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KUBEADM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Prints `error: …`, each cause, and the hint, as the project's error style wants.
+fn print_error(e: &Error) {
+    eprintln!("error: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        // Skip causes whose text the message already contains.
+        let text = s.to_string();
+        if !e.to_string().contains(&text) {
+            eprintln!("  caused by: {text}");
+        }
+        source = s.source();
+    }
+    if let Some(hint) = e.hint() {
+        eprintln!("hint: {hint}");
+    }
+}
+
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
+    let root = cli.rootfs.clone().unwrap_or_else(|| "/".into());
+    match cli.command {
+        Command::Init(args) => {
+            let init_matches = matches.subcommand_matches("init");
+            match init_matches.and_then(|m| phases::selected_phase(m, "init")) {
+                Some((path, phase_matches)) => {
+                    let args = <cli::InitArgs as FromArgMatches>::from_arg_matches(phase_matches).map_err(|e| Error::msg(e.to_string()))?;
+                    commands::init::run(&root, &args, phase_matches, Some(&path))
+                }
+                None => commands::init::run(&root, &args, init_matches.unwrap_or(matches), None),
+            }
+        }
+        Command::Config(c) => commands::config::run(&root, c),
+        Command::Token(t) => commands::misc::token(t),
+        Command::Certs(c) => commands::misc::certs(c),
+        Command::Version(v) => commands::version::run(v),
+        Command::Completion(c) => commands::misc::completion(c),
+    }
+}

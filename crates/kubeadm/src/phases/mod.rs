@@ -1,0 +1,82 @@
+//! The phase trees of the commands, as data, and the `<command> phase …` sub-commands generated
+//! from them. Each phase's logic lives in its own module below.
+
+use clap::{ArgMatches, Args, Command};
+use kubeadm_api::config::InitConfig;
+use kubeadm_effects::Effects;
+use kubeadm_workflow::{Phase, Workflow};
+
+use crate::cli::InitArgs;
+use crate::error::Error;
+
+/// Command-line choices of `kubeadm init` that are not part of the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// `--dry-run` (or `dryRun: true` in the file).
+    pub dry_run: bool,
+    /// `--upload-certs`.
+    pub upload_certs: bool,
+    /// `--skip-token-print`.
+    pub skip_token_print: bool,
+    /// `--skip-certificate-key-print`.
+    pub skip_certificate_key_print: bool,
+    /// `--ignore-preflight-errors` (or the file's list).
+    pub ignore_preflight_errors: Vec<String>,
+}
+
+/// What init phases see: the resolved configuration, the effects layer and the options.
+pub struct InitContext {
+    /// The resolved configuration.
+    pub cfg: InitConfig,
+    /// Every side effect goes through here.
+    pub fx: Box<dyn Effects>,
+    /// Command-line options.
+    pub opts: InitOptions,
+}
+
+/// The `kubeadm init` phase tree, in upstream order. Phases are added here as they are
+/// implemented; the help and `init phase` sub-commands follow automatically.
+pub fn init_workflow() -> Workflow<InitContext, Error> {
+    Workflow { command: "init", phases: vec![] }
+}
+
+/// Builds `<command> phase` with one sub-command per phase (and `all` for groups), each taking
+/// the command's flags.
+pub fn phase_command(workflow: &Workflow<InitContext, Error>, command: &str) -> Command {
+    fn build(p: &Phase<InitContext, Error>) -> Command {
+        let mut c = InitArgs::augment_args(Command::new(p.name).about(p.short));
+        for a in p.aliases {
+            c = c.alias(*a);
+        }
+        if !p.children.is_empty() {
+            if p.run_all_siblings {
+                c = c.subcommand(InitArgs::augment_args(Command::new("all").about("Run all the sub-phases")));
+            }
+            for child in &p.children {
+                c = c.subcommand(build(child));
+            }
+        }
+        c
+    }
+    let mut phase = Command::new("phase")
+        .about(format!("Use this command to invoke single phase of the {command} workflow"))
+        .subcommand_required(true);
+    for p in &workflow.phases {
+        phase = phase.subcommand(build(p));
+    }
+    phase
+}
+
+/// For `<command> phase a b`, the selected phase path (`a/b`; `a` for `a all`) and the innermost
+/// matches, which hold the flags.
+pub fn selected_phase<'a>(matches: &'a ArgMatches, _command: &str) -> Option<(String, &'a ArgMatches)> {
+    let (_, mut current) = matches.subcommand().filter(|(n, _)| *n == "phase")?;
+    let mut path: Vec<String> = Vec::new();
+    while let Some((name, sub)) = current.subcommand() {
+        if name != "all" {
+            path.push(name.to_string());
+        }
+        current = sub;
+    }
+    (!path.is_empty()).then(|| (path.join("/"), current))
+}
