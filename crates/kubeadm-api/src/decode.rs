@@ -8,7 +8,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::v1beta4 as b4;
-use crate::{v1beta3 as b3, ConfigError};
+use crate::{ConfigError, v1beta3 as b3};
 
 /// `kubelet.config.k8s.io/v1beta1`.
 pub const KUBELET_API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
@@ -73,21 +73,33 @@ fn split(text: &str) -> Vec<(usize, String)> {
     }
     docs.push((start, current));
     docs.into_iter()
-        .filter(|(_, d)| d.lines().any(|l| {
-            let t = l.trim();
-            !t.is_empty() && !t.starts_with('#')
-        }))
+        .filter(|(_, d)| {
+            d.lines().any(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with('#')
+            })
+        })
         .collect()
 }
 
-fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ConfigError {
+fn yaml_error(file: &str, text: &str, e: &serde_saphyr::Error) -> ConfigError {
     let (line, column) = e
         .location()
         .map(|l| (l.line() as usize, l.column() as usize))
         .unwrap_or((0, 0));
     let message = e.without_snippet().to_string();
-    // The library's message may carry its own position; keep just the first line, ours follows.
-    let message = message.lines().next().unwrap_or("").trim().to_string();
+    // The library's message carries its own position and advice about its options; keep the
+    // statement itself, our prefix gives the position.
+    let mut message = message.lines().next().unwrap_or("").trim().to_string();
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(i);
+    }
+    if let Some(path) = field_path_at(text, line) {
+        message = format!("field {path}: {message}");
+    }
     ConfigError::Yaml {
         file: file.to_string(),
         line,
@@ -96,16 +108,88 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ConfigError {
     }
 }
 
+/// The dotted path of the mapping key written on `line` (1-based), found by walking up to the
+/// lines with less indentation: `localAPIEndpoint.bindPort`, `bootstrapTokens[].ttl`. A best
+/// effort for messages only.
+fn field_path_at(text: &str, line: usize) -> Option<String> {
+    // (indentation, is a "- " list item, key column, key)
+    let parse = |l: &str| -> (usize, bool, usize, Option<String>) {
+        let indent = l.len() - l.trim_start().len();
+        let rest = l.trim_start();
+        let item = rest.starts_with("- ");
+        let body = if item { rest[2..].trim_start() } else { rest };
+        let col = l.len() - body.len();
+        let key = body
+            .split_once(':')
+            .map(|(k, _)| k.trim().trim_matches('"').trim_matches('\'').to_string());
+        let key = key.filter(|k| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        });
+        (indent, item, col, key)
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let (indent, item, col, key) = parse(lines.get(line.checked_sub(1)?)?);
+    let mut path = vec![key?];
+    // The column a parent key must be left of, and whether we are inside a list item.
+    let (mut need, mut in_item) = if item { (indent, true) } else { (col, false) };
+    for l in lines[..line - 1].iter().rev() {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let (indent, item, col, key) = parse(l);
+        if in_item {
+            if item && indent == need {
+                continue; // another key of the same list item, or a sibling item
+            }
+            if item && indent < need || !item && indent <= need {
+                // The key holding the list.
+                if let Some(k) = key {
+                    path.push(format!("{k}[]"));
+                }
+                (need, in_item) = if item {
+                    (indent, true)
+                } else {
+                    (indent, false)
+                };
+                if indent == 0 && !item {
+                    break;
+                }
+            }
+            continue;
+        }
+        if item && col == need {
+            // We were a key inside this list item.
+            need = indent;
+            in_item = true;
+            continue;
+        }
+        if col < need {
+            if let Some(k) = key {
+                path.push(k);
+            }
+            (need, in_item) = if item { (indent, true) } else { (col, false) };
+            if col == 0 {
+                break;
+            }
+        }
+    }
+    path.reverse();
+    Some(path.join("."))
+}
+
 /// Parses the documents of a file and reads each one's `apiVersion` and `kind`.
 pub fn documents(file: &str, text: &str) -> Result<Vec<RawDocument>, ConfigError> {
     let mut out = Vec::new();
     for (line, doc) in split(text) {
         let value: serde_json::Value =
-            serde_saphyr::from_str(&doc).map_err(|e| yaml_error(file, &e))?;
+            serde_saphyr::from_str(&doc).map_err(|e| yaml_error(file, &doc, &e))?;
         let obj = value.as_object().ok_or_else(|| ConfigError::Document {
             file: file.to_string(),
             line,
-            message: "a configuration document must be a YAML mapping with apiVersion and kind".into(),
+            message: "a configuration document must be a YAML mapping with apiVersion and kind"
+                .into(),
         })?;
         let get = |key: &str| -> Result<String, ConfigError> {
             match obj.get(key) {
@@ -113,7 +197,9 @@ pub fn documents(file: &str, text: &str) -> Result<Vec<RawDocument>, ConfigError
                 _ => Err(ConfigError::Document {
                     file: file.to_string(),
                     line,
-                    message: format!("the document has no {key:?}; every document needs apiVersion and kind (e.g. apiVersion: kubeadm.k8s.io/v1beta4, kind: InitConfiguration)"),
+                    message: format!(
+                        "the document has no {key:?}; every document needs apiVersion and kind (e.g. apiVersion: kubeadm.k8s.io/v1beta4, kind: InitConfiguration)"
+                    ),
                 }),
             }
         };
@@ -128,7 +214,7 @@ pub fn documents(file: &str, text: &str) -> Result<Vec<RawDocument>, ConfigError
 }
 
 fn typed<T: DeserializeOwned>(file: &str, doc: &RawDocument) -> Result<T, ConfigError> {
-    serde_saphyr::from_str(&doc.text).map_err(|e| yaml_error(file, &e))
+    serde_saphyr::from_str(&doc.text).map_err(|e| yaml_error(file, &doc.text, &e))
 }
 
 /// Kinds of the kubeadm API group.
@@ -166,28 +252,35 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
                     line: doc.line,
-                    message: format!("unknown kind {kind:?} for apiVersion {group_version}; expected one of {}", KUBEADM_KINDS.join(", ")),
+                    message: format!(
+                        "unknown kind {kind:?} for apiVersion {group_version}; expected one of {}",
+                        KUBEADM_KINDS.join(", ")
+                    ),
                 });
             }
             (b3::API_VERSION, "ResetConfiguration" | "UpgradeConfiguration") => {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
                     line: doc.line,
-                    message: format!("{kind} does not exist in {group_version}; use apiVersion: {}", b4::API_VERSION),
+                    message: format!(
+                        "{kind} does not exist in {group_version}; use apiVersion: {}",
+                        b4::API_VERSION
+                    ),
                 });
             }
-            (b4::API_VERSION | b3::API_VERSION, _) => {
-                match &out.source_api_version {
-                    Some(v) if v != group_version => {
-                        return Err(ConfigError::Document {
-                            file: file.to_string(),
-                            line: doc.line,
-                            message: format!("mixed kubeadm API versions ({v} and {group_version}) in one file; run `kubeadm config migrate` and use {} throughout", b4::API_VERSION),
-                        });
-                    }
-                    _ => out.source_api_version = Some(group_version.to_string()),
+            (b4::API_VERSION | b3::API_VERSION, _) => match &out.source_api_version {
+                Some(v) if v != group_version => {
+                    return Err(ConfigError::Document {
+                        file: file.to_string(),
+                        line: doc.line,
+                        message: format!(
+                            "mixed kubeadm API versions ({v} and {group_version}) in one file; run `kubeadm config migrate` and use {} throughout",
+                            b4::API_VERSION
+                        ),
+                    });
                 }
-            }
+                _ => out.source_api_version = Some(group_version.to_string()),
+            },
             (KUBELET_API_VERSION, "KubeletConfiguration") => {
                 if out.kubelet.is_some() {
                     return Err(dup(doc));
@@ -206,14 +299,20 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
                     line: doc.line,
-                    message: format!("apiVersion {gv:?} is not supported; use {} (or {}), converting older files with `kubeadm config migrate` of an older kubeadm", b4::API_VERSION, b3::API_VERSION),
+                    message: format!(
+                        "apiVersion {gv:?} is not supported; use {} (or {}), converting older files with `kubeadm config migrate` of an older kubeadm",
+                        b4::API_VERSION,
+                        b3::API_VERSION
+                    ),
                 });
             }
             (gv, k) => {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
                     line: doc.line,
-                    message: format!("unknown configuration {gv}, Kind={k}; expected kubeadm.k8s.io/v1beta4 (or v1beta3) kinds, {KUBELET_API_VERSION} KubeletConfiguration or {KUBE_PROXY_API_VERSION} KubeProxyConfiguration"),
+                    message: format!(
+                        "unknown configuration {gv}, Kind={k}; expected kubeadm.k8s.io/v1beta4 (or v1beta3) kinds, {KUBELET_API_VERSION} KubeletConfiguration or {KUBE_PROXY_API_VERSION} KubeProxyConfiguration"
+                    ),
                 });
             }
         }

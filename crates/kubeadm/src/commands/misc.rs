@@ -19,7 +19,10 @@ pub fn token(cmd: TokenCommand) -> Result<()> {
 /// `kubeadm certs …`.
 pub fn certs(cmd: CertsCommand) -> Result<()> {
     match cmd {
-        CertsCommand::CertificateKey => println!("{}", kubeadm_api::token::generate_certificate_key().map_err(Error::msg)?),
+        CertsCommand::CertificateKey => println!(
+            "{}",
+            kubeadm_api::token::generate_certificate_key().map_err(Error::msg)?
+        ),
     }
     Ok(())
 }
