@@ -165,15 +165,15 @@ pub fn join(c: &mut JoinConfiguration) {
     c.api_version = API_VERSION.into();
     c.kind = "JoinConfiguration".into();
     set_if_empty(&mut c.ca_cert_path, DEFAULT_CA_CERT_PATH);
-    if c.discovery.tls_bootstrap_token.is_empty() {
-        if let Some(bt) = &c.discovery.bootstrap_token {
-            c.discovery.tls_bootstrap_token = bt.token.clone();
-        }
+    if c.discovery.tls_bootstrap_token.is_empty()
+        && let Some(bt) = &c.discovery.bootstrap_token
+    {
+        c.discovery.tls_bootstrap_token = bt.token.clone();
     }
-    if let Some(cp) = &mut c.control_plane {
-        if cp.local_api_endpoint.bind_port == 0 {
-            cp.local_api_endpoint.bind_port = DEFAULT_BIND_PORT;
-        }
+    if let Some(cp) = &mut c.control_plane
+        && cp.local_api_endpoint.bind_port == 0
+    {
+        cp.local_api_endpoint.bind_port = DEFAULT_BIND_PORT;
     }
     node_registration(&mut c.node_registration);
     default_timeouts_into(&mut c.timeouts);
@@ -312,13 +312,13 @@ pub fn dynamic_join(
 ) -> Result<(), DynamicDefaultError> {
     node_name(&mut c.node_registration, facts)?;
     cri_socket(&mut c.node_registration, cri_given, facts)?;
-    if let Some(cp) = &mut c.control_plane {
-        if cp.local_api_endpoint.advertise_address.is_empty() {
-            let ip = facts
-                .default_ip
-                .ok_or(DynamicDefaultError::NoAdvertiseAddress)?;
-            cp.local_api_endpoint.advertise_address = ip.to_string();
-        }
+    if let Some(cp) = &mut c.control_plane
+        && cp.local_api_endpoint.advertise_address.is_empty()
+    {
+        let ip = facts
+            .default_ip
+            .ok_or(DynamicDefaultError::NoAdvertiseAddress)?;
+        cp.local_api_endpoint.advertise_address = ip.to_string();
     }
     Ok(())
 }

@@ -276,10 +276,10 @@ fn component(errs: &mut FieldErrors, path: &str, c: &ControlPlaneComponent) {
 }
 
 fn duration_positive(errs: &mut FieldErrors, path: &str, d: Option<crate::duration::Duration>) {
-    if let Some(d) = d {
-        if d.as_nanos() <= 0 {
-            errs.add(path, d.to_string(), "must be greater than zero");
-        }
+    if let Some(d) = d
+        && d.as_nanos() <= 0
+    {
+        errs.add(path, d.to_string(), "must be greater than zero");
     }
 }
 
@@ -373,14 +373,14 @@ pub fn cluster(c: &ClusterConfiguration) -> FieldErrors {
         &format!("{k}.certificatesDir"),
         &c.certificates_dir,
     );
-    if !c.control_plane_endpoint.is_empty() {
-        if let Err(e) = host_port(&c.control_plane_endpoint) {
-            errs.add(
-                format!("{k}.controlPlaneEndpoint"),
-                &c.control_plane_endpoint,
-                e,
-            );
-        }
+    if !c.control_plane_endpoint.is_empty()
+        && let Err(e) = host_port(&c.control_plane_endpoint)
+    {
+        errs.add(
+            format!("{k}.controlPlaneEndpoint"),
+            &c.control_plane_endpoint,
+            e,
+        );
     }
     for (i, s) in c.api_server.cert_sans.iter().enumerate() {
         if let Err(e) = san(s) {
@@ -459,7 +459,7 @@ pub fn cluster(c: &ClusterConfiguration) -> FieldErrors {
                 ("keyFile", &x.key_file),
             ];
             let set = files.iter().filter(|(_, v)| !v.is_empty()).count();
-            if any_https && set != 3 || set != 0 && set != 3 {
+            if set != 3 && (any_https || set != 0) {
                 errs.add(
                     format!("{k}.etcd.external"),
                     "",
@@ -506,14 +506,13 @@ pub fn cluster(c: &ClusterConfiguration) -> FieldErrors {
     if let (Some(leaf), Some(ca)) = (
         c.certificate_validity_period,
         c.ca_certificate_validity_period,
-    ) {
-        if leaf > ca {
-            errs.add(
-                format!("{k}.certificateValidityPeriod"),
-                leaf.to_string(),
-                format!("must not be longer than caCertificateValidityPeriod ({ca})"),
-            );
-        }
+    ) && leaf > ca
+    {
+        errs.add(
+            format!("{k}.certificateValidityPeriod"),
+            leaf.to_string(),
+            format!("must not be longer than caCertificateValidityPeriod ({ca})"),
+        );
     }
     if c.image_repository.contains("://") || c.image_repository.ends_with('/') {
         errs.add(format!("{k}.imageRepository"), &c.image_repository, "must be a registry path such as registry.example.com/k8s, without scheme or trailing '/'");
@@ -609,23 +608,23 @@ pub fn init(c: &InitConfiguration) -> FieldErrors {
                 );
             }
         }
-        if let Some(x) = &t.expires {
-            if !looks_rfc3339(x) {
-                errs.add(
-                    format!("{p}.expires"),
-                    x,
-                    "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
-                );
-            }
+        if let Some(x) = &t.expires
+            && !looks_rfc3339(x)
+        {
+            errs.add(
+                format!("{p}.expires"),
+                x,
+                "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
+            );
         }
-        if let Some(ttl) = t.ttl {
-            if ttl.as_nanos() < 0 {
-                errs.add(
-                    format!("{p}.ttl"),
-                    ttl.to_string(),
-                    "must not be negative (0 means never expires)",
-                );
-            }
+        if let Some(ttl) = t.ttl
+            && ttl.as_nanos() < 0
+        {
+            errs.add(
+                format!("{p}.ttl"),
+                ttl.to_string(),
+                "must not be negative (0 means never expires)",
+            );
         }
     }
     node_registration(
@@ -638,10 +637,10 @@ pub fn init(c: &InitConfiguration) -> FieldErrors {
         &format!("{k}.localAPIEndpoint"),
         &c.local_api_endpoint,
     );
-    if !c.certificate_key.is_empty() {
-        if let Err(e) = validate_certificate_key(&c.certificate_key) {
-            errs.add(format!("{k}.certificateKey"), "<redacted>", e);
-        }
+    if !c.certificate_key.is_empty()
+        && let Err(e) = validate_certificate_key(&c.certificate_key)
+    {
+        errs.add(format!("{k}.certificateKey"), "<redacted>", e);
     }
     timeouts(&mut errs, &format!("{k}.timeouts"), &c.timeouts);
     errs
@@ -751,10 +750,10 @@ pub fn join(c: &JoinConfiguration) -> FieldErrors {
             &format!("{k}.controlPlane.localAPIEndpoint"),
             &cp.local_api_endpoint,
         );
-        if !cp.certificate_key.is_empty() {
-            if let Err(e) = validate_certificate_key(&cp.certificate_key) {
-                errs.add(format!("{k}.controlPlane.certificateKey"), "<redacted>", e);
-            }
+        if !cp.certificate_key.is_empty()
+            && let Err(e) = validate_certificate_key(&cp.certificate_key)
+        {
+            errs.add(format!("{k}.controlPlane.certificateKey"), "<redacted>", e);
         }
     }
     timeouts(&mut errs, &format!("{k}.timeouts"), &c.timeouts);
@@ -790,14 +789,14 @@ pub fn upgrade(c: &UpgradeConfiguration) -> FieldErrors {
         ("plan", &c.plan.kubernetes_version),
         ("diff", &c.diff.kubernetes_version),
     ] {
-        if !v.is_empty() {
-            if let Err(e) = crate::version::resolve(v) {
-                errs.add(
-                    format!("UpgradeConfiguration.{path}.kubernetesVersion"),
-                    v,
-                    e,
-                );
-            }
+        if !v.is_empty()
+            && let Err(e) = crate::version::resolve(v)
+        {
+            errs.add(
+                format!("UpgradeConfiguration.{path}.kubernetesVersion"),
+                v,
+                e,
+            );
         }
     }
     timeouts(&mut errs, "UpgradeConfiguration.timeouts", &c.timeouts);

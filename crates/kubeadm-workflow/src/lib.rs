@@ -225,11 +225,11 @@ impl<C, E> Workflow<C, E> {
             let Some(fp) = flat.iter().find(|p| p.path == path) else {
                 continue;
             };
-            if let Some(pred) = fp.phase.run_if {
-                if !pred(ctx) {
-                    disabled.push(path.clone());
-                    continue;
-                }
+            if let Some(pred) = fp.phase.run_if
+                && !pred(ctx)
+            {
+                disabled.push(path.clone());
+                continue;
             }
             if let Some(run) = fp.phase.run {
                 on_phase(&path);

@@ -37,7 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run this command in order to set up the Kubernetes control plane.
-    Init(InitArgs),
+    Init(Box<InitArgs>),
     /// Manage configuration for a kubeadm cluster.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -146,6 +146,8 @@ pub enum ConfigCommand {
 }
 
 /// `kubeadm config print …`.
+// The variant names are upstream's sub-command names (`init-defaults`, …).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub enum PrintCommand {
     /// Print default init configuration, that can be used for 'kubeadm init'.

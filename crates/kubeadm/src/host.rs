@@ -15,14 +15,13 @@ pub fn default_route_ip() -> Option<IpAddr> {
         ("0.0.0.0:0", "203.0.113.1:9"),
         ("[::]:0", "[2001:db8::1]:9"),
     ] {
-        if let Ok(sock) = UdpSocket::bind(bind) {
-            if sock.connect(target).is_ok() {
-                if let Ok(local) = sock.local_addr() {
-                    let ip = local.ip();
-                    if !ip.is_unspecified() && !ip.is_loopback() {
-                        return Some(ip);
-                    }
-                }
+        if let Ok(sock) = UdpSocket::bind(bind)
+            && sock.connect(target).is_ok()
+            && let Ok(local) = sock.local_addr()
+        {
+            let ip = local.ip();
+            if !ip.is_unspecified() && !ip.is_loopback() {
+                return Some(ip);
             }
         }
     }
