@@ -38,6 +38,13 @@ pub enum Action {
         /// Host path.
         path: PathBuf,
     },
+    /// Emptying a directory.
+    RemoveDirContents {
+        /// Host path.
+        path: PathBuf,
+        /// The entries that would go.
+        entries: Vec<String>,
+    },
     /// A host command.
     Run {
         /// Program and arguments.
@@ -129,6 +136,15 @@ pub fn render(action: &Action) -> String {
             "[dryrun] Would remove file {:?}\n",
             path.display().to_string()
         ),
+        Action::RemoveDirContents { path, entries } => format!(
+            "[dryrun] Would remove the contents of {:?}: {}\n",
+            path.display().to_string(),
+            if entries.is_empty() {
+                "(already empty)".to_string()
+            } else {
+                entries.join(", ")
+            }
+        ),
         Action::Run { command } => format!("[dryrun] Would run: {}\n", command.join(" ")),
         Action::Note(n) => format!("[dryrun] {n}\n"),
     }
@@ -212,6 +228,20 @@ impl Effects for DryRunEffects {
             path: path.to_path_buf(),
         });
         Ok(())
+    }
+
+    fn remove_dir_contents(&self, path: &Path) -> Result<Vec<String>, EffectError> {
+        let entries = self.list_dir(path)?;
+        if let Ok(mut o) = self.overlay.lock() {
+            for e in &entries {
+                o.insert(path.join(e), None);
+            }
+        }
+        self.record(Action::RemoveDirContents {
+            path: path.to_path_buf(),
+            entries,
+        });
+        Ok(Vec::new())
     }
 
     fn run(

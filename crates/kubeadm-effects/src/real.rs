@@ -69,6 +69,32 @@ pub(crate) fn run_command(program: &str, args: &[&str]) -> Result<CommandOutput,
     })
 }
 
+/// Removes the entries of `dir` (a real directory, not a link) depth first without following
+/// symlinks; `shown` is the host path used in messages.
+fn remove_contents(dir: &Path, shown: &Path, problems: &mut Vec<String>) {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(format!("cannot list {}: {e}", shown.display()));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let shown_child = shown.join(entry.file_name());
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        let result = if is_dir {
+            remove_contents(&path, &shown_child, problems);
+            fs::remove_dir(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        if let Err(e) = result {
+            problems.push(format!("cannot remove {}: {e}", shown_child.display()));
+        }
+    }
+}
+
 impl Effects for RealEffects {
     fn root(&self) -> &Path {
         &self.root
@@ -117,6 +143,32 @@ impl Effects for RealEffects {
         }
     }
 
+    fn remove_dir_contents(&self, path: &Path) -> Result<Vec<String>, EffectError> {
+        let real = resolve(&self.root, path)?;
+        let mut problems = Vec::new();
+        match fs::symlink_metadata(&real) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(problems),
+            Err(source) => {
+                return Err(EffectError::Io {
+                    op: "inspect",
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+            // A directory that is itself a symlink is not ours to empty: it may point anywhere.
+            Ok(m) if !m.is_dir() => {
+                problems.push(format!(
+                    "{} is not a directory (not followed)",
+                    path.display()
+                ));
+                return Ok(problems);
+            }
+            Ok(_) => {}
+        }
+        remove_contents(&real, path, &mut problems);
+        Ok(problems)
+    }
+
     fn run(
         &self,
         _kind: CommandKind,
@@ -127,6 +179,47 @@ impl Effects for RealEffects {
     }
 
     fn note(&self, message: &str) {
-        tracing::info!("{message}");
+        // Notes are for the operator (what was not done and why), like kubeadm's own output.
+        println!("{message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emptying_a_directory_never_follows_symlinks_out_of_it() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("precious"), b"keep").unwrap();
+        let dir = root.path().join("var/lib/kubelet");
+        std::fs::create_dir_all(dir.join("pods/a")).unwrap();
+        std::fs::write(dir.join("pods/a/f"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.join("link")).unwrap();
+        let fx = RealEffects::new(root.path());
+        let problems = fx
+            .remove_dir_contents(Path::new("/var/lib/kubelet"))
+            .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(dir.is_dir(), "the directory itself stays");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read(outside.path().join("precious")).unwrap(),
+            b"keep"
+        );
+    }
+
+    #[test]
+    fn a_directory_that_is_a_symlink_is_not_emptied() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("precious"), b"keep").unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("var/lib/etcd")).unwrap();
+        let fx = RealEffects::new(root.path());
+        let problems = fx.remove_dir_contents(Path::new("/var/lib/etcd")).unwrap();
+        assert_eq!(problems.len(), 1);
+        assert!(outside.path().join("precious").exists());
     }
 }

@@ -38,6 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Run this command in order to set up the Kubernetes control plane.
     Init(Box<InitArgs>),
+    /// Performs a best effort revert of changes made to this host by 'kubeadm init' or 'kubeadm join'.
+    Reset(ResetArgs),
     /// Manage configuration for a kubeadm cluster.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -128,6 +130,48 @@ pub struct InitArgs {
     /// Upload control-plane certificates to the kubeadm-certs Secret.
     #[arg(long)]
     pub upload_certs: bool,
+}
+
+/// Flags of `kubeadm reset`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ResetArgs {
+    /// The path to the directory where the certificates are stored. If specified, clean this directory (default "/etc/kubernetes/pki").
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Cleanup the "/etc/kubernetes/tmp" directory.
+    #[arg(long)]
+    pub cleanup_tmp_dir: bool,
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Path to the CRI socket to connect.
+    #[arg(long, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
+    /// Don't apply any changes; just output what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Reset the node without prompting for confirmation.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// A list of checks whose errors will be shown as warnings.
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore_preflight_errors: Vec<String>,
+    /// The kubeconfig file to use when talking to the cluster.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/kubernetes/admin.conf"
+    )]
+    pub kubeconfig: String,
+    /// List of phases to be skipped.
+    #[arg(long, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+    /// Also remove the CNI configuration in /etc/cni/net.d (beyond upstream).
+    #[arg(long)]
+    pub cleanup_cni: bool,
+    /// Also flush iptables rules and IPVS tables (beyond upstream; live host only).
+    #[arg(long)]
+    pub cleanup_iptables: bool,
 }
 
 /// `kubeadm config …`.

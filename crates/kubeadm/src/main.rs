@@ -19,6 +19,9 @@ fn main() -> ExitCode {
         init.subcommand(phases::phase_command(&phases::init_workflow(), "init"))
             .after_long_help(phases::init_workflow().help())
     });
+    command = command.mut_subcommand("reset", |reset| {
+        reset.after_long_help(phases::reset::reset_workflow().help())
+    });
     let matches = command.get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -80,6 +83,11 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
                 None => commands::init::run(&root, &args, init_matches.unwrap_or(matches), None),
             }
         }
+        Command::Reset(args) => commands::reset::run(
+            &root,
+            &args,
+            matches.subcommand_matches("reset").unwrap_or(matches),
+        ),
         Command::Config(c) => commands::config::run(&root, c),
         Command::Token(t) => commands::misc::token(t),
         Command::Certs(c) => commands::misc::certs(c),

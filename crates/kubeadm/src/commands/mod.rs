@@ -3,6 +3,7 @@
 pub mod config;
 pub mod init;
 pub mod misc;
+pub mod reset;
 pub mod version;
 
 use std::path::Path;

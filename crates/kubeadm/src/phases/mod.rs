@@ -1,6 +1,8 @@
 //! The phase trees of the commands, as data, and the `<command> phase …` sub-commands generated
 //! from them. Each phase's logic lives in its own module below.
 
+pub mod reset;
+
 use clap::{ArgMatches, Args, Command};
 use kubeadm_api::config::InitConfig;
 use kubeadm_effects::Effects;
