@@ -1,0 +1,365 @@
+//! Checks of the software kubeadm works with: the container runtime, the kubelet and its
+//! service, firewalld, versions, an external etcd, and the IPVS kernel modules.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use kubeadm_api::v1beta4::ExternalEtcd;
+use kubeadm_api::version::KubeVersion;
+use kubeadm_effects::CommandKind;
+
+use super::read_text;
+use crate::{Check, Context, Findings, Problem};
+
+/// Upstream `ContainerRuntimeCheck` (`CRI`): the runtime's socket exists and accepts a
+/// connection. (Upstream also asks the CRI version over gRPC; we stop at the connection.)
+#[derive(Debug, Clone)]
+pub struct Cri {
+    /// The CRI endpoint (`unix:///var/run/containerd/containerd.sock`).
+    pub socket: String,
+}
+
+impl Check for Cri {
+    fn name(&self) -> String {
+        "CRI".into()
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let fix = "install and start a container runtime (containerd or CRI-O), or choose its socket with --cri-socket / nodeRegistration.criSocket";
+        let path = self.socket.strip_prefix("unix://").unwrap_or(&self.socket);
+        if !path.starts_with('/') {
+            let found = format!("unsupported CRI endpoint {:?}: only unix:// sockets are supported", self.socket);
+            return (vec![], vec![Problem::new(found, fix)]);
+        }
+        if !ctx.fx.exists(Path::new(path)) {
+            let found = format!("container runtime is not running: {path} does not exist");
+            return (vec![], vec![Problem::new(found, fix)]);
+        }
+        let real = match kubeadm_effects::resolve(ctx.fx.root(), Path::new(path)) {
+            Ok(p) => p,
+            Err(e) => return (vec![], vec![Problem::new(e.to_string(), fix)]),
+        };
+        match UnixStream::connect(&real) {
+            Ok(_) => (vec![], vec![]),
+            Err(e) => {
+                let found = format!("container runtime is not running: cannot connect to {}: {e}", self.socket);
+                (vec![], vec![Problem::new(found, fix)])
+            }
+        }
+    }
+}
+
+/// Parses `kubelet --version` output (`Kubernetes v1.31.2`).
+pub fn parse_kubelet_version(output: &str) -> Option<KubeVersion> {
+    let v = output.trim().strip_prefix("Kubernetes ")?;
+    KubeVersion::parse(v.trim()).ok()
+}
+
+/// The oldest kubelet minor kubeadm of `control_plane_minor` supports: three minors older from
+/// 1.28 (the kubelet skew policy of KEP-3935), one before.
+pub fn min_kubelet_minor(control_plane_minor: u32) -> u32 {
+    if control_plane_minor >= 28 { control_plane_minor.saturating_sub(3) } else { control_plane_minor.saturating_sub(1) }
+}
+
+/// Upstream `KubeletVersionCheck`: the installed kubelet (`kubelet --version`) is supported and
+/// not newer than the control plane.
+#[derive(Debug, Clone)]
+pub struct KubeletVersion {
+    /// The control plane's version (`None` on a worker join).
+    pub kubernetes_version: Option<KubeVersion>,
+}
+
+impl Check for KubeletVersion {
+    fn name(&self) -> String {
+        "KubeletVersion".into()
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let target = self.kubernetes_version.clone().unwrap_or_else(crate::kubeadm_version);
+        let install = format!("install the kubelet v1.{}.x (the kubelet package) and make sure it is in PATH", target.minor);
+        let Some(path) = ctx.look_path("kubelet") else {
+            return (vec![], vec![Problem::new("couldn't get kubelet version: kubelet not found in system path", install)]);
+        };
+        let out = match ctx.fx.run(CommandKind::Query, &ctx.exec_path(&path), &["--version"]) {
+            Ok(o) if o.success() => o,
+            Ok(o) => {
+                let found = format!("couldn't get kubelet version: `kubelet --version` failed: {}", o.stderr.trim());
+                return (vec![], vec![Problem::new(found, install)]);
+            }
+            Err(e) => return (vec![], vec![Problem::new(format!("couldn't get kubelet version: {e}"), install)]),
+        };
+        let text = format!("{}{}", out.stdout, out.stderr);
+        let Some(kubelet) = parse_kubelet_version(&text) else {
+            return (vec![], vec![Problem::new(format!("Unable to parse output from Kubelet: {:?}", text.trim()), install)]);
+        };
+        let min = min_kubelet_minor(target.minor);
+        if kubelet.major < 1 || (kubelet.major == 1 && kubelet.minor < min) {
+            let found = format!("Kubelet version \"{kubelet}\" is lower than kubeadm can support. Please upgrade kubelet");
+            return (vec![], vec![Problem::new(found, install)]);
+        }
+        if let Some(cp) = &self.kubernetes_version {
+            if kubelet.major > cp.major || kubelet.minor > cp.minor {
+                let found = format!(
+                    "the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"{kubelet}\" Control plane version: \"{cp}\""
+                );
+                return (vec![], vec![Problem::new(found, install)]);
+            }
+        }
+        (vec![], vec![])
+    }
+}
+
+/// What systemd says about a unit, through `systemctl` found under the root.
+struct Systemd {
+    program: String,
+}
+
+impl Systemd {
+    fn find(ctx: &Context<'_>) -> Option<Systemd> {
+        ctx.look_path("systemctl").map(|p| Systemd { program: ctx.exec_path(&p) })
+    }
+
+    fn query(&self, ctx: &Context<'_>, args: &[&str]) -> Option<kubeadm_effects::CommandOutput> {
+        ctx.fx.run(CommandKind::Query, &self.program, args).ok()
+    }
+
+    fn exists(&self, ctx: &Context<'_>, unit: &str) -> bool {
+        self.query(ctx, &["status", unit]).is_some_and(|o| !o.stdout.contains("Loaded: not-found") && !o.stderr.contains("could not be found"))
+    }
+
+    fn enabled(&self, ctx: &Context<'_>, unit: &str) -> bool {
+        self.query(ctx, &["is-enabled", unit]).is_some_and(|o| o.success())
+    }
+
+    fn active(&self, ctx: &Context<'_>, unit: &str) -> bool {
+        self.query(ctx, &["is-active", unit]).is_some_and(|o| o.success())
+    }
+}
+
+fn no_init_system() -> Problem {
+    Problem::new(
+        "no supported init system detected (systemctl not found), skipping checking for services",
+        "on a systemd host, make sure systemctl is in PATH",
+    )
+}
+
+/// Upstream `ServiceCheck` (`Service-Kubelet`): the unit exists and is enabled.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The unit name without `.service`.
+    pub service: String,
+}
+
+impl Check for Service {
+    fn name(&self) -> String {
+        let mut c = self.service.chars();
+        let title: String = c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default();
+        format!("Service-{title}")
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let Some(sd) = Systemd::find(ctx) else {
+            return (vec![no_init_system()], vec![]);
+        };
+        if !sd.exists(ctx, &self.service) {
+            let p = Problem::new(format!("{} service does not exist", self.service), format!("install the {} package", self.service));
+            return (vec![p], vec![]);
+        }
+        if !sd.enabled(ctx, &self.service) {
+            let p = Problem::new(
+                format!("{} service is not enabled, please run 'systemctl enable {}.service'", self.service, self.service),
+                format!("systemctl enable {}.service", self.service),
+            );
+            return (vec![p], vec![]);
+        }
+        (vec![], vec![])
+    }
+}
+
+/// Upstream `FirewalldCheck`: warns when firewalld is active.
+#[derive(Debug, Clone)]
+pub struct Firewalld {
+    /// Ports that must be open.
+    pub ports: Vec<u16>,
+}
+
+impl Check for Firewalld {
+    fn name(&self) -> String {
+        "Firewalld".into()
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let Some(sd) = Systemd::find(ctx) else {
+            return (vec![no_init_system()], vec![]);
+        };
+        if !sd.exists(ctx, "firewalld") || !sd.active(ctx, "firewalld") {
+            return (vec![], vec![]);
+        }
+        let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+        let p = Problem::new(
+            format!("firewalld is active, please ensure ports [{}] are open or your cluster may not function correctly", ports.join(" ")),
+            format!(
+                "open them: {} && firewall-cmd --reload",
+                self.ports.iter().map(|p| format!("firewall-cmd --permanent --add-port={p}/tcp")).collect::<Vec<_>>().join(" && ")
+            ),
+        );
+        (vec![p], vec![])
+    }
+}
+
+/// Upstream `KubernetesVersionCheck`: warns when the cluster's version is newer than kubeadm's
+/// minor.
+#[derive(Debug, Clone)]
+pub struct KubernetesVersion {
+    /// The cluster's version.
+    pub kubernetes: KubeVersion,
+    /// kubeadm's own version.
+    pub kubeadm: KubeVersion,
+}
+
+impl Check for KubernetesVersion {
+    fn name(&self) -> String {
+        "KubernetesVersion".into()
+    }
+
+    fn run(&self, _ctx: &Context<'_>) -> Findings {
+        let k = &self.kubernetes;
+        if (k.major, k.minor) > (self.kubeadm.major, self.kubeadm.minor) {
+            let p = Problem::new(
+                format!(
+                    "Kubernetes version is greater than kubeadm version. Please consider to upgrade kubeadm. Kubernetes version: {k}. Kubeadm version: {}.{}.x",
+                    self.kubeadm.major, self.kubeadm.minor
+                ),
+                format!("use a kubeadm of v{}.{} or newer", k.major, k.minor),
+            );
+            return (vec![p], vec![]);
+        }
+        (vec![], vec![])
+    }
+}
+
+/// The oldest external etcd kubeadm supports.
+pub const MIN_EXTERNAL_ETCD: (u32, u32, u32) = (3, 4, 13);
+
+/// Upstream `ExternalEtcdVersionCheck`: every external etcd endpoint answers `/version` with a
+/// supported version. Plain `http://` endpoints are asked directly; `https://` endpoints are
+/// not asked yet (a warning says so).
+#[derive(Debug, Clone)]
+pub struct ExternalEtcdVersion {
+    /// The external etcd configuration.
+    pub etcd: ExternalEtcd,
+}
+
+fn http_get_version(endpoint: &str) -> Result<String, String> {
+    let rest = endpoint.strip_prefix("http://").ok_or("not an http:// endpoint")?;
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    let addr = host_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host_port}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {host_port}"))?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    write!(s, "GET /version HTTP/1.0\r\nHost: {host_port}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    let (head, body) = resp.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(format!("server responded with {}", head.lines().next().unwrap_or("")));
+    }
+    // {"etcdserver":"3.5.1","etcdcluster":"3.5.0"}
+    let key = "\"etcdserver\":\"";
+    let start = body.find(key).ok_or_else(|| format!("no etcdserver in {body:?}"))? + key.len();
+    let end = body[start..].find('"').ok_or("malformed version response")?;
+    Ok(body[start..start + end].to_string())
+}
+
+fn parse_semver(v: &str) -> Option<(u32, u32, u32)> {
+    let core = v.trim().trim_start_matches('v').split(['-', '+']).next()?;
+    let mut it = core.split('.').map(|p| p.parse::<u32>().ok());
+    Some((it.next()??, it.next()??, it.next()??))
+}
+
+impl Check for ExternalEtcdVersion {
+    fn name(&self) -> String {
+        "ExternalEtcdVersion".into()
+    }
+
+    fn run(&self, _ctx: &Context<'_>) -> Findings {
+        let (mut warnings, mut errors) = (vec![], vec![]);
+        let (a, b, c) = MIN_EXTERNAL_ETCD;
+        for ep in &self.etcd.endpoints {
+            let ep = ep.trim_end_matches('/');
+            if ep.starts_with("https://") {
+                warnings.push(Problem::new(
+                    format!("the version of external etcd {ep} was not checked (TLS endpoints are not queried yet)"),
+                    format!("make sure it runs etcd {a}.{b}.{c} or newer"),
+                ));
+                continue;
+            }
+            match http_get_version(ep) {
+                Ok(v) => match parse_semver(&v) {
+                    Some(found) if found < MIN_EXTERNAL_ETCD => errors.push(Problem::new(
+                        format!("this version of kubeadm only supports external etcd version >= {a}.{b}.{c}. Current version: {v}"),
+                        format!("upgrade the external etcd at {ep}"),
+                    )),
+                    Some(_) => {}
+                    None => errors.push(Problem::bare(format!("couldn't parse external etcd version {v:?}"))),
+                },
+                Err(e) => errors.push(Problem::new(
+                    format!("cannot get the version of external etcd {ep}: {e}"),
+                    "check etcd.external.endpoints and that etcd is reachable",
+                )),
+            }
+        }
+        (warnings, errors)
+    }
+}
+
+/// Kernel modules kube-proxy's IPVS mode needs.
+pub const IPVS_MODULES: &[&str] = &["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"];
+
+/// Upstream `RequiredIPVSKernelModulesAvailableCheck` (when kube-proxy runs in `ipvs` mode):
+/// the IPVS modules are loaded (`/proc/modules`) or built in
+/// (`/lib/modules/<release>/modules.builtin`).
+#[derive(Debug, Clone, Copy)]
+pub struct IpvsModules;
+
+impl Check for IpvsModules {
+    fn name(&self) -> String {
+        "RequiredIPVSKernelModulesAvailable".into()
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let loaded: Vec<String> = read_text(ctx, "/proc/modules")
+            .ok()
+            .flatten()
+            .map(|t| t.lines().filter_map(|l| l.split_whitespace().next().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let release = read_text(ctx, "/proc/sys/kernel/osrelease").ok().flatten().unwrap_or_default();
+        let builtin: Vec<String> = read_text(ctx, &format!("/lib/modules/{}/modules.builtin", release.trim()))
+            .ok()
+            .flatten()
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| l.rsplit('/').next().and_then(|f| f.strip_suffix(".ko")).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing: Vec<&str> = IPVS_MODULES.iter().copied().filter(|m| !loaded.iter().chain(&builtin).any(|l| l == m)).collect();
+        if missing.is_empty() {
+            return (vec![], vec![]);
+        }
+        let p = Problem::new(
+            format!(
+                "the IPVS proxier will not be used, because the following required kernel modules are not loaded: [{}]",
+                missing.join(" ")
+            ),
+            format!("load them (`modprobe {}`) or run `kubeadm host prepare --kube-proxy-mode ipvs`", missing.join(" && modprobe ")),
+        );
+        (vec![p], vec![])
+    }
+}
