@@ -52,6 +52,7 @@
 //! (without the node checks a worker join already ran).
 
 mod checks;
+pub mod fixture;
 pub mod prepare;
 pub mod report;
 
@@ -362,3 +363,6 @@ pub fn checks_for(role: Role, inputs: &Inputs) -> Vec<Box<dyn Check>> {
     }
     checks
 }
+
+#[cfg(test)]
+mod tests;

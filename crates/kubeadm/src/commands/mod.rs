@@ -1,6 +1,7 @@
 //! One module per command: each turns parsed flags into options and runs the command.
 
 pub mod config;
+pub mod host;
 pub mod init;
 pub mod misc;
 pub mod version;

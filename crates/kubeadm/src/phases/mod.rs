@@ -1,6 +1,8 @@
 //! The phase trees of the commands, as data, and the `<command> phase …` sub-commands generated
 //! from them. Each phase's logic lives in its own module below.
 
+pub mod preflight;
+
 use clap::{ArgMatches, Args, Command};
 use kubeadm_api::config::InitConfig;
 use kubeadm_effects::Effects;
@@ -37,7 +39,10 @@ pub struct InitContext {
 /// The `kubeadm init` phase tree, in upstream order. Phases are added here as they are
 /// implemented; the help and `init phase` sub-commands follow automatically.
 pub fn init_workflow() -> Workflow<InitContext, Error> {
-    Workflow { command: "init", phases: vec![] }
+    Workflow {
+        command: "init",
+        phases: vec![Phase::leaf("preflight", "Run pre-flight checks", preflight::run)],
+    }
 }
 
 /// Builds `<command> phase` with one sub-command per phase (and `all` for groups), each taking
