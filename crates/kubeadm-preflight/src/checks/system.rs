@@ -27,6 +27,8 @@ impl Check for IsPrivilegedUser {
     }
 }
 
+const PROC_FIX: &str = "mount procfs on /proc (under --rootfs: provide the host's /proc there)";
+
 /// Upstream `NumCPUCheck`: at least `min` CPUs (counted in `/proc/cpuinfo`).
 #[derive(Debug, Clone, Copy)]
 pub struct NumCpu {
@@ -42,8 +44,8 @@ impl Check for NumCpu {
     fn run(&self, ctx: &Context<'_>) -> Findings {
         let text = match read_text(ctx, "/proc/cpuinfo") {
             Ok(Some(t)) => t,
-            Ok(None) => return (vec![], vec![Problem::bare("cannot count the CPUs: /proc/cpuinfo does not exist")]),
-            Err(e) => return (vec![], vec![Problem::bare(format!("cannot count the CPUs: {e}"))]),
+            Ok(None) => return (vec![], vec![Problem::new("cannot count the CPUs: /proc/cpuinfo does not exist", PROC_FIX)]),
+            Err(e) => return (vec![], vec![Problem::new(format!("cannot count the CPUs: {e}"), PROC_FIX)]),
         };
         let n = text
             .lines()
@@ -75,15 +77,15 @@ impl Check for Mem {
     fn run(&self, ctx: &Context<'_>) -> Findings {
         let text = match read_text(ctx, "/proc/meminfo") {
             Ok(Some(t)) => t,
-            Ok(None) => return (vec![], vec![Problem::bare("failed to get system info: /proc/meminfo does not exist")]),
-            Err(e) => return (vec![], vec![Problem::bare(format!("failed to get system info: {e}"))]),
+            Ok(None) => return (vec![], vec![Problem::new("failed to get system info: /proc/meminfo does not exist", PROC_FIX)]),
+            Err(e) => return (vec![], vec![Problem::new(format!("failed to get system info: {e}"), PROC_FIX)]),
         };
         let kb = text.lines().find_map(|l| {
             let rest = l.strip_prefix("MemTotal:")?;
             rest.split_whitespace().next()?.parse::<u64>().ok()
         });
         let Some(kb) = kb else {
-            return (vec![], vec![Problem::bare("failed to get system info: no MemTotal in /proc/meminfo")]);
+            return (vec![], vec![Problem::new("failed to get system info: no MemTotal in /proc/meminfo", PROC_FIX)]);
         };
         let mb = kb / 1024;
         if mb < self.min_mb {
@@ -163,7 +165,7 @@ impl Check for SystemVerification {
                 Some(_) => {}
                 None => errors.push(Problem::bare(format!("cannot parse the kernel release {:?}", release.trim()))),
             },
-            _ => errors.push(Problem::bare("cannot read the kernel release from /proc/sys/kernel/osrelease")),
+            _ => errors.push(Problem::new("cannot read the kernel release from /proc/sys/kernel/osrelease", PROC_FIX)),
         }
         if let Ok(Some(controllers)) = read_text(ctx, "/sys/fs/cgroup/cgroup.controllers") {
             let have: Vec<&str> = controllers.split_whitespace().collect();
