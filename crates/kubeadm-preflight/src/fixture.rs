@@ -26,22 +26,60 @@ impl HostFixture {
     /// 4 GiB, no swap, sysctls set, binaries present, kubelet `kubelet_version`, kubelet service
     /// enabled, firewalld absent, `node` resolvable, a CRI socket accepting connections).
     pub fn good(root: &Path, node: &str, kubelet_version: &str) -> io::Result<Self> {
-        let mut f = HostFixture { root: root.to_path_buf(), listener: None };
-        f.write("/proc/cpuinfo", "processor\t: 0\nmodel name\t: test\n\nprocessor\t: 1\nmodel name\t: test\n")?;
-        f.write("/proc/meminfo", "MemTotal:        4039228 kB\nMemFree:         1000000 kB\n")?;
-        f.write("/proc/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")?;
+        let mut f = HostFixture {
+            root: root.to_path_buf(),
+            listener: None,
+        };
+        f.write(
+            "/proc/cpuinfo",
+            "processor\t: 0\nmodel name\t: test\n\nprocessor\t: 1\nmodel name\t: test\n",
+        )?;
+        f.write(
+            "/proc/meminfo",
+            "MemTotal:        4039228 kB\nMemFree:         1000000 kB\n",
+        )?;
+        f.write(
+            "/proc/swaps",
+            "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
+        )?;
         f.write("/proc/modules", "br_netfilter 32768 0 - Live 0x0000000000000000\noverlay 151552 0 - Live 0x0000000000000000\n")?;
         f.write("/proc/sys/kernel/osrelease", "6.1.0-18-amd64\n")?;
-        for key in ["net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables", "net/ipv6/conf/default/forwarding"] {
+        for key in [
+            "net/ipv4/ip_forward",
+            "net/bridge/bridge-nf-call-iptables",
+            "net/bridge/bridge-nf-call-ip6tables",
+            "net/ipv6/conf/default/forwarding",
+        ] {
             f.write(&format!("/proc/sys/{key}"), "1\n")?;
         }
-        f.write("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")?;
-        f.write("/etc/hosts", &format!("127.0.0.1\tlocalhost\n127.0.1.1\t{node}\n"))?;
+        f.write(
+            "/sys/fs/cgroup/cgroup.controllers",
+            "cpuset cpu io memory hugetlb pids rdma misc\n",
+        )?;
+        f.write(
+            "/etc/hosts",
+            &format!("127.0.0.1\tlocalhost\n127.0.1.1\t{node}\n"),
+        )?;
         f.write("/etc/fstab", "UUID=1234 / ext4 defaults 0 1\n")?;
-        for b in ["crictl", "conntrack", "ip", "iptables", "mount", "nsenter", "ebtables", "ethtool", "socat", "tc", "touch"] {
+        for b in [
+            "crictl",
+            "conntrack",
+            "ip",
+            "iptables",
+            "mount",
+            "nsenter",
+            "ebtables",
+            "ethtool",
+            "socat",
+            "tc",
+            "touch",
+        ] {
             f.script(&format!("/usr/bin/{b}"), "exit 0")?;
         }
-        f.script("/usr/bin/kubelet", &format!("echo 'Kubernetes {kubelet_version}'"))?;
+        f.script(
+            "/usr/bin/kubelet",
+            &format!("echo 'Kubernetes {kubelet_version}'"),
+        )?;
         f.script(
             "/usr/bin/systemctl",
             "case \"$1 $2\" in\n  'status kubelet') echo '  Loaded: loaded (/lib/systemd/system/kubelet.service; enabled)'; exit 0;;\n  'is-enabled kubelet') echo enabled; exit 0;;\n  'status firewalld') echo 'Unit firewalld.service could not be found.' >&2; echo '  Loaded: not-found'; exit 4;;\n  *) exit 3;;\nesac",

@@ -64,7 +64,7 @@ use kubeadm_api::version::KubeVersion;
 use kubeadm_effects::Effects;
 
 pub use checks::*;
-pub use report::{run_checks, IgnoreSet, PreflightError, Report};
+pub use report::{IgnoreSet, PreflightError, Report, run_checks};
 
 /// One problem a check found: what it saw, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +78,18 @@ pub struct Problem {
 impl Problem {
     /// A problem with a fix.
     pub fn new(found: impl Into<String>, fix: impl Into<String>) -> Self {
-        Problem { found: found.into(), fix: Some(fix.into()) }
+        Problem {
+            found: found.into(),
+            fix: Some(fix.into()),
+        }
     }
 
     /// A problem without a specific fix.
     pub fn bare(found: impl Into<String>) -> Self {
-        Problem { found: found.into(), fix: None }
+        Problem {
+            found: found.into(),
+            fix: None,
+        }
     }
 }
 
@@ -130,12 +136,18 @@ impl<'a> Context<'a> {
     /// The real host: the effective user id (see [`TEST_UID_VAR`]) and this process's environment.
     pub fn from_host(fx: &'a dyn Effects) -> Self {
         let mut uid = rustix::process::geteuid().as_raw();
-        if cfg!(debug_assertions) {
-            if let Some(v) = std::env::var(TEST_UID_VAR).ok().and_then(|v| v.parse().ok()) {
-                uid = v;
-            }
+        if cfg!(debug_assertions)
+            && let Some(v) = std::env::var(TEST_UID_VAR)
+                .ok()
+                .and_then(|v| v.parse().ok())
+        {
+            uid = v;
         }
-        Context { fx, uid, env: std::env::vars().collect() }
+        Context {
+            fx,
+            uid,
+            env: std::env::vars().collect(),
+        }
     }
 
     /// An environment variable, trying the upper-case then the lower-case name (as Go's proxy
@@ -150,17 +162,21 @@ impl<'a> Context<'a> {
 
     /// The `PATH` directories (absolute ones only), searched under the root.
     pub fn path_dirs(&self) -> Vec<PathBuf> {
-        let path = self
-            .env
-            .get("PATH")
-            .cloned()
-            .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-        path.split(':').filter(|d| d.starts_with('/')).map(PathBuf::from).collect()
+        let path = self.env.get("PATH").cloned().unwrap_or_else(|| {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+        });
+        path.split(':')
+            .filter(|d| d.starts_with('/'))
+            .map(PathBuf::from)
+            .collect()
     }
 
     /// Finds a program in the `PATH` directories under the root; the host path (`/usr/bin/x`).
     pub fn look_path(&self, program: &str) -> Option<PathBuf> {
-        self.path_dirs().into_iter().map(|d| d.join(program)).find(|p| self.fx.exists(p))
+        self.path_dirs()
+            .into_iter()
+            .map(|d| d.join(program))
+            .find(|p| self.fx.exists(p))
     }
 
     /// The path to execute a host path found by [`Context::look_path`]: under the root.
@@ -207,7 +223,12 @@ pub struct Inputs {
 /// The kubeadm version this binary behaves as (the newest minor it deploys).
 pub fn kubeadm_version() -> KubeVersion {
     let newest = kubeadm_api::version::newest();
-    KubeVersion { major: 1, minor: newest.minor, patch: 0, pre: String::new() }
+    KubeVersion {
+        major: 1,
+        minor: newest.minor,
+        patch: 0,
+        pre: String::new(),
+    }
 }
 
 const KUBERNETES_DIR: &str = "/etc/kubernetes";
@@ -233,7 +254,10 @@ fn minor_below(inputs: &Inputs, minor: u32) -> bool {
 
 fn families(list: &str) -> (bool, bool) {
     let nets = kubeadm_api::net::parse_subnets(list);
-    (nets.iter().any(|n| matches!(n, ipnet::IpNet::V4(_))), nets.iter().any(|n| matches!(n, ipnet::IpNet::V6(_))))
+    (
+        nets.iter().any(|n| matches!(n, ipnet::IpNet::V4(_))),
+        nets.iter().any(|n| matches!(n, ipnet::IpNet::V6(_))),
+    )
 }
 
 fn add_ip_family_checks(checks: &mut Vec<Box<dyn Check>>, v4: bool, v6: bool, inputs: &Inputs) {
@@ -241,21 +265,29 @@ fn add_ip_family_checks(checks: &mut Vec<Box<dyn Check>>, v4: bool, v6: bool, in
     let bridge = minor_below(inputs, 30);
     if v4 {
         if bridge {
-            checks.push(Box::new(FileContent::one("/proc/sys/net/bridge/bridge-nf-call-iptables")));
+            checks.push(Box::new(FileContent::one(
+                "/proc/sys/net/bridge/bridge-nf-call-iptables",
+            )));
         }
         checks.push(Box::new(FileContent::one("/proc/sys/net/ipv4/ip_forward")));
     }
     if v6 {
         if bridge {
-            checks.push(Box::new(FileContent::one("/proc/sys/net/bridge/bridge-nf-call-ip6tables")));
+            checks.push(Box::new(FileContent::one(
+                "/proc/sys/net/bridge/bridge-nf-call-ip6tables",
+            )));
         }
-        checks.push(Box::new(FileContent::one("/proc/sys/net/ipv6/conf/default/forwarding")));
+        checks.push(Box::new(FileContent::one(
+            "/proc/sys/net/ipv6/conf/default/forwarding",
+        )));
     }
 }
 
 /// Checks common to init and join: runtime, swap, binaries, system, hostname, kubelet, 10250.
 fn add_node_checks(checks: &mut Vec<Box<dyn Check>>, inputs: &Inputs) {
-    checks.push(Box::new(Cri { socket: inputs.cri_socket.clone() }));
+    checks.push(Box::new(Cri {
+        socket: inputs.cri_socket.clone(),
+    }));
     checks.push(Box::new(Swap));
     if minor_below(inputs, 31) {
         checks.push(Box::new(InPath::mandatory("crictl")));
@@ -270,31 +302,57 @@ fn add_node_checks(checks: &mut Vec<Box<dyn Check>>, inputs: &Inputs) {
         checks.push(Box::new(InPath::optional(b)));
     }
     checks.push(Box::new(SystemVerification));
-    checks.push(Box::new(Hostname { node_name: inputs.node_name.clone() }));
-    checks.push(Box::new(KubeletVersion { kubernetes_version: inputs.version.clone() }));
-    checks.push(Box::new(Service { service: "kubelet".into() }));
+    checks.push(Box::new(Hostname {
+        node_name: inputs.node_name.clone(),
+    }));
+    checks.push(Box::new(KubeletVersion {
+        kubernetes_version: inputs.version.clone(),
+    }));
+    checks.push(Box::new(Service {
+        service: "kubelet".into(),
+    }));
     checks.push(Box::new(Port::new(KUBELET_PORT)));
 }
 
 /// The control-plane checks of init (`secondary` = a control-plane join).
 fn add_control_plane_checks(checks: &mut Vec<Box<dyn Check>>, inputs: &Inputs, secondary: bool) {
-    checks.push(Box::new(NumCpu { min: CONTROL_PLANE_NUM_CPU }));
-    checks.push(Box::new(Mem { min_mb: CONTROL_PLANE_MEM_MB }));
+    checks.push(Box::new(NumCpu {
+        min: CONTROL_PLANE_NUM_CPU,
+    }));
+    checks.push(Box::new(Mem {
+        min_mb: CONTROL_PLANE_MEM_MB,
+    }));
     if let Some(v) = &inputs.version {
-        checks.push(Box::new(KubernetesVersion { kubernetes: v.clone(), kubeadm: kubeadm_version() }));
+        checks.push(Box::new(KubernetesVersion {
+            kubernetes: v.clone(),
+            kubeadm: kubeadm_version(),
+        }));
     }
-    checks.push(Box::new(Firewalld { ports: vec![inputs.bind_port, KUBELET_PORT] }));
+    checks.push(Box::new(Firewalld {
+        ports: vec![inputs.bind_port, KUBELET_PORT],
+    }));
     checks.push(Box::new(Port::new(inputs.bind_port)));
     checks.push(Box::new(Port::new(KUBE_SCHEDULER_PORT)));
     checks.push(Box::new(Port::new(KUBE_CONTROLLER_MANAGER_PORT)));
-    for c in ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"] {
-        checks.push(Box::new(FileAvailable::new(format!("{MANIFESTS_DIR}/{c}.yaml"))));
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "etcd",
+    ] {
+        checks.push(Box::new(FileAvailable::new(format!(
+            "{MANIFESTS_DIR}/{c}.yaml"
+        ))));
     }
-    checks.push(Box::new(HttpProxy { host: inputs.advertise_address.clone() }));
+    checks.push(Box::new(HttpProxy {
+        host: inputs.advertise_address.clone(),
+    }));
     let (mut v4, mut v6) = (false, false);
     for list in [&inputs.service_subnet, &inputs.pod_subnet] {
         for cidr in list.split(',') {
-            checks.push(Box::new(HttpProxyCidr { cidr: cidr.trim().to_string() }));
+            checks.push(Box::new(HttpProxyCidr {
+                cidr: cidr.trim().to_string(),
+            }));
         }
         let (a, b) = families(list);
         v4 |= a;
@@ -308,7 +366,9 @@ fn add_control_plane_checks(checks: &mut Vec<Box<dyn Check>>, inputs: &Inputs, s
         }
         add_ip_family_checks(checks, v4, v6, inputs);
         if inputs.external_etcd.is_some() {
-            checks.push(Box::new(ExternalEtcdVersion { etcd: inputs.external_etcd.clone().unwrap_or_default() }));
+            checks.push(Box::new(ExternalEtcdVersion {
+                etcd: inputs.external_etcd.clone().unwrap_or_default(),
+            }));
         }
     }
     if inputs.kube_proxy_ipvs && !secondary {
@@ -319,12 +379,15 @@ fn add_control_plane_checks(checks: &mut Vec<Box<dyn Check>>, inputs: &Inputs, s
         checks.push(Box::new(Port::new(ETCD_PEER_PORT)));
         checks.push(Box::new(DirAvailable::new(dir.clone())));
     }
-    if let Some(ext) = &inputs.external_etcd {
-        if !(secondary && inputs.download_certs) {
-            for f in [&ext.ca_file, &ext.cert_file, &ext.key_file] {
-                if !f.is_empty() {
-                    checks.push(Box::new(FileExisting::labelled(f.clone(), "ExternalEtcdClientCertificates")));
-                }
+    if let Some(ext) = &inputs.external_etcd
+        && !(secondary && inputs.download_certs)
+    {
+        for f in [&ext.ca_file, &ext.cert_file, &ext.key_file] {
+            if !f.is_empty() {
+                checks.push(Box::new(FileExisting::labelled(
+                    f.clone(),
+                    "ExternalEtcdClientCertificates",
+                )));
             }
         }
     }
@@ -337,19 +400,27 @@ pub fn checks_for(role: Role, inputs: &Inputs) -> Vec<Box<dyn Check>> {
     match role {
         Role::Init => add_control_plane_checks(&mut checks, inputs, false),
         Role::Join | Role::JoinControlPlane => {
-            checks.push(Box::new(FileAvailable::new(format!("{KUBERNETES_DIR}/kubelet.conf"))));
-            checks.push(Box::new(FileAvailable::new(format!("{KUBERNETES_DIR}/bootstrap-kubelet.conf"))));
+            checks.push(Box::new(FileAvailable::new(format!(
+                "{KUBERNETES_DIR}/kubelet.conf"
+            ))));
+            checks.push(Box::new(FileAvailable::new(format!(
+                "{KUBERNETES_DIR}/bootstrap-kubelet.conf"
+            ))));
             add_node_checks(&mut checks, inputs);
             if role == Role::Join {
-                let ca = if inputs.ca_cert_path.is_empty() { "/etc/kubernetes/pki/ca.crt" } else { &inputs.ca_cert_path };
+                let ca = if inputs.ca_cert_path.is_empty() {
+                    "/etc/kubernetes/pki/ca.crt"
+                } else {
+                    &inputs.ca_cert_path
+                };
                 checks.push(Box::new(FileAvailable::new(ca.to_string())));
             }
-            if let Some(ep) = &inputs.discovery_endpoint {
-                if let Ok((host, _)) = kubeadm_api::validate::host_port(ep) {
-                    checks.push(Box::new(HttpProxy { host: host.clone() }));
-                    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-                        add_ip_family_checks(&mut checks, ip.is_ipv4(), ip.is_ipv6(), inputs);
-                    }
+            if let Some(ep) = &inputs.discovery_endpoint
+                && let Ok((host, _)) = kubeadm_api::validate::host_port(ep)
+            {
+                checks.push(Box::new(HttpProxy { host: host.clone() }));
+                if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+                    add_ip_family_checks(&mut checks, ip.is_ipv4(), ip.is_ipv6(), inputs);
                 }
             }
             if inputs.kube_proxy_ipvs {

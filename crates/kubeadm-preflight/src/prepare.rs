@@ -30,7 +30,11 @@ pub const FSTAB_BACKUP: &str = "/etc/fstab.kubeadm-bak";
 /// Modules every node needs.
 pub const BASE_MODULES: &[&str] = &["br_netfilter", "overlay"];
 /// Sysctls every node needs, each set to 1.
-pub const SYSCTLS: &[&str] = &["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables", "net.ipv4.ip_forward"];
+pub const SYSCTLS: &[&str] = &[
+    "net.bridge.bridge-nf-call-iptables",
+    "net.bridge.bridge-nf-call-ip6tables",
+    "net.ipv4.ip_forward",
+];
 
 /// What to prepare for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -68,9 +72,12 @@ impl PrepareError {
     /// What to do about it.
     pub fn hint(&self) -> String {
         match self {
-            PrepareError::Effect(_) => "run as root, or add --dry-run to see what would be done".into(),
+            PrepareError::Effect(_) => {
+                "run as root, or add --dry-run to see what would be done".into()
+            }
             PrepareError::Command { .. } => {
-                "check that the kernel ships the module (`modinfo <name>`) and that you run as root".into()
+                "check that the kernel ships the module (`modinfo <name>`) and that you run as root"
+                    .into()
             }
         }
     }
@@ -90,7 +97,10 @@ fn mutate(fx: &dyn Effects, program: &str, args: &[&str]) -> Result<(), PrepareE
         Ok(())
     } else {
         Err(PrepareError::Command {
-            command: std::iter::once(program).chain(args.iter().copied()).collect::<Vec<_>>().join(" "),
+            command: std::iter::once(program)
+                .chain(args.iter().copied())
+                .collect::<Vec<_>>()
+                .join(" "),
             detail: format!("{}{}", out.stderr.trim(), out.stdout.trim()),
         })
     }
@@ -105,22 +115,45 @@ fn present_modules(fx: &dyn Effects) -> Result<Vec<String>, EffectError> {
         .collect();
     let release = read(fx, "/proc/sys/kernel/osrelease")?.unwrap_or_default();
     if !release.trim().is_empty() {
-        let builtin = read(fx, &format!("/lib/modules/{}/modules.builtin", release.trim()))?.unwrap_or_default();
-        out.extend(builtin.lines().filter_map(|l| l.rsplit('/').next().and_then(|f| f.strip_suffix(".ko")).map(str::to_string)));
+        let builtin = read(
+            fx,
+            &format!("/lib/modules/{}/modules.builtin", release.trim()),
+        )?
+        .unwrap_or_default();
+        out.extend(builtin.lines().filter_map(|l| {
+            l.rsplit('/')
+                .next()
+                .and_then(|f| f.strip_suffix(".ko"))
+                .map(str::to_string)
+        }));
     }
     Ok(out)
 }
 
-fn modules(fx: &dyn Effects, opts: &PrepareOptions, report: &mut PrepareReport) -> Result<(), PrepareError> {
+fn modules(
+    fx: &dyn Effects,
+    opts: &PrepareOptions,
+    report: &mut PrepareReport,
+) -> Result<(), PrepareError> {
     let mut wanted: Vec<&str> = BASE_MODULES.to_vec();
     if opts.ipvs {
         wanted.extend(IPVS_MODULES);
     }
     // Persist: keep what the file lists, add what is missing.
     let current = read(fx, MODULES_FILE)?;
-    let text = current.clone().unwrap_or_else(|| "# Kernel modules Kubernetes needs; written by `kubeadm host prepare`.\n".into());
-    let listed: Vec<&str> = text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).collect();
-    let missing: Vec<&str> = wanted.iter().copied().filter(|m| !listed.contains(m)).collect();
+    let text = current.clone().unwrap_or_else(|| {
+        "# Kernel modules Kubernetes needs; written by `kubeadm host prepare`.\n".into()
+    });
+    let listed: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|m| !listed.contains(m))
+        .collect();
     if !missing.is_empty() {
         let mut new = text.clone();
         if !new.is_empty() && !new.ends_with('\n') {
@@ -130,12 +163,23 @@ fn modules(fx: &dyn Effects, opts: &PrepareOptions, report: &mut PrepareReport) 
             new.push_str(m);
             new.push('\n');
         }
-        fx.write_file(Path::new(MODULES_FILE), Content::Plain(new.into_bytes()), 0o644)?;
-        report.changes.push(format!("{MODULES_FILE}: load {} at boot", missing.join(", ")));
+        fx.write_file(
+            Path::new(MODULES_FILE),
+            Content::Plain(new.into_bytes()),
+            0o644,
+        )?;
+        report.changes.push(format!(
+            "{MODULES_FILE}: load {} at boot",
+            missing.join(", ")
+        ));
     }
     // Load.
     let present = present_modules(fx)?;
-    let to_load: Vec<&str> = wanted.iter().copied().filter(|m| !present.iter().any(|p| p == m)).collect();
+    let to_load: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|m| !present.iter().any(|p| p == m))
+        .collect();
     if to_load.is_empty() {
         return Ok(());
     }
@@ -148,26 +192,45 @@ fn modules(fx: &dyn Effects, opts: &PrepareOptions, report: &mut PrepareReport) 
         for m in &to_load {
             table.push_str(&format!("{m} 16384 0 - Live 0x0000000000000000\n"));
         }
-        fx.write_file(Path::new("/proc/modules"), Content::Plain(table.into_bytes()), 0o444)?;
+        fx.write_file(
+            Path::new("/proc/modules"),
+            Content::Plain(table.into_bytes()),
+            0o444,
+        )?;
         report.notes.push(format!(
             "not the live host (--rootfs {}): skipped `modprobe`; recorded the modules as loaded in its /proc/modules",
             fx.root().display()
         ));
     }
-    report.changes.push(format!("loaded kernel modules: {}", to_load.join(", ")));
+    report
+        .changes
+        .push(format!("loaded kernel modules: {}", to_load.join(", ")));
     Ok(())
 }
 
 fn sysctls(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareError> {
     let current = read(fx, SYSCTL_FILE)?;
-    let text = current.clone().unwrap_or_else(|| "# Kernel settings Kubernetes needs; written by `kubeadm host prepare`.\n".into());
-    let key_of = |l: &str| l.split('=').next().map(|k| k.trim().to_string()).filter(|k| !k.starts_with('#') && !k.is_empty());
+    let text = current.clone().unwrap_or_else(|| {
+        "# Kernel settings Kubernetes needs; written by `kubeadm host prepare`.\n".into()
+    });
+    let key_of = |l: &str| {
+        l.split('=')
+            .next()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.starts_with('#') && !k.is_empty())
+    };
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     for key in SYSCTLS {
         let want = format!("{key} = 1");
-        match lines.iter().position(|l| key_of(l).as_deref() == Some(*key)) {
+        match lines
+            .iter()
+            .position(|l| key_of(l).as_deref() == Some(*key))
+        {
             Some(i) => {
-                let value = lines[i].split_once('=').map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+                let value = lines[i]
+                    .split_once('=')
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default();
                 if value != "1" {
                     lines[i] = want;
                 }
@@ -178,8 +241,14 @@ fn sysctls(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareEr
     let mut new = lines.join("\n");
     new.push('\n');
     if current.as_deref() != Some(new.as_str()) {
-        fx.write_file(Path::new(SYSCTL_FILE), Content::Plain(new.into_bytes()), 0o644)?;
-        report.changes.push(format!("{SYSCTL_FILE}: {} = 1 at boot", SYSCTLS.join(", ")));
+        fx.write_file(
+            Path::new(SYSCTL_FILE),
+            Content::Plain(new.into_bytes()),
+            0o644,
+        )?;
+        report
+            .changes
+            .push(format!("{SYSCTL_FILE}: {} = 1 at boot", SYSCTLS.join(", ")));
     }
     // Apply.
     let mut wrong = Vec::new();
@@ -203,7 +272,14 @@ fn sysctls(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareEr
             fx.root().display()
         ));
     }
-    report.changes.push(format!("applied: {}", wrong.iter().map(|(k, _)| format!("{k}=1")).collect::<Vec<_>>().join(", ")));
+    report.changes.push(format!(
+        "applied: {}",
+        wrong
+            .iter()
+            .map(|(k, _)| format!("{k}=1"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     Ok(())
 }
 
@@ -213,7 +289,8 @@ pub fn comment_out_swap(fstab: &str) -> Option<String> {
     let mut out = String::with_capacity(fstab.len() + 16);
     for line in fstab.split_inclusive('\n') {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let active = !line.trim_start().starts_with('#') && fields.len() >= 3 && fields[2] == "swap";
+        let active =
+            !line.trim_start().starts_with('#') && fields.len() >= 3 && fields[2] == "swap";
         if active {
             out.push('#');
             changed = true;
@@ -226,27 +303,46 @@ pub fn comment_out_swap(fstab: &str) -> Option<String> {
 fn swap(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareError> {
     if let Some(swaps) = read(fx, "/proc/swaps")? {
         let mut lines = swaps.lines();
-        let header = lines.next().unwrap_or("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority").to_string();
+        let header = lines
+            .next()
+            .unwrap_or("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority")
+            .to_string();
         let devices: Vec<&str> = lines.filter_map(|l| l.split_whitespace().next()).collect();
         if !devices.is_empty() {
             if live(fx) {
                 mutate(fx, "swapoff", &["-a"])?;
             } else {
-                fx.write_file(Path::new("/proc/swaps"), Content::Plain(format!("{header}\n").into_bytes()), 0o444)?;
+                fx.write_file(
+                    Path::new("/proc/swaps"),
+                    Content::Plain(format!("{header}\n").into_bytes()),
+                    0o444,
+                )?;
                 report.notes.push(format!(
                     "not the live host (--rootfs {}): skipped `swapoff -a`; emptied its /proc/swaps",
                     fx.root().display()
                 ));
             }
-            report.changes.push(format!("turned swap off: {}", devices.join(", ")));
+            report
+                .changes
+                .push(format!("turned swap off: {}", devices.join(", ")));
         }
     }
-    if let Some(fstab) = read(fx, "/etc/fstab")? {
-        if let Some(new) = comment_out_swap(&fstab) {
-            fx.write_file(Path::new(FSTAB_BACKUP), Content::Plain(fstab.into_bytes()), 0o644)?;
-            fx.write_file(Path::new("/etc/fstab"), Content::Plain(new.into_bytes()), 0o644)?;
-            report.changes.push(format!("/etc/fstab: commented out the swap lines (previous file kept as {FSTAB_BACKUP})"));
-        }
+    if let Some(fstab) = read(fx, "/etc/fstab")?
+        && let Some(new) = comment_out_swap(&fstab)
+    {
+        fx.write_file(
+            Path::new(FSTAB_BACKUP),
+            Content::Plain(fstab.into_bytes()),
+            0o644,
+        )?;
+        fx.write_file(
+            Path::new("/etc/fstab"),
+            Content::Plain(new.into_bytes()),
+            0o644,
+        )?;
+        report.changes.push(format!(
+            "/etc/fstab: commented out the swap lines (previous file kept as {FSTAB_BACKUP})"
+        ));
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use kubeadm_effects::Effects;
 
-use crate::{checks_for, Check, Context, Inputs, IsPrivilegedUser, Problem, Role};
+use crate::{Check, Context, Inputs, IsPrivilegedUser, Problem, Role, checks_for};
 
 /// The names given to `--ignore-preflight-errors` (case-insensitive; `all` ignores every error).
 #[derive(Debug, Clone, Default)]
@@ -22,10 +22,18 @@ impl IgnoreSet {
     pub fn new<S: AsRef<str>>(list: &[S]) -> Self {
         let names: BTreeSet<String> = list
             .iter()
-            .flat_map(|s| s.as_ref().split(',').map(|n| n.trim().to_lowercase()).collect::<Vec<_>>())
+            .flat_map(|s| {
+                s.as_ref()
+                    .split(',')
+                    .map(|n| n.trim().to_lowercase())
+                    .collect::<Vec<_>>()
+            })
             .filter(|n| !n.is_empty())
             .collect();
-        IgnoreSet { all: names.contains("all"), names }
+        IgnoreSet {
+            all: names.contains("all"),
+            names,
+        }
     }
 
     /// True when errors of check `name` are to be shown as warnings.
@@ -87,7 +95,11 @@ impl Report {
 
     /// Names of the checks that warned, in run order.
     pub fn warned(&self) -> Vec<String> {
-        self.results.iter().filter(|r| !r.warnings.is_empty()).map(|r| r.name.clone()).collect()
+        self.results
+            .iter()
+            .filter(|r| !r.warnings.is_empty())
+            .map(|r| r.name.clone())
+            .collect()
     }
 
     /// The warning lines (`\t[WARNING Name]: …` and the fix).
@@ -101,7 +113,9 @@ impl Report {
                     s.push_str(&format!("\t\tfix: {fix}\n"));
                 }
                 if ignored {
-                    s.push_str(&format!("\t\t(an error, shown as a warning because of --ignore-preflight-errors)\n"));
+                    s.push_str(
+                        "\t\t(an error, shown as a warning because of --ignore-preflight-errors)\n",
+                    );
                 }
             }
         }
@@ -114,12 +128,19 @@ impl Report {
         let mut s = String::new();
         for r in &self.results {
             for e in &r.errors {
-                let lead = if dry_run { "[dryrun] would fail: " } else { "\t" };
+                let lead = if dry_run {
+                    "[dryrun] would fail: "
+                } else {
+                    "\t"
+                };
                 s.push_str(&format!("{lead}[ERROR {}]: {}\n", r.name, e.found));
                 if let Some(fix) = &e.fix {
                     s.push_str(&format!("\t\tfix: {fix}\n"));
                 }
-                s.push_str(&format!("\t\tto skip this check: --ignore-preflight-errors={}\n", r.name));
+                s.push_str(&format!(
+                    "\t\tto skip this check: --ignore-preflight-errors={}\n",
+                    r.name
+                ));
             }
         }
         s
@@ -160,7 +181,9 @@ fn fatal(report: &Report, err: &mut dyn Write) -> PreflightError {
         "[preflight] Some fatal errors occurred:\n{}[preflight] If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`\n",
         report.render_errors(false)
     );
-    PreflightError::Failed { names: report.failed() }
+    PreflightError::Failed {
+        names: report.failed(),
+    }
 }
 
 /// Runs the checks of `role` in `ctx`: IsPrivilegedUser first and alone (a non-root run fails
@@ -207,5 +230,13 @@ pub fn run_checks(
     let ctx = Context::from_host(fx);
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    run_checks_in(&ctx, role, inputs, &IgnoreSet::new(ignore), dry_run, &mut out, &mut err)
+    run_checks_in(
+        &ctx,
+        role,
+        inputs,
+        &IgnoreSet::new(ignore),
+        dry_run,
+        &mut out,
+        &mut err,
+    )
 }

@@ -28,7 +28,10 @@ impl Check for FileAvailable {
     fn run(&self, ctx: &Context<'_>) -> Findings {
         if ctx.fx.exists(Path::new(&self.path)) {
             let fix = "a previous installation left it behind: run `kubeadm reset` to clean up, or remove the file";
-            return (vec![], vec![Problem::new(format!("{} already exists", self.path), fix)]);
+            return (
+                vec![],
+                vec![Problem::new(format!("{} already exists", self.path), fix)],
+            );
         }
         (vec![], vec![])
     }
@@ -62,9 +65,18 @@ impl Check for DirAvailable {
             Ok(entries) if entries.is_empty() => (vec![], vec![]),
             Ok(_) => {
                 let fix = "empty it (`kubeadm reset` clears a previous cluster's data), or point the configuration at an empty directory";
-                (vec![], vec![Problem::new(format!("{} is not empty", self.path), fix)])
+                (
+                    vec![],
+                    vec![Problem::new(format!("{} is not empty", self.path), fix)],
+                )
             }
-            Err(e) => (vec![], vec![Problem::bare(format!("unable to check if {} is empty: {e}", self.path))]),
+            Err(e) => (
+                vec![],
+                vec![Problem::bare(format!(
+                    "unable to check if {} is empty: {e}",
+                    self.path
+                ))],
+            ),
         }
     }
 }
@@ -81,18 +93,27 @@ pub struct FileContent {
 impl FileContent {
     /// A `/proc/sys` setting that must be `1`.
     pub fn one(path: impl Into<String>) -> Self {
-        FileContent { path: path.into(), content: "1".into() }
+        FileContent {
+            path: path.into(),
+            content: "1".into(),
+        }
     }
 
     /// The sysctl key of a `/proc/sys` path (`/proc/sys/net/ipv4/ip_forward` → `net.ipv4.ip_forward`).
     pub fn sysctl_key(&self) -> Option<String> {
-        self.path.strip_prefix("/proc/sys/").map(|k| k.replace('/', "."))
+        self.path
+            .strip_prefix("/proc/sys/")
+            .map(|k| k.replace('/', "."))
     }
 
     fn fix(&self) -> String {
         match self.sysctl_key() {
             Some(key) => {
-                let module = if key.starts_with("net.bridge.") { "load the br_netfilter module (`modprobe br_netfilter`), then " } else { "" };
+                let module = if key.starts_with("net.bridge.") {
+                    "load the br_netfilter module (`modprobe br_netfilter`), then "
+                } else {
+                    ""
+                };
                 format!(
                     "{module}set {key}={c} (`sysctl -w {key}={c}`) and persist it in /etc/sysctl.d/; `kubeadm host prepare` does both",
                     c = self.content
@@ -110,8 +131,20 @@ impl Check for FileContent {
 
     fn run(&self, ctx: &Context<'_>) -> Findings {
         match ctx.fx.read(Path::new(&self.path)) {
-            Ok(None) => (vec![], vec![Problem::new(format!("{} does not exist", self.path), self.fix())]),
-            Err(_) => (vec![], vec![Problem::new(format!("{} could not be read", self.path), self.fix())]),
+            Ok(None) => (
+                vec![],
+                vec![Problem::new(
+                    format!("{} does not exist", self.path),
+                    self.fix(),
+                )],
+            ),
+            Err(_) => (
+                vec![],
+                vec![Problem::new(
+                    format!("{} could not be read", self.path),
+                    self.fix(),
+                )],
+            ),
             Ok(Some(bytes)) => {
                 let want = self.content.as_bytes();
                 if bytes.len() >= want.len() && &bytes[..want.len()] == want {
@@ -137,13 +170,18 @@ pub struct FileExisting {
 impl FileExisting {
     /// A check named `label` (e.g. `ExternalEtcdClientCertificates`).
     pub fn labelled(path: impl Into<String>, label: &str) -> Self {
-        FileExisting { path: path.into(), label: Some(label.into()) }
+        FileExisting {
+            path: path.into(),
+            label: Some(label.into()),
+        }
     }
 }
 
 impl Check for FileExisting {
     fn name(&self) -> String {
-        self.label.clone().unwrap_or_else(|| format!("FileExisting-{}", path_label(&self.path)))
+        self.label
+            .clone()
+            .unwrap_or_else(|| format!("FileExisting-{}", path_label(&self.path)))
     }
 
     fn run(&self, ctx: &Context<'_>) -> Findings {
@@ -156,7 +194,10 @@ impl Check for FileExisting {
             }
             _ => format!("create {}", self.path),
         };
-        (vec![], vec![Problem::new(format!("{} doesn't exist", self.path), fix)])
+        (
+            vec![],
+            vec![Problem::new(format!("{} doesn't exist", self.path), fix)],
+        )
     }
 }
 
@@ -173,12 +214,18 @@ pub struct InPath {
 impl InPath {
     /// A program whose absence is an error.
     pub fn mandatory(executable: &str) -> Self {
-        InPath { executable: executable.into(), mandatory: true }
+        InPath {
+            executable: executable.into(),
+            mandatory: true,
+        }
     }
 
     /// A program whose absence is a warning.
     pub fn optional(executable: &str) -> Self {
-        InPath { executable: executable.into(), mandatory: false }
+        InPath {
+            executable: executable.into(),
+            mandatory: false,
+        }
     }
 
     fn package(&self) -> &'static str {
@@ -211,6 +258,10 @@ impl Check for InPath {
             format!("{} not found in system path", self.executable),
             format!("install {} and make sure it is in PATH", self.package()),
         );
-        if self.mandatory { (vec![], vec![p]) } else { (vec![p], vec![]) }
+        if self.mandatory {
+            (vec![], vec![p])
+        } else {
+            (vec![p], vec![])
+        }
     }
 }

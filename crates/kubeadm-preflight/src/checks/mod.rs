@@ -6,12 +6,12 @@ mod runtime;
 mod system;
 
 pub use files::{DirAvailable, FileAvailable, FileContent, FileExisting, InPath};
-pub use net::{proxy_for, HttpProxy, HttpProxyCidr, Port};
+pub use net::{HttpProxy, HttpProxyCidr, Port, proxy_for};
 pub use runtime::{
-    min_kubelet_minor, parse_kubelet_version, Cri, ExternalEtcdVersion, Firewalld, IpvsModules, KubeletVersion,
-    KubernetesVersion, Service, IPVS_MODULES,
+    Cri, ExternalEtcdVersion, Firewalld, IPVS_MODULES, IpvsModules, KubeletVersion,
+    KubernetesVersion, Service, min_kubelet_minor, parse_kubelet_version,
 };
-pub use system::{IsPrivilegedUser, Mem, NumCpu, Swap, SystemVerification, Hostname};
+pub use system::{Hostname, IsPrivilegedUser, Mem, NumCpu, Swap, SystemVerification};
 
 /// Upstream's name for a path-derived check: every `/` becomes `-` (`/var/lib/etcd` →
 /// `-var-lib-etcd`, so the check is `DirAvailable--var-lib-etcd`).

@@ -31,11 +31,15 @@ impl Port {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            let v6 = TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), self.port));
+            let v6 = TcpListener::bind(SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                self.port,
+            ));
             let r = match v6 {
-                Err(e) if e.kind() != ErrorKind::AddrInUse => {
-                    TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.port))
-                }
+                Err(e) if e.kind() != ErrorKind::AddrInUse => TcpListener::bind(SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    self.port,
+                )),
                 other => other,
             };
             match r {
@@ -66,7 +70,13 @@ impl Check for Port {
                 );
                 (vec![], vec![p])
             }
-            Err(e) => (vec![], vec![Problem::bare(format!("cannot check port {}: {e}", self.port))]),
+            Err(e) => (
+                vec![],
+                vec![Problem::bare(format!(
+                    "cannot check port {}: {e}",
+                    self.port
+                ))],
+            ),
         }
     }
 }
@@ -85,7 +95,9 @@ fn no_proxy_matches(entry: &str, host: &str, ip: Option<IpAddr>) -> bool {
     // Strip a port (`host:port`, `[v6]:port`): we ask about the default port.
     let bare = match entry.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(rest).to_string(),
-        None if entry.matches(':').count() == 1 => entry.split(':').next().unwrap_or(&entry).to_string(),
+        None if entry.matches(':').count() == 1 => {
+            entry.split(':').next().unwrap_or(&entry).to_string()
+        }
         None => entry.clone(),
     };
     if let Ok(e_ip) = bare.parse::<IpAddr>() {
@@ -99,18 +111,30 @@ fn no_proxy_matches(entry: &str, host: &str, ip: Option<IpAddr>) -> bool {
 /// The proxy Go's `ProxyFromEnvironment` would use for `scheme://host`: `HTTPS_PROXY` (or
 /// `HTTP_PROXY` for http) unless `NO_PROXY` covers the host; never for localhost or loopback.
 pub fn proxy_for(ctx: &Context<'_>, scheme: &str, host: &str) -> Option<String> {
-    let var = if scheme == "https" { "HTTPS_PROXY" } else { "HTTP_PROXY" };
+    let var = if scheme == "https" {
+        "HTTPS_PROXY"
+    } else {
+        "HTTP_PROXY"
+    };
     let proxy = ctx.env_any(var)?;
-    let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok();
     if host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|i| i.is_loopback()) {
         return None;
     }
-    if let Some(no) = ctx.env_any("NO_PROXY") {
-        if no.split(',').any(|e| no_proxy_matches(e, host, ip)) {
-            return None;
-        }
+    if let Some(no) = ctx.env_any("NO_PROXY")
+        && no.split(',').any(|e| no_proxy_matches(e, host, ip))
+    {
+        return None;
     }
-    Some(if proxy.contains("://") { proxy.to_string() } else { format!("http://{proxy}") })
+    Some(if proxy.contains("://") {
+        proxy.to_string()
+    } else {
+        format!("http://{proxy}")
+    })
 }
 
 /// Upstream `HTTPProxyCheck`: the API server's address is reached directly, not through a proxy.
@@ -126,11 +150,17 @@ impl Check for HttpProxy {
     }
 
     fn run(&self, ctx: &Context<'_>) -> Findings {
-        let shown = if self.host.contains(':') { format!("https://[{}]:1234", self.host) } else { format!("https://{}", self.host) };
+        let shown = if self.host.contains(':') {
+            format!("https://[{}]:1234", self.host)
+        } else {
+            format!("https://{}", self.host)
+        };
         match proxy_for(ctx, "https", &self.host) {
             Some(proxy) => {
                 let p = Problem::new(
-                    format!("Connection to {shown:?} uses proxy {proxy:?}. If that is not intended, adjust your proxy settings"),
+                    format!(
+                        "Connection to {shown:?} uses proxy {proxy:?}. If that is not intended, adjust your proxy settings"
+                    ),
                     format!("add {} to NO_PROXY (and no_proxy)", self.host),
                 );
                 (vec![p], vec![])
@@ -139,6 +169,9 @@ impl Check for HttpProxy {
         }
     }
 }
+
+const CIDR_FIX: &str =
+    "fix networking.serviceSubnet / networking.podSubnet (--service-cidr / --pod-network-cidr)";
 
 /// Upstream `HTTPProxyCIDRCheck`: the first address of a service or pod subnet is not reached
 /// through a proxy.
@@ -159,10 +192,24 @@ impl Check for HttpProxyCidr {
         }
         let net = match self.cidr.parse::<IpNet>() {
             Ok(n) => n,
-            Err(e) => return (vec![], vec![Problem::bare(format!("error parsing CIDR {:?}: {e}", self.cidr))]),
+            Err(e) => {
+                return (
+                    vec![],
+                    vec![Problem::new(
+                        format!("error parsing CIDR {:?}: {e}", self.cidr),
+                        CIDR_FIX,
+                    )],
+                );
+            }
         };
         let Some(ip) = kubeadm_api::net::nth_ip(&net, 1) else {
-            return (vec![], vec![Problem::bare(format!("unable to get first IP address from the given CIDR ({net})"))]);
+            return (
+                vec![],
+                vec![Problem::new(
+                    format!("unable to get first IP address from the given CIDR ({net})"),
+                    CIDR_FIX,
+                )],
+            );
         };
         match proxy_for(ctx, "https", &ip.to_string()) {
             Some(proxy) => {

@@ -31,7 +31,10 @@ impl Check for Cri {
         let fix = "install and start a container runtime (containerd or CRI-O), or choose its socket with --cri-socket / nodeRegistration.criSocket";
         let path = self.socket.strip_prefix("unix://").unwrap_or(&self.socket);
         if !path.starts_with('/') {
-            let found = format!("unsupported CRI endpoint {:?}: only unix:// sockets are supported", self.socket);
+            let found = format!(
+                "unsupported CRI endpoint {:?}: only unix:// sockets are supported",
+                self.socket
+            );
             return (vec![], vec![Problem::new(found, fix)]);
         }
         if !ctx.fx.exists(Path::new(path)) {
@@ -45,7 +48,10 @@ impl Check for Cri {
         match UnixStream::connect(&real) {
             Ok(_) => (vec![], vec![]),
             Err(e) => {
-                let found = format!("container runtime is not running: cannot connect to {}: {e}", self.socket);
+                let found = format!(
+                    "container runtime is not running: cannot connect to {}: {e}",
+                    self.socket
+                );
                 (vec![], vec![Problem::new(found, fix)])
             }
         }
@@ -61,7 +67,11 @@ pub fn parse_kubelet_version(output: &str) -> Option<KubeVersion> {
 /// The oldest kubelet minor kubeadm of `control_plane_minor` supports: three minors older from
 /// 1.28 (the kubelet skew policy of KEP-3935), one before.
 pub fn min_kubelet_minor(control_plane_minor: u32) -> u32 {
-    if control_plane_minor >= 28 { control_plane_minor.saturating_sub(3) } else { control_plane_minor.saturating_sub(1) }
+    if control_plane_minor >= 28 {
+        control_plane_minor.saturating_sub(3)
+    } else {
+        control_plane_minor.saturating_sub(1)
+    }
 }
 
 /// Upstream `KubeletVersionCheck`: the installed kubelet (`kubelet --version`) is supported and
@@ -78,35 +88,69 @@ impl Check for KubeletVersion {
     }
 
     fn run(&self, ctx: &Context<'_>) -> Findings {
-        let target = self.kubernetes_version.clone().unwrap_or_else(crate::kubeadm_version);
-        let install = format!("install the kubelet v1.{}.x (the kubelet package) and make sure it is in PATH", target.minor);
+        let target = self
+            .kubernetes_version
+            .clone()
+            .unwrap_or_else(crate::kubeadm_version);
+        let install = format!(
+            "install the kubelet v1.{}.x (the kubelet package) and make sure it is in PATH",
+            target.minor
+        );
         let Some(path) = ctx.look_path("kubelet") else {
-            return (vec![], vec![Problem::new("couldn't get kubelet version: kubelet not found in system path", install)]);
+            return (
+                vec![],
+                vec![Problem::new(
+                    "couldn't get kubelet version: kubelet not found in system path",
+                    install,
+                )],
+            );
         };
-        let out = match ctx.fx.run(CommandKind::Query, &ctx.exec_path(&path), &["--version"]) {
+        let out = match ctx
+            .fx
+            .run(CommandKind::Query, &ctx.exec_path(&path), &["--version"])
+        {
             Ok(o) if o.success() => o,
             Ok(o) => {
-                let found = format!("couldn't get kubelet version: `kubelet --version` failed: {}", o.stderr.trim());
-                return (vec![], vec![Problem::new(found, install)]);
-            }
-            Err(e) => return (vec![], vec![Problem::new(format!("couldn't get kubelet version: {e}"), install)]),
-        };
-        let text = format!("{}{}", out.stdout, out.stderr);
-        let Some(kubelet) = parse_kubelet_version(&text) else {
-            return (vec![], vec![Problem::new(format!("Unable to parse output from Kubelet: {:?}", text.trim()), install)]);
-        };
-        let min = min_kubelet_minor(target.minor);
-        if kubelet.major < 1 || (kubelet.major == 1 && kubelet.minor < min) {
-            let found = format!("Kubelet version \"{kubelet}\" is lower than kubeadm can support. Please upgrade kubelet");
-            return (vec![], vec![Problem::new(found, install)]);
-        }
-        if let Some(cp) = &self.kubernetes_version {
-            if kubelet.major > cp.major || kubelet.minor > cp.minor {
                 let found = format!(
-                    "the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"{kubelet}\" Control plane version: \"{cp}\""
+                    "couldn't get kubelet version: `kubelet --version` failed: {}",
+                    o.stderr.trim()
                 );
                 return (vec![], vec![Problem::new(found, install)]);
             }
+            Err(e) => {
+                return (
+                    vec![],
+                    vec![Problem::new(
+                        format!("couldn't get kubelet version: {e}"),
+                        install,
+                    )],
+                );
+            }
+        };
+        let text = format!("{}{}", out.stdout, out.stderr);
+        let Some(kubelet) = parse_kubelet_version(&text) else {
+            return (
+                vec![],
+                vec![Problem::new(
+                    format!("Unable to parse output from Kubelet: {:?}", text.trim()),
+                    install,
+                )],
+            );
+        };
+        let min = min_kubelet_minor(target.minor);
+        if kubelet.major < 1 || (kubelet.major == 1 && kubelet.minor < min) {
+            let found = format!(
+                "Kubelet version \"{kubelet}\" is lower than kubeadm can support. Please upgrade kubelet"
+            );
+            return (vec![], vec![Problem::new(found, install)]);
+        }
+        if let Some(cp) = &self.kubernetes_version
+            && (kubelet.major > cp.major || kubelet.minor > cp.minor)
+        {
+            let found = format!(
+                "the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"{kubelet}\" Control plane version: \"{cp}\""
+            );
+            return (vec![], vec![Problem::new(found, install)]);
         }
         (vec![], vec![])
     }
@@ -119,7 +163,9 @@ struct Systemd {
 
 impl Systemd {
     fn find(ctx: &Context<'_>) -> Option<Systemd> {
-        ctx.look_path("systemctl").map(|p| Systemd { program: ctx.exec_path(&p) })
+        ctx.look_path("systemctl").map(|p| Systemd {
+            program: ctx.exec_path(&p),
+        })
     }
 
     fn query(&self, ctx: &Context<'_>, args: &[&str]) -> Option<kubeadm_effects::CommandOutput> {
@@ -127,15 +173,19 @@ impl Systemd {
     }
 
     fn exists(&self, ctx: &Context<'_>, unit: &str) -> bool {
-        self.query(ctx, &["status", unit]).is_some_and(|o| !o.stdout.contains("Loaded: not-found") && !o.stderr.contains("could not be found"))
+        self.query(ctx, &["status", unit]).is_some_and(|o| {
+            !o.stdout.contains("Loaded: not-found") && !o.stderr.contains("could not be found")
+        })
     }
 
     fn enabled(&self, ctx: &Context<'_>, unit: &str) -> bool {
-        self.query(ctx, &["is-enabled", unit]).is_some_and(|o| o.success())
+        self.query(ctx, &["is-enabled", unit])
+            .is_some_and(|o| o.success())
     }
 
     fn active(&self, ctx: &Context<'_>, unit: &str) -> bool {
-        self.query(ctx, &["is-active", unit]).is_some_and(|o| o.success())
+        self.query(ctx, &["is-active", unit])
+            .is_some_and(|o| o.success())
     }
 }
 
@@ -156,7 +206,10 @@ pub struct Service {
 impl Check for Service {
     fn name(&self) -> String {
         let mut c = self.service.chars();
-        let title: String = c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default();
+        let title: String = c
+            .next()
+            .map(|f| f.to_uppercase().chain(c).collect())
+            .unwrap_or_default();
         format!("Service-{title}")
     }
 
@@ -165,12 +218,18 @@ impl Check for Service {
             return (vec![no_init_system()], vec![]);
         };
         if !sd.exists(ctx, &self.service) {
-            let p = Problem::new(format!("{} service does not exist", self.service), format!("install the {} package", self.service));
+            let p = Problem::new(
+                format!("{} service does not exist", self.service),
+                format!("install the {} package", self.service),
+            );
             return (vec![p], vec![]);
         }
         if !sd.enabled(ctx, &self.service) {
             let p = Problem::new(
-                format!("{} service is not enabled, please run 'systemctl enable {}.service'", self.service, self.service),
+                format!(
+                    "{} service is not enabled, please run 'systemctl enable {}.service'",
+                    self.service, self.service
+                ),
                 format!("systemctl enable {}.service", self.service),
             );
             return (vec![p], vec![]);
@@ -200,10 +259,17 @@ impl Check for Firewalld {
         }
         let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
         let p = Problem::new(
-            format!("firewalld is active, please ensure ports [{}] are open or your cluster may not function correctly", ports.join(" ")),
+            format!(
+                "firewalld is active, please ensure ports [{}] are open or your cluster may not function correctly",
+                ports.join(" ")
+            ),
             format!(
                 "open them: {} && firewall-cmd --reload",
-                self.ports.iter().map(|p| format!("firewall-cmd --permanent --add-port={p}/tcp")).collect::<Vec<_>>().join(" && ")
+                self.ports
+                    .iter()
+                    .map(|p| format!("firewall-cmd --permanent --add-port={p}/tcp"))
+                    .collect::<Vec<_>>()
+                    .join(" && ")
             ),
         );
         (vec![p], vec![])
@@ -254,26 +320,40 @@ pub struct ExternalEtcdVersion {
 }
 
 fn http_get_version(endpoint: &str) -> Result<String, String> {
-    let rest = endpoint.strip_prefix("http://").ok_or("not an http:// endpoint")?;
+    let rest = endpoint
+        .strip_prefix("http://")
+        .ok_or("not an http:// endpoint")?;
     let host_port = rest.split('/').next().unwrap_or(rest);
     let addr = host_port
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {host_port}: {e}"))?
         .next()
         .ok_or_else(|| format!("cannot resolve {host_port}"))?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
     write!(s, "GET /version HTTP/1.0\r\nHost: {host_port}\r\n\r\n").map_err(|e| e.to_string())?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
-    let (head, body) = resp.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    let (head, body) = resp
+        .split_once("\r\n\r\n")
+        .ok_or("malformed HTTP response")?;
     if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(format!("server responded with {}", head.lines().next().unwrap_or("")));
+        return Err(format!(
+            "server responded with {}",
+            head.lines().next().unwrap_or("")
+        ));
     }
     // {"etcdserver":"3.5.1","etcdcluster":"3.5.0"}
     let key = "\"etcdserver\":\"";
-    let start = body.find(key).ok_or_else(|| format!("no etcdserver in {body:?}"))? + key.len();
-    let end = body[start..].find('"').ok_or("malformed version response")?;
+    let start = body
+        .find(key)
+        .ok_or_else(|| format!("no etcdserver in {body:?}"))?
+        + key.len();
+    let end = body[start..]
+        .find('"')
+        .ok_or("malformed version response")?;
     Ok(body[start..start + end].to_string())
 }
 
@@ -337,19 +417,38 @@ impl Check for IpvsModules {
         let loaded: Vec<String> = read_text(ctx, "/proc/modules")
             .ok()
             .flatten()
-            .map(|t| t.lines().filter_map(|l| l.split_whitespace().next().map(str::to_string)).collect())
-            .unwrap_or_default();
-        let release = read_text(ctx, "/proc/sys/kernel/osrelease").ok().flatten().unwrap_or_default();
-        let builtin: Vec<String> = read_text(ctx, &format!("/lib/modules/{}/modules.builtin", release.trim()))
-            .ok()
-            .flatten()
             .map(|t| {
                 t.lines()
-                    .filter_map(|l| l.rsplit('/').next().and_then(|f| f.strip_suffix(".ko")).map(str::to_string))
+                    .filter_map(|l| l.split_whitespace().next().map(str::to_string))
                     .collect()
             })
             .unwrap_or_default();
-        let missing: Vec<&str> = IPVS_MODULES.iter().copied().filter(|m| !loaded.iter().chain(&builtin).any(|l| l == m)).collect();
+        let release = read_text(ctx, "/proc/sys/kernel/osrelease")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let builtin: Vec<String> = read_text(
+            ctx,
+            &format!("/lib/modules/{}/modules.builtin", release.trim()),
+        )
+        .ok()
+        .flatten()
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| {
+                    l.rsplit('/')
+                        .next()
+                        .and_then(|f| f.strip_suffix(".ko"))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+        let missing: Vec<&str> = IPVS_MODULES
+            .iter()
+            .copied()
+            .filter(|m| !loaded.iter().chain(&builtin).any(|l| l == m))
+            .collect();
         if missing.is_empty() {
             return (vec![], vec![]);
         }
@@ -358,7 +457,10 @@ impl Check for IpvsModules {
                 "the IPVS proxier will not be used, because the following required kernel modules are not loaded: [{}]",
                 missing.join(" ")
             ),
-            format!("load them (`modprobe {}`) or run `kubeadm host prepare --kube-proxy-mode ipvs`", missing.join(" && modprobe ")),
+            format!(
+                "load them (`modprobe {}`) or run `kubeadm host prepare --kube-proxy-mode ipvs`",
+                missing.join(" && modprobe ")
+            ),
         );
         (vec![p], vec![])
     }

@@ -44,8 +44,24 @@ impl Check for NumCpu {
     fn run(&self, ctx: &Context<'_>) -> Findings {
         let text = match read_text(ctx, "/proc/cpuinfo") {
             Ok(Some(t)) => t,
-            Ok(None) => return (vec![], vec![Problem::new("cannot count the CPUs: /proc/cpuinfo does not exist", PROC_FIX)]),
-            Err(e) => return (vec![], vec![Problem::new(format!("cannot count the CPUs: {e}"), PROC_FIX)]),
+            Ok(None) => {
+                return (
+                    vec![],
+                    vec![Problem::new(
+                        "cannot count the CPUs: /proc/cpuinfo does not exist",
+                        PROC_FIX,
+                    )],
+                );
+            }
+            Err(e) => {
+                return (
+                    vec![],
+                    vec![Problem::new(
+                        format!("cannot count the CPUs: {e}"),
+                        PROC_FIX,
+                    )],
+                );
+            }
         };
         let n = text
             .lines()
@@ -53,7 +69,10 @@ impl Check for NumCpu {
             .count();
         if n < self.min {
             let p = Problem::new(
-                format!("the number of available CPUs {n} is less than the required {}", self.min),
+                format!(
+                    "the number of available CPUs {n} is less than the required {}",
+                    self.min
+                ),
                 format!("give the machine at least {} CPUs", self.min),
             );
             return (vec![], vec![p]);
@@ -77,20 +96,45 @@ impl Check for Mem {
     fn run(&self, ctx: &Context<'_>) -> Findings {
         let text = match read_text(ctx, "/proc/meminfo") {
             Ok(Some(t)) => t,
-            Ok(None) => return (vec![], vec![Problem::new("failed to get system info: /proc/meminfo does not exist", PROC_FIX)]),
-            Err(e) => return (vec![], vec![Problem::new(format!("failed to get system info: {e}"), PROC_FIX)]),
+            Ok(None) => {
+                return (
+                    vec![],
+                    vec![Problem::new(
+                        "failed to get system info: /proc/meminfo does not exist",
+                        PROC_FIX,
+                    )],
+                );
+            }
+            Err(e) => {
+                return (
+                    vec![],
+                    vec![Problem::new(
+                        format!("failed to get system info: {e}"),
+                        PROC_FIX,
+                    )],
+                );
+            }
         };
         let kb = text.lines().find_map(|l| {
             let rest = l.strip_prefix("MemTotal:")?;
             rest.split_whitespace().next()?.parse::<u64>().ok()
         });
         let Some(kb) = kb else {
-            return (vec![], vec![Problem::new("failed to get system info: no MemTotal in /proc/meminfo", PROC_FIX)]);
+            return (
+                vec![],
+                vec![Problem::new(
+                    "failed to get system info: no MemTotal in /proc/meminfo",
+                    PROC_FIX,
+                )],
+            );
         };
         let mb = kb / 1024;
         if mb < self.min_mb {
             let p = Problem::new(
-                format!("the system RAM ({mb} MB) is less than the minimum {} MB", self.min_mb),
+                format!(
+                    "the system RAM ({mb} MB) is less than the minimum {} MB",
+                    self.min_mb
+                ),
                 format!("give the machine at least {} MB of memory", self.min_mb),
             );
             return (vec![], vec![p]);
@@ -112,7 +156,12 @@ impl Check for Swap {
         let Ok(Some(text)) = read_text(ctx, "/proc/swaps") else {
             return (vec![], vec![]);
         };
-        let devices: Vec<&str> = text.lines().skip(1).filter(|l| !l.trim().is_empty()).filter_map(|l| l.split_whitespace().next()).collect();
+        let devices: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
         if devices.is_empty() {
             return (vec![], vec![]);
         }
@@ -131,7 +180,11 @@ impl Check for Swap {
 pub(crate) fn kernel_major_minor(release: &str) -> Option<(u32, u32)> {
     let mut parts = release.trim().split(['.', '-']);
     let major = parts.next()?.parse().ok()?;
-    let minor_text: String = parts.next()?.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let minor_text: String = parts
+        .next()?
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     Some((major, minor_text.parse().ok()?))
 }
 
@@ -143,7 +196,9 @@ pub struct SystemVerification;
 /// cgroup v2 controllers the kubelet needs (in `/sys/fs/cgroup/cgroup.controllers`).
 pub const CGROUP_V2_REQUIRED: &[&str] = &["cpu", "cpuset", "memory", "pids"];
 /// cgroup v1 subsystems the kubelet needs (enabled in `/proc/cgroups`).
-pub const CGROUP_V1_REQUIRED: &[&str] = &["cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids"];
+pub const CGROUP_V1_REQUIRED: &[&str] = &[
+    "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids",
+];
 
 impl Check for SystemVerification {
     fn name(&self) -> String {
@@ -169,7 +224,11 @@ impl Check for SystemVerification {
         }
         if let Ok(Some(controllers)) = read_text(ctx, "/sys/fs/cgroup/cgroup.controllers") {
             let have: Vec<&str> = controllers.split_whitespace().collect();
-            let missing: Vec<&str> = CGROUP_V2_REQUIRED.iter().copied().filter(|c| !have.contains(c)).collect();
+            let missing: Vec<&str> = CGROUP_V2_REQUIRED
+                .iter()
+                .copied()
+                .filter(|c| !have.contains(c))
+                .collect();
             if !missing.is_empty() {
                 errors.push(Problem::new(
                     format!("cgroups v2: required controllers are not available: {}", missing.join(", ")),
@@ -177,7 +236,9 @@ impl Check for SystemVerification {
                 ));
             }
             if !have.contains(&"hugetlb") {
-                warnings.push(Problem::bare("cgroups v2: the optional controller hugetlb is not available"));
+                warnings.push(Problem::bare(
+                    "cgroups v2: the optional controller hugetlb is not available",
+                ));
             }
         } else if let Ok(Some(table)) = read_text(ctx, "/proc/cgroups") {
             let enabled: Vec<&str> = table
@@ -188,7 +249,11 @@ impl Check for SystemVerification {
                     (f.len() >= 4 && f[3] == "1").then_some(f[0])
                 })
                 .collect();
-            let missing: Vec<&str> = CGROUP_V1_REQUIRED.iter().copied().filter(|c| !enabled.contains(c)).collect();
+            let missing: Vec<&str> = CGROUP_V1_REQUIRED
+                .iter()
+                .copied()
+                .filter(|c| !enabled.contains(c))
+                .collect();
             if !missing.is_empty() {
                 errors.push(Problem::new(
                     format!("cgroups v1: required subsystems are not enabled: {}", missing.join(", ")),
@@ -223,14 +288,20 @@ fn qualified_name_problems(name: &str) -> Vec<String> {
         None => (None, name),
     };
     let mut out = Vec::new();
-    if let Some(p) = prefix {
-        if kubeadm_api::validate::dns1123_subdomain(p).is_err() {
-            out.push("prefix part must be a lowercase RFC 1123 subdomain".to_string());
-        }
+    if let Some(p) = prefix
+        && kubeadm_api::validate::dns1123_subdomain(p).is_err()
+    {
+        out.push("prefix part must be a lowercase RFC 1123 subdomain".to_string());
     }
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    let ends_ok = local.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && local.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ends_ok = local
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && local
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if local.is_empty() {
         out.push("name part must be non-empty".into());
     } else if local.len() > 63 {
@@ -249,17 +320,30 @@ impl Check for Hostname {
     fn run(&self, ctx: &Context<'_>) -> Findings {
         let mut warnings: Vec<Problem> = qualified_name_problems(&self.node_name)
             .into_iter()
-            .map(|m| Problem::new(format!("invalid node name format {:?}: {m}", self.node_name), "pass --node-name with a valid name"))
+            .map(|m| {
+                Problem::new(
+                    format!("invalid node name format {:?}: {m}", self.node_name),
+                    "pass --node-name with a valid name",
+                )
+            })
             .collect();
         let name = self.node_name.to_lowercase();
-        let in_hosts = read_text(ctx, "/etc/hosts").ok().flatten().is_some_and(|hosts| {
-            hosts.lines().any(|l| {
-                let l = l.split('#').next().unwrap_or("");
-                l.split_whitespace().skip(1).any(|n| n.to_lowercase() == name)
-            })
-        });
+        let in_hosts = read_text(ctx, "/etc/hosts")
+            .ok()
+            .flatten()
+            .is_some_and(|hosts| {
+                hosts.lines().any(|l| {
+                    let l = l.split('#').next().unwrap_or("");
+                    l.split_whitespace()
+                        .skip(1)
+                        .any(|n| n.to_lowercase() == name)
+                })
+            });
         let resolved = in_hosts
-            || (ctx.fx.root() == Path::new("/") && (self.node_name.as_str(), 0u16).to_socket_addrs().is_ok_and(|mut a| a.next().is_some()));
+            || (ctx.fx.root() == Path::new("/")
+                && (self.node_name.as_str(), 0u16)
+                    .to_socket_addrs()
+                    .is_ok_and(|mut a| a.next().is_some()));
         if !resolved {
             warnings.push(Problem::new(
                 format!("hostname \"{}\" could not be reached", self.node_name),

@@ -19,21 +19,33 @@ pub fn run(root: &Path, command: HostCommand) -> Result<()> {
 fn prepare_host(root: &Path, args: &HostPrepareArgs) -> Result<()> {
     let fx = effects(root, args.dry_run);
     if args.dry_run {
-        println!("[dryrun] Running in dry-run mode: nothing will be written and no command that changes the host will run");
+        println!(
+            "[dryrun] Running in dry-run mode: nothing will be written and no command that changes the host will run"
+        );
     }
-    let opts = PrepareOptions { ipvs: args.kube_proxy_mode == ProxyMode::Ipvs };
+    let opts = PrepareOptions {
+        ipvs: args.kube_proxy_mode == ProxyMode::Ipvs,
+    };
     let report = prepare::prepare(fx.as_ref(), &opts)?;
     for note in &report.notes {
         println!("[host] Note: {note}");
     }
     if report.changes.is_empty() {
-        println!("[host] Nothing to change: kernel modules, sysctls and swap are already as Kubernetes needs them");
+        println!(
+            "[host] Nothing to change: kernel modules, sysctls and swap are already as Kubernetes needs them"
+        );
     } else {
-        let verb = if args.dry_run { "Would change" } else { "Changed" };
+        let verb = if args.dry_run {
+            "Would change"
+        } else {
+            "Changed"
+        };
         for c in &report.changes {
             println!("[host] {verb}: {c}");
         }
-        println!("[host] The host is prepared; `kubeadm init phase preflight` (or `kubeadm join phase preflight`) checks it");
+        println!(
+            "[host] The host is prepared; `kubeadm init phase preflight` (or `kubeadm join phase preflight`) checks it"
+        );
     }
     Ok(())
 }

@@ -9,7 +9,11 @@ use crate::error::Error;
 
 /// What the checks need from the init configuration.
 pub fn init_inputs(cfg: &InitConfig) -> Inputs {
-    let ipvs = cfg.kube_proxy.get("mode").and_then(|m| m.as_str()).is_some_and(|m| m.eq_ignore_ascii_case("ipvs"));
+    let ipvs = cfg
+        .kube_proxy
+        .get("mode")
+        .and_then(|m| m.as_str())
+        .is_some_and(|m| m.eq_ignore_ascii_case("ipvs"));
     Inputs {
         version: Some(cfg.version.clone()),
         node_name: cfg.node_name().to_string(),
@@ -28,7 +32,13 @@ pub fn init_inputs(cfg: &InitConfig) -> Inputs {
 /// Runs the init checks.
 pub fn run(ctx: &mut InitContext) -> Result<(), Error> {
     let inputs = init_inputs(&ctx.cfg);
-    kubeadm_preflight::run_checks(ctx.fx.as_ref(), Role::Init, &inputs, &ctx.opts.ignore_preflight_errors, ctx.opts.dry_run)?;
+    kubeadm_preflight::run_checks(
+        ctx.fx.as_ref(),
+        Role::Init,
+        &inputs,
+        &ctx.opts.ignore_preflight_errors,
+        ctx.opts.dry_run,
+    )?;
     if ctx.opts.dry_run {
         println!("[preflight] Would pull the required images (like 'kubeadm config images pull')");
     }
