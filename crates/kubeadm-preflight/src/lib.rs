@@ -220,6 +220,43 @@ pub struct Inputs {
     pub download_certs: bool,
 }
 
+impl Inputs {
+    /// What a join knows before it talks to the cluster: node name, CRI socket, discovery
+    /// endpoint, CA path and, for a control-plane join, the local API endpoint and whether the
+    /// certificates are downloaded. A control-plane join fills in `version`, the subnets and
+    /// the etcd fields from the cluster's ClusterConfiguration before the control-plane checks.
+    pub fn from_join(join: &kubeadm_api::v1beta4::JoinConfiguration) -> Self {
+        let cp = join.control_plane.as_ref();
+        Inputs {
+            node_name: join.node_registration.name.clone(),
+            cri_socket: join.node_registration.cri_socket.clone(),
+            discovery_endpoint: join
+                .discovery
+                .bootstrap_token
+                .as_ref()
+                .map(|b| b.api_server_endpoint.clone()),
+            ca_cert_path: join.ca_cert_path.clone(),
+            bind_port: cp
+                .and_then(|c| u16::try_from(c.local_api_endpoint.bind_port).ok())
+                .unwrap_or(6443),
+            advertise_address: cp
+                .map(|c| c.local_api_endpoint.advertise_address.clone())
+                .unwrap_or_default(),
+            download_certs: cp.is_some_and(|c| !c.certificate_key.is_empty()),
+            ..Default::default()
+        }
+    }
+
+    /// The role of a join: `JoinControlPlane` with `controlPlane` set, else `Join`.
+    pub fn join_role(join: &kubeadm_api::v1beta4::JoinConfiguration) -> Role {
+        if join.control_plane.is_some() {
+            Role::JoinControlPlane
+        } else {
+            Role::Join
+        }
+    }
+}
+
 /// The kubeadm version this binary behaves as (the newest minor it deploys).
 pub fn kubeadm_version() -> KubeVersion {
     let newest = kubeadm_api::version::newest();

@@ -1053,3 +1053,38 @@ fn prepare_on_the_live_root_runs_the_kernel_commands_in_dry_run_only() {
     }
     assert!(Path::new("/").exists());
 }
+
+#[test]
+fn join_inputs_from_a_join_configuration() {
+    use kubeadm_api::v1beta4::{
+        ApiEndpoint, BootstrapTokenDiscovery, JoinConfiguration, JoinControlPlane,
+    };
+    let mut j = JoinConfiguration::default();
+    j.node_registration.name = "w1".into();
+    j.node_registration.cri_socket = "unix:///run/crio/crio.sock".into();
+    j.ca_cert_path = "/etc/kubernetes/pki/ca.crt".into();
+    j.discovery.bootstrap_token = Some(BootstrapTokenDiscovery {
+        api_server_endpoint: "10.0.0.5:6443".into(),
+        ..Default::default()
+    });
+    let i = Inputs::from_join(&j);
+    assert_eq!(Inputs::join_role(&j), Role::Join);
+    assert_eq!(
+        (i.node_name.as_str(), i.discovery_endpoint.as_deref()),
+        ("w1", Some("10.0.0.5:6443"))
+    );
+    assert!(
+        names(Role::Join, &i).contains(&"FileAvailable--etc-kubernetes-pki-ca.crt".to_string())
+    );
+    j.control_plane = Some(JoinControlPlane {
+        local_api_endpoint: ApiEndpoint {
+            advertise_address: "10.0.0.6".into(),
+            bind_port: 7443,
+        },
+        certificate_key: "ab".repeat(32),
+    });
+    let i = Inputs::from_join(&j);
+    assert_eq!(Inputs::join_role(&j), Role::JoinControlPlane);
+    assert!(i.download_certs && i.bind_port == 7443);
+    assert!(names(Role::JoinControlPlane, &i).contains(&"Port-7443".to_string()));
+}
