@@ -10,6 +10,11 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::grpc;
 
 /// The CRI socket path a fixture listens on.
 pub const CRI_SOCKET: &str = "/var/run/containerd/containerd.sock";
@@ -18,7 +23,51 @@ pub const CRI_SOCKET: &str = "/var/run/containerd/containerd.sock";
 pub struct HostFixture {
     /// The root directory (pass it as `--rootfs`).
     pub root: PathBuf,
-    listener: Option<UnixListener>,
+    cri: Option<FakeCri>,
+    silent: Option<UnixListener>,
+}
+
+/// A CRI server answering the `RuntimeService/Version` call, on a thread, until dropped.
+struct FakeCri {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeCri {
+    fn start(listener: UnixListener) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let mut response = Vec::new();
+        for (field, value) in [(1, "0.1.0"), (2, "fake-cri"), (3, "1.0.0"), (4, "v1")] {
+            grpc::proto_bytes(&mut response, field, value.as_bytes());
+        }
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                        let _ = grpc::serve_unary(&mut conn, &response);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(FakeCri {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for FakeCri {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl HostFixture {
@@ -28,7 +77,8 @@ impl HostFixture {
     pub fn good(root: &Path, node: &str, kubelet_version: &str) -> io::Result<Self> {
         let mut f = HostFixture {
             root: root.to_path_buf(),
-            listener: None,
+            cri: None,
+            silent: None,
         };
         f.write(
             "/proc/cpuinfo",
@@ -113,19 +163,32 @@ impl HostFixture {
         fs::remove_file(self.path(host_path))
     }
 
-    /// Listens on the CRI socket (replacing a stale one).
-    pub fn listen_cri(&mut self) -> io::Result<()> {
+    fn bind_cri(&mut self) -> io::Result<UnixListener> {
+        self.stop_cri();
         let p = self.path(CRI_SOCKET);
         if let Some(d) = p.parent() {
             fs::create_dir_all(d)?;
         }
         let _ = fs::remove_file(&p);
-        self.listener = Some(UnixListener::bind(&p)?);
+        UnixListener::bind(&p)
+    }
+
+    /// Serves the CRI Version call on the CRI socket (replacing a stale one).
+    pub fn listen_cri(&mut self) -> io::Result<()> {
+        let l = self.bind_cri()?;
+        self.cri = Some(FakeCri::start(l)?);
+        Ok(())
+    }
+
+    /// Listens on the CRI socket but never answers (a hung runtime).
+    pub fn listen_silent(&mut self) -> io::Result<()> {
+        self.silent = Some(self.bind_cri()?);
         Ok(())
     }
 
     /// Stops listening but leaves the socket file (a runtime that died).
     pub fn stop_cri(&mut self) {
-        self.listener = None;
+        self.cri = None;
+        self.silent = None;
     }
 }

@@ -28,7 +28,7 @@
 //! | HTTPProxyCIDR | W | ✓ | | ✓ | | each service and pod subnet |
 //! | FileAvailable--etc-kubernetes-kubelet.conf, …-bootstrap-kubelet.conf | E | | ✓ | ✓ | | |
 //! | FileAvailable--etc-kubernetes-pki-ca.crt | E | | ✓ | | | worker join only |
-//! | CRI | E | ✓ | ✓ | ✓ | | |
+//! | CRI | E | ✓ | ✓ | ✓ | | socket answers the CRI v1 `RuntimeService/Version` gRPC call |
 //! | Swap | W | ✓ | ✓ | ✓ | | |
 //! | FileExisting-crictl | E | ✓ | ✓ | ✓ | | < 1.31 |
 //! | FileExisting-conntrack | E | ✓ | ✓ | ✓ | | < 1.32 |
@@ -53,6 +53,7 @@
 
 mod checks;
 pub mod fixture;
+pub mod grpc;
 pub mod prepare;
 pub mod report;
 
@@ -322,9 +323,7 @@ fn add_ip_family_checks(checks: &mut Vec<Box<dyn Check>>, v4: bool, v6: bool, in
 
 /// Checks common to init and join: runtime, swap, binaries, system, hostname, kubelet, 10250.
 fn add_node_checks(checks: &mut Vec<Box<dyn Check>>, inputs: &Inputs) {
-    checks.push(Box::new(Cri {
-        socket: inputs.cri_socket.clone(),
-    }));
+    checks.push(Box::new(Cri::new(inputs.cri_socket.clone())));
     checks.push(Box::new(Swap));
     if minor_below(inputs, 31) {
         checks.push(Box::new(InPath::mandatory("crictl")));

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 
 use kubeadm_effects::{DryRunEffects, RealEffects};
@@ -398,19 +398,20 @@ fn http_proxy_cidr() {
 #[test]
 fn cri() {
     let mut t = good();
-    let c = Cri {
-        socket: format!("unix://{}", fixture::CRI_SOCKET),
-    };
+    let mut c = Cri::new(format!("unix://{}", fixture::CRI_SOCKET));
+    c.timeout = std::time::Duration::from_millis(500);
     t.pass(&c);
+    // A socket that accepts but never answers the Version call.
+    t.f.listen_silent().unwrap();
+    let p = t.fails(&c, false, "the CRI v1 Version call");
+    assert_fix(&p, "container runtime");
     t.f.stop_cri();
     let p = t.fails(&c, false, "cannot connect");
     assert_fix(&p, "--cri-socket");
     t.f.remove(fixture::CRI_SOCKET).unwrap();
     t.fails(&c, false, "does not exist");
     t.fails(
-        &Cri {
-            socket: "tcp://1.2.3.4:1".into(),
-        },
+        &Cri::new("tcp://1.2.3.4:1"),
         false,
         "unsupported CRI endpoint",
     );
@@ -542,8 +543,14 @@ fn fake_etcd(body: &'static str) -> u16 {
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
         if let Ok((mut s, _)) = l.accept() {
+            let mut req = Vec::new();
             let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
+            while !req.ends_with(b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(n) if n > 0 => req.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
             let _ = write!(
                 s,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -660,6 +667,40 @@ fn external_etcd_version_against_real_etcd() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // The same real server speaks gRPC (grpc-go): our minimal HTTP/2 + gRPC client (the one the
+    // CRI check uses) must get an answer to Maintenance/Status, whose field 2 is the version.
+    let mut conn = TcpStream::connect(("127.0.0.1", client)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let reply = crate::grpc::unary_call(
+        &mut conn,
+        "127.0.0.1",
+        "/etcdserverpb.Maintenance/Status",
+        &[],
+    )
+    .unwrap();
+    let fields = crate::grpc::proto_fields(&reply).unwrap();
+    let version = fields
+        .iter()
+        .find(|(f, _)| *f == 2)
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .unwrap();
+    assert!(
+        version.starts_with("3."),
+        "etcd version over gRPC: {version:?}"
+    );
+    // An unknown method is a gRPC error (trailers only): reported, not mistaken for an answer.
+    let mut conn = TcpStream::connect(("127.0.0.1", client)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let err = crate::grpc::unary_call(
+        &mut conn,
+        "127.0.0.1",
+        "/runtime.v1.RuntimeService/Version",
+        &[],
+    )
+    .unwrap_err();
+    assert!(err.contains("no response message"), "{err}");
 }
 
 fn names(role: Role, inputs: &Inputs) -> Vec<String> {

@@ -8,8 +8,8 @@ mod system;
 pub use files::{DirAvailable, FileAvailable, FileContent, FileExisting, InPath};
 pub use net::{HttpProxy, HttpProxyCidr, Port, proxy_for};
 pub use runtime::{
-    Cri, ExternalEtcdVersion, Firewalld, IPVS_MODULES, IpvsModules, KubeletVersion,
-    KubernetesVersion, Service, min_kubelet_minor, parse_kubelet_version,
+    Cri, CriVersion, ExternalEtcdVersion, Firewalld, IPVS_MODULES, IpvsModules, KubeletVersion,
+    KubernetesVersion, Service, cri_version, min_kubelet_minor, parse_kubelet_version,
 };
 pub use system::{Hostname, IsPrivilegedUser, Mem, NumCpu, Swap, SystemVerification};
 

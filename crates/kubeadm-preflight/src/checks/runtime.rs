@@ -14,12 +14,75 @@ use kubeadm_effects::CommandKind;
 use super::read_text;
 use crate::{Check, Context, Findings, Problem};
 
-/// Upstream `ContainerRuntimeCheck` (`CRI`): the runtime's socket exists and accepts a
-/// connection. (Upstream also asks the CRI version over gRPC; we stop at the connection.)
+/// Upstream `ContainerRuntimeCheck` (`CRI`): the runtime's socket exists, accepts a
+/// connection and answers the CRI v1 `RuntimeService/Version` call.
 #[derive(Debug, Clone)]
 pub struct Cri {
     /// The CRI endpoint (`unix:///var/run/containerd/containerd.sock`).
     pub socket: String,
+    /// How long to wait for the answer.
+    pub timeout: Duration,
+}
+
+impl Cri {
+    /// A check of `socket` with the default 10 s timeout.
+    pub fn new(socket: impl Into<String>) -> Self {
+        Cri {
+            socket: socket.into(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the runtime says about itself (CRI `VersionResponse`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CriVersion {
+    /// `runtime_name` (e.g. `containerd`).
+    pub runtime_name: String,
+    /// `runtime_version`.
+    pub runtime_version: String,
+    /// `runtime_api_version` (e.g. `v1`).
+    pub runtime_api_version: String,
+}
+
+/// Calls `/runtime.v1.RuntimeService/Version` on a connected CRI socket.
+pub fn cri_version(conn: &mut UnixStream, timeout: Duration) -> Result<CriVersion, String> {
+    conn.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    conn.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let mut request = Vec::new();
+    crate::grpc::proto_bytes(&mut request, 1, b"v1");
+    let reply = crate::grpc::unary_call(
+        conn,
+        "localhost",
+        "/runtime.v1.RuntimeService/Version",
+        &request,
+    )
+    .map_err(|e| {
+        if e.contains("would block") || e.contains("timed out") {
+            format!("no answer within {timeout:?}")
+        } else {
+            e
+        }
+    })?;
+    let fields = crate::grpc::proto_fields(&reply).ok_or("malformed VersionResponse")?;
+    let get = |n: u32| {
+        fields
+            .iter()
+            .find(|(f, _)| *f == n)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    let v = CriVersion {
+        runtime_name: get(2),
+        runtime_version: get(3),
+        runtime_api_version: get(4),
+    };
+    if v.runtime_name.is_empty() {
+        return Err("the VersionResponse names no runtime".into());
+    }
+    Ok(v)
 }
 
 impl Check for Cri {
@@ -45,11 +108,24 @@ impl Check for Cri {
             Ok(p) => p,
             Err(e) => return (vec![], vec![Problem::new(e.to_string(), fix)]),
         };
-        match UnixStream::connect(&real) {
-            Ok(_) => (vec![], vec![]),
+        let mut conn = match UnixStream::connect(&real) {
+            Ok(c) => c,
             Err(e) => {
                 let found = format!(
                     "container runtime is not running: cannot connect to {}: {e}",
+                    self.socket
+                );
+                return (vec![], vec![Problem::new(found, fix)]);
+            }
+        };
+        match cri_version(&mut conn, self.timeout) {
+            Ok(v) => {
+                tracing::debug!(runtime = %v.runtime_name, version = %v.runtime_version, api = %v.runtime_api_version, "CRI answered");
+                (vec![], vec![])
+            }
+            Err(e) => {
+                let found = format!(
+                    "container runtime is not running: the CRI v1 Version call on {} failed: {e}",
                     self.socket
                 );
                 (vec![], vec![Problem::new(found, fix)])
@@ -333,7 +409,8 @@ fn http_get_version(endpoint: &str) -> Result<String, String> {
         TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    write!(s, "GET /version HTTP/1.0\r\nHost: {host_port}\r\n\r\n").map_err(|e| e.to_string())?;
+    let request = format!("GET /version HTTP/1.0\r\nHost: {host_port}\r\n\r\n");
+    s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
     let (head, body) = resp
