@@ -36,6 +36,17 @@ impl IgnoreSet {
         }
     }
 
+    /// As [`IgnoreSet::new`], refusing `all` mixed with individual names (as upstream).
+    pub fn parse<S: AsRef<str>>(list: &[S]) -> Result<Self, PreflightError> {
+        let set = IgnoreSet::new(list);
+        if set.all && set.names.len() > 1 {
+            return Err(PreflightError::BadIgnoreList(
+                set.names.iter().cloned().collect::<Vec<_>>().join(","),
+            ));
+        }
+        Ok(set)
+    }
+
     /// True when errors of check `name` are to be shown as warnings.
     pub fn ignores(&self, name: &str) -> bool {
         self.all || self.names.contains(&name.to_lowercase())
@@ -161,6 +172,11 @@ pub enum PreflightError {
         /// The failed checks.
         names: Vec<String>,
     },
+    /// `--ignore-preflight-errors` mixes `all` with check names.
+    #[error(
+        "invalid value {0:?} for --ignore-preflight-errors: don't specify individual checks if 'all' is used"
+    )]
+    BadIgnoreList(String),
 }
 
 impl PreflightError {
@@ -171,6 +187,9 @@ impl PreflightError {
                 "fix the problems listed above (each names its fix; `kubeadm host prepare` fixes the kernel module, sysctl and swap ones), or make a check non-fatal with --ignore-preflight-errors={}",
                 names.join(",")
             ),
+            PreflightError::BadIgnoreList(_) => {
+                "pass either --ignore-preflight-errors=all or a list of check names".into()
+            }
         }
     }
 }
@@ -234,7 +253,7 @@ pub fn run_checks(
         &ctx,
         role,
         inputs,
-        &IgnoreSet::new(ignore),
+        &IgnoreSet::parse(ignore)?,
         dry_run,
         &mut out,
         &mut err,

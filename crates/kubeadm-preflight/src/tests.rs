@@ -913,7 +913,9 @@ fn report_collects_everything_and_names_the_fix_and_flag() {
     .unwrap();
     t.f.remove("/usr/bin/nsenter").unwrap();
     let (r, _, err) = run_report(&t, Role::Init, &inputs, &[], false);
-    let PreflightError::Failed { names } = r.unwrap_err();
+    let PreflightError::Failed { names } = r.unwrap_err() else {
+        panic!("expected failed checks")
+    };
     assert_eq!(
         names,
         vec![
@@ -1016,7 +1018,7 @@ fn prepare_fixes_a_failing_host_and_is_idempotent() {
     let (r, _, err) = run_report(&t, Role::Init, &inputs, &[], false);
     let failed = match r {
         Err(PreflightError::Failed { names }) => names,
-        Ok(_) => panic!("should fail: {err}"),
+        _ => panic!("should fail: {err}"),
     };
     assert_eq!(
         failed,
@@ -1128,4 +1130,19 @@ fn join_inputs_from_a_join_configuration() {
     assert_eq!(Inputs::join_role(&j), Role::JoinControlPlane);
     assert!(i.download_certs && i.bind_port == 7443);
     assert!(names(Role::JoinControlPlane, &i).contains(&"Port-7443".to_string()));
+}
+
+#[test]
+fn ignore_list_parsing() {
+    let s = IgnoreSet::parse(&["Swap, NumCPU", "port-6443"]).unwrap();
+    assert!(
+        s.ignores("swap") && s.ignores("NUMCPU") && s.ignores("Port-6443") && !s.ignores("Mem")
+    );
+    assert!(IgnoreSet::parse(&["all"]).unwrap().ignores("anything"));
+    let e = IgnoreSet::parse(&["all", "Swap"]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("don't specify individual checks if 'all' is used"),
+        "{e}"
+    );
 }

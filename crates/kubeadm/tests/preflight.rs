@@ -371,3 +371,43 @@ fn init_help_lists_the_preflight_phase() {
         .unwrap();
     assert!(text(&out.stdout).contains("--kube-proxy-mode"));
 }
+
+#[test]
+fn ignore_list_is_the_union_of_flag_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = HostFixture::good(dir.path(), "node-1", "v1.37.0").unwrap();
+    f.write("/proc/sys/net/ipv4/ip_forward", "0\n").unwrap();
+    let cfg = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    std::fs::write(
+        &cfg,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.1\n  bindPort: {}\nnodeRegistration:\n  name: node-1\n  criSocket: unix://{CRI_SOCKET}\n  ignorePreflightErrors:\n  - IsPrivilegedUser\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let run = |flag: &str| {
+        kubeadm(dir.path())
+            .args(["init", "phase", "preflight", "--config"])
+            .arg(&cfg)
+            .args(["--ignore-preflight-errors", flag])
+            .env("KUBEADM_TEST_UID", "1000")
+            .output()
+            .unwrap()
+    };
+    let out = run("FileContent--proc-sys-net-ipv4-ip_forward");
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("[WARNING IsPrivilegedUser]"), "{err}");
+    assert!(
+        err.contains("[WARNING FileContent--proc-sys-net-ipv4-ip_forward]"),
+        "{err}"
+    );
+    let out = run("all,Swap");
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("don't specify individual checks if 'all' is used"),
+        "{err}"
+    );
+}
