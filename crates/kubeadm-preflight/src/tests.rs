@@ -1146,3 +1146,243 @@ fn ignore_list_parsing() {
         "{e}"
     );
 }
+
+fn find_peer(name: &str, var: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var(var)
+        .ok()
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join(name))
+                    .find(|p| p.is_file())
+            })
+        });
+    if found.is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{name} not found (set {var} or put {name} on PATH)");
+        }
+        eprintln!("skipping: {name} not found (set {var} or put {name} on PATH)");
+    }
+    found
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`<name>-ca.crt/key`) made by openssl.
+fn openssl_ca(dir: &Path, name: &str) {
+    let (key, crt) = (format!("{name}-ca.key"), format!("{name}-ca.crt"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN={name}-ca"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+}
+
+/// A leaf `<name>.crt/key` signed by `<ca>-ca`, with `ext` (an openssl extension block).
+fn openssl_leaf(dir: &Path, ca: &str, name: &str, ext: &str) {
+    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}-ca.crt"),
+            "-CAkey",
+            &format!("{ca}-ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "1",
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
+/// Against a real etcd serving https with client-certificate auth, certificates made by openssl;
+/// the CA and client pair are read from the fixture root.
+#[test]
+fn external_etcd_version_over_tls_against_real_etcd() {
+    let Some(etcd) = find_peer("etcd", "KUBEADM_TEST_ETCD") else {
+        return;
+    };
+    if find_peer("openssl", "KUBEADM_TEST_OPENSSL").is_none() {
+        return;
+    }
+    let mut t = good();
+    let pki = tempfile::tempdir().unwrap();
+    let p = pki.path();
+    openssl_ca(p, "etcd");
+    openssl_ca(p, "other");
+    openssl_leaf(
+        p,
+        "etcd",
+        "server",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+    );
+    openssl_leaf(p, "etcd", "client", "extendedKeyUsage=clientAuth\n");
+    for (from, to) in [
+        ("etcd-ca.crt", "ca.crt"),
+        ("client.crt", "client.crt"),
+        ("client.key", "client.key"),
+        ("other-ca.crt", "other-ca.crt"),
+    ] {
+        t.f.write(
+            &format!("/etc/etcd/{to}"),
+            &std::fs::read_to_string(p.join(from)).unwrap(),
+        )
+        .unwrap();
+    }
+    let free = || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (client, peer) = (free(), free());
+    let data = tempfile::tempdir().unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let file = |n: &str| p.join(n).display().to_string();
+    let _child = Kill(
+        std::process::Command::new(&etcd)
+            .args(["--data-dir", &data.path().display().to_string()])
+            .args([
+                "--listen-client-urls",
+                &format!("https://127.0.0.1:{client}"),
+            ])
+            .args([
+                "--advertise-client-urls",
+                &format!("https://127.0.0.1:{client}"),
+            ])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{peer}"),
+            ])
+            .args([
+                "--initial-cluster",
+                &format!("default=http://127.0.0.1:{peer}"),
+            ])
+            .args([
+                "--cert-file",
+                &file("server.crt"),
+                "--key-file",
+                &file("server.key"),
+            ])
+            .args([
+                "--client-cert-auth",
+                "--trusted-ca-file",
+                &file("etcd-ca.crt"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ext = |ca: &str, cert: &str, key: &str| ExternalEtcdVersion {
+        etcd: kubeadm_api::v1beta4::ExternalEtcd {
+            endpoints: vec![format!("https://127.0.0.1:{client}")],
+            ca_file: ca.into(),
+            cert_file: cert.into(),
+            key_file: key.into(),
+        },
+    };
+    let good_check = ext(
+        "/etc/etcd/ca.crt",
+        "/etc/etcd/client.crt",
+        "/etc/etcd/client.key",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (w, e) = t.run(&good_check);
+        if w.is_empty() && e.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "etcd did not answer over TLS in 30 s: {e:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // The wrong CA: the server is not trusted.
+    let p = t.fails(
+        &ext(
+            "/etc/etcd/other-ca.crt",
+            "/etc/etcd/client.crt",
+            "/etc/etcd/client.key",
+        ),
+        false,
+        "cannot get the version of external etcd",
+    );
+    assert!(
+        p.found.contains("TLS") || p.found.contains("certificate"),
+        "{p:?}"
+    );
+    // No client certificate: etcd refuses the handshake.
+    t.fails(
+        &ext("/etc/etcd/ca.crt", "", ""),
+        false,
+        "cannot get the version of external etcd",
+    );
+    // A CA file that is not there (under the root).
+    t.fails(
+        &ext("/etc/etcd/missing.crt", "", ""),
+        false,
+        "couldn't load external etcd's server certificate /etc/etcd/missing.crt",
+    );
+}

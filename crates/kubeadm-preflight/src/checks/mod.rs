@@ -1,15 +1,17 @@
 //! The checks themselves, one value type per upstream checker.
 
+mod etcd;
 mod files;
 mod net;
 mod runtime;
 mod system;
 
+pub use etcd::{ExternalEtcdVersion, MIN_EXTERNAL_ETCD};
 pub use files::{DirAvailable, FileAvailable, FileContent, FileExisting, InPath};
 pub use net::{HttpProxy, HttpProxyCidr, Port, proxy_for};
 pub use runtime::{
-    Cri, CriVersion, ExternalEtcdVersion, Firewalld, IPVS_MODULES, IpvsModules, KubeletVersion,
-    KubernetesVersion, Service, cri_version, min_kubelet_minor, parse_kubelet_version,
+    Cri, CriVersion, Firewalld, IPVS_MODULES, IpvsModules, KubeletVersion, KubernetesVersion,
+    Service, cri_version, min_kubelet_minor, parse_kubelet_version,
 };
 pub use system::{Hostname, IsPrivilegedUser, Mem, NumCpu, Swap, SystemVerification};
 

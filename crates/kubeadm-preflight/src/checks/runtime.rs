@@ -1,13 +1,10 @@
 //! Checks of the software kubeadm works with: the container runtime, the kubelet and its
 //! service, firewalld, versions, an external etcd, and the IPVS kernel modules.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use kubeadm_api::v1beta4::ExternalEtcd;
 use kubeadm_api::version::KubeVersion;
 use kubeadm_effects::CommandKind;
 
@@ -380,99 +377,6 @@ impl Check for KubernetesVersion {
             return (vec![p], vec![]);
         }
         (vec![], vec![])
-    }
-}
-
-/// The oldest external etcd kubeadm supports.
-pub const MIN_EXTERNAL_ETCD: (u32, u32, u32) = (3, 4, 13);
-
-/// Upstream `ExternalEtcdVersionCheck`: every external etcd endpoint answers `/version` with a
-/// supported version. Plain `http://` endpoints are asked directly; `https://` endpoints are
-/// not asked yet (a warning says so).
-#[derive(Debug, Clone)]
-pub struct ExternalEtcdVersion {
-    /// The external etcd configuration.
-    pub etcd: ExternalEtcd,
-}
-
-fn http_get_version(endpoint: &str) -> Result<String, String> {
-    let rest = endpoint
-        .strip_prefix("http://")
-        .ok_or("not an http:// endpoint")?;
-    let host_port = rest.split('/').next().unwrap_or(rest);
-    let addr = host_port
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host_port}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("cannot resolve {host_port}"))?;
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let request = format!("GET /version HTTP/1.0\r\nHost: {host_port}\r\n\r\n");
-    s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
-    let (head, body) = resp
-        .split_once("\r\n\r\n")
-        .ok_or("malformed HTTP response")?;
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(format!(
-            "server responded with {}",
-            head.lines().next().unwrap_or("")
-        ));
-    }
-    // {"etcdserver":"3.5.1","etcdcluster":"3.5.0"}
-    let key = "\"etcdserver\":\"";
-    let start = body
-        .find(key)
-        .ok_or_else(|| format!("no etcdserver in {body:?}"))?
-        + key.len();
-    let end = body[start..]
-        .find('"')
-        .ok_or("malformed version response")?;
-    Ok(body[start..start + end].to_string())
-}
-
-fn parse_semver(v: &str) -> Option<(u32, u32, u32)> {
-    let core = v.trim().trim_start_matches('v').split(['-', '+']).next()?;
-    let mut it = core.split('.').map(|p| p.parse::<u32>().ok());
-    Some((it.next()??, it.next()??, it.next()??))
-}
-
-impl Check for ExternalEtcdVersion {
-    fn name(&self) -> String {
-        "ExternalEtcdVersion".into()
-    }
-
-    fn run(&self, _ctx: &Context<'_>) -> Findings {
-        let (mut warnings, mut errors) = (vec![], vec![]);
-        let (a, b, c) = MIN_EXTERNAL_ETCD;
-        for ep in &self.etcd.endpoints {
-            let ep = ep.trim_end_matches('/');
-            if ep.starts_with("https://") {
-                warnings.push(Problem::new(
-                    format!("the version of external etcd {ep} was not checked (TLS endpoints are not queried yet)"),
-                    format!("make sure it runs etcd {a}.{b}.{c} or newer"),
-                ));
-                continue;
-            }
-            match http_get_version(ep) {
-                Ok(v) => match parse_semver(&v) {
-                    Some(found) if found < MIN_EXTERNAL_ETCD => errors.push(Problem::new(
-                        format!("this version of kubeadm only supports external etcd version >= {a}.{b}.{c}. Current version: {v}"),
-                        format!("upgrade the external etcd at {ep}"),
-                    )),
-                    Some(_) => {}
-                    None => errors.push(Problem::bare(format!("couldn't parse external etcd version {v:?}"))),
-                },
-                Err(e) => errors.push(Problem::new(
-                    format!("cannot get the version of external etcd {ep}: {e}"),
-                    "check etcd.external.endpoints and that etcd is reachable",
-                )),
-            }
-        }
-        (warnings, errors)
     }
 }
 
