@@ -46,7 +46,8 @@ pub struct PrepareOptions {
 /// What `host prepare` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrepareReport {
-    /// One line per change (empty when the host was already prepared).
+    /// One line per change, in the imperative ("load kernel modules: br_netfilter"); empty
+    /// when the host was already prepared.
     pub changes: Vec<String>,
     /// Things not done, and why.
     pub notes: Vec<String>,
@@ -169,7 +170,7 @@ fn modules(
             0o644,
         )?;
         report.changes.push(format!(
-            "{MODULES_FILE}: load {} at boot",
+            "persist kernel modules in {MODULES_FILE}: {}",
             missing.join(", ")
         ));
     }
@@ -204,7 +205,7 @@ fn modules(
     }
     report
         .changes
-        .push(format!("loaded kernel modules: {}", to_load.join(", ")));
+        .push(format!("load kernel modules: {}", to_load.join(", ")));
     Ok(())
 }
 
@@ -246,9 +247,10 @@ fn sysctls(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareEr
             Content::Plain(new.into_bytes()),
             0o644,
         )?;
-        report
-            .changes
-            .push(format!("{SYSCTL_FILE}: {} = 1 at boot", SYSCTLS.join(", ")));
+        report.changes.push(format!(
+            "persist sysctls in {SYSCTL_FILE}: {}",
+            SYSCTLS.join("=1, ") + "=1"
+        ));
     }
     // Apply.
     let mut wrong = Vec::new();
@@ -273,7 +275,7 @@ fn sysctls(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareEr
         ));
     }
     report.changes.push(format!(
-        "applied: {}",
+        "apply sysctls: {}",
         wrong
             .iter()
             .map(|(k, _)| format!("{k}=1"))
@@ -324,7 +326,7 @@ fn swap(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareError
             }
             report
                 .changes
-                .push(format!("turned swap off: {}", devices.join(", ")));
+                .push(format!("turn swap off: {}", devices.join(", ")));
         }
     }
     if let Some(fstab) = read(fx, "/etc/fstab")?
@@ -341,7 +343,7 @@ fn swap(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareError
             0o644,
         )?;
         report.changes.push(format!(
-            "/etc/fstab: commented out the swap lines (previous file kept as {FSTAB_BACKUP})"
+            "comment out the swap lines of /etc/fstab (previous file kept as {FSTAB_BACKUP})"
         ));
     }
     Ok(())

@@ -252,7 +252,7 @@ fn host_prepare_turns_a_failing_preflight_into_a_passing_one() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("[host] Would change: turned swap off: /swap.img"),
+        stdout.contains("[host] Would turn swap off: /swap.img"),
         "{stdout}"
     );
     assert_eq!(snapshot(dir.path()), before, "dry-run changed files");
@@ -266,11 +266,11 @@ fn host_prepare_turns_a_failing_preflight_into_a_passing_one() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         stdout.contains(
-            "[host] Changed: /etc/modules-load.d/k8s.conf: load br_netfilter, overlay at boot"
+            "[host] Done: persist kernel modules in /etc/modules-load.d/k8s.conf: br_netfilter, overlay"
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("[host] Changed: /etc/fstab: commented out the swap lines (previous file kept as /etc/fstab.kubeadm-bak)"), "{stdout}");
+    assert!(stdout.contains("[host] Done: comment out the swap lines of /etc/fstab (previous file kept as /etc/fstab.kubeadm-bak)"), "{stdout}");
     assert!(stdout.contains("skipped `sysctl --system`"), "{stdout}");
     assert_eq!(
         std::fs::read_to_string(f.path("/etc/fstab.kubeadm-bak")).unwrap(),
@@ -297,7 +297,7 @@ fn host_prepare_turns_a_failing_preflight_into_a_passing_one() {
     let stdout = text(&out.stdout);
     assert!(out.status.success());
     assert!(stdout.contains("[host] Nothing to change"), "{stdout}");
-    assert!(!stdout.contains("Changed"), "{stdout}");
+    assert!(!stdout.contains("Done"), "{stdout}");
     assert_eq!(snapshot(dir.path()), before, "second run touched files");
 }
 

@@ -34,14 +34,13 @@ fn prepare_host(root: &Path, args: &HostPrepareArgs) -> Result<()> {
         println!(
             "[host] Nothing to change: kernel modules, sysctls and swap are already as Kubernetes needs them"
         );
-    } else {
-        let verb = if args.dry_run {
-            "Would change"
-        } else {
-            "Changed"
-        };
+    } else if args.dry_run {
         for c in &report.changes {
-            println!("[host] {verb}: {c}");
+            println!("[host] Would {c}");
+        }
+    } else {
+        for c in &report.changes {
+            println!("[host] Done: {c}");
         }
         println!(
             "[host] The host is prepared; `kubeadm init phase preflight` (or `kubeadm join phase preflight`) checks it"
