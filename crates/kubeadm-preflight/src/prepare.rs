@@ -265,6 +265,17 @@ fn sysctls(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareEr
     }
     if live(fx) {
         mutate(fx, "sysctl", &["--system"])?;
+        if !fx.is_dry_run() {
+            for (key, path) in &wrong {
+                let now = read(fx, path)?.map(|v| v.trim().to_string());
+                if now.as_deref() != Some("1") {
+                    report.notes.push(format!(
+                        "{key} is still {} after `sysctl --system`: a file sorted after k8s.conf in /etc/sysctl.d (or /run, /usr/lib) may set it back",
+                        now.unwrap_or_else(|| "missing".into())
+                    ));
+                }
+            }
+        }
     } else {
         for (_, path) in &wrong {
             fx.write_file(Path::new(path), Content::Plain(b"1\n".to_vec()), 0o644)?;

@@ -41,6 +41,10 @@ pub fn run(ctx: &mut InitContext) -> Result<(), Error> {
     )?;
     if ctx.opts.dry_run {
         println!("[preflight] Would pull the required images (like 'kubeadm config images pull')");
+    } else {
+        println!(
+            "[preflight] Not pre-pulling images (not implemented yet): the kubelet pulls them when it starts the static Pods"
+        );
     }
     Ok(())
 }
