@@ -39,17 +39,19 @@
 //! | KubeletVersion | E | ✓ | ✓ | ✓ | | |
 //! | Service-Kubelet | W | ✓ | ✓ | ✓ | | |
 //! | Port-10250 | E | ✓ | ✓ | ✓ | | |
-//! | FileContent--proc-sys-net-bridge-bridge-nf-call-iptables | E | ✓ | ✓ | | | IPv4, < 1.30 (upstream dropped it in 1.30) |
-//! | FileContent--proc-sys-net-ipv4-ip_forward | E | ✓ | ✓ | | | IPv4 |
-//! | FileContent--proc-sys-net-bridge-bridge-nf-call-ip6tables | E | ✓ | ✓ | | | IPv6, < 1.30 |
-//! | FileContent--proc-sys-net-ipv6-conf-default-forwarding | E | ✓ | ✓ | | | IPv6 |
+//! | FileContent--proc-sys-net-bridge-bridge-nf-call-iptables | E | ✓ | ✓ | ✓ | | IPv4, < 1.30 (upstream dropped it in 1.30) |
+//! | FileContent--proc-sys-net-ipv4-ip_forward | E | ✓ | ✓ | ✓ | | IPv4 |
+//! | FileContent--proc-sys-net-bridge-bridge-nf-call-ip6tables | E | ✓ | ✓ | ✓ | | IPv6, < 1.30 |
+//! | FileContent--proc-sys-net-ipv6-conf-default-forwarding | E | ✓ | ✓ | ✓ | | IPv6 |
 //! | RequiredIPVSKernelModulesAvailable | W | ✓ | ✓ | ✓ | | kube-proxy mode `ipvs` |
 //! | ExternalEtcdVersion | E | ✓ | | | | external etcd |
 //! | ExternalEtcdClientCertificates | E | ✓ | | ✓ | | external etcd (JoinCP: unless the certificates are downloaded) |
 //! | Port-2379, Port-2380, DirAvailable--var-lib-etcd | E | ✓ | | ✓ | | local etcd (name follows the data dir) |
 //!
-//! As upstream, a control-plane join runs the worker checks and then the control-plane checks
-//! (without the node checks a worker join already ran).
+//! Init picks the IP family from the advertise address and the service/pod subnets, a join from
+//! the discovery endpoint. As upstream, a control-plane join runs the worker checks and then the
+//! control-plane checks (without the node checks a worker join already ran). `Role::Reset` runs
+//! IsPrivilegedUser only.
 
 mod checks;
 pub mod fixture;

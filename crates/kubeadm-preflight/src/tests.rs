@@ -852,6 +852,7 @@ fn which_role_runs_which_check() {
         );
     }
     assert!(!cpn.contains(&"FileAvailable--etc-kubernetes-pki-ca.crt".to_string()));
+    assert!(cpn.contains(&"FileContent--proc-sys-net-ipv4-ip_forward".to_string()));
     assert_eq!(cpn.iter().filter(|n| *n == "KubeletVersion").count(), 1);
     // Reset: only the root check (run by run_checks itself).
     assert!(names(Role::Reset, &Inputs::default()).is_empty());
