@@ -22,7 +22,7 @@
 //! | Mem (≥ 1700 MB) | E | ✓ | | ✓ | | |
 //! | KubernetesVersion | W | ✓ | | ✓ | | |
 //! | Firewalld | W | ✓ | | ✓ | | when systemd knows a `firewalld` unit |
-//! | Port-<bindPort> (6443), Port-10259, Port-10257 | E | ✓ | | ✓ | | |
+//! | `Port-<bindPort>` (6443), Port-10259, Port-10257 | E | ✓ | | ✓ | | |
 //! | FileAvailable--etc-kubernetes-manifests-{kube-apiserver,kube-controller-manager,kube-scheduler,etcd}.yaml | E | ✓ | | ✓ | | |
 //! | HTTPProxy | W | ✓ | ✓ | ✓ | | init: advertise address; join: discovery endpoint host |
 //! | HTTPProxyCIDR | W | ✓ | | ✓ | | each service and pod subnet |

@@ -1,7 +1,7 @@
 //! Running the checks and reporting: every check runs, every finding is collected, then all are
 //! printed together — the check's name, what was found, the fix, and the
 //! `--ignore-preflight-errors=<Name>` that skips it. Ignored errors print as warnings; under
-//! `--dry-run` errors print as "[dryrun] would fail: …" and do not stop the command.
+//! `--dry-run` errors print as `[dryrun] would fail: …` and do not stop the command.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -134,7 +134,7 @@ impl Report {
     }
 
     /// The error lines: each with its fix and the flag that skips it. In dry-run each line is
-    /// prefixed "[dryrun] would fail: ".
+    /// prefixed `[dryrun] would fail: `.
     pub fn render_errors(&self, dry_run: bool) -> String {
         let mut s = String::new();
         for r in &self.results {
@@ -206,7 +206,7 @@ fn fatal(report: &Report, err: &mut dyn Write) -> PreflightError {
 }
 
 /// Runs the checks of `role` in `ctx`: IsPrivilegedUser first and alone (a non-root run fails
-/// fast), then every other check. Prints "[preflight] Running pre-flight checks" to `out`, the
+/// fast), then every other check. Prints `[preflight] Running pre-flight checks` to `out`, the
 /// warnings and errors to `err`. Returns the report, or an error when a check failed and this is
 /// not a dry run.
 pub fn run_checks_in(
