@@ -49,6 +49,9 @@ pub enum Command {
     /// Commands related to handling Kubernetes certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Prepare this host for Kubernetes (beyond upstream): kernel modules, sysctls, swap.
+    #[command(subcommand)]
+    Host(HostCommand),
     /// Print the version of kubeadm.
     Version(VersionArgs),
     /// Output shell completion code for the specified shell (bash, zsh or fish).
@@ -327,4 +330,33 @@ pub enum Shell {
 pub struct CompletionArgs {
     /// The shell.
     pub shell: Shell,
+}
+
+/// `kubeadm host …` (beyond upstream).
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Fix what the pre-flight checks find in the kernel and swap: load and persist the kernel modules (br_netfilter, overlay; IPVS ones for --kube-proxy-mode ipvs) in /etc/modules-load.d/k8s.conf, set and persist the sysctls (bridge-nf-call-iptables/ip6tables, ip_forward) in /etc/sysctl.d/k8s.conf, turn swap off and comment out the swap lines of /etc/fstab (backup: /etc/fstab.kubeadm-bak). Idempotent. Under --rootfs other than / the files are written and the live kernel is left alone.
+    Prepare(HostPrepareArgs),
+}
+
+/// kube-proxy modes `host prepare` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyMode {
+    /// iptables (the default).
+    Iptables,
+    /// IPVS: also load the IPVS kernel modules.
+    Ipvs,
+    /// nftables.
+    Nftables,
+}
+
+/// Flags of `host prepare`.
+#[derive(Debug, Args)]
+pub struct HostPrepareArgs {
+    /// Don't apply any changes; just output what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The kube-proxy mode the node will run (ipvs loads the IPVS kernel modules too).
+    #[arg(long, value_enum, default_value_t = ProxyMode::Iptables)]
+    pub kube_proxy_mode: ProxyMode,
 }

@@ -3,6 +3,8 @@
 
 use kubeadm_api::ConfigError;
 use kubeadm_effects::EffectError;
+use kubeadm_preflight::prepare::PrepareError;
+use kubeadm_preflight::PreflightError;
 
 /// Anything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +15,12 @@ pub enum Error {
     /// A file or command on the host failed.
     #[error(transparent)]
     Effect(#[from] EffectError),
+    /// Pre-flight checks failed (the problems were printed above).
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    /// `host prepare` failed.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
     /// A phase failed.
     #[error("{0}")]
     Workflow(String, #[source] Box<Error>),
@@ -65,6 +73,8 @@ impl Error {
                 Some("run as root, or use --dry-run to see what would be done".into())
             }
             Error::Effect(_) => None,
+            Error::Preflight(e) => Some(e.hint()),
+            Error::Prepare(e) => Some(e.hint()),
         }
     }
 }

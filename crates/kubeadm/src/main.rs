@@ -91,6 +91,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         Command::Config(c) => commands::config::run(&root, c),
         Command::Token(t) => commands::misc::token(t),
         Command::Certs(c) => commands::misc::certs(c),
+        Command::Host(h) => commands::host::run(&root, h),
         Command::Version(v) => commands::version::run(v),
         Command::Completion(c) => commands::misc::completion(c),
     }

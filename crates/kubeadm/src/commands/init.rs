@@ -104,7 +104,11 @@ pub fn load(args: &InitArgs, matches: &ArgMatches, fx: &dyn Effects) -> Result<I
         }];
     }
     if !args.ignore_preflight_errors.is_empty() {
-        init.node_registration.ignore_preflight_errors = args.ignore_preflight_errors.clone();
+        // Upstream takes the union of the flag and nodeRegistration.ignorePreflightErrors.
+        let list = &mut init.node_registration.ignore_preflight_errors;
+        list.extend(args.ignore_preflight_errors.iter().cloned());
+        list.sort();
+        list.dedup();
     }
     if !args.skip_phases.is_empty() {
         init.skip_phases = args.skip_phases.clone();

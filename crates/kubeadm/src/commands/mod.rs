@@ -1,6 +1,7 @@
 //! One module per command: each turns parsed flags into options and runs the command.
 
 pub mod config;
+pub mod host;
 pub mod init;
 pub mod misc;
 pub mod reset;
@@ -46,7 +47,7 @@ pub fn check_mixed_flags(matches: &ArgMatches) -> Result<()> {
     }
     let mut mixed: Vec<String> = matches
         .ids()
-        // Group ids (the Args struct names) are listed too; only flags count.
+        // clap's derive adds a group named after each Args struct ("InitArgs"); only flags count.
         .filter(|id| !id.as_str().starts_with(char::is_uppercase))
         .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
         .map(|id| id.as_str().replace('_', "-"))

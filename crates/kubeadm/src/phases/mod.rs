@@ -2,6 +2,7 @@
 //! from them. Each phase's logic lives in its own module below.
 
 pub mod reset;
+pub mod preflight;
 
 use clap::{ArgMatches, Args, Command};
 use kubeadm_api::config::InitConfig;
@@ -41,7 +42,7 @@ pub struct InitContext {
 pub fn init_workflow() -> Workflow<InitContext, Error> {
     Workflow {
         command: "init",
-        phases: vec![],
+        phases: vec![Phase::leaf("preflight", "Run pre-flight checks", preflight::run)],
     }
 }
 

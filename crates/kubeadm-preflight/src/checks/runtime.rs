@@ -1,0 +1,448 @@
+//! Checks of the software kubeadm works with: the container runtime, the kubelet and its
+//! service, firewalld, versions, an external etcd, and the IPVS kernel modules.
+
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use kubeadm_api::version::KubeVersion;
+use kubeadm_effects::CommandKind;
+
+use super::read_text;
+use crate::{Check, Context, Findings, Problem};
+
+/// Upstream `ContainerRuntimeCheck` (`CRI`): the runtime's socket exists, accepts a
+/// connection and answers the CRI v1 `RuntimeService/Version` call.
+#[derive(Debug, Clone)]
+pub struct Cri {
+    /// The CRI endpoint (`unix:///var/run/containerd/containerd.sock`).
+    pub socket: String,
+    /// How long to wait for the answer.
+    pub timeout: Duration,
+}
+
+impl Cri {
+    /// A check of `socket` with the default 10 s timeout.
+    pub fn new(socket: impl Into<String>) -> Self {
+        Cri {
+            socket: socket.into(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the runtime says about itself (CRI `VersionResponse`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CriVersion {
+    /// `runtime_name` (e.g. `containerd`).
+    pub runtime_name: String,
+    /// `runtime_version`.
+    pub runtime_version: String,
+    /// `runtime_api_version` (e.g. `v1`).
+    pub runtime_api_version: String,
+}
+
+/// Calls `/runtime.v1.RuntimeService/Version` on a connected CRI socket.
+pub fn cri_version(conn: &mut UnixStream, timeout: Duration) -> Result<CriVersion, String> {
+    conn.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    conn.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let mut request = Vec::new();
+    crate::grpc::proto_bytes(&mut request, 1, b"v1");
+    let reply = crate::grpc::unary_call(
+        conn,
+        "localhost",
+        "/runtime.v1.RuntimeService/Version",
+        &request,
+    )
+    .map_err(|e| {
+        if e.contains("would block") || e.contains("timed out") {
+            format!("no answer within {timeout:?}")
+        } else {
+            e
+        }
+    })?;
+    let fields = crate::grpc::proto_fields(&reply).ok_or("malformed VersionResponse")?;
+    let get = |n: u32| {
+        fields
+            .iter()
+            .find(|(f, _)| *f == n)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    let v = CriVersion {
+        runtime_name: get(2),
+        runtime_version: get(3),
+        runtime_api_version: get(4),
+    };
+    if v.runtime_name.is_empty() {
+        return Err("the VersionResponse names no runtime".into());
+    }
+    Ok(v)
+}
+
+impl Check for Cri {
+    fn name(&self) -> String {
+        "CRI".into()
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let fix = "install and start a container runtime (containerd or CRI-O), or choose its socket with --cri-socket / nodeRegistration.criSocket";
+        let path = self.socket.strip_prefix("unix://").unwrap_or(&self.socket);
+        if !path.starts_with('/') {
+            let found = format!(
+                "unsupported CRI endpoint {:?}: only unix:// sockets are supported",
+                self.socket
+            );
+            return (vec![], vec![Problem::new(found, fix)]);
+        }
+        if !ctx.fx.exists(Path::new(path)) {
+            let found = format!("container runtime is not running: {path} does not exist");
+            return (vec![], vec![Problem::new(found, fix)]);
+        }
+        let real = match kubeadm_effects::resolve(ctx.fx.root(), Path::new(path)) {
+            Ok(p) => p,
+            Err(e) => return (vec![], vec![Problem::new(e.to_string(), fix)]),
+        };
+        let mut conn = match UnixStream::connect(&real) {
+            Ok(c) => c,
+            Err(e) => {
+                let found = format!(
+                    "container runtime is not running: cannot connect to {}: {e}",
+                    self.socket
+                );
+                return (vec![], vec![Problem::new(found, fix)]);
+            }
+        };
+        match cri_version(&mut conn, self.timeout) {
+            Ok(v) => {
+                tracing::debug!(runtime = %v.runtime_name, version = %v.runtime_version, api = %v.runtime_api_version, "CRI answered");
+                (vec![], vec![])
+            }
+            Err(e) => {
+                let found = format!(
+                    "container runtime is not running: the CRI v1 Version call on {} failed: {e}",
+                    self.socket
+                );
+                (vec![], vec![Problem::new(found, fix)])
+            }
+        }
+    }
+}
+
+/// Parses `kubelet --version` output (`Kubernetes v1.31.2`).
+pub fn parse_kubelet_version(output: &str) -> Option<KubeVersion> {
+    let v = output.trim().strip_prefix("Kubernetes ")?;
+    KubeVersion::parse(v.trim()).ok()
+}
+
+/// The oldest kubelet minor kubeadm of `control_plane_minor` supports: three minors older from
+/// 1.28 (the kubelet skew policy of KEP-3935), one before.
+pub fn min_kubelet_minor(control_plane_minor: u32) -> u32 {
+    if control_plane_minor >= 28 {
+        control_plane_minor.saturating_sub(3)
+    } else {
+        control_plane_minor.saturating_sub(1)
+    }
+}
+
+/// Upstream `KubeletVersionCheck`: the installed kubelet (`kubelet --version`) is supported and
+/// not newer than the control plane.
+#[derive(Debug, Clone)]
+pub struct KubeletVersion {
+    /// The control plane's version (`None` on a worker join).
+    pub kubernetes_version: Option<KubeVersion>,
+}
+
+impl Check for KubeletVersion {
+    fn name(&self) -> String {
+        "KubeletVersion".into()
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let target = self
+            .kubernetes_version
+            .clone()
+            .unwrap_or_else(crate::kubeadm_version);
+        let install = format!(
+            "install the kubelet v1.{}.x (the kubelet package) and make sure it is in PATH",
+            target.minor
+        );
+        let Some(path) = ctx.look_path("kubelet") else {
+            return (
+                vec![],
+                vec![Problem::new(
+                    "couldn't get kubelet version: kubelet not found in system path",
+                    install,
+                )],
+            );
+        };
+        let out = match ctx
+            .fx
+            .run(CommandKind::Query, &ctx.exec_path(&path), &["--version"])
+        {
+            Ok(o) if o.success() => o,
+            Ok(o) => {
+                let found = format!(
+                    "couldn't get kubelet version: `kubelet --version` failed: {}",
+                    o.stderr.trim()
+                );
+                return (vec![], vec![Problem::new(found, install)]);
+            }
+            Err(e) => {
+                return (
+                    vec![],
+                    vec![Problem::new(
+                        format!("couldn't get kubelet version: {e}"),
+                        install,
+                    )],
+                );
+            }
+        };
+        let text = format!("{}{}", out.stdout, out.stderr);
+        let Some(kubelet) = parse_kubelet_version(&text) else {
+            return (
+                vec![],
+                vec![Problem::new(
+                    format!("Unable to parse output from Kubelet: {:?}", text.trim()),
+                    install,
+                )],
+            );
+        };
+        let min = min_kubelet_minor(target.minor);
+        if kubelet.major < 1 || (kubelet.major == 1 && kubelet.minor < min) {
+            let found = format!(
+                "Kubelet version \"{kubelet}\" is lower than kubeadm can support. Please upgrade kubelet"
+            );
+            return (vec![], vec![Problem::new(found, install)]);
+        }
+        if let Some(cp) = &self.kubernetes_version
+            && (kubelet.major > cp.major || kubelet.minor > cp.minor)
+        {
+            let found = format!(
+                "the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"{kubelet}\" Control plane version: \"{cp}\""
+            );
+            return (vec![], vec![Problem::new(found, install)]);
+        }
+        (vec![], vec![])
+    }
+}
+
+/// What systemd says about a unit, through `systemctl` found under the root.
+struct Systemd {
+    program: String,
+}
+
+impl Systemd {
+    fn find(ctx: &Context<'_>) -> Option<Systemd> {
+        ctx.look_path("systemctl").map(|p| Systemd {
+            program: ctx.exec_path(&p),
+        })
+    }
+
+    fn query(&self, ctx: &Context<'_>, args: &[&str]) -> Option<kubeadm_effects::CommandOutput> {
+        ctx.fx.run(CommandKind::Query, &self.program, args).ok()
+    }
+
+    fn exists(&self, ctx: &Context<'_>, unit: &str) -> bool {
+        self.query(ctx, &["status", unit]).is_some_and(|o| {
+            !o.stdout.contains("Loaded: not-found") && !o.stderr.contains("could not be found")
+        })
+    }
+
+    fn enabled(&self, ctx: &Context<'_>, unit: &str) -> bool {
+        self.query(ctx, &["is-enabled", unit])
+            .is_some_and(|o| o.success())
+    }
+
+    fn active(&self, ctx: &Context<'_>, unit: &str) -> bool {
+        self.query(ctx, &["is-active", unit])
+            .is_some_and(|o| o.success())
+    }
+}
+
+fn no_init_system() -> Problem {
+    Problem::new(
+        "no supported init system detected (systemctl not found), skipping checking for services",
+        "on a systemd host, make sure systemctl is in PATH",
+    )
+}
+
+/// Upstream `ServiceCheck` (`Service-Kubelet`): the unit exists and is enabled.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The unit name without `.service`.
+    pub service: String,
+}
+
+impl Check for Service {
+    fn name(&self) -> String {
+        let mut c = self.service.chars();
+        let title: String = c
+            .next()
+            .map(|f| f.to_uppercase().chain(c).collect())
+            .unwrap_or_default();
+        format!("Service-{title}")
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let Some(sd) = Systemd::find(ctx) else {
+            return (vec![no_init_system()], vec![]);
+        };
+        if !sd.exists(ctx, &self.service) {
+            let p = Problem::new(
+                format!("{} service does not exist", self.service),
+                format!("install the {} package", self.service),
+            );
+            return (vec![p], vec![]);
+        }
+        if !sd.enabled(ctx, &self.service) {
+            let p = Problem::new(
+                format!(
+                    "{} service is not enabled, please run 'systemctl enable {}.service'",
+                    self.service, self.service
+                ),
+                format!("systemctl enable {}.service", self.service),
+            );
+            return (vec![p], vec![]);
+        }
+        (vec![], vec![])
+    }
+}
+
+/// Upstream `FirewalldCheck`: warns when firewalld is active.
+#[derive(Debug, Clone)]
+pub struct Firewalld {
+    /// Ports that must be open.
+    pub ports: Vec<u16>,
+}
+
+impl Check for Firewalld {
+    fn name(&self) -> String {
+        "Firewalld".into()
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let Some(sd) = Systemd::find(ctx) else {
+            return (vec![no_init_system()], vec![]);
+        };
+        if !sd.exists(ctx, "firewalld") || !sd.active(ctx, "firewalld") {
+            return (vec![], vec![]);
+        }
+        let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+        let p = Problem::new(
+            format!(
+                "firewalld is active, please ensure ports [{}] are open or your cluster may not function correctly",
+                ports.join(" ")
+            ),
+            format!(
+                "open them: {} && firewall-cmd --reload",
+                self.ports
+                    .iter()
+                    .map(|p| format!("firewall-cmd --permanent --add-port={p}/tcp"))
+                    .collect::<Vec<_>>()
+                    .join(" && ")
+            ),
+        );
+        (vec![p], vec![])
+    }
+}
+
+/// Upstream `KubernetesVersionCheck`: warns when the cluster's version is newer than kubeadm's
+/// minor.
+#[derive(Debug, Clone)]
+pub struct KubernetesVersion {
+    /// The cluster's version.
+    pub kubernetes: KubeVersion,
+    /// kubeadm's own version.
+    pub kubeadm: KubeVersion,
+}
+
+impl Check for KubernetesVersion {
+    fn name(&self) -> String {
+        "KubernetesVersion".into()
+    }
+
+    fn run(&self, _ctx: &Context<'_>) -> Findings {
+        let k = &self.kubernetes;
+        if (k.major, k.minor) > (self.kubeadm.major, self.kubeadm.minor) {
+            let p = Problem::new(
+                format!(
+                    "Kubernetes version is greater than kubeadm version. Please consider to upgrade kubeadm. Kubernetes version: {k}. Kubeadm version: {}.{}.x",
+                    self.kubeadm.major, self.kubeadm.minor
+                ),
+                format!("use a kubeadm of v{}.{} or newer", k.major, k.minor),
+            );
+            return (vec![p], vec![]);
+        }
+        (vec![], vec![])
+    }
+}
+
+/// Kernel modules kube-proxy's IPVS mode needs.
+pub const IPVS_MODULES: &[&str] = &["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"];
+
+/// Upstream `RequiredIPVSKernelModulesAvailableCheck` (when kube-proxy runs in `ipvs` mode):
+/// the IPVS modules are loaded (`/proc/modules`) or built in
+/// (`/lib/modules/<release>/modules.builtin`).
+#[derive(Debug, Clone, Copy)]
+pub struct IpvsModules;
+
+impl Check for IpvsModules {
+    fn name(&self) -> String {
+        "RequiredIPVSKernelModulesAvailable".into()
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let loaded: Vec<String> = read_text(ctx, "/proc/modules")
+            .ok()
+            .flatten()
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let release = read_text(ctx, "/proc/sys/kernel/osrelease")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let builtin: Vec<String> = read_text(
+            ctx,
+            &format!("/lib/modules/{}/modules.builtin", release.trim()),
+        )
+        .ok()
+        .flatten()
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| {
+                    l.rsplit('/')
+                        .next()
+                        .and_then(|f| f.strip_suffix(".ko"))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+        let missing: Vec<&str> = IPVS_MODULES
+            .iter()
+            .copied()
+            .filter(|m| !loaded.iter().chain(&builtin).any(|l| l == m))
+            .collect();
+        if missing.is_empty() {
+            return (vec![], vec![]);
+        }
+        let p = Problem::new(
+            format!(
+                "the IPVS proxier will not be used, because the following required kernel modules are not loaded: [{}]",
+                missing.join(" ")
+            ),
+            format!(
+                "load them (`modprobe {}`) or run `kubeadm host prepare --kube-proxy-mode ipvs`",
+                missing.join(" && modprobe ")
+            ),
+        );
+        (vec![p], vec![])
+    }
+}

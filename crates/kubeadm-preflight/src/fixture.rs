@@ -1,0 +1,194 @@
+//! Test support: host trees that pass (or, after one edit, fail) the pre-flight checks, for
+//! unit tests here and whole-command tests of the binary under `--rootfs`.
+//!
+//! Not used by kubeadm itself. A fixture holds a real unix socket listener for the CRI check
+//! and fake `kubelet` / `systemctl` scripts, so keep the [`HostFixture`] alive while the checks
+//! run.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::grpc;
+
+/// The CRI socket path a fixture listens on.
+pub const CRI_SOCKET: &str = "/var/run/containerd/containerd.sock";
+
+/// A fake host tree under `root`.
+pub struct HostFixture {
+    /// The root directory (pass it as `--rootfs`).
+    pub root: PathBuf,
+    cri: Option<FakeCri>,
+    silent: Option<UnixListener>,
+}
+
+/// A CRI server answering the `RuntimeService/Version` call, on a thread, until dropped.
+struct FakeCri {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeCri {
+    fn start(listener: UnixListener) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let mut response = Vec::new();
+        for (field, value) in [(1, "0.1.0"), (2, "fake-cri"), (3, "1.0.0"), (4, "v1")] {
+            grpc::proto_bytes(&mut response, field, value.as_bytes());
+        }
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                        let _ = grpc::serve_unary(&mut conn, &response);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(FakeCri {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for FakeCri {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl HostFixture {
+    /// A tree under `root` on which every init check passes (kernel 6.1, cgroups v2, 2 CPUs,
+    /// 4 GiB, no swap, sysctls set, binaries present, kubelet `kubelet_version`, kubelet service
+    /// enabled, firewalld absent, `node` resolvable, a CRI socket accepting connections).
+    pub fn good(root: &Path, node: &str, kubelet_version: &str) -> io::Result<Self> {
+        let mut f = HostFixture {
+            root: root.to_path_buf(),
+            cri: None,
+            silent: None,
+        };
+        f.write(
+            "/proc/cpuinfo",
+            "processor\t: 0\nmodel name\t: test\n\nprocessor\t: 1\nmodel name\t: test\n",
+        )?;
+        f.write(
+            "/proc/meminfo",
+            "MemTotal:        4039228 kB\nMemFree:         1000000 kB\n",
+        )?;
+        f.write(
+            "/proc/swaps",
+            "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
+        )?;
+        f.write("/proc/modules", "br_netfilter 32768 0 - Live 0x0000000000000000\noverlay 151552 0 - Live 0x0000000000000000\n")?;
+        f.write("/proc/sys/kernel/osrelease", "6.1.0-18-amd64\n")?;
+        for key in [
+            "net/ipv4/ip_forward",
+            "net/bridge/bridge-nf-call-iptables",
+            "net/bridge/bridge-nf-call-ip6tables",
+            "net/ipv6/conf/default/forwarding",
+        ] {
+            f.write(&format!("/proc/sys/{key}"), "1\n")?;
+        }
+        f.write(
+            "/sys/fs/cgroup/cgroup.controllers",
+            "cpuset cpu io memory hugetlb pids rdma misc\n",
+        )?;
+        f.write(
+            "/etc/hosts",
+            &format!("127.0.0.1\tlocalhost\n127.0.1.1\t{node}\n"),
+        )?;
+        f.write("/etc/fstab", "UUID=1234 / ext4 defaults 0 1\n")?;
+        for b in [
+            "crictl",
+            "conntrack",
+            "ip",
+            "iptables",
+            "mount",
+            "nsenter",
+            "ebtables",
+            "ethtool",
+            "socat",
+            "tc",
+            "touch",
+        ] {
+            f.script(&format!("/usr/bin/{b}"), "exit 0")?;
+        }
+        f.script(
+            "/usr/bin/kubelet",
+            &format!("echo 'Kubernetes {kubelet_version}'"),
+        )?;
+        f.script(
+            "/usr/bin/systemctl",
+            "case \"$1 $2\" in\n  'status kubelet') echo '  Loaded: loaded (/lib/systemd/system/kubelet.service; enabled)'; exit 0;;\n  'is-enabled kubelet') echo enabled; exit 0;;\n  'status firewalld') echo 'Unit firewalld.service could not be found.' >&2; echo '  Loaded: not-found'; exit 4;;\n  *) exit 3;;\nesac",
+        )?;
+        f.listen_cri()?;
+        Ok(f)
+    }
+
+    /// The real path of a host path.
+    pub fn path(&self, host_path: &str) -> PathBuf {
+        self.root.join(host_path.trim_start_matches('/'))
+    }
+
+    /// Writes a host file (creating parents).
+    pub fn write(&mut self, host_path: &str, content: &str) -> io::Result<()> {
+        let p = self.path(host_path);
+        if let Some(d) = p.parent() {
+            fs::create_dir_all(d)?;
+        }
+        fs::write(p, content)
+    }
+
+    /// Writes an executable `/bin/sh` script.
+    pub fn script(&mut self, host_path: &str, body: &str) -> io::Result<()> {
+        self.write(host_path, &format!("#!/bin/sh\n{body}\n"))?;
+        fs::set_permissions(self.path(host_path), fs::Permissions::from_mode(0o755))
+    }
+
+    /// Removes a host file.
+    pub fn remove(&mut self, host_path: &str) -> io::Result<()> {
+        fs::remove_file(self.path(host_path))
+    }
+
+    fn bind_cri(&mut self) -> io::Result<UnixListener> {
+        self.stop_cri();
+        let p = self.path(CRI_SOCKET);
+        if let Some(d) = p.parent() {
+            fs::create_dir_all(d)?;
+        }
+        let _ = fs::remove_file(&p);
+        UnixListener::bind(&p)
+    }
+
+    /// Serves the CRI Version call on the CRI socket (replacing a stale one).
+    pub fn listen_cri(&mut self) -> io::Result<()> {
+        let l = self.bind_cri()?;
+        self.cri = Some(FakeCri::start(l)?);
+        Ok(())
+    }
+
+    /// Listens on the CRI socket but never answers (a hung runtime).
+    pub fn listen_silent(&mut self) -> io::Result<()> {
+        self.silent = Some(self.bind_cri()?);
+        Ok(())
+    }
+
+    /// Stops listening but leaves the socket file (a runtime that died).
+    pub fn stop_cri(&mut self) {
+        self.cri = None;
+        self.silent = None;
+    }
+}

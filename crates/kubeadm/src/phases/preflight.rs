@@ -1,0 +1,50 @@
+//! The `preflight` phase of init: upstream's pre-flight checks (see `kubeadm_preflight`) for a
+//! new control-plane node, reported together; `--dry-run` reports instead of stopping.
+
+use kubeadm_api::config::InitConfig;
+use kubeadm_preflight::{Inputs, Role};
+
+use super::InitContext;
+use crate::error::Error;
+
+/// What the checks need from the init configuration.
+pub fn init_inputs(cfg: &InitConfig) -> Inputs {
+    let ipvs = cfg
+        .kube_proxy
+        .get("mode")
+        .and_then(|m| m.as_str())
+        .is_some_and(|m| m.eq_ignore_ascii_case("ipvs"));
+    Inputs {
+        version: Some(cfg.version.clone()),
+        node_name: cfg.node_name().to_string(),
+        cri_socket: cfg.init.node_registration.cri_socket.clone(),
+        bind_port: cfg.bind_port(),
+        advertise_address: cfg.init.local_api_endpoint.advertise_address.clone(),
+        service_subnet: cfg.cluster.networking.service_subnet.clone(),
+        pod_subnet: cfg.cluster.networking.pod_subnet.clone(),
+        local_etcd_data_dir: cfg.local_etcd().map(|l| l.data_dir.clone()),
+        external_etcd: cfg.cluster.etcd.external.clone(),
+        kube_proxy_ipvs: ipvs,
+        ..Default::default()
+    }
+}
+
+/// Runs the init checks.
+pub fn run(ctx: &mut InitContext) -> Result<(), Error> {
+    let inputs = init_inputs(&ctx.cfg);
+    kubeadm_preflight::run_checks(
+        ctx.fx.as_ref(),
+        Role::Init,
+        &inputs,
+        &ctx.opts.ignore_preflight_errors,
+        ctx.opts.dry_run,
+    )?;
+    if ctx.opts.dry_run {
+        println!("[preflight] Would pull the required images (like 'kubeadm config images pull')");
+    } else {
+        println!(
+            "[preflight] Not pre-pulling images (not implemented yet): the kubelet pulls them when it starts the static Pods"
+        );
+    }
+    Ok(())
+}
