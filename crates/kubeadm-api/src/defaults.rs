@@ -109,10 +109,11 @@ pub fn cluster(c: &mut ClusterConfiguration) {
     }
 }
 
-/// `1.N.0` for the newest supported minor: what `config print` shows, as upstream prints its own
-/// minor's `.0` release.
+/// The newest known release without the `v` (`1.37.1`): what `init` deploys when no version is
+/// given (upstream's `stable-1`, resolved offline) and what `config print` shows.
 pub fn default_version_text() -> String {
-    format!("1.{}.0", version::newest().minor)
+    let v = version::default_version();
+    format!("{}.{}.{}", v.major, v.minor, v.patch)
 }
 
 fn node_registration(n: &mut NodeRegistrationOptions) {

@@ -8,7 +8,8 @@
 //!   `registry.k8s.io/coredns/coredns`, under a custom repository at `<repo>/coredns`; tag
 //!   `dns.imageTag` or the table's CoreDNS tag. Skipped when `dns.disabled`.
 //! - kube-proxy skipped when `proxy.disabled`; pause always.
-//! - Order: apiserver, controller-manager, scheduler, proxy, coredns, pause, etcd.
+//! - Order from 1.29: apiserver, controller-manager, scheduler, proxy, coredns, pause, etcd;
+//!   before 1.29: apiserver, controller-manager, scheduler, proxy, pause, etcd, coredns.
 
 use crate::defaults::DEFAULT_IMAGE_REPOSITORY;
 use crate::v1beta4::ClusterConfiguration;
@@ -76,12 +77,16 @@ pub fn all_images(
     if !cfg.proxy.disabled {
         out.push(control_plane_image(cfg, version, "kube-proxy"));
     }
-    if !cfg.dns.disabled {
-        out.push(coredns_image(cfg, info));
+    let dns = (!cfg.dns.disabled).then(|| coredns_image(cfg, info));
+    if info.coredns_listed_first() {
+        out.extend(dns.clone());
     }
     out.push(pause_image(cfg, info));
     if cfg.etcd.local.is_some() {
         out.push(etcd_image(cfg, info));
+    }
+    if !info.coredns_listed_first() {
+        out.extend(dns);
     }
     out
 }

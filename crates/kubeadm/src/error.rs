@@ -3,8 +3,8 @@
 
 use kubeadm_api::ConfigError;
 use kubeadm_effects::EffectError;
-use kubeadm_preflight::prepare::PrepareError;
 use kubeadm_preflight::PreflightError;
+use kubeadm_preflight::prepare::PrepareError;
 
 /// Anything a command can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,8 @@
 //! The phase trees of the commands, as data, and the `<command> phase …` sub-commands generated
 //! from them. Each phase's logic lives in its own module below.
 
-pub mod reset;
 pub mod preflight;
+pub mod reset;
 
 use clap::{ArgMatches, Args, Command};
 use kubeadm_api::config::InitConfig;
@@ -42,7 +42,11 @@ pub struct InitContext {
 pub fn init_workflow() -> Workflow<InitContext, Error> {
     Workflow {
         command: "init",
-        phases: vec![Phase::leaf("preflight", "Run pre-flight checks", preflight::run)],
+        phases: vec![Phase::leaf(
+            "preflight",
+            "Run pre-flight checks",
+            preflight::run,
+        )],
     }
 }
 
