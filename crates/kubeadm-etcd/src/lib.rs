@@ -1,0 +1,445 @@
+//! The etcd membership operations kubeadm needs: list members, add one as a learner, promote it,
+//! remove one, and check health.
+//!
+//! Hand-written over etcd's HTTPS JSON gateway (`/v3/cluster/member/*`, on by default in etcd
+//! 3.4+) instead of the gRPC client crate: the gateway carries the same Cluster API calls, and
+//! this keeps `protoc` (needed to build etcd-client) out of the build. Requests use the same client
+//! certificate kubeadm uses upstream (`healthcheck-client` or `apiserver-etcd-client`) and verify
+//! the server against the etcd CA.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::pem::PemObject;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+/// What can go wrong talking to etcd.
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    /// The TLS material is unusable.
+    #[error("invalid etcd TLS material: {0}")]
+    Tls(String),
+    /// An endpoint is not a URL we can use.
+    #[error("invalid etcd endpoint {0:?}: expected https://host:port or http://host:port")]
+    Endpoint(String),
+    /// No endpoint answered.
+    #[error("no etcd endpoint answered ({endpoints}): {last}")]
+    Unreachable {
+        /// The endpoints tried.
+        endpoints: String,
+        /// The last failure.
+        last: String,
+    },
+    /// etcd answered with an error.
+    #[error("etcd refused {call}: {message}")]
+    Server {
+        /// The call (`member/add`, …).
+        call: &'static str,
+        /// etcd's message.
+        message: String,
+    },
+    /// An answer could not be understood.
+    #[error("unexpected answer from etcd to {call}: {message}")]
+    Decode {
+        /// The call.
+        call: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// A wait ran out.
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, String),
+}
+
+/// PEM-encoded TLS material for talking to etcd.
+#[derive(Clone)]
+pub struct TlsFiles {
+    /// CA bundle that signed the servers' certificates.
+    pub ca: Vec<u8>,
+    /// Client certificate.
+    pub cert: Vec<u8>,
+    /// Client private key.
+    pub key: Vec<u8>,
+}
+
+/// One etcd member.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Member {
+    /// Member id.
+    #[serde(rename = "ID", deserialize_with = "u64_string")]
+    pub id: u64,
+    /// Member name (empty until it has started).
+    #[serde(default)]
+    pub name: String,
+    /// Peer URLs.
+    #[serde(rename = "peerURLs", default)]
+    pub peer_urls: Vec<String>,
+    /// Client URLs (empty until it has started).
+    #[serde(rename = "clientURLs", default)]
+    pub client_urls: Vec<String>,
+    /// True for a learner (non-voting) member.
+    #[serde(rename = "isLearner", default)]
+    pub is_learner: bool,
+}
+
+/// The gateway encodes uint64 as a JSON string (proto3 JSON mapping).
+fn u64_string<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = Value::deserialize(d)?;
+    match &v {
+        Value::String(s) => s.parse().map_err(serde::de::Error::custom),
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| serde::de::Error::custom("negative member id")),
+        _ => Err(serde::de::Error::custom("member id must be a number")),
+    }
+}
+
+/// A client for a set of etcd endpoints.
+pub struct EtcdClient {
+    endpoints: Vec<String>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    timeout: Duration,
+    runtime: tokio::runtime::Runtime,
+}
+
+struct Target {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+fn parse_endpoint(e: &str) -> Result<Target, EtcdError> {
+    let (https, rest) = if let Some(r) = e.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = e.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(EtcdError::Endpoint(e.to_string()));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
+        let (h, p) = r
+            .split_once("]:")
+            .ok_or_else(|| EtcdError::Endpoint(e.to_string()))?;
+        (h.to_string(), p)
+    } else {
+        let (h, p) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| EtcdError::Endpoint(e.to_string()))?;
+        (h.to_string(), p)
+    };
+    let port = port
+        .parse()
+        .map_err(|_| EtcdError::Endpoint(e.to_string()))?;
+    Ok(Target { https, host, port })
+}
+
+fn tls_config(files: &TlsFiles) -> Result<rustls::ClientConfig, EtcdError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&files.ca) {
+        let cert = cert.map_err(|e| EtcdError::Tls(format!("CA bundle: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| EtcdError::Tls(format!("CA bundle: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(EtcdError::Tls("the CA bundle holds no certificate".into()));
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&files.cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| EtcdError::Tls(format!("client certificate: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(&files.key)
+        .map_err(|e| EtcdError::Tls(format!("client key: {e}")))?;
+    // Our own provider instance, so the process-wide default (if any) never matters.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| EtcdError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| EtcdError::Tls(format!("client certificate and key: {e}")))
+}
+
+async fn exchange<T>(
+    io: T,
+    req: hyper::Request<Full<Bytes>>,
+) -> Result<(hyper::StatusCode, Bytes), String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}
+
+impl EtcdClient {
+    /// A client for `endpoints` (`https://10.0.0.1:2379`, …); `tls` is required for https.
+    pub fn new(
+        endpoints: &[String],
+        tls: Option<&TlsFiles>,
+        timeout: Duration,
+    ) -> Result<Self, EtcdError> {
+        for e in endpoints {
+            parse_endpoint(e)?;
+        }
+        if endpoints.is_empty() {
+            return Err(EtcdError::Endpoint(String::new()));
+        }
+        let tls = tls.map(tls_config).transpose()?.map(Arc::new);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| EtcdError::Tls(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(EtcdClient {
+            endpoints: endpoints.to_vec(),
+            tls,
+            timeout,
+            runtime,
+        })
+    }
+
+    async fn request_one(
+        &self,
+        endpoint: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(hyper::StatusCode, Bytes), String> {
+        let t = parse_endpoint(endpoint).map_err(|e| e.to_string())?;
+        let addr = if t.host.contains(':') {
+            format!("[{}]:{}", t.host, t.port)
+        } else {
+            format!("{}:{}", t.host, t.port)
+        };
+        let data = body.map(|b| b.to_string()).unwrap_or_default();
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, addr.clone())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(data)))
+            .map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(&addr)
+            .await
+            .map_err(|e| format!("{endpoint}: {e}"))?;
+        if t.https {
+            let cfg = self.tls.clone().ok_or_else(|| {
+                format!("{endpoint}: https needs the etcd CA and a client certificate")
+            })?;
+            let name =
+                ServerName::try_from(t.host.clone()).map_err(|e| format!("{endpoint}: {e}"))?;
+            let stream = tokio_rustls::TlsConnector::from(cfg)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("{endpoint}: TLS: {e}"))?;
+            exchange(stream, req)
+                .await
+                .map_err(|e| format!("{endpoint}: {e}"))
+        } else {
+            exchange(tcp, req)
+                .await
+                .map_err(|e| format!("{endpoint}: {e}"))
+        }
+    }
+
+    /// Sends to each endpoint in turn until one answers; etcd errors are returned at once.
+    fn call(
+        &self,
+        call: &'static str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, EtcdError> {
+        let mut last = String::new();
+        for endpoint in &self.endpoints {
+            let fut = self.request_one(endpoint, method, path, body.as_ref());
+            let answer = self
+                .runtime
+                .block_on(async { tokio::time::timeout(self.timeout, fut).await });
+            match answer {
+                Err(_) => last = format!("{endpoint}: no answer within {:?}", self.timeout),
+                Ok(Err(e)) => last = e,
+                Ok(Ok((status, bytes))) => {
+                    let value: Value =
+                        serde_json::from_slice(&bytes).map_err(|e| EtcdError::Decode {
+                            call,
+                            message: format!("{e} in {:?}", String::from_utf8_lossy(&bytes)),
+                        })?;
+                    if !status.is_success() {
+                        let message = value["message"]
+                            .as_str()
+                            .or(value["error"].as_str())
+                            .unwrap_or("unknown error")
+                            .to_string();
+                        return Err(EtcdError::Server { call, message });
+                    }
+                    return Ok(value);
+                }
+            }
+        }
+        Err(EtcdError::Unreachable {
+            endpoints: self.endpoints.join(", "),
+            last,
+        })
+    }
+
+    fn members_of(call: &'static str, v: &Value) -> Result<Vec<Member>, EtcdError> {
+        let list = v
+            .get("members")
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new()));
+        serde_json::from_value(list).map_err(|e| EtcdError::Decode {
+            call,
+            message: e.to_string(),
+        })
+    }
+
+    /// Every member of the cluster.
+    pub fn member_list(&self) -> Result<Vec<Member>, EtcdError> {
+        let v = self.call(
+            "member/list",
+            "POST",
+            "/v3/cluster/member/list",
+            Some(json!({"linearizable": true})),
+        )?;
+        Self::members_of("member/list", &v)
+    }
+
+    /// Adds a member with `peer_url`, as a non-voting learner when `learner`; returns it and the
+    /// new member list.
+    pub fn member_add(
+        &self,
+        peer_url: &str,
+        learner: bool,
+    ) -> Result<(Member, Vec<Member>), EtcdError> {
+        let v = self.call(
+            "member/add",
+            "POST",
+            "/v3/cluster/member/add",
+            Some(json!({"peerURLs": [peer_url], "isLearner": learner})),
+        )?;
+        let member: Member =
+            serde_json::from_value(v["member"].clone()).map_err(|e| EtcdError::Decode {
+                call: "member/add",
+                message: e.to_string(),
+            })?;
+        Ok((member, Self::members_of("member/add", &v)?))
+    }
+
+    /// Promotes a learner to a voting member (fails while it has not caught up).
+    pub fn member_promote(&self, id: u64) -> Result<Vec<Member>, EtcdError> {
+        let v = self.call(
+            "member/promote",
+            "POST",
+            "/v3/cluster/member/promote",
+            Some(json!({"ID": id.to_string()})),
+        )?;
+        Self::members_of("member/promote", &v)
+    }
+
+    /// Removes a member.
+    pub fn member_remove(&self, id: u64) -> Result<Vec<Member>, EtcdError> {
+        let v = self.call(
+            "member/remove",
+            "POST",
+            "/v3/cluster/member/remove",
+            Some(json!({"ID": id.to_string()})),
+        )?;
+        Self::members_of("member/remove", &v)
+    }
+
+    /// etcd's own health endpoint (`GET /health` → `{"health":"true"}`).
+    pub fn health(&self) -> Result<(), EtcdError> {
+        let v = self.call("health", "GET", "/health", None)?;
+        match v["health"].as_str() {
+            Some("true") => Ok(()),
+            _ => Err(EtcdError::Server {
+                call: "health",
+                message: v.to_string(),
+            }),
+        }
+    }
+
+    /// Promotes a learner once it has caught up with the leader ("can only promote a learner
+    /// member which is in sync with leader" until then), retrying with backoff for `within`.
+    pub fn promote_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError> {
+        retry(
+            within,
+            &format!("learner {id:x} to catch up and be promoted"),
+            || self.member_promote(id),
+        )
+    }
+
+    /// Removes a member, retrying with backoff for `within` while etcd refuses because the
+    /// cluster would be unhealthy right after a membership change.
+    pub fn remove_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError> {
+        retry(within, &format!("member {id:x} to be removed"), || {
+            self.member_remove(id)
+        })
+    }
+}
+
+/// Calls `op` until it succeeds or `within` runs out, doubling the pause up to 2 s; only etcd's
+/// refusals and unreachable endpoints are retried.
+fn retry<T>(
+    within: Duration,
+    what: &str,
+    mut op: impl FnMut() -> Result<T, EtcdError>,
+) -> Result<T, EtcdError> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match op() {
+            Ok(v) => return Ok(v),
+            Err(e @ (EtcdError::Server { .. } | EtcdError::Unreachable { .. })) => {
+                if start.elapsed() + delay >= within {
+                    return Err(EtcdError::Timeout(
+                        within,
+                        format!("{what} (last error: {e})"),
+                    ));
+                }
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        assert!(parse_endpoint("https://127.0.0.1:2379").unwrap().https);
+        assert_eq!(parse_endpoint("http://[::1]:2379/").unwrap().host, "::1");
+        assert!(parse_endpoint("127.0.0.1:2379").is_err());
+        assert!(parse_endpoint("https://host").is_err());
+    }
+
+    #[test]
+    fn members_decode_string_ids() {
+        let v = json!({"members": [{"ID": "12345678901234567890", "name": "a", "peerURLs": ["https://1:2380"], "isLearner": true}, {"ID": "5", "peerURLs": []}]});
+        let m = EtcdClient::members_of("t", &v).unwrap();
+        assert_eq!(m[0].id, 12345678901234567890);
+        assert!(m[0].is_learner && !m[1].is_learner);
+    }
+}

