@@ -168,7 +168,7 @@ fn remove_etcd_member(ctx: &mut ResetContext) -> Result<()> {
             .map(|d| d.to_std())
             .unwrap_or(std::time::Duration::from_secs(120));
         let etcd = kubeadm_etcd::EtcdClient::new(
-            &[client.clone()],
+            std::slice::from_ref(&client),
             Some(&tls),
             std::time::Duration::from_secs(10),
         )
