@@ -78,6 +78,11 @@ impl MinorInfo {
         self.minor < 27
     }
 
+    /// The kubelet is given `--container-runtime=remote` (the flag was removed in 1.27).
+    pub fn kubelet_container_runtime_flag(&self) -> bool {
+        self.minor < 27
+    }
+
     /// kubelet-start runs after the control-plane manifests are written (1.28 and later).
     pub fn kubelet_start_after_control_plane(&self) -> bool {
         self.minor >= 28
@@ -86,6 +91,36 @@ impl MinorInfo {
     /// The node is annotated with `kubeadm.alpha.kubernetes.io/cri-socket` (before 1.27).
     pub fn cri_socket_annotation(&self) -> bool {
         self.minor < 27
+    }
+
+    /// The etcd of this minor is 3.6 or newer: `/livez`+`/readyz` probes and feature gates in
+    /// place of `--experimental-*` flags.
+    pub fn etcd_v36(&self) -> bool {
+        !self.etcd.starts_with("3.5")
+    }
+
+    /// etcd checks its data against its peers at start (1.26 and later):
+    /// `--experimental-initial-corrupt-check=true` for etcd 3.5,
+    /// `--feature-gates=InitialCorruptCheck=true` for 3.6. Returns the flag name and value.
+    pub fn etcd_initial_corrupt_check(&self) -> Option<(&'static str, &'static str)> {
+        if self.minor < 26 {
+            None
+        } else if self.etcd_v36() {
+            Some(("feature-gates", "InitialCorruptCheck=true"))
+        } else {
+            Some(("experimental-initial-corrupt-check", "true"))
+        }
+    }
+
+    /// etcd's (liveness, readiness, startup) probe paths on its metrics port.
+    pub fn etcd_probe_paths(&self) -> (&'static str, Option<&'static str>, &'static str) {
+        if self.etcd_v36() {
+            ("/livez", Some("/readyz"), "/readyz")
+        } else if self.minor >= 26 {
+            ("/health?exclude=NOSPACE&serializable=true", None, "/health?serializable=false")
+        } else {
+            ("/health", None, "/health")
+        }
     }
 
     /// etcd gets `--experimental-watch-progress-notify-interval=5s` (1.29 and later; etcd 3.6
