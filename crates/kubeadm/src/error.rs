@@ -13,6 +13,9 @@ pub enum Error {
     /// A file or command on the host failed.
     #[error(transparent)]
     Effect(#[from] EffectError),
+    /// A manifest, kubelet file or patch could not be built.
+    #[error(transparent)]
+    Render(#[from] kubeadm_render::RenderError),
     /// A phase failed.
     #[error("{0}")]
     Workflow(String, #[source] Box<Error>),
@@ -57,6 +60,7 @@ impl Error {
                 Some("run as root, or use --dry-run to see what would be done".into())
             }
             Error::Effect(_) => None,
+            Error::Render(e) => e.hint(),
         }
     }
 }

@@ -116,6 +116,12 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
         println!("[dryrun] Running in dry-run mode: nothing will be written and no command that changes the host will run");
     }
     println!("[init] Using Kubernetes version: {}", cfg.version);
+    if cfg.advertise_ip().is_some_and(|ip| ip.is_loopback()) {
+        println!(
+            "[init] WARNING: the advertise address {} is a loopback address: other nodes cannot reach this control plane (fine for a single-node lab)",
+            cfg.init.local_api_endpoint.advertise_address
+        );
+    }
     let skips = if args.skip_phases.is_empty() { cfg.init.skip_phases.clone() } else { args.skip_phases.clone() };
     let ignore = cfg.init.node_registration.ignore_preflight_errors.clone();
     let opts = InitOptions {

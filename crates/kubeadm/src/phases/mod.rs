@@ -9,6 +9,8 @@ use kubeadm_workflow::{Phase, Workflow};
 use crate::cli::InitArgs;
 use crate::error::Error;
 
+pub mod staticpods;
+
 /// Command-line choices of `kubeadm init` that are not part of the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct InitOptions {
@@ -37,20 +39,27 @@ pub struct InitContext {
 /// The `kubeadm init` phase tree, in upstream order. Phases are added here as they are
 /// implemented; the help and `init phase` sub-commands follow automatically.
 pub fn init_workflow() -> Workflow<InitContext, Error> {
-    Workflow { command: "init", phases: vec![] }
+    Workflow {
+        command: "init",
+        phases: vec![
+            staticpods::etcd_phase(),
+            staticpods::control_plane_phase(),
+            staticpods::kubelet_start_phase(),
+        ],
+    }
 }
 
 /// Builds `<command> phase` with one sub-command per phase (and `all` for groups), each taking
 /// the command's flags.
 pub fn phase_command(workflow: &Workflow<InitContext, Error>, command: &str) -> Command {
     fn build(p: &Phase<InitContext, Error>) -> Command {
-        let mut c = InitArgs::augment_args(Command::new(p.name).about(p.short));
+        let mut c = InitArgs::augment_args(Command::new(p.name)).about(p.short);
         for a in p.aliases {
             c = c.alias(*a);
         }
         if !p.children.is_empty() {
             if p.run_all_siblings {
-                c = c.subcommand(InitArgs::augment_args(Command::new("all").about("Run all the sub-phases")));
+                c = c.subcommand(InitArgs::augment_args(Command::new("all")).about("Run all the sub-phases"));
             }
             for child in &p.children {
                 c = c.subcommand(build(child));
