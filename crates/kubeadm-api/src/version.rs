@@ -73,14 +73,14 @@ impl MinorInfo {
         self.minor < 25
     }
 
-    /// The kubelet is given `--pod-infra-container-image` (removed in 1.27).
+    /// kubeadm-flags.env carries `--pod-infra-container-image` (dropped in 1.35).
     pub fn kubelet_pod_infra_flag(&self) -> bool {
-        self.minor < 27
+        self.minor < 35
     }
 
-    /// The kubelet is given `--container-runtime=remote` (the flag was removed in 1.27).
+    /// kubeadm-flags.env carries `--container-runtime=remote` (dropped in 1.26).
     pub fn kubelet_container_runtime_flag(&self) -> bool {
-        self.minor < 27
+        self.minor < 26
     }
 
     /// kubelet-start runs after the control-plane manifests are written (1.28 and later).
@@ -93,15 +93,27 @@ impl MinorInfo {
         self.minor < 27
     }
 
-    /// The etcd of this minor is 3.6 or newer: `/livez`+`/readyz` probes and feature gates in
-    /// place of `--experimental-*` flags.
+    /// etcd gets `--experimental-watch-progress-notify-interval=5s` (1.29 and later; etcd 3.6
+    /// renamed it `--watch-progress-notify-interval`).
+    pub fn etcd_watch_progress_flag(&self) -> Option<&'static str> {
+        if self.minor < 29 {
+            None
+        } else if self.etcd.starts_with("3.5") {
+            Some("experimental-watch-progress-notify-interval")
+        } else {
+            Some("watch-progress-notify-interval")
+        }
+    }
+
+    /// The etcd of this minor is 3.6 or newer: `/livez` and `/readyz` probes, and feature gates
+    /// in place of `--experimental-*` flags.
     pub fn etcd_v36(&self) -> bool {
         !self.etcd.starts_with("3.5")
     }
 
-    /// etcd checks its data against its peers at start (1.26 and later):
-    /// `--experimental-initial-corrupt-check=true` for etcd 3.5,
-    /// `--feature-gates=InitialCorruptCheck=true` for 3.6. Returns the flag name and value.
+    /// etcd checks its data against its peers when it starts (1.26 and later):
+    /// `--experimental-initial-corrupt-check=true` with etcd 3.5,
+    /// `--feature-gates=InitialCorruptCheck=true` with 3.6. Returns the flag's name and value.
     pub fn etcd_initial_corrupt_check(&self) -> Option<(&'static str, &'static str)> {
         if self.minor < 26 {
             None
@@ -112,7 +124,9 @@ impl MinorInfo {
         }
     }
 
-    /// etcd's (liveness, readiness, startup) probe paths on its metrics port.
+    /// etcd's (liveness, readiness, startup) probe paths on its metrics port: etcd 3.6 has
+    /// `/livez` and `/readyz`; 3.5 from 1.26 uses `/health` with `exclude=NOSPACE` and
+    /// `serializable` queries; before, plain `/health`.
     pub fn etcd_probe_paths(&self) -> (&'static str, Option<&'static str>, &'static str) {
         if self.etcd_v36() {
             ("/livez", Some("/readyz"), "/readyz")
@@ -120,18 +134,6 @@ impl MinorInfo {
             ("/health?exclude=NOSPACE&serializable=true", None, "/health?serializable=false")
         } else {
             ("/health", None, "/health")
-        }
-    }
-
-    /// etcd gets `--experimental-watch-progress-notify-interval=5s` (1.29 and later; etcd 3.6
-    /// renamed it `--watch-progress-notify-interval`).
-    pub fn etcd_watch_progress_flag(&self) -> Option<&'static str> {
-        if self.minor < 29 {
-            None
-        } else if self.etcd.starts_with("3.5") {
-            Some("experimental-watch-progress-notify-interval")
-        } else {
-            Some("watch-progress-notify-interval")
         }
     }
 }

@@ -7,7 +7,10 @@ use kubeadm_api::v1beta4::Arg;
 
 /// A flag with its value.
 pub fn arg(name: &str, value: impl Into<String>) -> Arg {
-    Arg { name: name.to_string(), value: value.into() }
+    Arg {
+        name: name.to_string(),
+        value: value.into(),
+    }
 }
 
 /// Sets `name` to `value` in `args`, replacing every earlier value of it.
@@ -18,7 +21,10 @@ pub fn set(args: &mut Vec<Arg>, name: &str, value: impl Into<String>) {
 
 /// The last value of `name` among `args`, if any.
 pub fn get<'a>(args: &'a [Arg], name: &str) -> Option<&'a str> {
-    args.iter().rev().find(|a| a.name == name).map(|a| a.value.as_str())
+    args.iter()
+        .rev()
+        .find(|a| a.name == name)
+        .map(|a| a.value.as_str())
 }
 
 /// `--name=value` flags: every override, plus each default whose name no override uses
@@ -27,9 +33,15 @@ pub fn get<'a>(args: &'a [Arg], name: &str) -> Option<&'a str> {
 pub fn to_command(defaults: &[Arg], overrides: &[Arg]) -> Vec<String> {
     let overridden: BTreeSet<&str> = overrides.iter().map(|a| a.name.as_str()).collect();
     let mut all: Vec<&Arg> = overrides.iter().collect();
-    all.extend(defaults.iter().filter(|a| !overridden.contains(a.name.as_str())));
+    all.extend(
+        defaults
+            .iter()
+            .filter(|a| !overridden.contains(a.name.as_str())),
+    );
     all.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.value.cmp(&b.value)));
-    all.into_iter().map(|a| format!("--{}={}", a.name, a.value)).collect()
+    all.into_iter()
+        .map(|a| format!("--{}={}", a.name, a.value))
+        .collect()
 }
 
 #[cfg(test)]
@@ -40,6 +52,9 @@ mod tests {
     fn overrides_replace_by_name_and_may_repeat() {
         let defaults = vec![arg("b", "1"), arg("a", "x"), arg("c", "3")];
         let overrides = vec![arg("c", "9"), arg("c", "8"), arg("d", "")];
-        assert_eq!(to_command(&defaults, &overrides), ["--a=x", "--b=1", "--c=8", "--c=9", "--d="]);
+        assert_eq!(
+            to_command(&defaults, &overrides),
+            ["--a=x", "--b=1", "--c=8", "--c=9", "--d="]
+        );
     }
 }

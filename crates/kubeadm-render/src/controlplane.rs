@@ -14,9 +14,14 @@ use crate::etcd::pull_policy;
 use crate::staticpod::{self, Endpoint, HostInfo, Mounts};
 
 /// The annotation recording the API server's advertised endpoint.
-pub const ADVERTISE_ADDRESS_ANNOTATION: &str = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint";
+pub const ADVERTISE_ADDRESS_ANNOTATION: &str =
+    "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint";
 /// The control-plane component names, in the order kubeadm writes them.
-pub const COMPONENTS: [&str; 3] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+pub const COMPONENTS: [&str; 3] = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
 /// kube-controller-manager's secure port.
 pub const CONTROLLER_MANAGER_PORT: i32 = 10257;
 /// kube-scheduler's secure port.
@@ -47,44 +52,87 @@ pub fn apiserver_args(cfg: &InitConfig) -> Vec<Arg> {
     let c = &cfg.cluster;
     let cd = &c.certificates_dir;
     let mut a = vec![
-        arg("advertise-address", cfg.init.local_api_endpoint.advertise_address.clone()),
+        arg(
+            "advertise-address",
+            cfg.init.local_api_endpoint.advertise_address.clone(),
+        ),
         arg("allow-privileged", "true"),
         arg("authorization-mode", "Node,RBAC"),
         arg("client-ca-file", format!("{cd}/ca.crt")),
         arg("enable-admission-plugins", "NodeRestriction"),
         arg("enable-bootstrap-token-auth", "true"),
-        arg("kubelet-client-certificate", format!("{cd}/apiserver-kubelet-client.crt")),
-        arg("kubelet-client-key", format!("{cd}/apiserver-kubelet-client.key")),
-        arg("kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname"),
-        arg("proxy-client-cert-file", format!("{cd}/front-proxy-client.crt")),
-        arg("proxy-client-key-file", format!("{cd}/front-proxy-client.key")),
+        arg(
+            "kubelet-client-certificate",
+            format!("{cd}/apiserver-kubelet-client.crt"),
+        ),
+        arg(
+            "kubelet-client-key",
+            format!("{cd}/apiserver-kubelet-client.key"),
+        ),
+        arg(
+            "kubelet-preferred-address-types",
+            "InternalIP,ExternalIP,Hostname",
+        ),
+        arg(
+            "proxy-client-cert-file",
+            format!("{cd}/front-proxy-client.crt"),
+        ),
+        arg(
+            "proxy-client-key-file",
+            format!("{cd}/front-proxy-client.key"),
+        ),
         arg("requestheader-allowed-names", "front-proxy-client"),
-        arg("requestheader-client-ca-file", format!("{cd}/front-proxy-ca.crt")),
+        arg(
+            "requestheader-client-ca-file",
+            format!("{cd}/front-proxy-ca.crt"),
+        ),
         arg("requestheader-extra-headers-prefix", "X-Remote-Extra-"),
         arg("requestheader-group-headers", "X-Remote-Group"),
         arg("requestheader-username-headers", "X-Remote-User"),
         arg("secure-port", cfg.bind_port().to_string()),
-        arg("service-account-issuer", format!("https://kubernetes.default.svc.{}", c.networking.dns_domain)),
+        arg(
+            "service-account-issuer",
+            format!("https://kubernetes.default.svc.{}", c.networking.dns_domain),
+        ),
         arg("service-account-key-file", format!("{cd}/sa.pub")),
         arg("service-account-signing-key-file", format!("{cd}/sa.key")),
-        arg("service-cluster-ip-range", c.networking.service_subnet.clone()),
+        arg(
+            "service-cluster-ip-range",
+            c.networking.service_subnet.clone(),
+        ),
         arg("tls-cert-file", format!("{cd}/apiserver.crt")),
         arg("tls-private-key-file", format!("{cd}/apiserver.key")),
     ];
     match &c.etcd.external {
         Some(ext) => {
             a.push(arg("etcd-servers", ext.endpoints.join(",")));
-            for (flag, file) in [("etcd-cafile", &ext.ca_file), ("etcd-certfile", &ext.cert_file), ("etcd-keyfile", &ext.key_file)] {
+            for (flag, file) in [
+                ("etcd-cafile", &ext.ca_file),
+                ("etcd-certfile", &ext.cert_file),
+                ("etcd-keyfile", &ext.key_file),
+            ] {
                 if !file.is_empty() {
                     a.push(arg(flag, file.clone()));
                 }
             }
         }
         None => {
-            a.push(arg("etcd-servers", format!("https://{}", net::join_host_port(loopback(is_v6(cfg)), crate::etcd::CLIENT_PORT))));
+            a.push(arg(
+                "etcd-servers",
+                format!(
+                    "https://{}",
+                    net::join_host_port(loopback(is_v6(cfg)), crate::etcd::CLIENT_PORT)
+                ),
+            ));
             a.push(arg("etcd-cafile", format!("{cd}/etcd/ca.crt")));
-            a.push(arg("etcd-certfile", format!("{cd}/apiserver-etcd-client.crt")));
-            a.push(arg("etcd-keyfile", format!("{cd}/apiserver-etcd-client.key")));
+            a.push(arg(
+                "etcd-certfile",
+                format!("{cd}/apiserver-etcd-client.crt"),
+            ));
+            a.push(arg(
+                "etcd-keyfile",
+                format!("{cd}/apiserver-etcd-client.key"),
+            ));
         }
     }
     a
@@ -105,7 +153,10 @@ pub fn controller_manager_args(cfg: &InitConfig) -> Vec<Arg> {
         arg("controllers", "*,bootstrapsigner,tokencleaner"),
         arg("kubeconfig", kubeconfig),
         arg("leader-elect", "true"),
-        arg("requestheader-client-ca-file", format!("{cd}/front-proxy-ca.crt")),
+        arg(
+            "requestheader-client-ca-file",
+            format!("{cd}/front-proxy-ca.crt"),
+        ),
         arg("root-ca-file", format!("{cd}/ca.crt")),
         arg("service-account-private-key-file", format!("{cd}/sa.key")),
         arg("use-service-account-credentials", "true"),
@@ -114,7 +165,10 @@ pub fn controller_manager_args(cfg: &InitConfig) -> Vec<Arg> {
         a.push(arg("allocate-node-cidrs", "true"));
         a.push(arg("cluster-cidr", c.networking.pod_subnet.clone()));
         if !c.networking.service_subnet.is_empty() {
-            a.push(arg("service-cluster-ip-range", c.networking.service_subnet.clone()));
+            a.push(arg(
+                "service-cluster-ip-range",
+                c.networking.service_subnet.clone(),
+            ));
         }
     }
     if !c.cluster_name.is_empty() {
@@ -145,17 +199,23 @@ fn probe_host(bind: Option<&str>, v6: bool) -> String {
 }
 
 fn probe_port(extra: &[Arg], default: i32) -> i32 {
-    args::get(extra, "secure-port").and_then(|p| p.parse().ok()).unwrap_or(default)
+    args::get(extra, "secure-port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Mounts of the component's `extraVolumes` and, for external etcd, the directories of the
 /// client certificate files outside the certificates dir.
 fn external_etcd_mounts(cfg: &InitConfig, mounts: &mut Mounts) {
-    let Some(ext) = &cfg.cluster.etcd.external else { return };
+    let Some(ext) = &cfg.cluster.etcd.external else {
+        return;
+    };
     let cd = &cfg.cluster.certificates_dir;
     let mut dirs: Vec<String> = Vec::new();
     for f in [&ext.ca_file, &ext.cert_file, &ext.key_file] {
-        let Some(dir) = std::path::Path::new(f).parent().and_then(|d| d.to_str()) else { continue };
+        let Some(dir) = std::path::Path::new(f).parent().and_then(|d| d.to_str()) else {
+            continue;
+        };
         let covered = f.is_empty()
             || dir.is_empty()
             || dir == cd
@@ -167,7 +227,10 @@ fn external_etcd_mounts(cfg: &InitConfig, mounts: &mut Mounts) {
         }
     }
     for (i, dir) in dirs.iter().enumerate() {
-        staticpod::add(mounts, staticpod::host_mount(&format!("etcd-certs-{i}"), dir, "DirectoryOrCreate", true));
+        staticpod::add(
+            mounts,
+            staticpod::host_mount(&format!("etcd-certs-{i}"), dir, "DirectoryOrCreate", true),
+        );
     }
 }
 
@@ -180,8 +243,14 @@ pub fn pod(cfg: &InitConfig, component: &str, host: &HostInfo) -> Option<Pod> {
     let timeout = health_check_timeout(cfg);
     let mut mounts = Mounts::new();
     let certs = |m: &mut Mounts| {
-        staticpod::add(m, staticpod::host_mount("ca-certs", "/etc/ssl/certs", "DirectoryOrCreate", true));
-        staticpod::add(m, staticpod::host_mount("k8s-certs", &c.certificates_dir, "DirectoryOrCreate", true));
+        staticpod::add(
+            m,
+            staticpod::host_mount("ca-certs", "/etc/ssl/certs", "DirectoryOrCreate", true),
+        );
+        staticpod::add(
+            m,
+            staticpod::host_mount("k8s-certs", &c.certificates_dir, "DirectoryOrCreate", true),
+        );
         staticpod::add_ca_dirs(m, minor, host);
     };
     let mut annotations = BTreeMap::new();
@@ -190,33 +259,84 @@ pub fn pod(cfg: &InitConfig, component: &str, host: &HostInfo) -> Option<Pod> {
             certs(&mut mounts);
             external_etcd_mounts(cfg, &mut mounts);
             let adv = &cfg.init.local_api_endpoint.advertise_address;
-            annotations.insert(ADVERTISE_ADDRESS_ANNOTATION.to_string(), net::join_host_port(adv, cfg.bind_port()));
-            let ep = Endpoint { host: probe_host(Some(adv), v6), port: i32::from(cfg.bind_port()), scheme: "HTTPS" };
+            annotations.insert(
+                ADVERTISE_ADDRESS_ANNOTATION.to_string(),
+                net::join_host_port(adv, cfg.bind_port()),
+            );
+            let ep = Endpoint {
+                host: probe_host(Some(adv), v6),
+                port: i32::from(cfg.bind_port()),
+                scheme: "HTTPS",
+            };
             let a = &c.api_server;
-            (apiserver_args(cfg), &a.extra_args, &a.extra_volumes, &a.extra_envs, "250m", ep, ("/livez", Some("/readyz"), "/livez"))
+            (
+                apiserver_args(cfg),
+                &a.extra_args,
+                &a.extra_volumes,
+                &a.extra_envs,
+                "250m",
+                ep,
+                ("/livez", Some("/readyz"), "/livez"),
+            )
         }
         "kube-controller-manager" => {
             certs(&mut mounts);
             let cm = &c.controller_manager;
-            let flex = args::get(&cm.extra_args, "flex-volume-plugin-dir").unwrap_or(FLEXVOLUME_DIR);
-            staticpod::add(&mut mounts, staticpod::host_mount("flexvolume-dir", flex, "DirectoryOrCreate", false));
-            staticpod::add(&mut mounts, staticpod::host_mount("kubeconfig", "/etc/kubernetes/controller-manager.conf", "FileOrCreate", true));
+            let flex =
+                args::get(&cm.extra_args, "flex-volume-plugin-dir").unwrap_or(FLEXVOLUME_DIR);
+            staticpod::add(
+                &mut mounts,
+                staticpod::host_mount("flexvolume-dir", flex, "DirectoryOrCreate", false),
+            );
+            staticpod::add(
+                &mut mounts,
+                staticpod::host_mount(
+                    "kubeconfig",
+                    "/etc/kubernetes/controller-manager.conf",
+                    "FileOrCreate",
+                    true,
+                ),
+            );
             let ep = Endpoint {
                 host: probe_host(args::get(&cm.extra_args, "bind-address"), v6),
                 port: probe_port(&cm.extra_args, CONTROLLER_MANAGER_PORT),
                 scheme: "HTTPS",
             };
-            (controller_manager_args(cfg), &cm.extra_args, &cm.extra_volumes, &cm.extra_envs, "200m", ep, ("/healthz", None, "/healthz"))
+            (
+                controller_manager_args(cfg),
+                &cm.extra_args,
+                &cm.extra_volumes,
+                &cm.extra_envs,
+                "200m",
+                ep,
+                ("/healthz", None, "/healthz"),
+            )
         }
         "kube-scheduler" => {
             let s = &c.scheduler;
-            staticpod::add(&mut mounts, staticpod::host_mount("kubeconfig", "/etc/kubernetes/scheduler.conf", "FileOrCreate", true));
+            staticpod::add(
+                &mut mounts,
+                staticpod::host_mount(
+                    "kubeconfig",
+                    "/etc/kubernetes/scheduler.conf",
+                    "FileOrCreate",
+                    true,
+                ),
+            );
             let ep = Endpoint {
                 host: probe_host(args::get(&s.extra_args, "bind-address"), v6),
                 port: probe_port(&s.extra_args, SCHEDULER_PORT),
                 scheme: "HTTPS",
             };
-            (scheduler_args(cfg), &s.extra_args, &s.extra_volumes, &s.extra_envs, "100m", ep, ("/healthz", None, "/healthz"))
+            (
+                scheduler_args(cfg),
+                &s.extra_args,
+                &s.extra_volumes,
+                &s.extra_envs,
+                "100m",
+                ep,
+                ("/healthz", None, "/healthz"),
+            )
         }
         _ => return None,
     };

@@ -11,7 +11,8 @@ use crate::args::{self, arg};
 use crate::staticpod::{self, Endpoint, Mounts};
 
 /// The annotation recording etcd's client URL.
-pub const ADVERTISE_CLIENT_URLS_ANNOTATION: &str = "kubeadm.kubernetes.io/etcd.advertise-client-urls";
+pub const ADVERTISE_CLIENT_URLS_ANNOTATION: &str =
+    "kubeadm.kubernetes.io/etcd.advertise-client-urls";
 /// etcd's client port.
 pub const CLIENT_PORT: u16 = 2379;
 /// etcd's peer port.
@@ -20,28 +21,49 @@ pub const PEER_PORT: u16 = 2380;
 pub const METRICS_PORT: u16 = 2381;
 
 fn loopback(cfg: &InitConfig) -> &'static str {
-    if cfg.advertise_ip().is_some_and(|ip| ip.is_ipv6()) { "::1" } else { "127.0.0.1" }
+    if cfg.advertise_ip().is_some_and(|ip| ip.is_ipv6()) {
+        "::1"
+    } else {
+        "127.0.0.1"
+    }
 }
 
 /// `https://<advertise>:2379`.
 pub fn client_url(cfg: &InitConfig) -> String {
-    format!("https://{}", net::join_host_port(&cfg.init.local_api_endpoint.advertise_address, CLIENT_PORT))
+    format!(
+        "https://{}",
+        net::join_host_port(&cfg.init.local_api_endpoint.advertise_address, CLIENT_PORT)
+    )
 }
 
 /// `https://<advertise>:2380`.
 pub fn peer_url(cfg: &InitConfig) -> String {
-    format!("https://{}", net::join_host_port(&cfg.init.local_api_endpoint.advertise_address, PEER_PORT))
+    format!(
+        "https://{}",
+        net::join_host_port(&cfg.init.local_api_endpoint.advertise_address, PEER_PORT)
+    )
 }
 
 /// etcd's default flags for this node, before `extraArgs`. `initial_cluster` lists
 /// `(name, peer URL)` of every member when joining an existing cluster; empty for a new one.
-pub fn default_args(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(String, String)]) -> Vec<Arg> {
+pub fn default_args(
+    cfg: &InitConfig,
+    local: &LocalEtcd,
+    initial_cluster: &[(String, String)],
+) -> Vec<Arg> {
     let info = cfg.info();
     let cd = &cfg.cluster.certificates_dir;
     let lo = loopback(cfg);
     let mut a = vec![
         arg("name", cfg.node_name()),
-        arg("listen-client-urls", format!("https://{},{}", net::join_host_port(lo, CLIENT_PORT), client_url(cfg))),
+        arg(
+            "listen-client-urls",
+            format!(
+                "https://{},{}",
+                net::join_host_port(lo, CLIENT_PORT),
+                client_url(cfg)
+            ),
+        ),
         arg("advertise-client-urls", client_url(cfg)),
         arg("listen-peer-urls", peer_url(cfg)),
         arg("initial-advertise-peer-urls", peer_url(cfg)),
@@ -55,7 +77,10 @@ pub fn default_args(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(Str
         arg("peer-trusted-ca-file", format!("{cd}/etcd/ca.crt")),
         arg("peer-client-cert-auth", "true"),
         arg("snapshot-count", "10000"),
-        arg("listen-metrics-urls", format!("http://{}", net::join_host_port(lo, METRICS_PORT))),
+        arg(
+            "listen-metrics-urls",
+            format!("http://{}", net::join_host_port(lo, METRICS_PORT)),
+        ),
     ];
     if let Some((name, value)) = info.etcd_initial_corrupt_check() {
         a.push(arg(name, value));
@@ -64,9 +89,16 @@ pub fn default_args(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(Str
         a.push(arg(name, "5s"));
     }
     if initial_cluster.is_empty() {
-        args::set(&mut a, "initial-cluster", format!("{}={}", cfg.node_name(), peer_url(cfg)));
+        args::set(
+            &mut a,
+            "initial-cluster",
+            format!("{}={}", cfg.node_name(), peer_url(cfg)),
+        );
     } else {
-        let members: Vec<String> = initial_cluster.iter().map(|(n, u)| format!("{n}={u}")).collect();
+        let members: Vec<String> = initial_cluster
+            .iter()
+            .map(|(n, u)| format!("{n}={u}"))
+            .collect();
         args::set(&mut a, "initial-cluster", members.join(","));
         args::set(&mut a, "initial-cluster-state", "existing");
     }
@@ -77,9 +109,15 @@ pub fn default_args(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(Str
 /// with an unspecified or missing host replaced by loopback.
 pub fn probe_endpoint(cfg: &InitConfig, local: &LocalEtcd) -> Endpoint {
     let lo = loopback(cfg);
-    let mut ep = Endpoint { host: lo.to_string(), port: i32::from(METRICS_PORT), scheme: "HTTP" };
+    let mut ep = Endpoint {
+        host: lo.to_string(),
+        port: i32::from(METRICS_PORT),
+        scheme: "HTTP",
+    };
     if let Some(urls) = args::get(&local.extra_args, "listen-metrics-urls") {
-        if let Some((host, port, scheme)) = urls.split(',').next().and_then(staticpod::url_host_port) {
+        if let Some((host, port, scheme)) =
+            urls.split(',').next().and_then(staticpod::url_host_port)
+        {
             if !(host.is_empty() || host == "0.0.0.0" || host == "::") {
                 ep.host = host;
             }
@@ -96,11 +134,20 @@ pub fn probe_endpoint(cfg: &InitConfig, local: &LocalEtcd) -> Endpoint {
 pub fn pod(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(String, String)]) -> Pod {
     let info = cfg.info();
     let mut mounts = Mounts::new();
-    staticpod::add(&mut mounts, staticpod::host_mount("etcd-data", &local.data_dir, "DirectoryOrCreate", false));
+    staticpod::add(
+        &mut mounts,
+        staticpod::host_mount("etcd-data", &local.data_dir, "DirectoryOrCreate", false),
+    );
     let certs = format!("{}/etcd", cfg.cluster.certificates_dir);
-    staticpod::add(&mut mounts, staticpod::host_mount("etcd-certs", &certs, "DirectoryOrCreate", false));
+    staticpod::add(
+        &mut mounts,
+        staticpod::host_mount("etcd-certs", &certs, "DirectoryOrCreate", false),
+    );
     let mut command = vec!["etcd".to_string()];
-    command.extend(args::to_command(&default_args(cfg, local, initial_cluster), &local.extra_args));
+    command.extend(args::to_command(
+        &default_args(cfg, local, initial_cluster),
+        &local.extra_args,
+    ));
     let ep = probe_endpoint(cfg, local);
     let (live, ready, start) = info.etcd_probe_paths();
     let timeout = crate::controlplane::health_check_timeout(cfg);
@@ -116,12 +163,19 @@ pub fn pod(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(String, Stri
         env: staticpod::env(&local.extra_envs),
         ..Default::default()
     };
-    let annotations = BTreeMap::from([(ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(), client_url(cfg))]);
+    let annotations = BTreeMap::from([(
+        ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),
+        client_url(cfg),
+    )]);
     staticpod::component_pod(container, &mounts, annotations)
 }
 
 /// The node's image pull policy (`IfNotPresent` unless configured).
 pub(crate) fn pull_policy(cfg: &InitConfig) -> String {
     let p = &cfg.init.node_registration.image_pull_policy;
-    if p.is_empty() { "IfNotPresent".into() } else { p.clone() }
+    if p.is_empty() {
+        "IfNotPresent".into()
+    } else {
+        p.clone()
+    }
 }

@@ -36,7 +36,10 @@ pub fn default_flags(cfg: &InitConfig, hostname: &str) -> Vec<Arg> {
     }
     a.push(arg("container-runtime-endpoint", nr.cri_socket.clone()));
     if info.kubelet_pod_infra_flag() {
-        a.push(arg("pod-infra-container-image", images::pause_image(&cfg.cluster, info)));
+        a.push(arg(
+            "pod-infra-container-image",
+            images::pause_image(&cfg.cluster, info),
+        ));
     }
     let hostname = hostname.to_ascii_lowercase();
     let node_name = args::get(&nr.kubelet_extra_args, "hostname-override").unwrap_or(&nr.name);
@@ -49,7 +52,10 @@ pub fn default_flags(cfg: &InitConfig, hostname: &str) -> Vec<Arg> {
 /// `kubeadm-flags.env`: `KUBELET_KUBEADM_ARGS="--flag=value …"` with `kubeletExtraArgs`
 /// overriding kubeadm's flags by name, sorted by name.
 pub fn flags_env(cfg: &InitConfig, hostname: &str) -> String {
-    let flags = args::to_command(&default_flags(cfg, hostname), &cfg.init.node_registration.kubelet_extra_args);
+    let flags = args::to_command(
+        &default_flags(cfg, hostname),
+        &cfg.init.node_registration.kubelet_extra_args,
+    );
     format!("{FLAGS_ENV_VAR}={}\n", go_quote(&flags.join(" ")))
 }
 

@@ -14,7 +14,13 @@ use serde_json::{Map, Value};
 use crate::RenderError;
 
 /// The targets a patch file may name.
-pub const TARGETS: [&str; 5] = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubeletconfiguration"];
+pub const TARGETS: [&str; 5] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubeletconfiguration",
+];
 
 /// How a patch file's documents apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +60,9 @@ pub struct PatchSet {
 /// Splits `target[suffix][+type].ext` into target and type; `None` when the name does not
 /// follow the scheme.
 pub fn parse_name(name: &str) -> Option<(&'static str, PatchType)> {
-    let stem = name.strip_suffix(".yaml").or_else(|| name.strip_suffix(".json"))?;
+    let stem = name
+        .strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".json"))?;
     let (head, kind) = match stem.split_once('+') {
         Some((h, "strategic")) => (h, PatchType::Strategic),
         Some((h, "merge")) => (h, PatchType::Merge),
@@ -66,7 +74,10 @@ pub fn parse_name(name: &str) -> Option<(&'static str, PatchType)> {
         return None;
     }
     // The longest target that prefixes the name wins (`kube-apiserver` before any shorter one).
-    let target = TARGETS.iter().filter(|t| head.starts_with(*t)).max_by_key(|t| t.len())?;
+    let target = TARGETS
+        .iter()
+        .filter(|t| head.starts_with(*t))
+        .max_by_key(|t| t.len())?;
     Some((target, kind))
 }
 
@@ -80,7 +91,12 @@ fn split_documents(text: &str) -> Vec<String> {
             d.push('\n');
         }
     }
-    docs.into_iter().filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))).collect()
+    docs.into_iter()
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .collect()
 }
 
 impl PatchSet {
@@ -88,23 +104,32 @@ impl PatchSet {
     /// target is an error naming it.
     pub fn parse(dir: &str, mut entries: Vec<(String, Vec<u8>)>) -> Result<Self, RenderError> {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut set = PatchSet { dir: dir.to_string(), ..Default::default() };
+        let mut set = PatchSet {
+            dir: dir.to_string(),
+            ..Default::default()
+        };
         for (file, bytes) in entries {
             let Some((target, kind)) = parse_name(&file) else {
                 set.ignored.push(file);
                 continue;
             };
-            let err = |message: String| RenderError::Patch { file: format!("{dir}/{file}"), message };
+            let err = |message: String| RenderError::Patch {
+                file: format!("{dir}/{file}"),
+                message,
+            };
             let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
             let mut docs = Vec::new();
             for doc in split_documents(&text) {
-                let v: Value = serde_saphyr::from_str(&doc).map_err(|e| err(e.to_string().lines().next().unwrap_or("").to_string()))?;
+                let v: Value = serde_saphyr::from_str(&doc)
+                    .map_err(|e| err(e.to_string().lines().next().unwrap_or("").to_string()))?;
                 match (kind, &v) {
                     (PatchType::Json, Value::Array(_)) => {
                         serde_json::from_value::<json_patch::Patch>(v.clone())
                             .map_err(|e| err(format!("not a JSON patch (RFC 6902): {e}")))?;
                     }
-                    (PatchType::Json, _) => return Err(err("a +json patch must be a list of operations".into())),
+                    (PatchType::Json, _) => {
+                        return Err(err("a +json patch must be a list of operations".into()));
+                    }
                     (_, Value::Object(_)) => {}
                     _ => return Err(err("a strategic or merge patch must be a mapping".into())),
                 }
@@ -113,7 +138,12 @@ impl PatchSet {
             if docs.is_empty() {
                 return Err(err("the file holds no patch".into()));
             }
-            set.files.push(PatchFile { file, target: target.to_string(), kind, docs });
+            set.files.push(PatchFile {
+                file,
+                target: target.to_string(),
+                kind,
+                docs,
+            });
         }
         Ok(set)
     }
@@ -127,10 +157,13 @@ impl PatchSet {
                     PatchType::Strategic => strategic_merge(value, doc),
                     PatchType::Merge => json_patch::merge(value, doc),
                     PatchType::Json => {
-                        let ops: json_patch::Patch = serde_json::from_value(doc.clone()).map_err(|e| RenderError::Patch {
-                            file: format!("{}/{}", self.dir, f.file),
-                            message: e.to_string(),
-                        })?;
+                        let ops: json_patch::Patch =
+                            serde_json::from_value(doc.clone()).map_err(|e| {
+                                RenderError::Patch {
+                                    file: format!("{}/{}", self.dir, f.file),
+                                    message: e.to_string(),
+                                }
+                            })?;
                         json_patch::patch(value, &ops).map_err(|e| RenderError::Patch {
                             file: format!("{}/{}", self.dir, f.file),
                             message: format!("cannot apply: {e}"),
@@ -145,7 +178,10 @@ impl PatchSet {
 
     /// Applies the patches of `target` to a Pod; the result must still be a Pod.
     pub fn apply_pod(&self, target: &str, pod: Pod) -> Result<(Pod, Vec<String>), RenderError> {
-        let mut v = serde_json::to_value(&pod).map_err(|e| RenderError::Encode { what: target.into(), message: e.to_string() })?;
+        let mut v = serde_json::to_value(&pod).map_err(|e| RenderError::Encode {
+            what: target.into(),
+            message: e.to_string(),
+        })?;
         let applied = self.apply(target, &mut v)?;
         if applied.is_empty() {
             return Ok((pod, applied));
@@ -163,7 +199,12 @@ impl PatchSet {
 /// `patchMergeKey`), for the Pod fields kubeadm's targets have.
 fn merge_key(field: &str) -> Option<&'static str> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets" => "name",
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets" => "name",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "ports" => "containerPort",
@@ -203,7 +244,8 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) {
             Value::Array(items) => match (merge_key(k), t.get_mut(k)) {
                 (Some(key), Some(Value::Array(existing))) => merge_list(existing, items, key),
                 _ => {
-                    let kept: Vec<Value> = items.iter().filter(|i| !is_delete(i)).cloned().collect();
+                    let kept: Vec<Value> =
+                        items.iter().filter(|i| !is_delete(i)).cloned().collect();
                     t.insert(k.clone(), Value::Array(kept));
                 }
             },
@@ -244,10 +286,22 @@ mod tests {
 
     #[test]
     fn names_follow_upstream() {
-        assert_eq!(parse_name("kube-apiserver.yaml"), Some(("kube-apiserver", PatchType::Strategic)));
-        assert_eq!(parse_name("etcd0+json.json"), Some(("etcd", PatchType::Json)));
-        assert_eq!(parse_name("kube-scheduler-extra+merge.yaml"), Some(("kube-scheduler", PatchType::Merge)));
-        assert_eq!(parse_name("kubeletconfiguration+strategic.json"), Some(("kubeletconfiguration", PatchType::Strategic)));
+        assert_eq!(
+            parse_name("kube-apiserver.yaml"),
+            Some(("kube-apiserver", PatchType::Strategic))
+        );
+        assert_eq!(
+            parse_name("etcd0+json.json"),
+            Some(("etcd", PatchType::Json))
+        );
+        assert_eq!(
+            parse_name("kube-scheduler-extra+merge.yaml"),
+            Some(("kube-scheduler", PatchType::Merge))
+        );
+        assert_eq!(
+            parse_name("kubeletconfiguration+strategic.json"),
+            Some(("kubeletconfiguration", PatchType::Strategic))
+        );
         assert_eq!(parse_name("kube-proxy.yaml"), None);
         assert_eq!(parse_name("etcd+bogus.yaml"), None);
         assert_eq!(parse_name("etcd.txt"), None);
@@ -258,6 +312,9 @@ mod tests {
         let mut t = json!({"spec": {"containers": [{"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}]}], "volumes": [{"name": "v1"}, {"name": "v2"}]}});
         let p = json!({"spec": {"containers": [{"name": "a", "env": [{"name": "B", "value": "2"}]}], "volumes": [{"name": "v1", "$patch": "delete"}]}});
         strategic_merge(&mut t, &p);
-        assert_eq!(t, json!({"spec": {"containers": [{"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}], "volumes": [{"name": "v2"}]}}));
+        assert_eq!(
+            t,
+            json!({"spec": {"containers": [{"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}], "volumes": [{"name": "v2"}]}})
+        );
     }
 }

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, HTTPGetAction, HostPathVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
-    ResourceRequirements, SeccompProfile, Volume, VolumeMount,
+    Container, EnvVar, EnvVarSource, HTTPGetAction, HostPathVolumeSource, Pod, PodSecurityContext,
+    PodSpec, Probe, ResourceRequirements, SeccompProfile, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -46,7 +46,13 @@ pub fn host_mount(name: &str, path: &str, path_type: &str, read_only: bool) -> H
 }
 
 /// A host-path volume `host_path` mounted at `mount_path`.
-pub fn host_mount_at(name: &str, host_path: &str, mount_path: &str, path_type: &str, read_only: bool) -> HostMount {
+pub fn host_mount_at(
+    name: &str,
+    host_path: &str,
+    mount_path: &str,
+    path_type: &str,
+    read_only: bool,
+) -> HostMount {
     HostMount {
         volume: Volume {
             name: name.to_string(),
@@ -73,7 +79,16 @@ pub fn add(mounts: &mut Mounts, m: HostMount) {
 /// Adds the operator's `extraVolumes`.
 pub fn add_extra(mounts: &mut Mounts, extra: &[HostPathMount]) {
     for e in extra {
-        add(mounts, host_mount_at(&e.name, &e.host_path, &e.mount_path, &e.path_type, e.read_only));
+        add(
+            mounts,
+            host_mount_at(
+                &e.name,
+                &e.host_path,
+                &e.mount_path,
+                &e.path_type,
+                e.read_only,
+            ),
+        );
     }
 }
 
@@ -81,9 +96,20 @@ pub fn add_extra(mounts: &mut Mounts, extra: &[HostPathMount]) {
 /// kube-controller-manager when they exist (1.31 narrowed `/etc/pki` to its two CA subtrees).
 pub fn ca_cert_extra_dirs(minor: u32) -> &'static [&'static str] {
     if minor >= 31 {
-        &["/etc/ca-certificates", "/etc/pki/ca-trust", "/etc/pki/tls/certs", "/usr/local/share/ca-certificates", "/usr/share/ca-certificates"]
+        &[
+            "/etc/ca-certificates",
+            "/etc/pki/ca-trust",
+            "/etc/pki/tls/certs",
+            "/usr/local/share/ca-certificates",
+            "/usr/share/ca-certificates",
+        ]
     } else {
-        &["/etc/ca-certificates", "/etc/pki", "/usr/local/share/ca-certificates", "/usr/share/ca-certificates"]
+        &[
+            "/etc/ca-certificates",
+            "/etc/pki",
+            "/usr/local/share/ca-certificates",
+            "/usr/share/ca-certificates",
+        ]
     }
 }
 
@@ -126,12 +152,20 @@ fn http_probe(ep: &Endpoint, path: &str) -> Probe {
 
 /// The liveness probe: after 10 s, every 10 s, 8 failures allowed.
 pub fn liveness(ep: &Endpoint, path: &str) -> Probe {
-    Probe { initial_delay_seconds: Some(10), failure_threshold: Some(8), ..http_probe(ep, path) }
+    Probe {
+        initial_delay_seconds: Some(10),
+        failure_threshold: Some(8),
+        ..http_probe(ep, path)
+    }
 }
 
 /// The readiness probe: every second, 3 failures allowed.
 pub fn readiness(ep: &Endpoint, path: &str) -> Probe {
-    Probe { period_seconds: Some(1), failure_threshold: Some(3), ..http_probe(ep, path) }
+    Probe {
+        period_seconds: Some(1),
+        failure_threshold: Some(3),
+        ..http_probe(ep, path)
+    }
 }
 
 /// The startup probe: as many 10 s periods as fit in the component health-check timeout.
@@ -151,7 +185,10 @@ pub fn requests(cpu: &str, memory: Option<&str>) -> ResourceRequirements {
     if let Some(m) = memory {
         r.insert("memory".to_string(), Quantity(m.to_string()));
     }
-    ResourceRequirements { requests: Some(r), ..Default::default() }
+    ResourceRequirements {
+        requests: Some(r),
+        ..Default::default()
+    }
 }
 
 /// The operator's `extraEnvs` as container environment (empty → none).
@@ -172,7 +209,11 @@ pub fn env(extra: &[v1beta4::EnvVar]) -> Option<Vec<EnvVar>> {
 
 /// The Pod around one container: kube-system, labels `component`/`tier`, host network,
 /// `system-node-critical`, seccomp `RuntimeDefault`, the volumes sorted by name.
-pub fn component_pod(mut container: Container, mounts: &Mounts, annotations: BTreeMap<String, String>) -> Pod {
+pub fn component_pod(
+    mut container: Container,
+    mounts: &Mounts,
+    annotations: BTreeMap<String, String>,
+) -> Pod {
     let name = container.name.clone();
     container.volume_mounts = Some(mounts.values().map(|m| m.mount.clone()).collect());
     let labels = BTreeMap::from([
@@ -192,7 +233,10 @@ pub fn component_pod(mut container: Container, mounts: &Mounts, annotations: BTr
             host_network: Some(true),
             priority_class_name: Some("system-node-critical".into()),
             security_context: Some(PodSecurityContext {
-                seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             volumes: Some(mounts.values().map(|m| m.volume.clone()).collect()),
@@ -204,7 +248,11 @@ pub fn component_pod(mut container: Container, mounts: &Mounts, annotations: BTr
 
 /// `host` with IPv6 brackets for use in a URL.
 pub fn url_host(host: &str) -> String {
-    if host.contains(':') { format!("[{host}]") } else { host.to_string() }
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
 }
 
 /// The host and port of a URL such as `http://127.0.0.1:2381` or `https://[::1]:2379`.
@@ -213,7 +261,10 @@ pub fn url_host_port(url: &str) -> Option<(String, Option<i32>, String)> {
     let authority = rest.split('/').next().unwrap_or(rest);
     let (host, port) = if let Some(r) = authority.strip_prefix('[') {
         let (h, after) = r.split_once(']')?;
-        (h.to_string(), after.strip_prefix(':').and_then(|p| p.parse().ok()))
+        (
+            h.to_string(),
+            after.strip_prefix(':').and_then(|p| p.parse().ok()),
+        )
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p.parse().ok()),

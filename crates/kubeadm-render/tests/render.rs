@@ -61,7 +61,11 @@ networking:
 "#;
 
 fn host(cfg: &InitConfig) -> HostInfo {
-    let wanted = ["/etc/ca-certificates", "/usr/local/share/ca-certificates", "/usr/share/ca-certificates"];
+    let wanted = [
+        "/etc/ca-certificates",
+        "/usr/local/share/ca-certificates",
+        "/usr/share/ca-certificates",
+    ];
     HostInfo {
         ca_dirs: kubeadm_render::staticpod::ca_cert_extra_dirs(cfg.info().minor)
             .iter()
@@ -76,7 +80,11 @@ fn host(cfg: &InitConfig) -> HostInfo {
 fn parse_back(yaml: &str) -> Pod {
     let pod: Pod = serde_saphyr::from_str(yaml).unwrap();
     let as_value: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
-    assert_eq!(serde_json::to_value(&pod).unwrap(), as_value, "manifest does not round-trip as a Pod");
+    assert_eq!(
+        serde_json::to_value(&pod).unwrap(),
+        as_value,
+        "manifest does not round-trip as a Pod"
+    );
     pod
 }
 
@@ -86,7 +94,10 @@ fn all_files(cfg: &InitConfig) -> Vec<(String, String)> {
         out.push((etcd::pod(cfg, local, &[]), "etcd".to_string()));
     }
     for c in controlplane::COMPONENTS {
-        out.push((controlplane::pod(cfg, c, &host(cfg)).unwrap(), c.to_string()));
+        out.push((
+            controlplane::pod(cfg, c, &host(cfg)).unwrap(),
+            c.to_string(),
+        ));
     }
     let mut files: Vec<(String, String)> = out
         .into_iter()
@@ -99,12 +110,19 @@ fn all_files(cfg: &InitConfig) -> Vec<(String, String)> {
     let kc = kubelet::config_yaml(&cfg.kubelet).unwrap();
     let _: serde_json::Value = serde_saphyr::from_str(&kc).unwrap();
     files.push((kubelet::CONFIG_PATH.into(), kc));
-    files.push((kubelet::FLAGS_ENV_PATH.into(), kubelet::flags_env(cfg, "node-1")));
+    files.push((
+        kubelet::FLAGS_ENV_PATH.into(),
+        kubelet::flags_env(cfg, "node-1"),
+    ));
     files
 }
 
 fn render_all(cfg: &InitConfig) -> String {
-    all_files(cfg).into_iter().map(|(p, y)| format!("# ==== {p}\n{y}")).collect::<Vec<_>>().join("")
+    all_files(cfg)
+        .into_iter()
+        .map(|(p, y)| format!("# ==== {p}\n{y}"))
+        .collect::<Vec<_>>()
+        .join("")
 }
 
 #[test]
@@ -140,7 +158,10 @@ fn output_is_deterministic() {
 }
 
 fn command(pod: &Pod) -> Vec<String> {
-    pod.spec.as_ref().unwrap().containers[0].command.clone().unwrap()
+    pod.spec.as_ref().unwrap().containers[0]
+        .command
+        .clone()
+        .unwrap()
 }
 
 #[test]
@@ -177,7 +198,10 @@ etcd:
     let cmd = command(&api);
     assert!(cmd.contains(&"--authorization-mode=Node,RBAC,Webhook".to_string()));
     assert!(!cmd.contains(&"--authorization-mode=Node,RBAC".to_string()));
-    let i = cmd.iter().position(|c| c == "--tls-cipher-suites=A").unwrap();
+    let i = cmd
+        .iter()
+        .position(|c| c == "--tls-cipher-suites=A")
+        .unwrap();
     assert_eq!(cmd[i + 1], "--tls-cipher-suites=B");
     let mut sorted = cmd[1..].to_vec();
     sorted.sort();
@@ -185,18 +209,48 @@ etcd:
     let spec = api.spec.unwrap();
     assert!(spec.volumes.unwrap().iter().any(|v| v.name == "audit"));
     let c = &spec.containers[0];
-    assert!(c.volume_mounts.as_ref().unwrap().iter().any(|m| m.name == "audit" && m.mount_path == "/var/log/kubernetes"));
+    assert!(
+        c.volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.name == "audit" && m.mount_path == "/var/log/kubernetes")
+    );
     assert_eq!(c.env.as_ref().unwrap()[0].name, "GODEBUG");
 
     let cm = controlplane::pod(&cfg, "kube-controller-manager", &HostInfo::default()).unwrap();
     let c = &cm.spec.as_ref().unwrap().containers[0];
-    assert_eq!(c.liveness_probe.as_ref().unwrap().http_get.as_ref().unwrap().port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(20257));
-    assert!(c.volume_mounts.as_ref().unwrap().iter().any(|m| m.name == "flexvolume-dir" && m.mount_path == "/opt/flex"));
+    assert_eq!(
+        c.liveness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .port,
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(20257)
+    );
+    assert!(
+        c.volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.name == "flexvolume-dir" && m.mount_path == "/opt/flex")
+    );
 
     let e = etcd::pod(&cfg, cfg.local_etcd().unwrap(), &[]);
     let c = &e.spec.as_ref().unwrap().containers[0];
     assert!(command(&e).contains(&"--listen-metrics-urls=http://127.0.0.1:22381".to_string()));
-    assert_eq!(c.liveness_probe.as_ref().unwrap().http_get.as_ref().unwrap().port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(22381));
+    assert_eq!(
+        c.liveness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .port,
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(22381)
+    );
 }
 
 #[test]
@@ -230,7 +284,11 @@ etcd:
         assert!(cmd.contains(&f.to_string()), "{f} missing from {cmd:?}");
     }
     let vols = api.spec.unwrap().volumes.unwrap();
-    assert!(vols.iter().any(|v| v.name == "etcd-certs-0" && v.host_path.as_ref().unwrap().path == "/etc/etcd/pki"));
+    assert!(
+        vols.iter()
+            .any(|v| v.name == "etcd-certs-0"
+                && v.host_path.as_ref().unwrap().path == "/etc/etcd/pki")
+    );
 }
 
 #[test]
@@ -242,7 +300,13 @@ fn hostname_override_only_when_names_differ() {
 }
 
 fn patch_set(files: &[(&str, &str)]) -> Result<PatchSet, kubeadm_render::RenderError> {
-    PatchSet::parse("/patches", files.iter().map(|(n, c)| (n.to_string(), c.as_bytes().to_vec())).collect())
+    PatchSet::parse(
+        "/patches",
+        files
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.as_bytes().to_vec()))
+            .collect(),
+    )
 }
 
 /// Applies patches to a Pod and returns (before, after) as JSON values.
@@ -279,10 +343,14 @@ fn strategic_patch_changes_exactly_what_it_says() {
 fn merge_patch_changes_exactly_what_it_says() {
     let (before, after) = patched(
         "kube-scheduler",
-        &[("kube-scheduler+merge.json", r#"{"metadata": {"labels": {"tier": null, "extra": "yes"}}, "spec": {"priorityClassName": "custom"}}"#)],
+        &[(
+            "kube-scheduler+merge.json",
+            r#"{"metadata": {"labels": {"tier": null, "extra": "yes"}}, "spec": {"priorityClassName": "custom"}}"#,
+        )],
     );
     let mut expected = before.clone();
-    expected["metadata"]["labels"] = serde_json::json!({"component": "kube-scheduler", "extra": "yes"});
+    expected["metadata"]["labels"] =
+        serde_json::json!({"component": "kube-scheduler", "extra": "yes"});
     expected["spec"]["priorityClassName"] = "custom".into();
     assert_eq!(after, expected);
 }
@@ -291,11 +359,17 @@ fn merge_patch_changes_exactly_what_it_says() {
 fn json_patch_changes_exactly_what_it_says() {
     let (before, after) = patched(
         "etcd",
-        &[("etcd+json.yaml", "- op: replace\n  path: /spec/containers/0/image\n  value: example.org/etcd:custom\n- op: add\n  path: /spec/containers/0/command/-\n  value: --quota-backend-bytes=8589934592\n")],
+        &[(
+            "etcd+json.yaml",
+            "- op: replace\n  path: /spec/containers/0/image\n  value: example.org/etcd:custom\n- op: add\n  path: /spec/containers/0/command/-\n  value: --quota-backend-bytes=8589934592\n",
+        )],
     );
     let mut expected = before.clone();
     expected["spec"]["containers"][0]["image"] = "example.org/etcd:custom".into();
-    expected["spec"]["containers"][0]["command"].as_array_mut().unwrap().push("--quota-backend-bytes=8589934592".into());
+    expected["spec"]["containers"][0]["command"]
+        .as_array_mut()
+        .unwrap()
+        .push("--quota-backend-bytes=8589934592".into());
     assert_eq!(after, expected);
 }
 
@@ -304,7 +378,11 @@ fn kubelet_configuration_patch() {
     let cfg = config(&basic("v1.31.0"));
     let mut v = cfg.kubelet.clone();
     let before = v.clone();
-    let set = patch_set(&[("kubeletconfiguration.yaml", "maxPods: 42\n"), ("README.txt", "not a patch")]).unwrap();
+    let set = patch_set(&[
+        ("kubeletconfiguration.yaml", "maxPods: 42\n"),
+        ("README.txt", "not a patch"),
+    ])
+    .unwrap();
     assert_eq!(set.ignored, ["README.txt"]);
     set.apply("kubeletconfiguration", &mut v).unwrap();
     let mut expected = before;
@@ -324,8 +402,15 @@ fn malformed_patches_are_errors_naming_the_file() {
         assert!(err.contains(&format!("/patches/{name}")), "{err}");
     }
     // Well-formed but impossible to apply: also an error naming the file.
-    let set = patch_set(&[("etcd+json.yaml", "- op: remove\n  path: /spec/nothing/here\n")]).unwrap();
+    let set = patch_set(&[(
+        "etcd+json.yaml",
+        "- op: remove\n  path: /spec/nothing/here\n",
+    )])
+    .unwrap();
     let cfg = config(&basic("v1.31.0"));
-    let err = set.apply_pod("etcd", etcd::pod(&cfg, cfg.local_etcd().unwrap(), &[])).unwrap_err().to_string();
+    let err = set
+        .apply_pod("etcd", etcd::pod(&cfg, cfg.local_etcd().unwrap(), &[]))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/patches/etcd+json.yaml"), "{err}");
 }

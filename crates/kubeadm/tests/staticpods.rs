@@ -37,7 +37,11 @@ const FLAGS: [&str; 6] = [
 ];
 
 fn run_phases(root: &Path, extra: &[&str]) {
-    for phase in [&["etcd", "local"][..], &["control-plane", "all"][..], &["kubelet-start"][..]] {
+    for phase in [
+        &["etcd", "local"][..],
+        &["control-plane", "all"][..],
+        &["kubelet-start"][..],
+    ] {
         let mut args = vec!["init", "phase"];
         args.extend_from_slice(phase);
         args.extend_from_slice(&FLAGS);
@@ -64,7 +68,11 @@ fn phases_write_every_file_with_its_mode_and_twice_is_byte_identical() {
     run_phases(dir.path(), &[]);
     let first = snapshot(dir.path());
     for (f, (bytes, mode)) in &first {
-        let want = if f.contains("manifests") { 0o600 } else { 0o644 };
+        let want = if f.contains("manifests") {
+            0o600
+        } else {
+            0o644
+        };
         assert_eq!(*mode, want, "{f}");
         if f.ends_with(".yaml") && f.contains("manifests") {
             let pod: Pod = serde_saphyr::from_str(std::str::from_utf8(bytes).unwrap()).unwrap();
@@ -74,7 +82,10 @@ fn phases_write_every_file_with_its_mode_and_twice_is_byte_identical() {
     run_phases(dir.path(), &[]);
     assert_eq!(first, snapshot(dir.path()));
     let env = String::from_utf8(first["var/lib/kubelet/kubeadm-flags.env"].0.clone()).unwrap();
-    assert!(env.starts_with("KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint="), "{env}");
+    assert!(
+        env.starts_with("KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint="),
+        "{env}"
+    );
 }
 
 #[test]
@@ -82,12 +93,23 @@ fn whole_init_warns_about_loopback_and_dry_run_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec!["init", "--dry-run"];
     args.extend_from_slice(&FLAGS);
-    let out = kubeadm(dir.path(), &args).success().get_output().stdout.clone();
+    let out = kubeadm(dir.path(), &args)
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("loopback"), "{out}");
-    assert!(out.contains("/etc/kubernetes/manifests/kube-apiserver.yaml"), "{out}");
+    assert!(
+        out.contains("/etc/kubernetes/manifests/kube-apiserver.yaml"),
+        "{out}"
+    );
     assert!(out.contains("--advertise-address=127.0.0.1"), "{out}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "dry-run wrote something");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "dry-run wrote something"
+    );
 }
 
 #[test]
@@ -96,7 +118,14 @@ fn kubelet_start_restarts_the_kubelet_when_systemd_runs() {
     std::fs::create_dir_all(dir.path().join("run/systemd/system")).unwrap();
     let mut args = vec!["init", "phase", "kubelet-start", "--dry-run"];
     args.extend_from_slice(&FLAGS);
-    let out = String::from_utf8(kubeadm(dir.path(), &args).success().get_output().stdout.clone()).unwrap();
+    let out = String::from_utf8(
+        kubeadm(dir.path(), &args)
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
     assert!(out.contains("systemctl restart kubelet"), "{out}");
     assert!(!dir.path().join("var").exists());
 }
@@ -110,8 +139,14 @@ fn write(path: &Path, text: &str) {
 fn patches_apply_and_a_malformed_one_stops_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let patches = dir.path().join("patches");
-    write(&patches.join("kube-apiserver+merge.yaml"), "metadata:\n  labels:\n    patched: \"yes\"\n");
-    write(&patches.join("kubeletconfiguration+json.json"), r#"[{"op": "add", "path": "/maxPods", "value": 42}]"#);
+    write(
+        &patches.join("kube-apiserver+merge.yaml"),
+        "metadata:\n  labels:\n    patched: \"yes\"\n",
+    );
+    write(
+        &patches.join("kubeletconfiguration+json.json"),
+        r#"[{"op": "add", "path": "/maxPods", "value": 42}]"#,
+    );
     // Under --rootfs the patches directory is a host path too, resolved under the root.
     run_phases(dir.path(), &["--patches", "/patches"]);
     let api = std::fs::read_to_string(dir.path().join(FILES[1])).unwrap();
@@ -122,9 +157,23 @@ fn patches_apply_and_a_malformed_one_stops_before_writing() {
     let fresh = tempfile::tempdir().unwrap();
     let bad = fresh.path().join("patches");
     write(&bad.join("kube-scheduler.yaml"), "spec: [oops\n");
-    let mut args = vec!["init", "phase", "control-plane", "all", "--patches", "/patches"];
+    let mut args = vec![
+        "init",
+        "phase",
+        "control-plane",
+        "all",
+        "--patches",
+        "/patches",
+    ];
     args.extend_from_slice(&FLAGS);
-    let err = String::from_utf8(kubeadm(fresh.path(), &args).failure().get_output().stderr.clone()).unwrap();
+    let err = String::from_utf8(
+        kubeadm(fresh.path(), &args)
+            .failure()
+            .get_output()
+            .stderr
+            .clone(),
+    )
+    .unwrap();
     assert!(err.contains("kube-scheduler.yaml"), "{err}");
     assert!(err.contains("/patches/kube-scheduler.yaml"), "{err}");
     assert!(!fresh.path().join("etc").exists(), "something was written");
@@ -138,8 +187,11 @@ fn peer(env: &str, name: &str) -> Option<PathBuf> {
     if let Ok(p) = std::env::var(env) {
         return Some(PathBuf::from(p));
     }
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()));
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
     if found.is_none() && std::env::var_os("CI").is_some() {
         panic!("{name} not found (set {env} or put it on PATH); CI requires it");
     }
@@ -147,7 +199,11 @@ fn peer(env: &str, name: &str) -> Option<PathBuf> {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct KillOnDrop(Child, &'static str);
@@ -160,38 +216,103 @@ impl Drop for KillOnDrop {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = StdCommand::new("openssl").current_dir(dir).args(args).output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = StdCommand::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// An etcd CA and the server, peer and healthcheck-client certificates kubeadm would make.
 fn etcd_pki(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=etcd-ca"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=etcd-ca",
+        ],
+    );
     let sans = "subjectAltName=DNS:node-1,DNS:localhost,IP:127.0.0.1,IP:::1";
     for (name, cn, eku, san) in [
         ("server", "node-1", "serverAuth,clientAuth", Some(sans)),
         ("peer", "node-1", "serverAuth,clientAuth", Some(sans)),
-        ("healthcheck-client", "kube-etcd-healthcheck-client", "clientAuth", None),
+        (
+            "healthcheck-client",
+            "kube-etcd-healthcheck-client",
+            "clientAuth",
+            None,
+        ),
     ] {
-        openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={cn}")]);
-        let mut ext = format!("keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={eku}\n");
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={cn}"),
+            ],
+        );
+        let mut ext =
+            format!("keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={eku}\n");
         if let Some(s) = san {
             ext.push_str(s);
             ext.push('\n');
         }
         std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        openssl(dir, &[
-            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", &format!("{name}.crt"), "-days", "1", "-extfile", &format!("{name}.ext"),
-        ]);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "1",
+                "-extfile",
+                &format!("{name}.ext"),
+            ],
+        );
     }
 }
 
 /// A plain HTTP GET on loopback; returns the body.
 fn http_get(host: &str, port: i32, path: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&format!("{host}:{port}").parse().ok()?, Duration::from_secs(2)).ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(
+        &format!("{host}:{port}").parse().ok()?,
+        Duration::from_secs(2),
+    )
+    .ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
     let mut out = String::new();
@@ -201,7 +322,10 @@ fn http_get(host: &str, port: i32, path: &str) -> Option<String> {
 
 /// A Pod's container command with every absolute path moved under `root`.
 fn rooted_command(pod: &Pod, root: &Path) -> Vec<String> {
-    let cmd = pod.spec.as_ref().unwrap().containers[0].command.clone().unwrap();
+    let cmd = pod.spec.as_ref().unwrap().containers[0]
+        .command
+        .clone()
+        .unwrap();
     cmd.into_iter()
         .map(|a| match a.split_once('=') {
             Some((k, v)) if v.starts_with('/') => format!("{k}={}{v}", root.display()),
@@ -213,7 +337,9 @@ fn rooted_command(pod: &Pod, root: &Path) -> Vec<String> {
 #[test]
 fn real_etcd_runs_from_our_manifest() {
     let Some(etcd_bin) = peer("KUBEADM_TEST_ETCD", "etcd") else {
-        eprintln!("skipping real_etcd_runs_from_our_manifest: etcd not found (set KUBEADM_TEST_ETCD or put etcd on PATH)");
+        eprintln!(
+            "skipping real_etcd_runs_from_our_manifest: etcd not found (set KUBEADM_TEST_ETCD or put etcd on PATH)"
+        );
         return;
     };
     if peer("KUBEADM_TEST_OPENSSL", "openssl").is_none() {
@@ -249,7 +375,18 @@ etcd:
     );
     let cfg_path = root.join("kubeadm.yaml");
     std::fs::write(&cfg_path, config).unwrap();
-    kubeadm(root, &["init", "phase", "etcd", "local", "--config", cfg_path.to_str().unwrap()]).success();
+    kubeadm(
+        root,
+        &[
+            "init",
+            "phase",
+            "etcd",
+            "local",
+            "--config",
+            cfg_path.to_str().unwrap(),
+        ],
+    )
+    .success();
     let yaml = std::fs::read_to_string(root.join(FILES[0])).unwrap();
     let pod: Pod = serde_saphyr::from_str(&yaml).unwrap();
     let cmd = rooted_command(&pod, root);
@@ -264,7 +401,12 @@ etcd:
     let mut guard = KillOnDrop(child, "etcd");
 
     // Liveness exactly as the kubelet would probe it, from the manifest's probe.
-    let probe = pod.spec.as_ref().unwrap().containers[0].liveness_probe.clone().unwrap().http_get.unwrap();
+    let probe = pod.spec.as_ref().unwrap().containers[0]
+        .liveness_probe
+        .clone()
+        .unwrap()
+        .http_get
+        .unwrap();
     let port = match probe.port {
         k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => p,
         other => panic!("unexpected probe port {other:?}"),
@@ -275,21 +417,37 @@ etcd:
     let pki = root.join("etc/kubernetes/pki/etcd");
     loop {
         if let Ok(Some(status)) = guard.0.try_wait() {
-            panic!("etcd exited with {status}: {}", std::fs::read_to_string(root.join("etcd.log")).unwrap_or_default());
+            panic!(
+                "etcd exited with {status}: {}",
+                std::fs::read_to_string(root.join("etcd.log")).unwrap_or_default()
+            );
         }
-        let live = http_get(&host, port, probe.path.as_deref().unwrap()).is_some_and(|b| b.contains("\"health\":\"true\""));
-        let health = http_get("127.0.0.1", port, "/health").is_some_and(|b| b.contains("\"health\":\"true\""));
+        let live = http_get(&host, port, probe.path.as_deref().unwrap())
+            .is_some_and(|b| b.contains("\"health\":\"true\""));
+        let health = http_get("127.0.0.1", port, "/health")
+            .is_some_and(|b| b.contains("\"health\":\"true\""));
         if live && health {
             break;
         }
-        assert!(Instant::now() < deadline, "etcd did not become healthy in 30 s: {}", std::fs::read_to_string(root.join("etcd.log")).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "etcd did not become healthy in 30 s: {}",
+            std::fs::read_to_string(root.join("etcd.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // The client URL serves TLS with our server certificate and accepts our client certificate.
     let etcdctl = etcd_bin.with_file_name("etcdctl");
     if !etcdctl.is_file() {
-        assert!(std::env::var_os("CI").is_none(), "etcdctl not found next to {}", etcd_bin.display());
-        eprintln!("etcdctl not found next to {}: client URL check skipped", etcd_bin.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "etcdctl not found next to {}",
+            etcd_bin.display()
+        );
+        eprintln!(
+            "etcdctl not found next to {}: client URL check skipped",
+            etcd_bin.display()
+        );
     } else {
         let out = StdCommand::new(etcdctl)
             .env("ETCDCTL_API", "3")
@@ -304,8 +462,15 @@ etcd:
             ])
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success() && text.contains("is healthy"), "etcdctl: {text}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && text.contains("is healthy"),
+            "etcdctl: {text}"
+        );
     }
     control_plane_from_manifests(root);
 }

@@ -37,24 +37,45 @@ pub fn control_plane_phase() -> Phase<InitContext, Error> {
         "control-plane",
         "Generate all static Pod manifest files necessary to establish the control plane",
         vec![
-            Phase::leaf("apiserver", "Generates the kube-apiserver static Pod manifest", |c| run_component(c, "kube-apiserver")),
-            Phase::leaf("controller-manager", "Generates the kube-controller-manager static Pod manifest", |c| {
-                run_component(c, "kube-controller-manager")
-            }),
-            Phase::leaf("scheduler", "Generates the kube-scheduler static Pod manifest", |c| run_component(c, "kube-scheduler")),
+            Phase::leaf(
+                "apiserver",
+                "Generates the kube-apiserver static Pod manifest",
+                |c| run_component(c, "kube-apiserver"),
+            ),
+            Phase::leaf(
+                "controller-manager",
+                "Generates the kube-controller-manager static Pod manifest",
+                |c| run_component(c, "kube-controller-manager"),
+            ),
+            Phase::leaf(
+                "scheduler",
+                "Generates the kube-scheduler static Pod manifest",
+                |c| run_component(c, "kube-scheduler"),
+            ),
         ],
     )
 }
 
 /// `kubelet-start`: write the kubelet's files and (re)start it.
 pub fn kubelet_start_phase() -> Phase<InitContext, Error> {
-    Phase::leaf("kubelet-start", "Write kubelet settings and (re)start the kubelet", run_kubelet_start)
+    Phase::leaf(
+        "kubelet-start",
+        "Write kubelet settings and (re)start the kubelet",
+        run_kubelet_start,
+    )
 }
 
 /// Reads and parses every file of the configured patches directory (none configured → `None`).
 /// A malformed file is an error before anything is written.
 pub fn load_patches(ctx: &InitContext) -> Result<Option<PatchSet>> {
-    let Some(dir) = ctx.cfg.init.patches.as_ref().map(|p| p.directory.clone()).filter(|d| !d.is_empty()) else {
+    let Some(dir) = ctx
+        .cfg
+        .init
+        .patches
+        .as_ref()
+        .map(|p| p.directory.clone())
+        .filter(|d| !d.is_empty())
+    else {
         return Ok(None);
     };
     let path = Path::new(&dir);
@@ -97,12 +118,18 @@ fn host_info(ctx: &InitContext) -> HostInfo {
 
 fn write_manifest(ctx: &InitContext, component: &str, yaml: String) -> Result<()> {
     let path = staticpod::manifest_path(component);
-    ctx.fx.write_file(Path::new(&path), Content::Plain(yaml.into_bytes()), MANIFEST_MODE)?;
+    ctx.fx.write_file(
+        Path::new(&path),
+        Content::Plain(yaml.into_bytes()),
+        MANIFEST_MODE,
+    )?;
     Ok(())
 }
 
 fn run_etcd_local(ctx: &mut InitContext) -> Result<()> {
-    let Some(local) = ctx.cfg.local_etcd().cloned() else { return Ok(()) };
+    let Some(local) = ctx.cfg.local_etcd().cloned() else {
+        return Ok(());
+    };
     let patches = load_patches(ctx)?;
     let mut pod = etcd::pod(&ctx.cfg, &local, &[]);
     if let Some(set) = &patches {
@@ -125,7 +152,9 @@ fn run_component(ctx: &mut InitContext, component: &str) -> Result<()> {
     let patches = load_patches(ctx)?;
     let host = host_info(ctx);
     let Some(mut pod) = controlplane::pod(&ctx.cfg, component, &host) else {
-        return Err(Error::msg(format!("unknown control-plane component {component}")));
+        return Err(Error::msg(format!(
+            "unknown control-plane component {component}"
+        )));
     };
     if let Some(set) = &patches {
         let (patched, applied) = set.apply_pod(component, pod)?;
@@ -152,18 +181,36 @@ fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
     let systemd = ctx.fx.exists(Path::new("/run/systemd/system"));
     if systemd {
         // Upstream stops the kubelet while its files change; a failure here is not fatal.
-        let _ = ctx.fx.run(CommandKind::Mutate, "systemctl", &["stop", "kubelet"]);
+        let _ = ctx
+            .fx
+            .run(CommandKind::Mutate, "systemctl", &["stop", "kubelet"]);
     } else {
         println!(
             "[kubelet-start] WARNING: no supported init system detected (systemd is not running); the kubelet is not stopped while its configuration is written"
         );
     }
-    println!("[kubelet-start] Writing kubelet environment file with flags to file {:?}", kubelet::FLAGS_ENV_PATH);
-    ctx.fx.write_file(Path::new(kubelet::FLAGS_ENV_PATH), Content::Plain(env.into_bytes()), KUBELET_FILE_MODE)?;
-    println!("[kubelet-start] Writing kubelet configuration to file {:?}", kubelet::CONFIG_PATH);
-    ctx.fx.write_file(Path::new(kubelet::CONFIG_PATH), Content::Plain(config_yaml.into_bytes()), KUBELET_FILE_MODE)?;
+    println!(
+        "[kubelet-start] Writing kubelet environment file with flags to file {:?}",
+        kubelet::FLAGS_ENV_PATH
+    );
+    ctx.fx.write_file(
+        Path::new(kubelet::FLAGS_ENV_PATH),
+        Content::Plain(env.into_bytes()),
+        KUBELET_FILE_MODE,
+    )?;
+    println!(
+        "[kubelet-start] Writing kubelet configuration to file {:?}",
+        kubelet::CONFIG_PATH
+    );
+    ctx.fx.write_file(
+        Path::new(kubelet::CONFIG_PATH),
+        Content::Plain(config_yaml.into_bytes()),
+        KUBELET_FILE_MODE,
+    )?;
     if !systemd {
-        println!("[kubelet-start] WARNING: no supported init system detected: start the kubelet yourself");
+        println!(
+            "[kubelet-start] WARNING: no supported init system detected: start the kubelet yourself"
+        );
         return Ok(());
     }
     println!("[kubelet-start] Starting the kubelet");
@@ -171,7 +218,11 @@ fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
         match ctx.fx.run(CommandKind::Mutate, "systemctl", args) {
             Ok(out) if out.success() => {}
             Ok(out) => {
-                println!("[kubelet-start] WARNING: unable to start the kubelet service: systemctl {} failed: {}", args.join(" "), out.stderr.trim());
+                println!(
+                    "[kubelet-start] WARNING: unable to start the kubelet service: systemctl {} failed: {}",
+                    args.join(" "),
+                    out.stderr.trim()
+                );
                 return Ok(());
             }
             Err(e) => {
