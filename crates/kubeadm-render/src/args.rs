@@ -45,6 +45,7 @@ pub fn to_command(defaults: &[Arg], overrides: &[Arg]) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -114,18 +114,17 @@ pub fn probe_endpoint(cfg: &InitConfig, local: &LocalEtcd) -> Endpoint {
         port: i32::from(METRICS_PORT),
         scheme: "HTTP",
     };
-    if let Some(urls) = args::get(&local.extra_args, "listen-metrics-urls") {
-        if let Some((host, port, scheme)) =
-            urls.split(',').next().and_then(staticpod::url_host_port)
-        {
-            if !(host.is_empty() || host == "0.0.0.0" || host == "::") {
-                ep.host = host;
-            }
-            if let Some(p) = port {
-                ep.port = p;
-            }
-            ep.scheme = if scheme == "https" { "HTTPS" } else { "HTTP" };
+    let first = args::get(&local.extra_args, "listen-metrics-urls")
+        .and_then(|urls| urls.split(',').next())
+        .and_then(staticpod::url_host_port);
+    if let Some((host, port, scheme)) = first {
+        if !(host.is_empty() || host == "0.0.0.0" || host == "::") {
+            ep.host = host;
         }
+        if let Some(p) = port {
+            ep.port = p;
+        }
+        ep.scheme = if scheme == "https" { "HTTPS" } else { "HTTP" };
     }
     ep
 }

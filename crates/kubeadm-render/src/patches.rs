@@ -280,6 +280,7 @@ fn merge_list(existing: &mut Vec<Value>, items: &[Value], key: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

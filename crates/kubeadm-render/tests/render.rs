@@ -1,6 +1,8 @@
 //! Snapshot tests of every file the render crate builds, per supported-version milestone, and
 //! tests of extraArgs/extraVolumes/extraEnvs, external etcd and patches.
 
+#![allow(clippy::unwrap_used)]
+
 use k8s_openapi::api::core::v1::Pod;
 use kubeadm_api::config::InitConfig;
 use kubeadm_api::decode;

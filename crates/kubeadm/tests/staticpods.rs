@@ -1,6 +1,8 @@
 //! `kubeadm init phase etcd|control-plane|kubelet-start` end to end under a temp `--rootfs`:
 //! files, modes, idempotence, dry-run, patches — and a real etcd started from our manifest.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Stdio};
