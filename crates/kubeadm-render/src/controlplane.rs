@@ -352,7 +352,7 @@ pub fn pod(cfg: &InitConfig, component: &str, host: &HostInfo) -> Option<Pod> {
         liveness_probe: Some(staticpod::liveness(&ep, paths.0)),
         readiness_probe: paths.1.map(|p| staticpod::readiness(&ep, p)),
         startup_probe: Some(staticpod::startup(&ep, paths.2, timeout)),
-        env: staticpod::env(extra_envs),
+        env: staticpod::env(&host.proxy_env, extra_envs),
         ..Default::default()
     };
     Some(staticpod::component_pod(container, &mounts, annotations))

@@ -159,7 +159,7 @@ pub fn pod(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(String, Stri
         liveness_probe: Some(staticpod::liveness(&ep, live)),
         readiness_probe: ready.map(|p| staticpod::readiness(&ep, p)),
         startup_probe: Some(staticpod::startup(&ep, start, timeout)),
-        env: staticpod::env(&local.extra_envs),
+        env: staticpod::env(&[], &local.extra_envs),
         ..Default::default()
     };
     let annotations = BTreeMap::from([(

@@ -25,6 +25,9 @@ pub fn manifest_path(component: &str) -> String {
 pub struct HostInfo {
     /// Which of [`ca_cert_extra_dirs`] exist as directories on the host; only those are mounted.
     pub ca_dirs: Vec<String>,
+    /// The proxy variables of kubeadm's environment (see [`proxy_env`]), handed on to the
+    /// control-plane components.
+    pub proxy_env: Vec<(String, String)>,
 }
 
 /// A volume and where the container mounts it.
@@ -191,20 +194,41 @@ pub fn requests(cpu: &str, memory: Option<&str>) -> ResourceRequirements {
     }
 }
 
-/// The operator's `extraEnvs` as container environment (empty → none).
-pub fn env(extra: &[v1beta4::EnvVar]) -> Option<Vec<EnvVar>> {
-    let out: Vec<EnvVar> = extra
-        .iter()
-        .map(|e| EnvVar {
+/// The container environment: the host's proxy variables (`proxy`, control-plane components
+/// only), then the operator's `extraEnvs`, a later entry replacing an earlier one of the same
+/// name, sorted by name (empty → none).
+pub fn env(proxy: &[(String, String)], extra: &[v1beta4::EnvVar]) -> Option<Vec<EnvVar>> {
+    let mut merged: BTreeMap<String, EnvVar> = BTreeMap::new();
+    for (name, value) in proxy {
+        merged.insert(
+            name.clone(),
+            EnvVar {
+                name: name.clone(),
+                value: Some(value.clone()),
+                value_from: None,
+            },
+        );
+    }
+    for e in extra {
+        let var = EnvVar {
             name: e.name.clone(),
             value: (!e.value.is_empty() || e.value_from.is_none()).then(|| e.value.clone()),
             value_from: e
                 .value_from
                 .as_ref()
                 .and_then(|v| serde_json::from_value::<EnvVarSource>(v.clone()).ok()),
-        })
-        .collect();
-    (!out.is_empty()).then_some(out)
+        };
+        merged.insert(e.name.clone(), var);
+    }
+    (!merged.is_empty()).then(|| merged.into_values().collect())
+}
+
+/// The proxy settings among environment variables (names ending in `_proxy`, any case, with a
+/// value), as upstream passes them on to the control-plane components.
+pub fn proxy_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.into_iter()
+        .filter(|(n, v)| n.to_ascii_lowercase().ends_with("_proxy") && !v.is_empty())
+        .collect()
 }
 
 /// The Pod around one container: kube-system, labels `component`/`tier`, host network,

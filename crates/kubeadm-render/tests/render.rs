@@ -74,6 +74,7 @@ fn host(cfg: &InitConfig) -> HostInfo {
             .filter(|d| wanted.contains(d))
             .map(|d| d.to_string())
             .collect(),
+        proxy_env: vec![],
     }
 }
 
@@ -196,7 +197,16 @@ etcd:
     - {name: listen-metrics-urls, value: "http://127.0.0.1:22381"}
 "#,
     );
-    let api = controlplane::pod(&cfg, "kube-apiserver", &HostInfo::default()).unwrap();
+    let proxied = HostInfo {
+        proxy_env: kubeadm_render::staticpod::proxy_env([
+            ("HTTPS_PROXY".to_string(), "http://proxy:3128".to_string()),
+            ("no_proxy".to_string(), "10.0.0.0/8".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+            ("http_proxy".to_string(), String::new()),
+        ]),
+        ..HostInfo::default()
+    };
+    let api = controlplane::pod(&cfg, "kube-apiserver", &proxied).unwrap();
     let cmd = command(&api);
     assert!(cmd.contains(&"--authorization-mode=Node,RBAC,Webhook".to_string()));
     assert!(!cmd.contains(&"--authorization-mode=Node,RBAC".to_string()));
@@ -218,7 +228,19 @@ etcd:
             .iter()
             .any(|m| m.name == "audit" && m.mount_path == "/var/log/kubernetes")
     );
-    assert_eq!(c.env.as_ref().unwrap()[0].name, "GODEBUG");
+    let env: Vec<(String, Option<String>)> = c
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect();
+    let want = [
+        ("GODEBUG", "x509sha1=1"),
+        ("HTTPS_PROXY", "http://proxy:3128"),
+        ("no_proxy", "10.0.0.0/8"),
+    ];
+    assert_eq!(env, want.map(|(n, v)| (n.to_string(), Some(v.to_string()))));
 
     let cm = controlplane::pod(&cfg, "kube-controller-manager", &HostInfo::default()).unwrap();
     let c = &cm.spec.as_ref().unwrap().containers[0];

@@ -113,6 +113,7 @@ fn host_info(ctx: &InitContext) -> HostInfo {
             .filter(|d| ctx.fx.exists(Path::new(d)))
             .map(|d| d.to_string())
             .collect(),
+        proxy_env: staticpod::proxy_env(std::env::vars()),
     }
 }
 
