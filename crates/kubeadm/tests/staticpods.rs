@@ -352,11 +352,13 @@ fn real_etcd_runs_from_our_manifest() {
     let root = dir.path();
     etcd_pki(&root.join("etc/kubernetes/pki/etcd"));
     let (client, peer_port, metrics) = (free_port(), free_port(), free_port());
+    let (api, cm, sched) = (free_port(), free_port(), free_port());
     let config = format!(
         r#"apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
   advertiseAddress: 127.0.0.1
+  bindPort: {api}
 nodeRegistration:
   name: node-1
   criSocket: unix:///var/run/containerd/containerd.sock
@@ -364,6 +366,15 @@ nodeRegistration:
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 kubernetesVersion: v1.31.0
+apiServer:
+  extraArgs:
+  - {{name: etcd-servers, value: "https://127.0.0.1:{client}"}}
+controllerManager:
+  extraArgs:
+  - {{name: secure-port, value: "{cm}"}}
+scheduler:
+  extraArgs:
+  - {{name: secure-port, value: "{sched}"}}
 etcd:
   local:
     extraArgs:
@@ -474,19 +485,261 @@ etcd:
             "etcdctl: {text}"
         );
     }
-    control_plane_from_manifests(root);
+    control_plane_from_manifests(root, &cfg_path, [api, cm, sched]);
 }
 
-/// With `KUBEADM_TEST_BIN_DIR`, the rest of the control plane would be started from our
-/// manifests; that needs the full PKI and kubeconfigs, which other phases build.
-fn control_plane_from_manifests(_root: &Path) {
-    match std::env::var_os("KUBEADM_TEST_BIN_DIR") {
-        None => eprintln!(
-            "skipping kube-apiserver/kube-controller-manager/kube-scheduler: KUBEADM_TEST_BIN_DIR is not set (it must hold those binaries)"
-        ),
-        Some(d) => eprintln!(
-            "skipping kube-apiserver/kube-controller-manager/kube-scheduler from {}: starting them needs the full PKI and kubeconfigs, not built by this test yet",
-            PathBuf::from(d).display()
-        ),
+/// Signs `name.crt`/`name.key` (relative to `dir`) with the CA `ca` (`ca.crt`/`ca.key`).
+fn sign(dir: &Path, ca: &str, name: &str, subj: &str, eku: &str, san: Option<&str>) {
+    let (key, csr, crt, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+        format!("{name}.ext"),
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subj,
+        ],
+    );
+    let mut text =
+        format!("keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={eku}\n");
+    if let Some(s) = san {
+        text.push_str(&format!("subjectAltName={s}\n"));
     }
+    std::fs::write(dir.join(&ext), text).unwrap();
+    let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
+fn self_signed_ca(dir: &Path, name: &str, cn: &str) {
+    let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,digitalSignature,keyEncipherment",
+        ],
+    );
+}
+
+fn base64_file(path: &Path) -> String {
+    let out = StdCommand::new("openssl")
+        .args(["base64", "-A", "-in"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The rest of the PKI and the two component kubeconfigs kubeadm's certs and kubeconfig phases
+/// would make (built with openssl here, independently of our own PKI code).
+fn control_plane_pki(root: &Path, api_port: u16) {
+    let pki = root.join("etc/kubernetes/pki");
+    self_signed_ca(&pki, "ca", "kubernetes");
+    self_signed_ca(&pki, "front-proxy-ca", "front-proxy-ca");
+    let sans = "DNS:node-1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1,IP:127.0.0.1";
+    sign(
+        &pki,
+        "ca",
+        "apiserver",
+        "/CN=kube-apiserver",
+        "serverAuth",
+        Some(sans),
+    );
+    sign(
+        &pki,
+        "ca",
+        "apiserver-kubelet-client",
+        "/O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client",
+        "clientAuth",
+        None,
+    );
+    sign(
+        &pki,
+        "front-proxy-ca",
+        "front-proxy-client",
+        "/CN=front-proxy-client",
+        "clientAuth",
+        None,
+    );
+    sign(
+        &pki,
+        "etcd/ca",
+        "apiserver-etcd-client",
+        "/CN=kube-apiserver-etcd-client",
+        "clientAuth",
+        None,
+    );
+    openssl(&pki, &["genrsa", "-out", "sa.key", "2048"]);
+    openssl(&pki, &["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
+    for (file, cn) in [
+        ("controller-manager", "system:kube-controller-manager"),
+        ("scheduler", "system:kube-scheduler"),
+    ] {
+        sign(&pki, "ca", file, &format!("/CN={cn}"), "clientAuth", None);
+        let conf = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: https://127.0.0.1:{api_port}\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: {cn}\n  name: {cn}@kubernetes\ncurrent-context: {cn}@kubernetes\nusers:\n- name: {cn}\n  user:\n    client-certificate-data: {crt}\n    client-key-data: {key}\n",
+            ca = base64_file(&pki.join("ca.crt")),
+            crt = base64_file(&pki.join(format!("{file}.crt"))),
+            key = base64_file(&pki.join(format!("{file}.key"))),
+        );
+        std::fs::write(root.join(format!("etc/kubernetes/{file}.conf")), conf).unwrap();
+    }
+}
+
+/// `curl -sk URL` answers `ok` within `secs` seconds (while `child` keeps running).
+fn wait_ok(url: &str, child: &mut KillOnDrop, log: &Path, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!(
+                "{} exited with {status}: {}",
+                child.1,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        let out = StdCommand::new("curl")
+            .args(["-sk", "--max-time", "3", url])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "ok" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer ok within {secs} s: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Writes the control-plane manifests from the same configuration and checks their probes;
+/// with `KUBEADM_TEST_BIN_DIR` holding the binaries, also starts kube-apiserver,
+/// kube-controller-manager and kube-scheduler from the manifests' command lines and waits for
+/// `/readyz` and `/healthz`.
+fn control_plane_from_manifests(root: &Path, cfg: &Path, ports: [u16; 3]) {
+    kubeadm(
+        root,
+        &[
+            "init",
+            "phase",
+            "control-plane",
+            "all",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let components = [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ];
+    let mut pods = Vec::new();
+    for (name, port) in components.iter().zip(ports) {
+        let yaml =
+            std::fs::read_to_string(root.join(format!("etc/kubernetes/manifests/{name}.yaml")))
+                .unwrap();
+        let pod: Pod = serde_saphyr::from_str(&yaml).unwrap();
+        let c = &pod.spec.as_ref().unwrap().containers[0];
+        let probe = c
+            .liveness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            probe.port,
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i32::from(port)),
+            "{name}"
+        );
+        pods.push(pod);
+    }
+    let Some(bin_dir) = std::env::var_os("KUBEADM_TEST_BIN_DIR").map(PathBuf::from) else {
+        eprintln!(
+            "skipping kube-apiserver/kube-controller-manager/kube-scheduler: KUBEADM_TEST_BIN_DIR is not set (it must hold those binaries)"
+        );
+        return;
+    };
+    if let Some(missing) = components.iter().find(|c| !bin_dir.join(c).is_file()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "KUBEADM_TEST_BIN_DIR={} has no {missing}",
+            bin_dir.display()
+        );
+        eprintln!(
+            "skipping the control plane: {} has no {missing}",
+            bin_dir.display()
+        );
+        return;
+    }
+    control_plane_pki(root, ports[0]);
+    let mut running = Vec::new();
+    for ((name, pod), port) in components.iter().zip(&pods).zip(ports) {
+        let cmd = rooted_command(pod, root);
+        let log = root.join(format!("{name}.log"));
+        let child = StdCommand::new(bin_dir.join(name))
+            .args(&cmd[1..])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut guard = KillOnDrop(child, name);
+        let path = if *name == "kube-apiserver" {
+            "readyz"
+        } else {
+            "healthz"
+        };
+        wait_ok(
+            &format!("https://127.0.0.1:{port}/{path}"),
+            &mut guard,
+            &log,
+            90,
+        );
+        running.push(guard);
+    }
+    wait_ok(
+        &format!("https://127.0.0.1:{}/healthz", ports[0]),
+        &mut running[0],
+        &root.join("kube-apiserver.log"),
+        30,
+    );
 }
