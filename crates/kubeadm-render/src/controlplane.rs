@@ -10,7 +10,6 @@ use kubeadm_api::v1beta4::Arg;
 use kubeadm_api::{images, net};
 
 use crate::args::{self, arg};
-use crate::etcd::pull_policy;
 use crate::staticpod::{self, Endpoint, HostInfo, Mounts};
 
 /// The annotation recording the API server's advertised endpoint.
@@ -106,14 +105,13 @@ pub fn apiserver_args(cfg: &InitConfig) -> Vec<Arg> {
     match &c.etcd.external {
         Some(ext) => {
             a.push(arg("etcd-servers", ext.endpoints.join(",")));
-            for (flag, file) in [
-                ("etcd-cafile", &ext.ca_file),
-                ("etcd-certfile", &ext.cert_file),
-                ("etcd-keyfile", &ext.key_file),
-            ] {
-                if !file.is_empty() {
-                    a.push(arg(flag, file.clone()));
-                }
+            if !ext.ca_file.is_empty() {
+                a.push(arg("etcd-cafile", ext.ca_file.clone()));
+            }
+            // The client pair is passed only when both halves are given.
+            if !ext.cert_file.is_empty() && !ext.key_file.is_empty() {
+                a.push(arg("etcd-certfile", ext.cert_file.clone()));
+                a.push(arg("etcd-keyfile", ext.key_file.clone()));
             }
         }
         None => {
@@ -133,13 +131,28 @@ pub fn apiserver_args(cfg: &InitConfig) -> Vec<Arg> {
                 "etcd-keyfile",
                 format!("{cd}/apiserver-etcd-client.key"),
             ));
+            // Local etcd advertised elsewhere by the operator: the API server follows.
+            let advertised = c
+                .etcd
+                .local
+                .as_ref()
+                .and_then(|l| args::get(&l.extra_args, "advertise-client-urls"));
+            if let Some(urls) = advertised {
+                args::set(&mut a, "etcd-servers", urls);
+            }
         }
+    }
+    // With a structured authorization config the operator's file decides the modes.
+    if args::get(&c.api_server.extra_args, "authorization-config").is_some() {
+        a.retain(|x| x.name != "authorization-mode");
     }
     a
 }
 
 /// kube-controller-manager's default flags, before `extraArgs`.
-pub fn controller_manager_args(cfg: &InitConfig) -> Vec<Arg> {
+/// `host.external_ca` (ca.crt without ca.key) empties the signing flags, so the CSR signer
+/// cannot start without the CA key.
+pub fn controller_manager_args(cfg: &InitConfig, host: &HostInfo) -> Vec<Arg> {
     let c = &cfg.cluster;
     let cd = &c.certificates_dir;
     let kubeconfig = "/etc/kubernetes/controller-manager.conf";
@@ -161,6 +174,10 @@ pub fn controller_manager_args(cfg: &InitConfig) -> Vec<Arg> {
         arg("service-account-private-key-file", format!("{cd}/sa.key")),
         arg("use-service-account-credentials", "true"),
     ];
+    if host.external_ca {
+        args::set(&mut a, "cluster-signing-cert-file", "");
+        args::set(&mut a, "cluster-signing-key-file", "");
+    }
     if !c.networking.pod_subnet.is_empty() {
         a.push(arg("allocate-node-cidrs", "true"));
         a.push(arg("cluster-cidr", c.networking.pod_subnet.clone()));
@@ -303,7 +320,7 @@ pub fn pod(cfg: &InitConfig, component: &str, host: &HostInfo) -> Option<Pod> {
                 scheme: "HTTPS",
             };
             (
-                controller_manager_args(cfg),
+                controller_manager_args(cfg, host),
                 &cm.extra_args,
                 &cm.extra_volumes,
                 &cm.extra_envs,
@@ -346,7 +363,7 @@ pub fn pod(cfg: &InitConfig, component: &str, host: &HostInfo) -> Option<Pod> {
     let container = Container {
         name: component.to_string(),
         image: Some(images::control_plane_image(c, &cfg.version, component)),
-        image_pull_policy: Some(pull_policy(cfg)),
+        image_pull_policy: Some("IfNotPresent".into()),
         command: Some(command),
         resources: Some(staticpod::requests(cpu, None)),
         liveness_probe: Some(staticpod::liveness(&ep, paths.0)),

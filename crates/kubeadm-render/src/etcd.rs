@@ -168,13 +168,3 @@ pub fn pod(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(String, Stri
     )]);
     staticpod::component_pod(container, &mounts, annotations)
 }
-
-/// The node's image pull policy (`IfNotPresent` unless configured).
-pub(crate) fn pull_policy(cfg: &InitConfig) -> String {
-    let p = &cfg.init.node_registration.image_pull_policy;
-    if p.is_empty() {
-        "IfNotPresent".into()
-    } else {
-        p.clone()
-    }
-}

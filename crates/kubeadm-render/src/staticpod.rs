@@ -28,6 +28,8 @@ pub struct HostInfo {
     /// The proxy variables of kubeadm's environment (see [`proxy_env`]), handed on to the
     /// control-plane components.
     pub proxy_env: Vec<(String, String)>,
+    /// External-CA mode: `ca.crt` exists without `ca.key`.
+    pub external_ca: bool,
 }
 
 /// A volume and where the container mounts it.

@@ -75,6 +75,7 @@ fn host(cfg: &InitConfig) -> HostInfo {
             .map(|d| d.to_string())
             .collect(),
         proxy_env: vec![],
+        external_ca: false,
     }
 }
 
@@ -437,4 +438,71 @@ fn malformed_patches_are_errors_naming_the_file() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("/patches/etcd+json.yaml"), "{err}");
+}
+
+#[test]
+fn upstream_special_cases() {
+    let cfg = config(
+        r#"apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.5}
+nodeRegistration: {name: cp, criSocket: "unix:///var/run/containerd/containerd.sock"}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.33.0
+apiServer:
+  extraArgs:
+  - {name: authorization-config, value: /etc/kubernetes/authz.yaml}
+etcd:
+  local:
+    extraArgs:
+    - {name: advertise-client-urls, value: "https://10.0.0.5:12379"}
+"#,
+    );
+    let api = command(&controlplane::pod(&cfg, "kube-apiserver", &HostInfo::default()).unwrap());
+    assert!(
+        !api.iter().any(|a| a.starts_with("--authorization-mode=")),
+        "{api:?}"
+    );
+    assert!(
+        api.contains(&"--etcd-servers=https://10.0.0.5:12379".to_string()),
+        "{api:?}"
+    );
+
+    let external_ca = HostInfo {
+        external_ca: true,
+        ..HostInfo::default()
+    };
+    let cm = command(&controlplane::pod(&cfg, "kube-controller-manager", &external_ca).unwrap());
+    assert!(
+        cm.contains(&"--cluster-signing-cert-file=".to_string()),
+        "{cm:?}"
+    );
+    assert!(
+        cm.contains(&"--cluster-signing-key-file=".to_string()),
+        "{cm:?}"
+    );
+
+    // External etcd with a certificate but no key: no client pair at all.
+    let cfg = config(
+        r#"apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.5}
+nodeRegistration: {name: cp, criSocket: "unix:///var/run/containerd/containerd.sock"}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.33.0
+etcd:
+  external:
+    endpoints: ["http://10.0.0.7:2379"]
+"#,
+    );
+    let api = command(&controlplane::pod(&cfg, "kube-apiserver", &HostInfo::default()).unwrap());
+    assert!(
+        !api.iter()
+            .any(|a| a.starts_with("--etcd-certfile") || a.starts_with("--etcd-cafile")),
+        "{api:?}"
+    );
 }

@@ -114,6 +114,10 @@ fn host_info(ctx: &InitContext) -> HostInfo {
             .map(|d| d.to_string())
             .collect(),
         proxy_env: staticpod::proxy_env(std::env::vars()),
+        external_ca: {
+            let cd = Path::new(&ctx.cfg.cluster.certificates_dir);
+            ctx.fx.exists(&cd.join("ca.crt")) && !ctx.fx.exists(&cd.join("ca.key"))
+        },
     }
 }
 
