@@ -1,7 +1,7 @@
 //! The kube-apiserver, kube-controller-manager and kube-scheduler static Pods (upstream
 //! `phases/controlplane/manifests.go` and `volumes.go`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
@@ -221,27 +221,32 @@ fn probe_port(extra: &[Arg], default: i32) -> i32 {
         .unwrap_or(default)
 }
 
-/// Mounts of the component's `extraVolumes` and, for external etcd, the directories of the
-/// client certificate files outside the certificates dir.
+/// For external etcd, read-only mounts of the directories holding its CA and client pair
+/// (`etcd-certs-0`, … in path order), unless a directory is already mounted (the certificates
+/// dir, `/etc/ssl/certs`, the CA bundle dirs) or lies inside another one listed.
 fn external_etcd_mounts(cfg: &InitConfig, mounts: &mut Mounts) {
     let Some(ext) = &cfg.cluster.etcd.external else {
         return;
     };
     let cd = &cfg.cluster.certificates_dir;
-    let mut dirs: Vec<String> = Vec::new();
+    let covered: Vec<&str> = staticpod::ca_cert_extra_dirs(cfg.info().minor)
+        .iter()
+        .copied()
+        .chain(["/etc/ssl/certs", cd.as_str()])
+        .collect();
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
     for f in [&ext.ca_file, &ext.cert_file, &ext.key_file] {
         let Some(dir) = std::path::Path::new(f).parent().and_then(|d| d.to_str()) else {
             continue;
         };
-        let covered = f.is_empty()
-            || dir.is_empty()
-            || dir == cd
-            || dir.starts_with(&format!("{cd}/"))
-            || dir == "/etc/ssl/certs"
-            || dirs.iter().any(|d| d == dir);
-        if !covered {
-            dirs.push(dir.to_string());
+        if f.is_empty() || dir.is_empty() || covered.iter().any(|c| dir.starts_with(c)) {
+            continue;
         }
+        if dirs.iter().any(|d| dir.starts_with(d.as_str())) {
+            continue;
+        }
+        dirs.retain(|d| !d.starts_with(dir));
+        dirs.insert(dir.to_string());
     }
     for (i, dir) in dirs.iter().enumerate() {
         staticpod::add(

@@ -506,3 +506,35 @@ etcd:
         "{api:?}"
     );
 }
+
+#[test]
+fn external_etcd_cert_dirs_are_mounted_once() {
+    let cfg = config(
+        r#"apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.5}
+nodeRegistration: {name: cp, criSocket: "unix:///var/run/containerd/containerd.sock"}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.31.0
+etcd:
+  external:
+    endpoints: ["https://10.0.0.7:2379"]
+    caFile: /etc/kubernetes/pki/etcd/ca.crt
+    certFile: /srv/etcd/pki/client.crt
+    keyFile: /srv/etcd/client.key
+"#,
+    );
+    let api = controlplane::pod(&cfg, "kube-apiserver", &HostInfo::default()).unwrap();
+    let etcd_vols: Vec<(String, String)> = api
+        .spec
+        .unwrap()
+        .volumes
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.name.starts_with("etcd-certs"))
+        .map(|v| (v.name, v.host_path.unwrap().path))
+        .collect();
+    assert_eq!(etcd_vols, [("etcd-certs-0".to_string(), "/srv/etcd".to_string())]);
+}
