@@ -33,6 +33,17 @@ pub enum PatchType {
     Json,
 }
 
+impl PatchType {
+    /// The media type upstream names the patch type by in its messages.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            PatchType::Strategic => "application/strategic-merge-patch+json",
+            PatchType::Merge => "application/merge-patch+json",
+            PatchType::Json => "application/json-patch+json",
+        }
+    }
+}
+
 /// One parsed patch file.
 #[derive(Debug, Clone)]
 pub struct PatchFile {
@@ -149,7 +160,7 @@ impl PatchSet {
     }
 
     /// Applies every patch of `target` to `value`, in file order; returns the files applied.
-    pub fn apply(&self, target: &str, value: &mut Value) -> Result<Vec<String>, RenderError> {
+    pub fn apply(&self, target: &str, value: &mut Value) -> Result<Vec<&PatchFile>, RenderError> {
         let mut applied = Vec::new();
         for f in self.files.iter().filter(|f| f.target == target) {
             for doc in &f.docs {
@@ -171,13 +182,13 @@ impl PatchSet {
                     }
                 }
             }
-            applied.push(f.file.clone());
+            applied.push(f);
         }
         Ok(applied)
     }
 
     /// Applies the patches of `target` to a Pod; the result must still be a Pod.
-    pub fn apply_pod(&self, target: &str, pod: Pod) -> Result<(Pod, Vec<String>), RenderError> {
+    pub fn apply_pod(&self, target: &str, pod: Pod) -> Result<(Pod, Vec<&PatchFile>), RenderError> {
         let mut v = serde_json::to_value(&pod).map_err(|e| RenderError::Encode {
             what: target.into(),
             message: e.to_string(),

@@ -343,7 +343,8 @@ fn patched(target: &str, files: &[(&str, &str)]) -> (serde_json::Value, serde_js
         controlplane::pod(&cfg, target, &HostInfo::default()).unwrap()
     };
     let before = serde_json::to_value(&pod).unwrap();
-    let (after, applied) = patch_set(files).unwrap().apply_pod(target, pod).unwrap();
+    let set = patch_set(files).unwrap();
+    let (after, applied) = set.apply_pod(target, pod).unwrap();
     assert!(!applied.is_empty());
     (before, serde_json::to_value(&after).unwrap())
 }

@@ -98,9 +98,12 @@ pub fn load_patches(ctx: &InitContext) -> Result<Option<PatchSet>> {
     Ok(Some(set))
 }
 
-fn report_patches(target: &str, applied: &[String]) {
-    for file in applied {
-        println!("[patches] Applied patch file {file:?} to target {target:?}");
+fn report_patches(target: &str, applied: &[&patches::PatchFile]) {
+    for f in applied {
+        println!(
+            "[patches] Applied patch of type {:?} to target {target:?}",
+            f.kind.media_type()
+        );
     }
 }
 
