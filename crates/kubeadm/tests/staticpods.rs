@@ -179,6 +179,24 @@ fn patches_apply_and_a_malformed_one_stops_before_writing() {
     assert!(err.contains("kube-scheduler.yaml"), "{err}");
     assert!(err.contains("/patches/kube-scheduler.yaml"), "{err}");
     assert!(!fresh.path().join("etc").exists(), "something was written");
+
+    // The whole `init` checks the patches before its first phase.
+    let mut args = vec!["init", "--patches", "/patches"];
+    args.extend_from_slice(&FLAGS);
+    let err = String::from_utf8(
+        kubeadm(fresh.path(), &args)
+            .failure()
+            .get_output()
+            .stderr
+            .clone(),
+    )
+    .unwrap();
+    assert!(err.contains("/patches/kube-scheduler.yaml"), "{err}");
+    let entries: Vec<_> = std::fs::read_dir(fresh.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, ["patches"], "something was written");
 }
 
 // ---- real etcd ------------------------------------------------------------------------------

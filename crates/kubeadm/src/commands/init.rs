@@ -132,6 +132,10 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
         ignore_preflight_errors: ignore,
     };
     let mut ctx = InitContext { cfg, fx, opts };
+    if phase.is_none() {
+        // A malformed patch file must stop `init` before its first phase writes anything.
+        phases::staticpods::load_patches(&ctx)?;
+    }
     let workflow = phases::init_workflow();
     workflow
         .run(&mut ctx, phase, &skips, |path| tracing::info!(phase = path, "running phase"))
