@@ -204,6 +204,42 @@ impl MinorInfo {
             Some("watch-progress-notify-interval")
         }
     }
+
+    /// The etcd of this minor is 3.6 or newer: `/livez` and `/readyz` probes, and feature gates
+    /// in place of `--experimental-*` flags.
+    pub fn etcd_v36(&self) -> bool {
+        !self.etcd.starts_with("3.5")
+    }
+
+    /// etcd checks its data against its peers when it starts (1.26 and later):
+    /// `--experimental-initial-corrupt-check=true` with etcd 3.5,
+    /// `--feature-gates=InitialCorruptCheck=true` with 3.6. Returns the flag's name and value.
+    pub fn etcd_initial_corrupt_check(&self) -> Option<(&'static str, &'static str)> {
+        if self.minor < 26 {
+            None
+        } else if self.etcd_v36() {
+            Some(("feature-gates", "InitialCorruptCheck=true"))
+        } else {
+            Some(("experimental-initial-corrupt-check", "true"))
+        }
+    }
+
+    /// etcd's (liveness, readiness, startup) probe paths on its metrics port: etcd 3.6 has
+    /// `/livez` and `/readyz`; 3.5 from 1.26 uses `/health` with `exclude=NOSPACE` and
+    /// `serializable` queries; before, plain `/health`.
+    pub fn etcd_probe_paths(&self) -> (&'static str, Option<&'static str>, &'static str) {
+        if self.etcd_v36() {
+            ("/livez", Some("/readyz"), "/readyz")
+        } else if self.minor >= 26 {
+            (
+                "/health?exclude=NOSPACE&serializable=true",
+                None,
+                "/health?serializable=false",
+            )
+        } else {
+            ("/health", None, "/health")
+        }
+    }
 }
 
 /// The row for minor `1.N`, if supported.

@@ -21,6 +21,9 @@ pub enum Error {
     /// `host prepare` failed.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
+    /// A manifest, kubelet file or patch could not be built.
+    #[error(transparent)]
+    Render(#[from] kubeadm_render::RenderError),
     /// A phase failed.
     #[error("{0}")]
     Workflow(String, #[source] Box<Error>),
@@ -75,6 +78,7 @@ impl Error {
             Error::Effect(_) => None,
             Error::Preflight(e) => Some(e.hint()),
             Error::Prepare(e) => Some(e.hint()),
+            Error::Render(e) => e.hint(),
         }
     }
 }

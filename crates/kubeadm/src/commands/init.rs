@@ -137,6 +137,12 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
         );
     }
     println!("[init] Using Kubernetes version: {}", cfg.version);
+    if cfg.advertise_ip().is_some_and(|ip| ip.is_loopback()) {
+        println!(
+            "[init] WARNING: the advertise address {} is a loopback address: other nodes cannot reach this control plane (fine for a single-node lab)",
+            cfg.init.local_api_endpoint.advertise_address
+        );
+    }
     let skips = if args.skip_phases.is_empty() {
         cfg.init.skip_phases.clone()
     } else {
@@ -151,6 +157,10 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
         ignore_preflight_errors: ignore,
     };
     let mut ctx = InitContext { cfg, fx, opts };
+    if phase.is_none() {
+        // A malformed patch file must stop `init` before its first phase writes anything.
+        phases::staticpods::load_patches(&ctx)?;
+    }
     let workflow = phases::init_workflow();
     workflow
         .run(&mut ctx, phase, &skips, |path| {

@@ -12,6 +12,8 @@ use kubeadm_workflow::{Phase, Workflow};
 use crate::cli::InitArgs;
 use crate::error::Error;
 
+pub mod staticpods;
+
 /// Command-line choices of `kubeadm init` that are not part of the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct InitOptions {
@@ -42,11 +44,12 @@ pub struct InitContext {
 pub fn init_workflow() -> Workflow<InitContext, Error> {
     Workflow {
         command: "init",
-        phases: vec![Phase::leaf(
-            "preflight",
-            "Run pre-flight checks",
-            preflight::run,
-        )],
+        phases: vec![
+            Phase::leaf("preflight", "Run pre-flight checks", preflight::run),
+            staticpods::etcd_phase(),
+            staticpods::control_plane_phase(),
+            staticpods::kubelet_start_phase(),
+        ],
     }
 }
 
@@ -54,15 +57,15 @@ pub fn init_workflow() -> Workflow<InitContext, Error> {
 /// the command's flags.
 pub fn phase_command(workflow: &Workflow<InitContext, Error>, command: &str) -> Command {
     fn build(p: &Phase<InitContext, Error>) -> Command {
-        let mut c = InitArgs::augment_args(Command::new(p.name).about(p.short));
+        let mut c = InitArgs::augment_args(Command::new(p.name)).about(p.short);
         for a in p.aliases {
             c = c.alias(*a);
         }
         if !p.children.is_empty() {
             if p.run_all_siblings {
-                c = c.subcommand(InitArgs::augment_args(
-                    Command::new("all").about("Run all the sub-phases"),
-                ));
+                c = c.subcommand(
+                    InitArgs::augment_args(Command::new("all")).about("Run all the sub-phases"),
+                );
             }
             for child in &p.children {
                 c = c.subcommand(build(child));
