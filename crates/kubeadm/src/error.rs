@@ -3,6 +3,7 @@
 
 use kubeadm_api::ConfigError;
 use kubeadm_effects::EffectError;
+use kubeadm_pki::PkiError;
 
 /// Anything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +14,9 @@ pub enum Error {
     /// A file or command on the host failed.
     #[error(transparent)]
     Effect(#[from] EffectError),
+    /// A certificate, key or kubeconfig problem.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
     /// A phase failed.
     #[error("{0}")]
     Workflow(String, #[source] Box<Error>),
@@ -57,6 +61,7 @@ impl Error {
                 Some("run as root, or use --dry-run to see what would be done".into())
             }
             Error::Effect(_) => None,
+            Error::Pki(e) => e.hint(),
         }
     }
 }

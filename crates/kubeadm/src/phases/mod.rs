@@ -6,6 +6,9 @@ use kubeadm_api::config::InitConfig;
 use kubeadm_effects::Effects;
 use kubeadm_workflow::{Phase, Workflow};
 
+pub mod certs;
+pub mod kubeconfig;
+
 use crate::cli::InitArgs;
 use crate::error::Error;
 
@@ -37,7 +40,7 @@ pub struct InitContext {
 /// The `kubeadm init` phase tree, in upstream order. Phases are added here as they are
 /// implemented; the help and `init phase` sub-commands follow automatically.
 pub fn init_workflow() -> Workflow<InitContext, Error> {
-    Workflow { command: "init", phases: vec![] }
+    Workflow { command: "init", phases: vec![certs::phase(), kubeconfig::phase()] }
 }
 
 /// Builds `<command> phase` with one sub-command per phase (and `all` for groups), each taking
