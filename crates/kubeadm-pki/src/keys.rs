@@ -3,7 +3,9 @@
 //! `PUBLIC KEY`), and loading any of PKCS#1, SEC1 or PKCS#8.
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
+};
 use rcgen::{KeyPair, PublicKeyData, RsaKeySize};
 
 use crate::PkiError;
@@ -49,7 +51,10 @@ impl KeyAlgorithm {
 
     /// True for the RSA sizes.
     pub fn is_rsa(self) -> bool {
-        matches!(self, KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096)
+        matches!(
+            self,
+            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096
+        )
     }
 }
 
@@ -72,11 +77,19 @@ impl std::fmt::Debug for PrivateKey {
 impl PrivateKey {
     /// Generates a new key.
     pub fn generate(alg: KeyAlgorithm) -> Result<Self, PkiError> {
-        let gen_err = |e: rcgen::Error| PkiError::Crypto(format!("cannot generate a {} key: {e}", alg.name()));
+        let gen_err = |e: rcgen::Error| {
+            PkiError::Crypto(format!("cannot generate a {} key: {e}", alg.name()))
+        };
         let pair = match alg {
-            KeyAlgorithm::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
-            KeyAlgorithm::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
-            KeyAlgorithm::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096),
+            KeyAlgorithm::Rsa2048 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
+            }
+            KeyAlgorithm::Rsa3072 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072)
+            }
+            KeyAlgorithm::Rsa4096 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096)
+            }
             KeyAlgorithm::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
             KeyAlgorithm::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
         }
@@ -85,12 +98,24 @@ impl PrivateKey {
         let (label, der) = if alg.is_rsa() {
             ("RSA PRIVATE KEY", pkcs1_from_pkcs8(&pkcs8)?)
         } else {
-            let signing = if alg == KeyAlgorithm::EcdsaP256 { &ECDSA_P256_SHA256_ASN1_SIGNING } else { &ECDSA_P384_SHA384_ASN1_SIGNING };
-            let ec = EcdsaKeyPair::from_pkcs8(signing, &pkcs8).map_err(|e| PkiError::Crypto(format!("cannot re-read a generated EC key: {e}")))?;
-            let sec1 = ec.private_key().as_der().map_err(|e| PkiError::Crypto(format!("cannot encode an EC key: {e}")))?;
+            let signing = if alg == KeyAlgorithm::EcdsaP256 {
+                &ECDSA_P256_SHA256_ASN1_SIGNING
+            } else {
+                &ECDSA_P384_SHA384_ASN1_SIGNING
+            };
+            let ec = EcdsaKeyPair::from_pkcs8(signing, &pkcs8)
+                .map_err(|e| PkiError::Crypto(format!("cannot re-read a generated EC key: {e}")))?;
+            let sec1 = ec
+                .private_key()
+                .as_der()
+                .map_err(|e| PkiError::Crypto(format!("cannot encode an EC key: {e}")))?;
             ("EC PRIVATE KEY", sec1.as_ref().to_vec())
         };
-        Ok(PrivateKey { pair, pem: pem_encode(label, der), algorithm: Some(alg) })
+        Ok(PrivateKey {
+            pair,
+            pem: pem_encode(label, der),
+            algorithm: Some(alg),
+        })
     }
 
     /// Generates `n` keys using every core.
@@ -98,18 +123,29 @@ impl PrivateKey {
         if n <= 1 {
             return (0..n).map(|_| Self::generate(alg)).collect();
         }
-        let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(2).min(n);
+        let threads = std::thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(2)
+            .min(n);
         let per = n.div_ceil(threads);
         let results: Vec<Result<Vec<Self>, PkiError>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     let count = per.min(n.saturating_sub(t * per));
-                    s.spawn(move || (0..count).map(|_| Self::generate(alg)).collect::<Result<Vec<_>, _>>())
+                    s.spawn(move || {
+                        (0..count)
+                            .map(|_| Self::generate(alg))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(PkiError::Crypto("key generation thread panicked".into()))))
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(PkiError::Crypto("key generation thread panicked".into()))
+                    })
+                })
                 .collect()
         });
         let mut out = Vec::with_capacity(n);
@@ -121,9 +157,16 @@ impl PrivateKey {
 
     /// Loads a PEM private key (PKCS#1, SEC1 or PKCS#8). `file` names it in errors.
     pub fn from_pem(file: &str, text: &str) -> Result<Self, PkiError> {
-        let pair = KeyPair::from_pem(text).map_err(|e| PkiError::BadFile { file: file.to_string(), problem: format!("not a usable private key: {e}") })?;
+        let pair = KeyPair::from_pem(text).map_err(|e| PkiError::BadFile {
+            file: file.to_string(),
+            problem: format!("not a usable private key: {e}"),
+        })?;
         let algorithm = algorithm_of(&pair);
-        Ok(PrivateKey { pair, pem: text.to_string(), algorithm })
+        Ok(PrivateKey {
+            pair,
+            pem: text.to_string(),
+            algorithm,
+        })
     }
 
     /// The DER SubjectPublicKeyInfo of the key.
@@ -174,7 +217,10 @@ fn rsa_modulus_bits(spki: &[u8]) -> Option<usize> {
 
 /// PEM with 64-column lines and `\n` endings, as Go writes it.
 pub fn pem_encode(label: &str, der: Vec<u8>) -> String {
-    pem::encode_config(&pem::Pem::new(label, der), pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
+    pem::encode_config(
+        &pem::Pem::new(label, der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 /// Reads one DER TLV at the start of `buf`: (tag, content, rest).
@@ -188,7 +234,9 @@ fn der_tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
         rest = &rest[n..];
         len
     };
@@ -217,9 +265,17 @@ mod tests {
 
     #[test]
     fn writes_upstream_key_formats_and_reads_them_back() {
-        for (alg, label) in [(KeyAlgorithm::Rsa2048, "RSA PRIVATE KEY"), (KeyAlgorithm::EcdsaP256, "EC PRIVATE KEY"), (KeyAlgorithm::EcdsaP384, "EC PRIVATE KEY")] {
+        for (alg, label) in [
+            (KeyAlgorithm::Rsa2048, "RSA PRIVATE KEY"),
+            (KeyAlgorithm::EcdsaP256, "EC PRIVATE KEY"),
+            (KeyAlgorithm::EcdsaP384, "EC PRIVATE KEY"),
+        ] {
             let k = PrivateKey::generate(alg).unwrap();
-            assert!(k.pem.starts_with(&format!("-----BEGIN {label}-----\n")), "{}", k.pem);
+            assert!(
+                k.pem.starts_with(&format!("-----BEGIN {label}-----\n")),
+                "{}",
+                k.pem
+            );
             let back = PrivateKey::from_pem("k", &k.pem).unwrap();
             assert_eq!(back.algorithm, Some(alg));
             assert_eq!(back.public_spki_der(), k.public_spki_der());

@@ -11,7 +11,7 @@ pub mod table;
 pub use cert::{CertInfo, CertRequest, Issued};
 pub use keys::{KeyAlgorithm, PrivateKey};
 pub use sans::AltNames;
-pub use table::{CertSpec, KubeconfigSpec, CERTS, KUBECONFIGS};
+pub use table::{CERTS, CertSpec, KUBECONFIGS, KubeconfigSpec};
 
 use kubeadm_api::config::InitConfig;
 
@@ -35,7 +35,9 @@ pub enum PkiError {
         problem: String,
     },
     /// Unknown `encryptionAlgorithm`.
-    #[error("unknown encryption algorithm {0:?}: expected RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384")]
+    #[error(
+        "unknown encryption algorithm {0:?}: expected RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384"
+    )]
     Algorithm(String),
     /// Key generation or signing failed.
     #[error("{0}")]
@@ -62,14 +64,24 @@ pub fn ca_cert_hash(ca: &CertInfo) -> String {
 
 /// The request for a table row under a configuration: CN, O, usages, SANs and validity.
 pub fn request_for(spec: &CertSpec, cfg: &InitConfig) -> Result<CertRequest, PkiError> {
-    let validity = if spec.is_ca() { cfg.cluster.ca_certificate_validity_period } else { cfg.cluster.certificate_validity_period };
-    let default = if spec.is_ca() { 10 * 365 * 24 * 3600 } else { 365 * 24 * 3600 };
+    let validity = if spec.is_ca() {
+        cfg.cluster.ca_certificate_validity_period
+    } else {
+        cfg.cluster.certificate_validity_period
+    };
+    let default = if spec.is_ca() {
+        10 * 365 * 24 * 3600
+    } else {
+        365 * 24 * 3600
+    };
     Ok(CertRequest {
         cn: spec.common_name(cfg.node_name()).to_string(),
         orgs: spec.orgs.iter().map(|s| s.to_string()).collect(),
         usage: spec.usage,
         alt: sans::for_spec(spec, cfg)?,
-        validity: validity.map(|d| d.to_std()).unwrap_or(std::time::Duration::from_secs(default)),
+        validity: validity
+            .map(|d| d.to_std())
+            .unwrap_or(std::time::Duration::from_secs(default)),
     })
 }
 
@@ -80,7 +92,11 @@ pub fn kubeconfig_request(spec: &KubeconfigSpec, cfg: &InitConfig) -> CertReques
         orgs: spec.orgs(cfg.info().has_super_admin()),
         usage: table::Usage::Client,
         alt: AltNames::default(),
-        validity: cfg.cluster.certificate_validity_period.map(|d| d.to_std()).unwrap_or(std::time::Duration::from_secs(365 * 24 * 3600)),
+        validity: cfg
+            .cluster
+            .certificate_validity_period
+            .map(|d| d.to_std())
+            .unwrap_or(std::time::Duration::from_secs(365 * 24 * 3600)),
     }
 }
 

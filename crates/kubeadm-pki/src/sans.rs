@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use kubeadm_api::config::InitConfig;
 use kubeadm_api::net;
 
-use crate::table::{CertSpec, SanRule};
 use crate::PkiError;
+use crate::table::{CertSpec, SanRule};
 
 /// DNS names and IP addresses of a certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,7 +27,11 @@ impl AltNames {
     /// subdomain or a wildcard of one. Returns false (and adds nothing) otherwise.
     pub fn push(&mut self, entry: &str) -> bool {
         let entry = entry.trim();
-        if let Ok(ip) = entry.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = entry
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             self.ips.push(ip);
             true
         } else if is_dns_subdomain(entry.strip_prefix("*.").unwrap_or(entry)) {
@@ -53,14 +57,29 @@ impl AltNames {
     /// Every entry as `openssl` prints them: `DNS:x`, `IP Address:y`, DNS first.
     pub fn openssl_strings(&self) -> Vec<String> {
         let mut out: Vec<String> = self.dns.iter().map(|d| format!("DNS:{d}")).collect();
-        out.extend(self.ips.iter().map(|ip| format!("IP Address:{}", openssl_ip(ip))));
+        out.extend(
+            self.ips
+                .iter()
+                .map(|ip| format!("IP Address:{}", openssl_ip(ip))),
+        );
         out
     }
 
     /// Entries of `required` that `self` lacks, as `DNS:x` / `IP:y`.
     pub fn missing_from(&self, required: &AltNames) -> Vec<String> {
-        let mut out: Vec<String> = required.dns.iter().filter(|d| !self.dns.contains(d)).map(|d| format!("DNS:{d}")).collect();
-        out.extend(required.ips.iter().filter(|ip| !self.ips.contains(ip)).map(|ip| format!("IP:{ip}")));
+        let mut out: Vec<String> = required
+            .dns
+            .iter()
+            .filter(|d| !self.dns.contains(d))
+            .map(|d| format!("DNS:{d}"))
+            .collect();
+        out.extend(
+            required
+                .ips
+                .iter()
+                .filter(|ip| !self.ips.contains(ip))
+                .map(|ip| format!("IP:{ip}")),
+        );
         out
     }
 }
@@ -69,7 +88,12 @@ impl AltNames {
 pub fn openssl_ip(ip: &IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => v6.segments().iter().map(|s| format!("{s:X}")).collect::<Vec<_>>().join(":"),
+        IpAddr::V6(v6) => v6
+            .segments()
+            .iter()
+            .map(|s| format!("{s:X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
     }
 }
 
@@ -81,7 +105,8 @@ pub fn is_dns_subdomain(s: &str) -> bool {
         && s.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
@@ -105,10 +130,14 @@ pub fn for_spec(spec: &CertSpec, cfg: &InitConfig) -> Result<AltNames, PkiError>
                 "kubernetes.default.svc".into(),
                 format!("kubernetes.default.svc.{domain}"),
             ];
-            let svc = net::api_server_service_ip(&cfg.cluster.networking.service_subnet).ok_or_else(|| PkiError::Config {
-                field: "ClusterConfiguration.networking.serviceSubnet".into(),
-                problem: format!("{:?} has no first address for the kubernetes Service", cfg.cluster.networking.service_subnet),
-            })?;
+            let svc = net::api_server_service_ip(&cfg.cluster.networking.service_subnet)
+                .ok_or_else(|| PkiError::Config {
+                    field: "ClusterConfiguration.networking.serviceSubnet".into(),
+                    problem: format!(
+                        "{:?} has no first address for the kubernetes Service",
+                        cfg.cluster.networking.service_subnet
+                    ),
+                })?;
             alt.ips.push(svc);
             alt.ips.push(advertise(cfg)?);
             let endpoint = &cfg.cluster.control_plane_endpoint;
@@ -120,7 +149,9 @@ pub fn for_spec(spec: &CertSpec, cfg: &InitConfig) -> Result<AltNames, PkiError>
                 if !alt.push(&host) {
                     return Err(PkiError::Config {
                         field: "ClusterConfiguration.controlPlaneEndpoint".into(),
-                        problem: format!("{endpoint:?} is neither an IP address nor a valid DNS name"),
+                        problem: format!(
+                            "{endpoint:?} is neither an IP address nor a valid DNS name"
+                        ),
                     });
                 }
             }
@@ -130,9 +161,17 @@ pub fn for_spec(spec: &CertSpec, cfg: &InitConfig) -> Result<AltNames, PkiError>
         }
         SanRule::EtcdServer | SanRule::EtcdPeer => {
             alt.dns = vec![node, "localhost".into()];
-            alt.ips = vec![advertise(cfg)?, IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)];
+            alt.ips = vec![
+                advertise(cfg)?,
+                IpAddr::from([127, 0, 0, 1]),
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ];
             if let Some(local) = cfg.local_etcd() {
-                let extra = if spec.sans == SanRule::EtcdServer { &local.server_cert_sans } else { &local.peer_cert_sans };
+                let extra = if spec.sans == SanRule::EtcdServer {
+                    &local.server_cert_sans
+                } else {
+                    &local.peer_cert_sans
+                };
                 for s in extra {
                     alt.push(s);
                 }
@@ -146,7 +185,10 @@ pub fn for_spec(spec: &CertSpec, cfg: &InitConfig) -> Result<AltNames, PkiError>
 fn advertise(cfg: &InitConfig) -> Result<IpAddr, PkiError> {
     cfg.advertise_ip().ok_or_else(|| PkiError::Config {
         field: "InitConfiguration.localAPIEndpoint.advertiseAddress".into(),
-        problem: format!("{:?} is not an IP address", cfg.init.local_api_endpoint.advertise_address),
+        problem: format!(
+            "{:?} is not an IP address",
+            cfg.init.local_api_endpoint.advertise_address
+        ),
     })
 }
 
@@ -157,12 +199,28 @@ mod tests {
     #[test]
     fn normalizes_like_upstream() {
         let mut a = AltNames::default();
-        for e in ["node1", "kubernetes", "10.96.0.1", "192.168.0.10", "10.96.0.1", "kubernetes", "*.example.com", "Bad_Name", "fd00::1"] {
+        for e in [
+            "node1",
+            "kubernetes",
+            "10.96.0.1",
+            "192.168.0.10",
+            "10.96.0.1",
+            "kubernetes",
+            "*.example.com",
+            "Bad_Name",
+            "fd00::1",
+        ] {
             a.push(e);
         }
         a.normalize();
         assert_eq!(a.dns, vec!["*.example.com", "kubernetes", "node1"]);
-        assert_eq!(a.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(), vec!["10.96.0.1", "192.168.0.10", "fd00::1"]);
-        assert_eq!(openssl_ip(&"fd00::1".parse().unwrap()), "FD00:0:0:0:0:0:0:1");
+        assert_eq!(
+            a.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+            vec!["10.96.0.1", "192.168.0.10", "fd00::1"]
+        );
+        assert_eq!(
+            openssl_ip(&"fd00::1".parse().unwrap()),
+            "FD00:0:0:0:0:0:0:1"
+        );
     }
 }

@@ -26,7 +26,10 @@ impl Usage {
             Usage::Ca => &[],
             Usage::Server => &["TLS Web Server Authentication"],
             Usage::Client => &["TLS Web Client Authentication"],
-            Usage::ServerClient => &["TLS Web Server Authentication", "TLS Web Client Authentication"],
+            Usage::ServerClient => &[
+                "TLS Web Server Authentication",
+                "TLS Web Client Authentication",
+            ],
         }
     }
 }
@@ -110,16 +113,116 @@ const MASTERS: &[&str] = &["system:masters"];
 
 /// Every certificate, in upstream's phase order.
 pub const CERTS: &[CertSpec] = &[
-    CertSpec { name: "ca", base: "ca", ca: None, cn: CommonName::Fixed("kubernetes"), orgs: &[], usage: Usage::Ca, sans: SanRule::CommonName, local_etcd: false, help: "Generate the self-signed Kubernetes CA to provision identities for other Kubernetes components" },
-    CertSpec { name: "apiserver", base: "apiserver", ca: Some("ca"), cn: CommonName::Fixed("kube-apiserver"), orgs: &[], usage: Usage::Server, sans: SanRule::ApiServer, local_etcd: false, help: "Generate the certificate for serving the Kubernetes API" },
-    CertSpec { name: "apiserver-kubelet-client", base: "apiserver-kubelet-client", ca: Some("ca"), cn: CommonName::Fixed("kube-apiserver-kubelet-client"), orgs: MASTERS, usage: Usage::Client, sans: SanRule::None, local_etcd: false, help: "Generate the certificate for the API server to connect to kubelet" },
-    CertSpec { name: "front-proxy-ca", base: "front-proxy-ca", ca: None, cn: CommonName::Fixed("front-proxy-ca"), orgs: &[], usage: Usage::Ca, sans: SanRule::CommonName, local_etcd: false, help: "Generate the self-signed CA to provision identities for front proxy" },
-    CertSpec { name: "front-proxy-client", base: "front-proxy-client", ca: Some("front-proxy-ca"), cn: CommonName::Fixed("front-proxy-client"), orgs: &[], usage: Usage::Client, sans: SanRule::None, local_etcd: false, help: "Generate the certificate for the front proxy client" },
-    CertSpec { name: "etcd-ca", base: "etcd/ca", ca: None, cn: CommonName::Fixed("etcd-ca"), orgs: &[], usage: Usage::Ca, sans: SanRule::CommonName, local_etcd: true, help: "Generate the self-signed CA to provision identities for etcd" },
-    CertSpec { name: "etcd-server", base: "etcd/server", ca: Some("etcd-ca"), cn: CommonName::NodeName, orgs: &[], usage: Usage::ServerClient, sans: SanRule::EtcdServer, local_etcd: true, help: "Generate the certificate for serving etcd" },
-    CertSpec { name: "etcd-peer", base: "etcd/peer", ca: Some("etcd-ca"), cn: CommonName::NodeName, orgs: &[], usage: Usage::ServerClient, sans: SanRule::EtcdPeer, local_etcd: true, help: "Generate the certificate for etcd nodes to communicate with each other" },
-    CertSpec { name: "etcd-healthcheck-client", base: "etcd/healthcheck-client", ca: Some("etcd-ca"), cn: CommonName::Fixed("kube-etcd-healthcheck-client"), orgs: MASTERS, usage: Usage::Client, sans: SanRule::None, local_etcd: true, help: "Generate the certificate for liveness probes to healthcheck etcd" },
-    CertSpec { name: "apiserver-etcd-client", base: "apiserver-etcd-client", ca: Some("etcd-ca"), cn: CommonName::Fixed("kube-apiserver-etcd-client"), orgs: MASTERS, usage: Usage::Client, sans: SanRule::None, local_etcd: true, help: "Generate the certificate the apiserver uses to access etcd" },
+    CertSpec {
+        name: "ca",
+        base: "ca",
+        ca: None,
+        cn: CommonName::Fixed("kubernetes"),
+        orgs: &[],
+        usage: Usage::Ca,
+        sans: SanRule::CommonName,
+        local_etcd: false,
+        help: "Generate the self-signed Kubernetes CA to provision identities for other Kubernetes components",
+    },
+    CertSpec {
+        name: "apiserver",
+        base: "apiserver",
+        ca: Some("ca"),
+        cn: CommonName::Fixed("kube-apiserver"),
+        orgs: &[],
+        usage: Usage::Server,
+        sans: SanRule::ApiServer,
+        local_etcd: false,
+        help: "Generate the certificate for serving the Kubernetes API",
+    },
+    CertSpec {
+        name: "apiserver-kubelet-client",
+        base: "apiserver-kubelet-client",
+        ca: Some("ca"),
+        cn: CommonName::Fixed("kube-apiserver-kubelet-client"),
+        orgs: MASTERS,
+        usage: Usage::Client,
+        sans: SanRule::None,
+        local_etcd: false,
+        help: "Generate the certificate for the API server to connect to kubelet",
+    },
+    CertSpec {
+        name: "front-proxy-ca",
+        base: "front-proxy-ca",
+        ca: None,
+        cn: CommonName::Fixed("front-proxy-ca"),
+        orgs: &[],
+        usage: Usage::Ca,
+        sans: SanRule::CommonName,
+        local_etcd: false,
+        help: "Generate the self-signed CA to provision identities for front proxy",
+    },
+    CertSpec {
+        name: "front-proxy-client",
+        base: "front-proxy-client",
+        ca: Some("front-proxy-ca"),
+        cn: CommonName::Fixed("front-proxy-client"),
+        orgs: &[],
+        usage: Usage::Client,
+        sans: SanRule::None,
+        local_etcd: false,
+        help: "Generate the certificate for the front proxy client",
+    },
+    CertSpec {
+        name: "etcd-ca",
+        base: "etcd/ca",
+        ca: None,
+        cn: CommonName::Fixed("etcd-ca"),
+        orgs: &[],
+        usage: Usage::Ca,
+        sans: SanRule::CommonName,
+        local_etcd: true,
+        help: "Generate the self-signed CA to provision identities for etcd",
+    },
+    CertSpec {
+        name: "etcd-server",
+        base: "etcd/server",
+        ca: Some("etcd-ca"),
+        cn: CommonName::NodeName,
+        orgs: &[],
+        usage: Usage::ServerClient,
+        sans: SanRule::EtcdServer,
+        local_etcd: true,
+        help: "Generate the certificate for serving etcd",
+    },
+    CertSpec {
+        name: "etcd-peer",
+        base: "etcd/peer",
+        ca: Some("etcd-ca"),
+        cn: CommonName::NodeName,
+        orgs: &[],
+        usage: Usage::ServerClient,
+        sans: SanRule::EtcdPeer,
+        local_etcd: true,
+        help: "Generate the certificate for etcd nodes to communicate with each other",
+    },
+    CertSpec {
+        name: "etcd-healthcheck-client",
+        base: "etcd/healthcheck-client",
+        ca: Some("etcd-ca"),
+        cn: CommonName::Fixed("kube-etcd-healthcheck-client"),
+        orgs: MASTERS,
+        usage: Usage::Client,
+        sans: SanRule::None,
+        local_etcd: true,
+        help: "Generate the certificate for liveness probes to healthcheck etcd",
+    },
+    CertSpec {
+        name: "apiserver-etcd-client",
+        base: "apiserver-etcd-client",
+        ca: Some("etcd-ca"),
+        cn: CommonName::Fixed("kube-apiserver-etcd-client"),
+        orgs: MASTERS,
+        usage: Usage::Client,
+        sans: SanRule::None,
+        local_etcd: true,
+        help: "Generate the certificate the apiserver uses to access etcd",
+    },
 ];
 
 /// The service-account key pair's file base name (`sa.key`, `sa.pub`).
@@ -171,11 +274,41 @@ pub struct KubeconfigSpec {
 
 /// Every kubeconfig file, in upstream's phase order (`super-admin` only from 1.29).
 pub const KUBECONFIGS: &[KubeconfigSpec] = &[
-    KubeconfigSpec { name: "admin", file: "admin.conf", client: ClientName::Fixed("kubernetes-admin"), server: ServerKind::ControlPlane, help: "Generate a kubeconfig file for the admin to use and for kubeadm itself" },
-    KubeconfigSpec { name: "super-admin", file: "super-admin.conf", client: ClientName::Fixed("kubernetes-super-admin"), server: ServerKind::ControlPlane, help: "Generate a kubeconfig file for the super-admin" },
-    KubeconfigSpec { name: "kubelet", file: "kubelet.conf", client: ClientName::Node, server: ServerKind::ControlPlane, help: "Generate a kubeconfig file for the kubelet to use *only* for cluster bootstrapping purposes" },
-    KubeconfigSpec { name: "controller-manager", file: "controller-manager.conf", client: ClientName::Fixed("system:kube-controller-manager"), server: ServerKind::Local, help: "Generate a kubeconfig file for the controller manager to use" },
-    KubeconfigSpec { name: "scheduler", file: "scheduler.conf", client: ClientName::Fixed("system:kube-scheduler"), server: ServerKind::Local, help: "Generate a kubeconfig file for the scheduler to use" },
+    KubeconfigSpec {
+        name: "admin",
+        file: "admin.conf",
+        client: ClientName::Fixed("kubernetes-admin"),
+        server: ServerKind::ControlPlane,
+        help: "Generate a kubeconfig file for the admin to use and for kubeadm itself",
+    },
+    KubeconfigSpec {
+        name: "super-admin",
+        file: "super-admin.conf",
+        client: ClientName::Fixed("kubernetes-super-admin"),
+        server: ServerKind::ControlPlane,
+        help: "Generate a kubeconfig file for the super-admin",
+    },
+    KubeconfigSpec {
+        name: "kubelet",
+        file: "kubelet.conf",
+        client: ClientName::Node,
+        server: ServerKind::ControlPlane,
+        help: "Generate a kubeconfig file for the kubelet to use *only* for cluster bootstrapping purposes",
+    },
+    KubeconfigSpec {
+        name: "controller-manager",
+        file: "controller-manager.conf",
+        client: ClientName::Fixed("system:kube-controller-manager"),
+        server: ServerKind::Local,
+        help: "Generate a kubeconfig file for the controller manager to use",
+    },
+    KubeconfigSpec {
+        name: "scheduler",
+        file: "scheduler.conf",
+        client: ClientName::Fixed("system:kube-scheduler"),
+        server: ServerKind::Local,
+        help: "Generate a kubeconfig file for the scheduler to use",
+    },
 ];
 
 impl KubeconfigSpec {
@@ -200,7 +333,9 @@ impl KubeconfigSpec {
 
 /// Looks a kubeconfig up by phase name or file name.
 pub fn find_kubeconfig(name: &str) -> Option<&'static KubeconfigSpec> {
-    KUBECONFIGS.iter().find(|k| k.name == name || k.file == name)
+    KUBECONFIGS
+        .iter()
+        .find(|k| k.name == name || k.file == name)
 }
 
 #[cfg(test)]
@@ -213,12 +348,20 @@ mod tests {
             if let Some(ca) = c.ca {
                 let pos = CERTS.iter().position(|x| x.name == ca).unwrap();
                 assert!(pos < i && CERTS[pos].is_ca(), "{}", c.name);
-                assert_eq!(CERTS[pos].local_etcd, c.local_etcd && CERTS[pos].local_etcd, "{}", c.name);
+                assert_eq!(
+                    CERTS[pos].local_etcd,
+                    c.local_etcd && CERTS[pos].local_etcd,
+                    "{}",
+                    c.name
+                );
             } else {
                 assert!(c.is_ca());
             }
         }
         assert_eq!(find("etcd/server").unwrap().name, "etcd-server");
-        assert_eq!(ca_of(find("apiserver-etcd-client").unwrap()).base, "etcd/ca");
+        assert_eq!(
+            ca_of(find("apiserver-etcd-client").unwrap()).base,
+            "etcd/ca"
+        );
     }
 }

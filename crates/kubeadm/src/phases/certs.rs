@@ -71,23 +71,47 @@ pub fn load_key(fx: &dyn Effects, path: &Path) -> Result<Option<PrivateKey>> {
 }
 
 /// Writes a certificate (0644) and its key (0600).
-pub fn write_pair(fx: &dyn Effects, crt: &Path, key_path: &Path, cert_pem: &str, key: &PrivateKey) -> Result<()> {
-    fx.write_file(key_path, Content::Secret { data: key.pem.clone().into_bytes(), what: key.describe() }, 0o600)?;
+pub fn write_pair(
+    fx: &dyn Effects,
+    crt: &Path,
+    key_path: &Path,
+    cert_pem: &str,
+    key: &PrivateKey,
+) -> Result<()> {
+    fx.write_file(
+        key_path,
+        Content::Secret {
+            data: key.pem.clone().into_bytes(),
+            what: key.describe(),
+        },
+        0o600,
+    )?;
     fx.write_file(crt, Content::Plain(cert_pem.as_bytes().to_vec()), 0o644)?;
     Ok(())
 }
 
 fn bad(file: &Path, problem: impl Into<String>) -> Error {
-    PkiError::BadFile { file: file.display().to_string(), problem: problem.into() }.into()
+    PkiError::BadFile {
+        file: file.display().to_string(),
+        problem: problem.into(),
+    }
+    .into()
 }
 
 fn skipped(ctx: &InitContext, path: &str) -> bool {
-    ctx.cfg.init.skip_phases.iter().any(|s| s == "certs" || s == path)
+    ctx.cfg
+        .init
+        .skip_phases
+        .iter()
+        .any(|s| s == "certs" || s == path)
 }
 
 /// The table rows this run manages (etcd rows only with local etcd).
 pub fn active_specs(ctx: &InitContext) -> Vec<&'static CertSpec> {
-    table::CERTS.iter().filter(|c| !c.local_etcd || ctx.cfg.local_etcd().is_some()).collect()
+    table::CERTS
+        .iter()
+        .filter(|c| !c.local_etcd || ctx.cfg.local_etcd().is_some())
+        .collect()
 }
 
 /// Checks one row's existing files without writing: `Ok(true)` when they exist and can be
@@ -98,7 +122,13 @@ fn check_row(ctx: &InitContext, spec: &CertSpec) -> Result<bool> {
     let key_path = cert_path(ctx, &spec.key_file());
     let Some(crt) = load_cert(fx, &crt_path)? else {
         if fx.exists(&key_path) && !spec.is_ca() {
-            return Err(bad(&key_path, format!("the key exists but its certificate {} is missing", crt_path.display())));
+            return Err(bad(
+                &key_path,
+                format!(
+                    "the key exists but its certificate {} is missing",
+                    crt_path.display()
+                ),
+            ));
         }
         return Ok(false);
     };
@@ -109,21 +139,45 @@ fn check_row(ctx: &InitContext, spec: &CertSpec) -> Result<bool> {
         None
     } else {
         let ca_path = cert_path(ctx, &ca.cert_file());
-        Some(load_cert(fx, &ca_path)?.ok_or_else(|| bad(&crt_path, format!("the certificate exists but its CA {} does not", ca_path.display())))?)
+        Some(load_cert(fx, &ca_path)?.ok_or_else(|| {
+            bad(
+                &crt_path,
+                format!(
+                    "the certificate exists but its CA {} does not",
+                    ca_path.display()
+                ),
+            )
+        })?)
     };
     if key.is_none() && !spec.is_ca() {
-        return Err(bad(&key_path, "the certificate exists but its private key is missing"));
+        return Err(bad(
+            &key_path,
+            "the certificate exists but its private key is missing",
+        ));
     }
-    cert::check_existing(&crt_path.display().to_string(), &crt, key.as_ref(), ca_cert.as_ref(), &want)?;
+    cert::check_existing(
+        &crt_path.display().to_string(),
+        &crt,
+        key.as_ref(),
+        ca_cert.as_ref(),
+        &want,
+    )?;
     Ok(true)
 }
 
 /// Group step: report the folder, check every existing file, external etcd's files, and
 /// generate the missing keys in parallel.
 fn prepare(ctx: &mut InitContext) -> Result<()> {
-    println!("[certs] Using certificateDir folder {:?}", ctx.cfg.cluster.certificates_dir);
+    println!(
+        "[certs] Using certificateDir folder {:?}",
+        ctx.cfg.cluster.certificates_dir
+    );
     if let Some(ext) = &ctx.cfg.cluster.etcd.external {
-        for (what, f) in [("caFile", &ext.ca_file), ("certFile", &ext.cert_file), ("keyFile", &ext.key_file)] {
+        for (what, f) in [
+            ("caFile", &ext.ca_file),
+            ("certFile", &ext.cert_file),
+            ("keyFile", &ext.key_file),
+        ] {
             if !f.is_empty() && !ctx.fx.exists(Path::new(f)) {
                 return Err(Error::with_hint(
                     format!("external etcd {what} {f} does not exist"),
@@ -149,7 +203,8 @@ fn prepare(ctx: &mut InitContext) -> Result<()> {
 
 /// Creates or reuses one certificate of the table.
 pub fn run_cert(ctx: &mut InitContext, name: &str) -> Result<()> {
-    let spec = table::find(name).ok_or_else(|| Error::msg(format!("unknown certificate {name}")))?;
+    let spec =
+        table::find(name).ok_or_else(|| Error::msg(format!("unknown certificate {name}")))?;
     let fx = ctx.fx.as_ref();
     let crt_path = cert_path(ctx, &spec.cert_file());
     let key_path = cert_path(ctx, &spec.key_file());
@@ -160,7 +215,10 @@ pub fn run_cert(ctx: &mut InitContext, name: &str) -> Result<()> {
             if fx.exists(&key_path) {
                 println!("[certs] Using existing {} certificate authority", spec.base);
             } else {
-                println!("[certs] Using existing {} keyless certificate authority", spec.base);
+                println!(
+                    "[certs] Using existing {} keyless certificate authority",
+                    spec.base
+                );
             }
             return Ok(());
         }
@@ -171,7 +229,10 @@ pub fn run_cert(ctx: &mut InitContext, name: &str) -> Result<()> {
         return write_pair(fx, &crt_path, &key_path, &issued.pem, &key);
     }
     if check_row(ctx, spec)? {
-        println!("[certs] Using existing {} certificate and key on disk", spec.base);
+        println!(
+            "[certs] Using existing {} certificate and key on disk",
+            spec.base
+        );
         return Ok(());
     }
     let ca = table::ca_of(spec);
@@ -179,18 +240,29 @@ pub fn run_cert(ctx: &mut InitContext, name: &str) -> Result<()> {
     let ca_key_path = cert_path(ctx, &ca.key_file());
     let ca_cert = load_cert(fx, &ca_crt_path)?.ok_or_else(|| {
         Error::with_hint(
-            format!("cannot create {}: its CA certificate {} does not exist", crt_path.display(), ca_crt_path.display()),
+            format!(
+                "cannot create {}: its CA certificate {} does not exist",
+                crt_path.display(),
+                ca_crt_path.display()
+            ),
             format!("run `kubeadm init phase certs {}` first", ca.name),
         )
     })?;
     let ca_key = load_key(fx, &ca_key_path)?.ok_or_else(|| {
         Error::with_hint(
-            format!("external CA mode: {} is missing and cannot be signed because {} is absent", crt_path.display(), ca_key_path.display()),
+            format!(
+                "external CA mode: {} is missing and cannot be signed because {} is absent",
+                crt_path.display(),
+                ca_key_path.display()
+            ),
             "provide every certificate signed by your external CA, or put the CA key in place",
         )
     })?;
     if !ca_cert.matches_key(&ca_key) {
-        return Err(bad(&ca_key_path, "the CA key does not match the CA certificate"));
+        return Err(bad(
+            &ca_key_path,
+            "the CA key does not match the CA certificate",
+        ));
     }
     let req = kubeadm_pki::request_for(spec, &ctx.cfg)?;
     println!("[certs] Generating {:?} certificate and key", spec.base);
@@ -199,11 +271,24 @@ pub fn run_cert(ctx: &mut InitContext, name: &str) -> Result<()> {
             "[certs] {} serving cert is signed for DNS names [{}] and IPs [{}]",
             spec.base,
             req.alt.dns.join(" "),
-            req.alt.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
+            req.alt
+                .ips
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     let key = take_key(algorithm(ctx)?)?;
-    let issued = cert::sign(&req, &key, &Authority { cert_der: &ca_cert.der, key: &ca_key }, time::OffsetDateTime::now_utc())?;
+    let issued = cert::sign(
+        &req,
+        &key,
+        &Authority {
+            cert_der: &ca_cert.der,
+            key: &ca_key,
+        },
+        time::OffsetDateTime::now_utc(),
+    )?;
     write_pair(fx, &crt_path, &key_path, &issued.pem, &key)
 }
 
@@ -224,8 +309,19 @@ fn run_sa(ctx: &mut InitContext) -> Result<()> {
     }
     println!("[certs] Generating \"sa\" key and public key");
     let key = take_key(algorithm(ctx)?)?;
-    fx.write_file(&key_path, Content::Secret { data: key.pem.clone().into_bytes(), what: key.describe() }, 0o600)?;
-    fx.write_file(&pub_path, Content::Plain(key.public_pem().into_bytes()), 0o644)?;
+    fx.write_file(
+        &key_path,
+        Content::Secret {
+            data: key.pem.clone().into_bytes(),
+            what: key.describe(),
+        },
+        0o600,
+    )?;
+    fx.write_file(
+        &pub_path,
+        Content::Plain(key.public_pem().into_bytes()),
+        0o644,
+    )?;
     Ok(())
 }
 
@@ -268,6 +364,13 @@ cert_phases!(
 /// The `certs` phase group, in upstream order.
 pub fn phase() -> Phase<InitContext, Error> {
     let mut children = leaves();
-    children.push(Phase::leaf("sa", "Generate a private key for signing service account tokens along with its public key", run_sa));
-    Phase { run: Some(prepare), ..Phase::group("certs", "Certificate generation", children) }
+    children.push(Phase::leaf(
+        "sa",
+        "Generate a private key for signing service account tokens along with its public key",
+        run_sa,
+    ));
+    Phase {
+        run: Some(prepare),
+        ..Phase::group("certs", "Certificate generation", children)
+    }
 }
