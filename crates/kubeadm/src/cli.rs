@@ -52,6 +52,9 @@ pub enum Command {
     /// Prepare this host for Kubernetes (beyond upstream): kernel modules, sysctls, swap.
     #[command(subcommand)]
     Host(HostCommand),
+    /// Kubeconfig file utilities.
+    #[command(subcommand)]
+    Kubeconfig(KubeconfigCommand),
     /// Print the version of kubeadm.
     Version(VersionArgs),
     /// Output shell completion code for the specified shell (bash, zsh or fish).
@@ -293,6 +296,83 @@ pub enum TokenCommand {
 pub enum CertsCommand {
     /// Generate certificate keys.
     CertificateKey,
+    /// Check certificates expiration for a Kubernetes cluster.
+    CheckExpiration(CheckExpirationArgs),
+    /// Renew certificates for a Kubernetes cluster (a certificate name, a kubeconfig file name, or `all`).
+    Renew(RenewArgs),
+    /// Generate keys and certificate signing requests.
+    GenerateCsr(GenerateCsrArgs),
+}
+
+/// Flags of `certs check-expiration`.
+#[derive(Debug, Args)]
+pub struct CheckExpirationArgs {
+    /// The path where to save the certificates.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The path where to find kubeconfig files.
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes")]
+    pub kubeconfig_dir: String,
+    /// Output format. One of: text|json|yaml.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+}
+
+/// Flags of `certs renew`.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// What to renew: `all`, a certificate (`apiserver`, `etcd-server`, …) or a kubeconfig (`admin.conf`, …).
+    pub name: String,
+    /// The path where to save the certificates.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The path where to find kubeconfig files.
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes")]
+    pub kubeconfig_dir: String,
+}
+
+/// Flags of `certs generate-csr`.
+#[derive(Debug, Args)]
+pub struct GenerateCsrArgs {
+    /// The path where to save the certificates.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The path where to save the kubeconfig files.
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes")]
+    pub kubeconfig_dir: String,
+}
+
+/// `kubeadm kubeconfig …`.
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigCommand {
+    /// Output a kubeconfig file for an additional user.
+    User(KubeconfigUserArgs),
+}
+
+/// Flags of `kubeconfig user`.
+#[derive(Debug, Args)]
+pub struct KubeconfigUserArgs {
+    /// The name of user. It will be used as the CN if client certificates are created.
+    #[arg(long, value_name = "NAME", required = true)]
+    pub client_name: String,
+    /// The organizations of the client certificate. It will be used as the O if client certificates are created.
+    #[arg(long, value_name = "ORG", value_delimiter = ',')]
+    pub org: Vec<String>,
+    /// The validity period of the client certificate. It is an offset from the current time.
+    #[arg(long, value_name = "DURATION")]
+    pub validity_period: Option<String>,
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Output formats of `kubeadm version`.

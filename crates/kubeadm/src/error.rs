@@ -3,6 +3,7 @@
 
 use kubeadm_api::ConfigError;
 use kubeadm_effects::EffectError;
+use kubeadm_pki::PkiError;
 use kubeadm_preflight::PreflightError;
 use kubeadm_preflight::prepare::PrepareError;
 
@@ -24,6 +25,9 @@ pub enum Error {
     /// A manifest, kubelet file or patch could not be built.
     #[error(transparent)]
     Render(#[from] kubeadm_render::RenderError),
+    /// A certificate, key or kubeconfig problem.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
     /// A phase failed.
     #[error("{0}")]
     Workflow(String, #[source] Box<Error>),
@@ -79,6 +83,7 @@ impl Error {
             Error::Preflight(e) => Some(e.hint()),
             Error::Prepare(e) => Some(e.hint()),
             Error::Render(e) => e.hint(),
+            Error::Pki(e) => e.hint(),
         }
     }
 }

@@ -90,8 +90,11 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         ),
         Command::Config(c) => commands::config::run(&root, c),
         Command::Token(t) => commands::misc::token(t),
-        Command::Certs(c) => commands::misc::certs(c),
+        Command::Certs(c) => commands::misc::certs(&root, c),
         Command::Host(h) => commands::host::run(&root, h),
+        Command::Kubeconfig(cli::KubeconfigCommand::User(a)) => {
+            commands::certs::kubeconfig_user(&root, a)
+        }
         Command::Version(v) => commands::version::run(v),
         Command::Completion(c) => commands::misc::completion(c),
     }

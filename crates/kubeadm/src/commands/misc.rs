@@ -17,8 +17,11 @@ pub fn token(cmd: TokenCommand) -> Result<()> {
 }
 
 /// `kubeadm certs …`.
-pub fn certs(cmd: CertsCommand) -> Result<()> {
+pub fn certs(root: &std::path::Path, cmd: CertsCommand) -> Result<()> {
     match cmd {
+        CertsCommand::CheckExpiration(a) => super::certs::check_expiration(root, a)?,
+        CertsCommand::Renew(a) => super::certs::renew(root, a)?,
+        CertsCommand::GenerateCsr(a) => super::certs::generate_csr(root, a)?,
         CertsCommand::CertificateKey => println!(
             "{}",
             kubeadm_api::token::generate_certificate_key().map_err(Error::msg)?

@@ -9,6 +9,9 @@ use kubeadm_api::config::InitConfig;
 use kubeadm_effects::Effects;
 use kubeadm_workflow::{Phase, Workflow};
 
+pub mod certs;
+pub mod kubeconfig;
+
 use crate::cli::InitArgs;
 use crate::error::Error;
 
@@ -46,6 +49,8 @@ pub fn init_workflow() -> Workflow<InitContext, Error> {
         command: "init",
         phases: vec![
             Phase::leaf("preflight", "Run pre-flight checks", preflight::run),
+            certs::phase(),
+            kubeconfig::phase(),
             staticpods::etcd_phase(),
             staticpods::control_plane_phase(),
             staticpods::kubelet_start_phase(),

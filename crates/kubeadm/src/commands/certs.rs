@@ -1,0 +1,552 @@
+//! `kubeadm certs check-expiration|renew|generate-csr` and `kubeadm kubeconfig user`.
+
+use std::path::{Path, PathBuf};
+
+use kubeadm_api::v1beta4::ClusterConfiguration;
+use kubeadm_api::{defaults, net};
+use kubeadm_effects::{Content, Effects};
+use kubeadm_pki::cert::{self, Authority};
+use kubeadm_pki::kubeconfig::{self, KubeconfigData};
+use kubeadm_pki::table::{self, CertSpec};
+use kubeadm_pki::{CertInfo, KeyAlgorithm, PrivateKey};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::read_config;
+use crate::cli::{CheckExpirationArgs, GenerateCsrArgs, KubeconfigUserArgs, ListFormat, RenewArgs};
+use crate::error::{Error, Result};
+use crate::phases::certs::{load_cert, load_key, read_text, write_pair};
+
+/// Kubeconfig files whose embedded certificates `certs renew` and `check-expiration` handle
+/// (kubelet.conf is rotated by the kubelet itself).
+const RENEWABLE_KUBECONFIGS: &[&str] = &[
+    "admin.conf",
+    "super-admin.conf",
+    "controller-manager.conf",
+    "scheduler.conf",
+];
+
+/// The ClusterConfiguration from `--config` (defaulted), with `--cert-dir` applied.
+fn cluster_config(
+    config: Option<&Path>,
+    cert_dir: Option<&str>,
+) -> Result<(
+    ClusterConfiguration,
+    kubeadm_api::v1beta4::InitConfiguration,
+)> {
+    let docs = match config {
+        Some(p) => read_config(p)?,
+        None => Default::default(),
+    };
+    let mut cluster = docs.cluster.unwrap_or_default();
+    let init = docs.init.unwrap_or_default();
+    if let Some(d) = cert_dir {
+        cluster.certificates_dir = d.to_string();
+    }
+    defaults::cluster(&mut cluster);
+    Ok((cluster, init))
+}
+
+/// One row of the expiration report.
+struct Row {
+    name: String,
+    ca: Option<String>,
+    cert: Option<CertInfo>,
+    external: bool,
+}
+
+fn residual(secs: i64) -> String {
+    if secs < 0 {
+        return "<invalid>".into();
+    }
+    let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
+    if secs < 60 {
+        format!("{secs}s")
+    } else if m < 60 {
+        format!("{m}m")
+    } else if h < 24 {
+        format!("{h}h")
+    } else if d < 365 {
+        format!("{d}d")
+    } else {
+        format!("{}y", d / 365)
+    }
+}
+
+fn expires(ts: i64) -> String {
+    let Ok(t) = OffsetDateTime::from_unix_timestamp(ts) else {
+        return "?".into();
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {:02}, {} {:02}:{:02} UTC",
+        MONTHS[t.month() as usize - 1],
+        t.day(),
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+fn rfc3339(ts: i64) -> String {
+    let Ok(t) = OffsetDateTime::from_unix_timestamp(ts) else {
+        return String::new();
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn kubeconfig_cert(fx: &dyn Effects, path: &Path) -> Result<Option<CertInfo>> {
+    let Some(text) = read_text(fx, path)? else {
+        return Ok(None);
+    };
+    let name = path.display().to_string();
+    let parsed = kubeconfig::parse(&name, &text)?;
+    if parsed.client_cert_pem.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(CertInfo::from_pem(&name, &parsed.client_cert_pem)?))
+}
+
+fn renewable_certs() -> impl Iterator<Item = &'static CertSpec> {
+    table::CERTS.iter().filter(|c| !c.is_ca())
+}
+
+/// `kubeadm certs check-expiration`.
+pub fn check_expiration(root: &Path, args: CheckExpirationArgs) -> Result<()> {
+    let fx = crate::commands::init::effects(root, true);
+    let fx = fx.as_ref();
+    let (cluster, _) = cluster_config(args.config.as_deref(), args.cert_dir.as_deref())?;
+    let dir = PathBuf::from(&cluster.certificates_dir);
+    let kdir = PathBuf::from(&args.kubeconfig_dir);
+    let external = |ca: &str| -> bool {
+        let spec = table::find(ca).unwrap_or(&table::CERTS[0]);
+        fx.exists(&dir.join(spec.cert_file())) && !fx.exists(&dir.join(spec.key_file()))
+    };
+    let mut rows = Vec::new();
+    for f in RENEWABLE_KUBECONFIGS {
+        let cert = kubeconfig_cert(fx, &kdir.join(f))?;
+        rows.push(Row {
+            name: f.to_string(),
+            ca: Some("ca".into()),
+            cert,
+            external: external("ca"),
+        });
+    }
+    for spec in renewable_certs() {
+        if spec.local_etcd && cluster.etcd.external.is_some() {
+            continue;
+        }
+        let ca = spec.ca.unwrap_or("ca");
+        rows.push(Row {
+            name: spec.name.to_string(),
+            ca: Some(ca.to_string()),
+            cert: load_cert(fx, &dir.join(spec.cert_file()))?,
+            external: external(ca),
+        });
+    }
+    rows.retain(|r| r.cert.is_some() || !r.name.starts_with("super-admin"));
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut cas = Vec::new();
+    for spec in table::CERTS.iter().filter(|c| c.is_ca()) {
+        if spec.local_etcd && cluster.etcd.external.is_some() {
+            continue;
+        }
+        cas.push(Row {
+            name: spec.name.to_string(),
+            ca: None,
+            cert: load_cert(fx, &dir.join(spec.cert_file()))?,
+            external: external(spec.name),
+        });
+    }
+    cas.sort_by(|a, b| a.name.cmp(&b.name));
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    match args.output {
+        ListFormat::Text => {
+            println!("[check-expiration] Reading configuration from the files on disk...");
+            println!();
+            println!(
+                "{:<26} {:<24} {:<15} {:<23} EXTERNALLY MANAGED",
+                "CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY"
+            );
+            for r in &rows {
+                let ext = if r.external { "yes" } else { "no" };
+                match &r.cert {
+                    Some(c) => println!(
+                        "{:<26} {:<24} {:<15} {:<23} {ext}",
+                        r.name,
+                        expires(c.not_after),
+                        residual(c.not_after - now),
+                        r.ca.as_deref().unwrap_or("")
+                    ),
+                    None => println!("!MISSING! {}", r.name),
+                }
+            }
+            println!();
+            println!(
+                "{:<23} {:<24} {:<15} EXTERNALLY MANAGED",
+                "CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME"
+            );
+            for r in &cas {
+                let ext = if r.external { "yes" } else { "no" };
+                match &r.cert {
+                    Some(c) => println!(
+                        "{:<23} {:<24} {:<15} {ext}",
+                        r.name,
+                        expires(c.not_after),
+                        residual(c.not_after - now)
+                    ),
+                    None => println!("!MISSING! {}", r.name),
+                }
+            }
+        }
+        fmt => {
+            let item = |r: &Row| {
+                let mut v = json!({"name": r.name, "externallyManaged": r.external});
+                if let Some(ca) = &r.ca {
+                    v["caName"] = json!(ca);
+                }
+                match &r.cert {
+                    Some(c) => {
+                        v["expirationDate"] = json!(rfc3339(c.not_after));
+                        v["residualTime"] =
+                            json!((c.not_after - now).saturating_mul(1_000_000_000));
+                    }
+                    None => v["missing"] = json!(true),
+                }
+                v
+            };
+            let doc = json!({
+                "kind": "CertificateExpirationInfo",
+                "apiVersion": "output.kubeadm.k8s.io/v1alpha3",
+                "certificates": rows.iter().map(item).collect::<Vec<_>>(),
+                "certificateAuthorities": cas.iter().map(item).collect::<Vec<_>>(),
+            });
+            if fmt == ListFormat::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&doc).map_err(|e| Error::msg(e.to_string()))?
+                );
+            } else {
+                print!("{}", kubeadm_api::encode::to_yaml(&doc)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One prepared renewal: what to write where.
+enum Renewal {
+    Cert {
+        crt: PathBuf,
+        key_path: PathBuf,
+        pem: String,
+        key: PrivateKey,
+    },
+    Kubeconfig {
+        path: PathBuf,
+        yaml: String,
+        shown: String,
+    },
+}
+
+/// `kubeadm certs renew <name>|all`.
+pub fn renew(root: &Path, args: RenewArgs) -> Result<()> {
+    let fx = crate::commands::init::effects(root, false);
+    let fx = fx.as_ref();
+    let (cluster, _) = cluster_config(args.config.as_deref(), args.cert_dir.as_deref())?;
+    let alg = KeyAlgorithm::parse(&cluster.encryption_algorithm)?;
+    let validity = cluster
+        .certificate_validity_period
+        .map(|d| d.to_std())
+        .unwrap_or(std::time::Duration::from_secs(365 * 86400));
+    let dir = PathBuf::from(&cluster.certificates_dir);
+    let kdir = PathBuf::from(&args.kubeconfig_dir);
+    let valid: Vec<String> = renewable_certs()
+        .map(|c| c.name.to_string())
+        .chain(RENEWABLE_KUBECONFIGS.iter().map(|s| s.to_string()))
+        .collect();
+    let all = args.name == "all";
+    if !all && !valid.contains(&args.name) {
+        return Err(Error::with_hint(
+            format!("unknown certificate {:?}", args.name),
+            format!("valid names: all, {}", valid.join(", ")),
+        ));
+    }
+    let selected: Vec<&String> = valid.iter().filter(|n| all || **n == args.name).collect();
+    let load_ca = |name: &str| -> Result<(CertInfo, PrivateKey)> {
+        let spec = table::find(name).unwrap_or(&table::CERTS[0]);
+        let crt = dir.join(spec.cert_file());
+        let key = dir.join(spec.key_file());
+        let ca = load_cert(fx, &crt)?.ok_or_else(|| {
+            Error::msg(format!(
+                "the CA certificate {} does not exist",
+                crt.display()
+            ))
+        })?;
+        let k = load_key(fx, &key)?.ok_or_else(|| {
+            Error::with_hint(
+                format!("cannot renew certificates signed by {name}: {} is absent (external CA mode)", key.display()),
+                "renew these certificates with your external CA; kubeadm cannot sign without the CA key",
+            )
+        })?;
+        Ok((ca, k))
+    };
+    // Prepare everything first; write only when every renewal could be built.
+    let mut todo: Vec<(String, Renewal)> = Vec::new();
+    let mut keys = PrivateKey::generate_many(alg, selected.len())?;
+    let now = OffsetDateTime::now_utc();
+    for name in selected {
+        if let Some(spec) = table::find(name) {
+            if spec.local_etcd && cluster.etcd.external.is_some() {
+                continue;
+            }
+            let crt = dir.join(spec.cert_file());
+            let Some(old) = load_cert(fx, &crt)? else {
+                if all {
+                    println!("[renew] {} does not exist, skipping", crt.display());
+                    continue;
+                }
+                return Err(Error::msg(format!("{} does not exist", crt.display())));
+            };
+            let (ca, ca_key) = load_ca(spec.ca.unwrap_or("ca"))?;
+            let key = keys.pop().ok_or_else(|| Error::msg("internal: no key"))?;
+            let req = old.to_request(validity);
+            let issued = cert::sign(
+                &req,
+                &key,
+                &Authority {
+                    cert_der: &ca.der,
+                    key: &ca_key,
+                },
+                now,
+            )?;
+            todo.push((
+                format!("certificate {}", spec.name),
+                Renewal::Cert {
+                    crt,
+                    key_path: dir.join(spec.key_file()),
+                    pem: issued.pem,
+                    key,
+                },
+            ));
+        } else {
+            let path = kdir.join(name);
+            let Some(text) = read_text(fx, &path)? else {
+                if all {
+                    continue;
+                }
+                return Err(Error::msg(format!("{} does not exist", path.display())));
+            };
+            let pname = path.display().to_string();
+            let parsed = kubeconfig::parse(&pname, &text)?;
+            let old = CertInfo::from_pem(&pname, &parsed.client_cert_pem)?;
+            let (ca, ca_key) = load_ca("ca")?;
+            let key = keys.pop().ok_or_else(|| Error::msg("internal: no key"))?;
+            let issued = cert::sign(
+                &old.to_request(validity),
+                &key,
+                &Authority {
+                    cert_der: &ca.der,
+                    key: &ca_key,
+                },
+                now,
+            )?;
+            let (yaml, shown) = kubeconfig::build(&KubeconfigData {
+                cluster: parsed.cluster,
+                server: parsed.server,
+                ca_pem: kubeadm_pki::keys::pem_encode("CERTIFICATE", ca.der.clone()),
+                user: parsed.user,
+                client_cert_pem: issued.pem,
+                client_key_pem: key.pem.clone(),
+            })?;
+            todo.push((
+                format!("certificate embedded in the kubeconfig file {name}"),
+                Renewal::Kubeconfig { path, yaml, shown },
+            ));
+        }
+    }
+    for (what, r) in todo {
+        match r {
+            Renewal::Cert {
+                crt,
+                key_path,
+                pem,
+                key,
+            } => write_pair(fx, &crt, &key_path, &pem, &key)?,
+            Renewal::Kubeconfig { path, yaml, shown } => fx.write_file(
+                &path,
+                Content::Redacted {
+                    data: yaml.into_bytes(),
+                    shown,
+                },
+                0o600,
+            )?,
+        }
+        println!("{what} renewed");
+    }
+    println!();
+    println!(
+        "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
+    );
+    Ok(())
+}
+
+/// `kubeadm certs generate-csr`: keys and CSRs for every certificate and kubeconfig, for an
+/// external CA to sign.
+pub fn generate_csr(root: &Path, args: GenerateCsrArgs) -> Result<()> {
+    let fx = crate::commands::init::effects(root, false);
+    let fx = fx.as_ref();
+    let init_args = crate::cli::InitArgs {
+        config: args.config.clone(),
+        cert_dir: args.cert_dir.clone(),
+        ..Default::default()
+    };
+    let probe = kubeadm_effects::DryRunEffects::new(root, Box::new(std::io::sink()));
+    // No init flags were typed: empty matches of the init flag set.
+    let matches =
+        <crate::cli::InitArgs as clap::Args>::augment_args(clap::Command::new("generate-csr"))
+            .try_get_matches_from(["generate-csr"])
+            .map_err(|e| Error::msg(e.to_string()))?;
+    let cfg = crate::commands::init::load(&init_args, &matches, &probe)?;
+    let alg = KeyAlgorithm::parse(&cfg.cluster.encryption_algorithm)?;
+    let dir = PathBuf::from(&cfg.cluster.certificates_dir);
+    let kdir = PathBuf::from(&args.kubeconfig_dir);
+    let leaves: Vec<&CertSpec> = renewable_certs()
+        .filter(|c| !c.local_etcd || cfg.local_etcd().is_some())
+        .collect();
+    let kcs: Vec<_> = table::KUBECONFIGS
+        .iter()
+        .filter(|k| k.name != "super-admin" || cfg.info().has_super_admin())
+        .collect();
+    let mut keys = PrivateKey::generate_many(alg, leaves.len() + kcs.len())?;
+    let mut writes: Vec<(PathBuf, Content, u32)> = Vec::new();
+    for spec in leaves {
+        let key = keys.pop().ok_or_else(|| Error::msg("internal: no key"))?;
+        let csr = cert::csr(&kubeadm_pki::request_for(spec, &cfg)?, &key)?;
+        writes.push((
+            dir.join(spec.key_file()),
+            Content::Secret {
+                data: key.pem.clone().into_bytes(),
+                what: key.describe(),
+            },
+            0o600,
+        ));
+        writes.push((
+            dir.join(format!("{}.csr", spec.base)),
+            Content::Plain(csr.into_bytes()),
+            0o644,
+        ));
+    }
+    for spec in kcs {
+        let key = keys.pop().ok_or_else(|| Error::msg("internal: no key"))?;
+        let csr = cert::csr(&kubeadm_pki::kubeconfig_request(spec, &cfg), &key)?;
+        writes.push((
+            kdir.join(format!("{}.key", spec.file)),
+            Content::Secret {
+                data: key.pem.clone().into_bytes(),
+                what: key.describe(),
+            },
+            0o600,
+        ));
+        writes.push((
+            kdir.join(format!("{}.csr", spec.file)),
+            Content::Plain(csr.into_bytes()),
+            0o644,
+        ));
+    }
+    for (path, content, mode) in writes {
+        if path.extension().is_some_and(|e| e == "csr") {
+            println!(
+                "[certs] Writing certificate signing request {:?}",
+                path.display().to_string()
+            );
+        }
+        fx.write_file(&path, content, mode)?;
+    }
+    Ok(())
+}
+
+/// `kubeadm kubeconfig user`: prints a kubeconfig for a user, signed by the cluster CA.
+pub fn kubeconfig_user(root: &Path, args: KubeconfigUserArgs) -> Result<()> {
+    let fx = crate::commands::init::effects(root, true);
+    let fx = fx.as_ref();
+    let (cluster, init) = cluster_config(args.config.as_deref(), None)?;
+    let dir = PathBuf::from(&cluster.certificates_dir);
+    let ca = load_cert(fx, &dir.join("ca.crt"))?.ok_or_else(|| {
+        Error::with_hint(
+            format!("{} does not exist", dir.join("ca.crt").display()),
+            "run this on a control-plane node, or set certificatesDir in --config",
+        )
+    })?;
+    let ca_key = load_key(fx, &dir.join("ca.key"))?.ok_or_else(|| {
+        Error::with_hint(
+            format!("{} does not exist", dir.join("ca.key").display()),
+            "kubeconfig user needs the cluster CA key",
+        )
+    })?;
+    let port = u16::try_from(init.local_api_endpoint.bind_port)
+        .ok()
+        .filter(|p| *p != 0)
+        .unwrap_or(6443);
+    let server = if !cluster.control_plane_endpoint.is_empty() {
+        let (h, p) = kubeadm_api::validate::host_port(&cluster.control_plane_endpoint)
+            .map_err(|e| Error::msg(format!("controlPlaneEndpoint: {e}")))?;
+        format!("https://{}", net::join_host_port(&h, p.unwrap_or(port)))
+    } else if !init.local_api_endpoint.advertise_address.is_empty() {
+        format!(
+            "https://{}",
+            net::join_host_port(&init.local_api_endpoint.advertise_address, port)
+        )
+    } else {
+        return Err(Error::with_hint(
+            "no API server address known",
+            "pass --config with controlPlaneEndpoint or localAPIEndpoint.advertiseAddress",
+        ));
+    };
+    let validity = match &args.validity_period {
+        Some(v) => kubeadm_api::Duration::parse(v)
+            .map_err(|e| super::flag_error("validity-period", v, &e))?
+            .to_std(),
+        None => cluster
+            .certificate_validity_period
+            .map(|d| d.to_std())
+            .unwrap_or(std::time::Duration::from_secs(365 * 86400)),
+    };
+    let key = PrivateKey::generate(KeyAlgorithm::parse(&cluster.encryption_algorithm)?)?;
+    let req = kubeadm_pki::CertRequest {
+        cn: args.client_name.clone(),
+        orgs: args.org.clone(),
+        usage: table::Usage::Client,
+        alt: Default::default(),
+        validity,
+    };
+    let issued = cert::sign(
+        &req,
+        &key,
+        &Authority {
+            cert_der: &ca.der,
+            key: &ca_key,
+        },
+        OffsetDateTime::now_utc(),
+    )?;
+    let (yaml, _) = kubeconfig::build(&KubeconfigData {
+        cluster: cluster.cluster_name.clone(),
+        server,
+        ca_pem: kubeadm_pki::keys::pem_encode("CERTIFICATE", ca.der.clone()),
+        user: args.client_name,
+        client_cert_pem: issued.pem,
+        client_key_pem: key.pem.clone(),
+    })?;
+    print!("{yaml}");
+    Ok(())
+}
