@@ -13,6 +13,9 @@ use crate::args::{self, arg};
 pub const CONFIG_PATH: &str = "/var/lib/kubelet/config.yaml";
 /// The environment file with kubeadm's kubelet flags.
 pub const FLAGS_ENV_PATH: &str = "/var/lib/kubelet/kubeadm-flags.env";
+/// The resolver list of systemd-resolved (not its 127.0.0.53 stub), which kubeadm gives the
+/// kubelet as `resolvConf` when systemd-resolved is active.
+pub const RESOLVED_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
 /// The variable the kubelet's systemd drop-in reads.
 pub const FLAGS_ENV_VAR: &str = "KUBELET_KUBEADM_ARGS";
 

@@ -761,3 +761,51 @@ fn control_plane_from_manifests(root: &Path, cfg: &Path, ports: [u16; 3]) {
         30,
     );
 }
+
+#[test]
+fn kubelet_start_with_systemd_uses_systemctl_and_resolved() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("run/systemd/system")).unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.path().join("systemctl.log");
+    let script = format!("#!/bin/sh\necho \"$*\" >> {}\nexit 0\n", log.display());
+    std::fs::write(bin.join("systemctl"), script).unwrap();
+    std::fs::set_permissions(
+        bin.join("systemctl"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut args = vec!["init", "phase", "kubelet-start"];
+    args.extend_from_slice(&FLAGS);
+    Command::cargo_bin("kubeadm")
+        .unwrap()
+        .env("PATH", path)
+        .arg("--rootfs")
+        .arg(&root)
+        .args(&args)
+        .assert()
+        .success();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        [
+            "is-active systemd-resolved",
+            "stop kubelet",
+            "daemon-reload",
+            "restart kubelet"
+        ]
+    );
+    let config = std::fs::read_to_string(root.join(FILES[4])).unwrap();
+    assert!(
+        config.contains("resolvConf: /run/systemd/resolve/resolv.conf"),
+        "{config}"
+    );
+}

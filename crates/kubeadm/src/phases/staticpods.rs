@@ -180,13 +180,38 @@ fn run_component(ctx: &mut InitContext, component: &str) -> Result<()> {
 fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
     let patches = load_patches(ctx)?;
     let mut config = ctx.cfg.kubelet.clone();
+    let systemd = ctx.fx.exists(Path::new("/run/systemd/system"));
+    // Upstream's kubelet defaulting: with systemd-resolved active, /etc/resolv.conf points at
+    // its stub resolver (127.0.0.53), which Pods cannot reach; hand the kubelet the real list.
+    if systemd && config.get("resolvConf").is_none() {
+        let resolved = ctx
+            .fx
+            .run(
+                CommandKind::Query,
+                "systemctl",
+                &["is-active", "systemd-resolved"],
+            )
+            .is_ok_and(|o| o.success());
+        if let (true, Some(obj)) = (resolved, config.as_object_mut()) {
+            obj.insert("resolvConf".into(), kubelet::RESOLVED_RESOLV_CONF.into());
+        }
+    }
     if let Some(set) = &patches {
         let applied = set.apply("kubeletconfiguration", &mut config)?;
         report_patches("kubeletconfiguration", &applied);
     }
     let config_yaml = kubelet::config_yaml(&config)?;
     let env = kubelet::flags_env(&ctx.cfg, &host::hostname());
-    let systemd = ctx.fx.exists(Path::new("/run/systemd/system"));
+    // Upstream keeps the kubelet's directory private.
+    let kubelet_dir = Path::new(kubelet::CONFIG_PATH)
+        .parent()
+        .unwrap_or(Path::new("/"));
+    if !ctx.fx.exists(kubelet_dir) {
+        if let Some(parent) = kubelet_dir.parent().filter(|p| !ctx.fx.exists(p)) {
+            ctx.fx.create_dir_all(parent, 0o755)?;
+        }
+        ctx.fx.create_dir_all(kubelet_dir, 0o700)?;
+    }
     if systemd {
         // Upstream stops the kubelet while its files change; a failure here is not fatal.
         let _ = ctx
