@@ -3,6 +3,7 @@
 //! effects layer, and (re)start the kubelet.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use kubeadm_effects::{CommandKind, Content};
 use kubeadm_render::patches::{self, PatchSet};
@@ -87,7 +88,7 @@ pub fn load_patches(ctx: &InitContext) -> Result<Option<PatchSet>> {
     }
     let mut entries = Vec::new();
     for name in ctx.fx.list_dir(path)? {
-        let bytes = if patches::parse_name(&name).is_some() {
+        let bytes = if !matches!(patches::parse_name(&name), Ok(None)) {
             ctx.fx.read(&path.join(&name))?.unwrap_or_default()
         } else {
             Vec::new()
@@ -95,6 +96,24 @@ pub fn load_patches(ctx: &InitContext) -> Result<Option<PatchSet>> {
         entries.push((name, bytes));
     }
     let set = PatchSet::parse(&dir, entries)?;
+    // Upstream reads a patches directory once per run and says so once.
+    static ANNOUNCED: AtomicBool = AtomicBool::new(false);
+    if !ANNOUNCED.swap(true, Ordering::Relaxed) {
+        println!("[patches] Reading patches from path {dir:?}");
+        if !set.files.is_empty() {
+            let names: Vec<&str> = set.files.iter().map(|f| f.file.as_str()).collect();
+            println!(
+                "[patches] Found the following patch files: [{}]",
+                names.join(" ")
+            );
+        }
+        if !set.ignored.is_empty() {
+            println!(
+                "[patches] Ignored the following files: [{}]",
+                set.ignored.join(" ")
+            );
+        }
+    }
     Ok(Some(set))
 }
 
