@@ -423,6 +423,7 @@ fn malformed_patches_are_errors_naming_the_file() {
         ("etcd+json.json", r#"{"op": "replace"}"#),
         ("etcd1+json.yaml", "- op: frobnicate\n  path: /x\n"),
         ("kube-scheduler+merge.yaml", "- a\n- b\n"),
+        ("etcd+bogus.yaml", "a: b\n"),
     ] {
         let err = patch_set(&[(name, content)]).unwrap_err().to_string();
         assert!(err.contains(&format!("/patches/{name}")), "{err}");
@@ -537,5 +538,8 @@ etcd:
         .filter(|v| v.name.starts_with("etcd-certs"))
         .map(|v| (v.name, v.host_path.unwrap().path))
         .collect();
-    assert_eq!(etcd_vols, [("etcd-certs-0".to_string(), "/srv/etcd".to_string())]);
+    assert_eq!(
+        etcd_vols,
+        [("etcd-certs-0".to_string(), "/srv/etcd".to_string())]
+    );
 }
