@@ -42,7 +42,7 @@ pub fn check_mixed_flags(matches: &ArgMatches) -> Result<()> {
     }
     let mut mixed: Vec<String> = matches
         .ids()
-        // clap's derive adds an argument group named after the args struct (`InitArgs`): not a flag.
+        // clap's derive adds a group named after each Args struct ("InitArgs"); only flags count.
         .filter(|id| !id.as_str().starts_with(char::is_uppercase))
         .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
         .map(|id| id.as_str().replace('_', "-"))
