@@ -543,3 +543,55 @@ etcd:
         [("etcd-certs-0".to_string(), "/srv/etcd".to_string())]
     );
 }
+
+#[test]
+fn v1beta3_extra_args_map_renders_like_the_v1beta4_list() {
+    let v1beta3 = config(
+        r#"apiVersion: kubeadm.k8s.io/v1beta3
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.5}
+nodeRegistration:
+  name: cp
+  criSocket: "unix:///var/run/containerd/containerd.sock"
+  kubeletExtraArgs: {max-pods: "50"}
+---
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+kubernetesVersion: v1.24.17
+apiServer:
+  extraArgs: {audit-log-maxage: "7", authorization-mode: "Node,RBAC,Webhook"}
+etcd:
+  local:
+    extraArgs: {quota-backend-bytes: "8589934592"}
+"#,
+    );
+    let v1beta4 = config(
+        r#"apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.5}
+nodeRegistration:
+  name: cp
+  criSocket: "unix:///var/run/containerd/containerd.sock"
+  kubeletExtraArgs: [{name: max-pods, value: "50"}]
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.24.17
+apiServer:
+  extraArgs: [{name: authorization-mode, value: "Node,RBAC,Webhook"}, {name: audit-log-maxage, value: "7"}]
+etcd:
+  local:
+    extraArgs: [{name: quota-backend-bytes, value: "8589934592"}]
+"#,
+    );
+    let a = render_all(&v1beta3);
+    assert_eq!(a, render_all(&v1beta4));
+    for flag in [
+        "--audit-log-maxage=7",
+        "--authorization-mode=Node,RBAC,Webhook",
+        "--quota-backend-bytes=8589934592",
+        "--max-pods=50",
+    ] {
+        assert!(a.contains(flag), "{flag} missing");
+    }
+}
