@@ -81,6 +81,14 @@ fn phases_write_every_file_with_its_mode_and_twice_is_byte_identical() {
             assert_eq!(pod.metadata.namespace.as_deref(), Some("kube-system"));
         }
     }
+    for private in ["var/lib/etcd", "var/lib/kubelet"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(private))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{private}");
+    }
     run_phases(dir.path(), &[]);
     assert_eq!(first, snapshot(dir.path()));
     let env = String::from_utf8(first["var/lib/kubelet/kubeadm-flags.env"].0.clone()).unwrap();
