@@ -136,6 +136,19 @@ impl MinorInfo {
             ("/health", None, "/health")
         }
     }
+
+    /// Static Pods carry `priority: 2000001000` next to `system-node-critical` (kubernetes PR
+    /// 114338: 1.27, backported to the newest 1.25 and 1.26 patches), so graceful node
+    /// shutdown stops them last.
+    pub fn static_pod_priority(&self) -> Option<i32> {
+        (self.minor >= 25).then_some(2_000_001_000)
+    }
+
+    /// Probes name their port `probe-port`, declared in the container's `ports` (kubernetes PR
+    /// 132776, 1.34).
+    pub fn probe_named_port(&self) -> bool {
+        self.minor >= 34
+    }
 }
 
 /// The row for minor `1.N`, if supported.
