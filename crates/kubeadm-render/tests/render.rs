@@ -111,13 +111,19 @@ fn all_files(cfg: &InitConfig) -> Vec<(String, String)> {
             (kubeadm_render::staticpod::manifest_path(&name), y)
         })
         .collect();
-    let kc = kubelet::config_yaml(&cfg.kubelet).unwrap();
+    let mut kubelet_config = cfg.kubelet.clone();
+    kubelet::apply_instance_config(cfg, &mut kubelet_config);
+    let kc = kubelet::config_yaml(&kubelet_config).unwrap();
     let _: serde_json::Value = serde_saphyr::from_str(&kc).unwrap();
     files.push((kubelet::CONFIG_PATH.into(), kc));
     files.push((
         kubelet::FLAGS_ENV_PATH.into(),
         kubelet::flags_env(cfg, "node-1"),
     ));
+    if let Some(instance) = kubelet::instance_config(cfg) {
+        let _: serde_json::Value = serde_saphyr::from_str(&instance).unwrap();
+        files.push((kubelet::INSTANCE_CONFIG_PATH.into(), instance));
+    }
     files
 }
 
@@ -593,5 +599,40 @@ etcd:
         "--max-pods=50",
     ] {
         assert!(a.contains(flag), "{flag} missing");
+    }
+}
+
+#[test]
+fn node_local_cri_socket_follows_feature_gates_until_locked() {
+    let with_gate = |version: &str, gate: Option<bool>| {
+        let gates = gate
+            .map(|g| format!("featureGates: {{NodeLocalCRISocket: {g}}}\n"))
+            .unwrap_or_default();
+        config(&format!("{}{gates}", basic(version)))
+    };
+    let cases = [
+        ("v1.31.0", None, false),
+        ("v1.33.0", None, false),
+        ("v1.33.0", Some(true), true),
+        ("v1.35.0", None, true),
+        ("v1.35.0", Some(false), false),
+        ("v1.37.0", None, true),
+    ];
+    for (version, gate, on) in cases {
+        let cfg = with_gate(version, gate);
+        assert_eq!(
+            kubelet::node_local_cri_socket(&cfg),
+            on,
+            "{version} {gate:?}"
+        );
+        assert_eq!(
+            kubelet::instance_config(&cfg).is_some(),
+            on,
+            "{version} {gate:?}"
+        );
+        assert_eq!(
+            !kubelet::flags_env(&cfg, "node-1").contains("--container-runtime-endpoint="),
+            on
+        );
     }
 }

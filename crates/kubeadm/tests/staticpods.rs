@@ -817,3 +817,26 @@ fn kubelet_start_with_systemd_uses_systemctl_and_resolved() {
         "{config}"
     );
 }
+
+#[test]
+fn node_local_cri_socket_moves_the_endpoint_into_instance_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["init", "phase", "kubelet-start", "--node-name", "node-1"];
+    args.extend_from_slice(&["--apiserver-advertise-address", "127.0.0.1"]);
+    args.extend_from_slice(&["--kubernetes-version", "v1.37.0"]);
+    args.extend_from_slice(&["--cri-socket", "unix:///run/containerd/containerd.sock"]);
+    kubeadm(dir.path(), &args).success();
+    let lib = dir.path().join("var/lib/kubelet");
+    let instance = std::fs::read_to_string(lib.join("instance-config.yaml")).unwrap();
+    assert_eq!(
+        instance,
+        "containerRuntimeEndpoint: \"unix:///run/containerd/containerd.sock\"\n"
+    );
+    let env = std::fs::read_to_string(lib.join("kubeadm-flags.env")).unwrap();
+    assert!(!env.contains("container-runtime-endpoint"), "{env}");
+    let config = std::fs::read_to_string(lib.join("config.yaml")).unwrap();
+    assert!(
+        config.contains("containerRuntimeEndpoint: unix:///run/containerd/containerd.sock"),
+        "{config}"
+    );
+}

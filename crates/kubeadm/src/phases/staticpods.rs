@@ -219,6 +219,10 @@ fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
         let applied = set.apply("kubeletconfiguration", &mut config)?;
         report_patches("kubeletconfiguration", &applied);
     }
+    // With NodeLocalCRISocket the node's CRI endpoint goes into its own file and is merged
+    // into config.yaml after the patches, as upstream does.
+    let instance = kubelet::instance_config(&ctx.cfg);
+    kubelet::apply_instance_config(&ctx.cfg, &mut config);
     let config_yaml = kubelet::config_yaml(&config)?;
     let env = kubelet::flags_env(&ctx.cfg, &host::hostname());
     // Upstream keeps the kubelet's directory private.
@@ -250,6 +254,23 @@ fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
         Content::Plain(env.into_bytes()),
         KUBELET_FILE_MODE,
     )?;
+    match instance {
+        Some(text) => {
+            println!(
+                "[kubelet-start] Writing instance kubelet configuration to file {:?}",
+                kubelet::INSTANCE_CONFIG_PATH
+            );
+            ctx.fx.write_file(
+                Path::new(kubelet::INSTANCE_CONFIG_PATH),
+                Content::Plain(text.into_bytes()),
+                KUBELET_FILE_MODE,
+            )?;
+        }
+        None if ctx.cfg.info().node_local_cri_socket_gate().is_some() => println!(
+            "[kubelet-start] Skipping writing instance kubelet configuration file as the NodeLocalCRISocket feature gate is disabled"
+        ),
+        None => {}
+    }
     println!(
         "[kubelet-start] Writing kubelet configuration to file {:?}",
         kubelet::CONFIG_PATH
