@@ -140,8 +140,14 @@ impl PatchSet {
             let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
             let mut docs = Vec::new();
             for doc in split_documents(&text) {
-                let v: Value = serde_saphyr::from_str(&doc)
-                    .map_err(|e| err(e.to_string().lines().next().unwrap_or("").to_string()))?;
+                let v: Value = serde_saphyr::from_str(&doc).map_err(|e| {
+                    let text = e.to_string();
+                    let first = text.lines().next().unwrap_or("");
+                    err(format!(
+                        "invalid YAML: {}",
+                        first.trim_start_matches("error: ")
+                    ))
+                })?;
                 match (kind, &v) {
                     (PatchType::Json, Value::Array(_)) => {
                         serde_json::from_value::<json_patch::Patch>(v.clone())
