@@ -81,7 +81,7 @@ fn phases_write_every_file_with_its_mode_and_twice_is_byte_identical() {
             assert_eq!(pod.metadata.namespace.as_deref(), Some("kube-system"));
         }
     }
-    for private in ["var/lib/etcd", "var/lib/kubelet"] {
+    for private in ["var/lib/etcd", "var/lib/kubelet", "etc/kubernetes/manifests"] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join(private))
             .unwrap()

@@ -2,7 +2,9 @@
 //! manifests and kubelet files with `kubeadm-render`, apply `--patches`, write them through the
 //! effects layer, and (re)start the kubelet.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kubeadm_effects::{CommandKind, Content};
@@ -143,8 +145,28 @@ fn host_info(ctx: &InitContext) -> HostInfo {
     }
 }
 
+/// Creates `dir` with `mode` when it is missing (its missing parents get 0755).
+/// Once per run and directory: a dry run cannot see the directories it only pretended to
+/// create, and would otherwise announce them again for every file.
+fn ensure_private_dir(ctx: &InitContext, dir: &Path, mode: u32) -> Result<()> {
+    static ENSURED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    let first = ENSURED
+        .lock()
+        .map(|mut set| set.insert(dir.to_path_buf()))
+        .unwrap_or(true);
+    if first && !ctx.fx.exists(dir) {
+        if let Some(parent) = dir.parent().filter(|p| !ctx.fx.exists(p)) {
+            ctx.fx.create_dir_all(parent, 0o755)?;
+        }
+        ctx.fx.create_dir_all(dir, mode)?;
+    }
+    Ok(())
+}
+
 fn write_manifest(ctx: &InitContext, component: &str, yaml: String) -> Result<()> {
     let path = staticpod::manifest_path(component);
+    // Upstream creates the manifests directory 0700.
+    ensure_private_dir(ctx, Path::new(MANIFESTS_DIR), 0o700)?;
     ctx.fx.write_file(
         Path::new(&path),
         Content::Plain(yaml.into_bytes()),
@@ -166,11 +188,7 @@ fn run_etcd_local(ctx: &mut InitContext) -> Result<()> {
     }
     let yaml = pod_yaml(&pod)?;
     // etcd's data directory is private to it (upstream creates it 0700 before the manifest).
-    let data_dir = Path::new(&local.data_dir);
-    if let Some(parent) = data_dir.parent().filter(|p| !ctx.fx.exists(p)) {
-        ctx.fx.create_dir_all(parent, 0o755)?;
-    }
-    ctx.fx.create_dir_all(data_dir, 0o700)?;
+    ensure_private_dir(ctx, Path::new(&local.data_dir), 0o700)?;
     println!("[etcd] Creating static Pod manifest for local etcd in {MANIFESTS_DIR:?}");
     write_manifest(ctx, "etcd", yaml)
 }
@@ -229,12 +247,7 @@ fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
     let kubelet_dir = Path::new(kubelet::CONFIG_PATH)
         .parent()
         .unwrap_or(Path::new("/"));
-    if !ctx.fx.exists(kubelet_dir) {
-        if let Some(parent) = kubelet_dir.parent().filter(|p| !ctx.fx.exists(p)) {
-            ctx.fx.create_dir_all(parent, 0o755)?;
-        }
-        ctx.fx.create_dir_all(kubelet_dir, 0o700)?;
-    }
+    ensure_private_dir(ctx, kubelet_dir, 0o700)?;
     if systemd {
         // Upstream stops the kubelet while its files change; a failure here is not fatal.
         let _ = ctx
