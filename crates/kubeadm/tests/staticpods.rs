@@ -81,7 +81,11 @@ fn phases_write_every_file_with_its_mode_and_twice_is_byte_identical() {
             assert_eq!(pod.metadata.namespace.as_deref(), Some("kube-system"));
         }
     }
-    for private in ["var/lib/etcd", "var/lib/kubelet", "etc/kubernetes/manifests"] {
+    for private in [
+        "var/lib/etcd",
+        "var/lib/kubelet",
+        "etc/kubernetes/manifests",
+    ] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join(private))
             .unwrap()
@@ -364,6 +368,18 @@ fn rooted_command(pod: &Pod, root: &Path) -> Vec<String> {
 
 #[test]
 fn real_etcd_runs_from_our_manifest() {
+    real_etcd("v1.31.0", true);
+}
+
+/// The oldest supported minor's etcd flags (no corrupt check, no watch-progress flag) run too.
+#[test]
+fn real_etcd_runs_from_our_v1_24_manifest() {
+    real_etcd("v1.24.17", false);
+}
+
+/// Starts etcd from the command line of our etcd.yaml for `version` and checks it serves;
+/// `control_plane` also writes (and, with binaries, starts) the rest of the control plane.
+fn real_etcd(version: &str, control_plane: bool) {
     let Some(etcd_bin) = peer("KUBEADM_TEST_ETCD", "etcd") else {
         eprintln!(
             "skipping real_etcd_runs_from_our_manifest: etcd not found (set KUBEADM_TEST_ETCD or put etcd on PATH)"
@@ -391,7 +407,7 @@ nodeRegistration:
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
-kubernetesVersion: v1.31.0
+kubernetesVersion: {version}
 apiServer:
   extraArgs:
   - {{name: etcd-servers, value: "https://127.0.0.1:{client}"}}
@@ -511,7 +527,9 @@ etcd:
             "etcdctl: {text}"
         );
     }
-    control_plane_from_manifests(root, &cfg_path, [api, cm, sched]);
+    if control_plane {
+        control_plane_from_manifests(root, &cfg_path, [api, cm, sched]);
+    }
 }
 
 /// Signs `name.crt`/`name.key` (relative to `dir`) with the CA `ca` (`ca.crt`/`ca.key`).
