@@ -106,7 +106,7 @@ pub fn default_args(
 }
 
 /// Where the probes reach etcd: the first `listen-metrics-urls` entry (the operator's if set),
-/// with an unspecified or missing host replaced by loopback.
+/// with a missing host replaced by loopback.
 pub fn probe_endpoint(cfg: &InitConfig, local: &LocalEtcd) -> Endpoint {
     let lo = loopback(cfg);
     let mut ep = Endpoint {
@@ -119,7 +119,7 @@ pub fn probe_endpoint(cfg: &InitConfig, local: &LocalEtcd) -> Endpoint {
         .and_then(|urls| urls.split(',').next())
         .and_then(staticpod::url_host_port);
     if let Some((host, port, scheme)) = first {
-        if !(host.is_empty() || host == "0.0.0.0" || host == "::") {
+        if !host.is_empty() {
             ep.host = host;
         }
         if let Some(p) = port {
