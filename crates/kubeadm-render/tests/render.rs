@@ -636,3 +636,28 @@ fn node_local_cri_socket_follows_feature_gates_until_locked() {
         );
     }
 }
+
+#[test]
+fn startup_probes_cover_the_control_plane_timeout() {
+    let cfg = config(
+        r#"apiVersion: kubeadm.k8s.io/v1beta3
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.5}
+nodeRegistration: {name: cp, criSocket: "unix:///var/run/containerd/containerd.sock"}
+---
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+kubernetesVersion: v1.24.17
+apiServer:
+  timeoutForControlPlane: 10m5s
+"#,
+    );
+    for c in controlplane::COMPONENTS {
+        let pod = controlplane::pod(&cfg, c, &HostInfo::default()).unwrap();
+        let startup = pod.spec.unwrap().containers[0]
+            .startup_probe
+            .clone()
+            .unwrap();
+        assert_eq!(startup.failure_threshold, Some(61), "{c}");
+    }
+}
