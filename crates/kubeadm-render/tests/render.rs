@@ -661,3 +661,22 @@ apiServer:
         assert_eq!(startup.failure_threshold, Some(61), "{c}");
     }
 }
+
+#[test]
+fn every_supported_minor_renders_valid_pods() {
+    for minor in kubeadm_api::version::MIN_MINOR..=kubeadm_api::version::MAX_MINOR {
+        let cfg = config(&basic(&format!("v1.{minor}.0")));
+        // all_files parses every manifest back strictly and every kubelet file as YAML.
+        let files = all_files(&cfg);
+        assert!(files.len() >= 6, "v1.{minor}");
+        let env = &files
+            .iter()
+            .find(|(p, _)| p == kubelet::FLAGS_ENV_PATH)
+            .unwrap()
+            .1;
+        assert!(
+            env.starts_with("KUBELET_KUBEADM_ARGS=\"") && env.ends_with("\"\n"),
+            "{env}"
+        );
+    }
+}
