@@ -240,6 +240,32 @@ impl MinorInfo {
             ("/health", None, "/health")
         }
     }
+
+    /// Static Pods carry `priority: 2000001000` next to `system-node-critical` (kubernetes PR
+    /// 114338: 1.27, backported to the newest 1.25 and 1.26 patches), so graceful node
+    /// shutdown stops them last.
+    pub fn static_pod_priority(&self) -> Option<i32> {
+        (self.minor >= 25).then_some(2_000_001_000)
+    }
+
+    /// Probes name their port `probe-port`, declared in the container's `ports` (kubernetes PR
+    /// 132776, 1.34).
+    pub fn probe_named_port(&self) -> bool {
+        self.minor >= 34
+    }
+
+    /// kubeadm's `NodeLocalCRISocket` gate (the CRI socket lives in
+    /// `/var/lib/kubelet/instance-config.yaml` instead of a kubelet flag): `None` before it
+    /// exists (1.32), else `(default, locked)` — alpha off in 1.32–1.33, beta on in 1.34–1.35,
+    /// GA (always on) from 1.36.
+    pub fn node_local_cri_socket_gate(&self) -> Option<(bool, bool)> {
+        match self.minor {
+            0..=31 => None,
+            32..=33 => Some((false, false)),
+            34..=35 => Some((true, false)),
+            _ => Some((true, true)),
+        }
+    }
 }
 
 /// The row for minor `1.N`, if supported.

@@ -289,6 +289,7 @@ pub fn pod(cfg: &InitConfig, component: &str, host: &HostInfo) -> Option<Pod> {
                 host: probe_host(Some(adv), v6),
                 port: i32::from(cfg.bind_port()),
                 scheme: "HTTPS",
+                named: cfg.info().probe_named_port(),
             };
             let a = &c.api_server;
             (
@@ -323,6 +324,7 @@ pub fn pod(cfg: &InitConfig, component: &str, host: &HostInfo) -> Option<Pod> {
                 host: probe_host(args::get(&cm.extra_args, "bind-address"), v6),
                 port: probe_port(&cm.extra_args, CONTROLLER_MANAGER_PORT),
                 scheme: "HTTPS",
+                named: cfg.info().probe_named_port(),
             };
             (
                 controller_manager_args(cfg, host),
@@ -349,6 +351,7 @@ pub fn pod(cfg: &InitConfig, component: &str, host: &HostInfo) -> Option<Pod> {
                 host: probe_host(args::get(&s.extra_args, "bind-address"), v6),
                 port: probe_port(&s.extra_args, SCHEDULER_PORT),
                 scheme: "HTTPS",
+                named: cfg.info().probe_named_port(),
             };
             (
                 scheduler_args(cfg),
@@ -371,11 +374,17 @@ pub fn pod(cfg: &InitConfig, component: &str, host: &HostInfo) -> Option<Pod> {
         image_pull_policy: Some("IfNotPresent".into()),
         command: Some(command),
         resources: Some(staticpod::requests(cpu, None)),
+        ports: staticpod::probe_ports(&ep),
         liveness_probe: Some(staticpod::liveness(&ep, paths.0)),
         readiness_probe: paths.1.map(|p| staticpod::readiness(&ep, p)),
         startup_probe: Some(staticpod::startup(&ep, paths.2, timeout)),
         env: staticpod::env(&host.proxy_env, extra_envs),
         ..Default::default()
     };
-    Some(staticpod::component_pod(container, &mounts, annotations))
+    Some(staticpod::component_pod(
+        container,
+        &mounts,
+        annotations,
+        cfg.info().static_pod_priority(),
+    ))
 }

@@ -106,19 +106,20 @@ pub fn default_args(
 }
 
 /// Where the probes reach etcd: the first `listen-metrics-urls` entry (the operator's if set),
-/// with an unspecified or missing host replaced by loopback.
+/// with a missing host replaced by loopback.
 pub fn probe_endpoint(cfg: &InitConfig, local: &LocalEtcd) -> Endpoint {
     let lo = loopback(cfg);
     let mut ep = Endpoint {
         host: lo.to_string(),
         port: i32::from(METRICS_PORT),
         scheme: "HTTP",
+        named: cfg.info().probe_named_port(),
     };
     let first = args::get(&local.extra_args, "listen-metrics-urls")
         .and_then(|urls| urls.split(',').next())
         .and_then(staticpod::url_host_port);
     if let Some((host, port, scheme)) = first {
-        if !(host.is_empty() || host == "0.0.0.0" || host == "::") {
+        if !host.is_empty() {
             ep.host = host;
         }
         if let Some(p) = port {
@@ -156,6 +157,7 @@ pub fn pod(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(String, Stri
         image_pull_policy: Some("IfNotPresent".into()),
         command: Some(command),
         resources: Some(staticpod::requests("100m", Some("100Mi"))),
+        ports: staticpod::probe_ports(&ep),
         liveness_probe: Some(staticpod::liveness(&ep, live)),
         readiness_probe: ready.map(|p| staticpod::readiness(&ep, p)),
         startup_probe: Some(staticpod::startup(&ep, start, timeout)),
@@ -166,5 +168,5 @@ pub fn pod(cfg: &InitConfig, local: &LocalEtcd, initial_cluster: &[(String, Stri
         ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),
         client_url(cfg),
     )]);
-    staticpod::component_pod(container, &mounts, annotations)
+    staticpod::component_pod(container, &mounts, annotations, info.static_pod_priority())
 }

@@ -13,6 +13,9 @@ use crate::args::{self, arg};
 pub const CONFIG_PATH: &str = "/var/lib/kubelet/config.yaml";
 /// The environment file with kubeadm's kubelet flags.
 pub const FLAGS_ENV_PATH: &str = "/var/lib/kubelet/kubeadm-flags.env";
+/// The resolver list of systemd-resolved (not its 127.0.0.53 stub), which kubeadm gives the
+/// kubelet as `resolvConf` when systemd-resolved is active.
+pub const RESOLVED_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
 /// The variable the kubelet's systemd drop-in reads.
 pub const FLAGS_ENV_VAR: &str = "KUBELET_KUBEADM_ARGS";
 
@@ -25,6 +28,46 @@ pub fn config_yaml(kubelet: &Value) -> Result<String, RenderError> {
     })
 }
 
+/// The per-node kubelet settings file (`NodeLocalCRISocket`).
+pub const INSTANCE_CONFIG_PATH: &str = "/var/lib/kubelet/instance-config.yaml";
+
+/// Whether kubeadm's `NodeLocalCRISocket` gate is on for this cluster: the version's default,
+/// unless `featureGates` says otherwise where the gate is not locked.
+pub fn node_local_cri_socket(cfg: &InitConfig) -> bool {
+    match cfg.info().node_local_cri_socket_gate() {
+        None => false,
+        Some((_, true)) => true,
+        Some((default, false)) => cfg
+            .cluster
+            .feature_gates
+            .get("NodeLocalCRISocket")
+            .copied()
+            .unwrap_or(default),
+    }
+}
+
+/// `instance-config.yaml` (with `NodeLocalCRISocket`): the node's CRI endpoint, which kubeadm
+/// also merges into `config.yaml`.
+pub fn instance_config(cfg: &InitConfig) -> Option<String> {
+    node_local_cri_socket(cfg).then(|| {
+        format!(
+            "containerRuntimeEndpoint: {}\n",
+            go_quote(&cfg.init.node_registration.cri_socket)
+        )
+    })
+}
+
+/// Merges the instance configuration into the KubeletConfiguration, as kubeadm does after
+/// applying patches.
+pub fn apply_instance_config(cfg: &InitConfig, kubelet: &mut Value) {
+    if let (true, Some(obj)) = (node_local_cri_socket(cfg), kubelet.as_object_mut()) {
+        obj.insert(
+            "containerRuntimeEndpoint".into(),
+            cfg.init.node_registration.cri_socket.clone().into(),
+        );
+    }
+}
+
 /// kubeadm's kubelet flags before `kubeletExtraArgs`. `hostname` is the host's name; the
 /// kubelet is told the node name only when it differs.
 pub fn default_flags(cfg: &InitConfig, hostname: &str) -> Vec<Arg> {
@@ -34,7 +77,9 @@ pub fn default_flags(cfg: &InitConfig, hostname: &str) -> Vec<Arg> {
     if info.kubelet_container_runtime_flag() {
         a.push(arg("container-runtime", "remote"));
     }
-    a.push(arg("container-runtime-endpoint", nr.cri_socket.clone()));
+    if !node_local_cri_socket(cfg) {
+        a.push(arg("container-runtime-endpoint", nr.cri_socket.clone()));
+    }
     if info.kubelet_pod_infra_flag() {
         a.push(arg(
             "pod-infra-container-image",

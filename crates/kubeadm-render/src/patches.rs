@@ -68,28 +68,33 @@ pub struct PatchSet {
     pub ignored: Vec<String>,
 }
 
-/// Splits `target[suffix][+type].ext` into target and type; `None` when the name does not
-/// follow the scheme.
-pub fn parse_name(name: &str) -> Option<(&'static str, PatchType)> {
-    let stem = name
-        .strip_suffix(".yaml")
-        .or_else(|| name.strip_suffix(".json"))?;
-    let (head, kind) = match stem.split_once('+') {
-        Some((h, "strategic")) => (h, PatchType::Strategic),
-        Some((h, "merge")) => (h, PatchType::Merge),
-        Some((h, "json")) => (h, PatchType::Json),
-        Some(_) => return None,
-        None => (stem, PatchType::Strategic),
-    };
-    if head.contains('.') {
-        return None;
+/// Reads a patch file's name as upstream does: `target[suffix][+type].(yaml|json)`.
+/// `Ok(None)` for names upstream ignores (another extension, an unknown target); an error for a
+/// `+` without a known patch type after it.
+pub fn parse_name(name: &str) -> Result<Option<(&'static str, PatchType)>, String> {
+    if !(name.len() > 5 && (name.ends_with(".yaml") || name.ends_with(".json"))) {
+        return Ok(None);
     }
-    // The longest target that prefixes the name wins (`kube-apiserver` before any shorter one).
-    let target = TARGETS
-        .iter()
-        .filter(|t| head.starts_with(*t))
-        .max_by_key(|t| t.len())?;
-    Some((target, kind))
+    let Some(target) = TARGETS.iter().find(|t| name.starts_with(*t)) else {
+        return Ok(None);
+    };
+    let rest = &name[target.len()..];
+    let rest = rest.trim_start_matches(|c| !matches!(c, '.' | '+' | '\n'));
+    let Some(after_plus) = rest.strip_prefix('+') else {
+        return Ok(Some((target, PatchType::Strategic)));
+    };
+    let kind = if after_plus.starts_with("json") {
+        PatchType::Json
+    } else if after_plus.starts_with("merge") {
+        PatchType::Merge
+    } else if after_plus.starts_with("strategic") {
+        PatchType::Strategic
+    } else {
+        return Err(
+            "unknown or missing patch type after '+', must be one of [json merge strategic]".into(),
+        );
+    };
+    Ok(Some((target, kind)))
 }
 
 fn split_documents(text: &str) -> Vec<String> {
@@ -120,19 +125,29 @@ impl PatchSet {
             ..Default::default()
         };
         for (file, bytes) in entries {
-            let Some((target, kind)) = parse_name(&file) else {
-                set.ignored.push(file);
-                continue;
-            };
             let err = |message: String| RenderError::Patch {
                 file: format!("{dir}/{file}"),
                 message,
             };
+            let Some((target, kind)) = parse_name(&file).map_err(err)? else {
+                set.ignored.push(file);
+                continue;
+            };
+            if bytes.is_empty() {
+                set.ignored.push(file);
+                continue;
+            }
             let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
             let mut docs = Vec::new();
             for doc in split_documents(&text) {
-                let v: Value = serde_saphyr::from_str(&doc)
-                    .map_err(|e| err(e.to_string().lines().next().unwrap_or("").to_string()))?;
+                let v: Value = serde_saphyr::from_str(&doc).map_err(|e| {
+                    let text = e.to_string();
+                    let first = text.lines().next().unwrap_or("");
+                    err(format!(
+                        "invalid YAML: {}",
+                        first.trim_start_matches("error: ")
+                    ))
+                })?;
                 match (kind, &v) {
                     (PatchType::Json, Value::Array(_)) => {
                         serde_json::from_value::<json_patch::Patch>(v.clone())
@@ -145,9 +160,6 @@ impl PatchSet {
                     _ => return Err(err("a strategic or merge patch must be a mapping".into())),
                 }
                 docs.push(v);
-            }
-            if docs.is_empty() {
-                return Err(err("the file holds no patch".into()));
             }
             set.files.push(PatchFile {
                 file,
@@ -298,25 +310,24 @@ mod tests {
 
     #[test]
     fn names_follow_upstream() {
+        let ok = |n: &str| parse_name(n).unwrap();
         assert_eq!(
-            parse_name("kube-apiserver.yaml"),
+            ok("kube-apiserver.yaml"),
             Some(("kube-apiserver", PatchType::Strategic))
         );
+        assert_eq!(ok("etcd0+json.json"), Some(("etcd", PatchType::Json)));
         assert_eq!(
-            parse_name("etcd0+json.json"),
-            Some(("etcd", PatchType::Json))
-        );
-        assert_eq!(
-            parse_name("kube-scheduler-extra+merge.yaml"),
+            ok("kube-scheduler-extra+merge.yaml"),
             Some(("kube-scheduler", PatchType::Merge))
         );
         assert_eq!(
-            parse_name("kubeletconfiguration+strategic.json"),
+            ok("kubeletconfiguration+strategic.json"),
             Some(("kubeletconfiguration", PatchType::Strategic))
         );
-        assert_eq!(parse_name("kube-proxy.yaml"), None);
-        assert_eq!(parse_name("etcd+bogus.yaml"), None);
-        assert_eq!(parse_name("etcd.txt"), None);
+        assert_eq!(ok("kube-proxy.yaml"), None);
+        assert_eq!(ok("etcd.txt"), None);
+        assert!(parse_name("etcd+bogus.yaml").is_err());
+        assert!(parse_name("etcd+.yaml").is_err());
     }
 
     #[test]

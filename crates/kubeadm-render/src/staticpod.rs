@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, HTTPGetAction, HostPathVolumeSource, Pod, PodSecurityContext,
-    PodSpec, Probe, ResourceRequirements, SeccompProfile, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, HostPathVolumeSource, Pod,
+    PodSecurityContext, PodSpec, Probe, ResourceRequirements, SeccompProfile, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -138,6 +138,23 @@ pub struct Endpoint {
     pub port: i32,
     /// `HTTP` or `HTTPS`.
     pub scheme: &'static str,
+    /// Probes name the port `probe-port`, declared in the container's ports (1.34 and later).
+    pub named: bool,
+}
+
+/// The name probes use for their port when [`Endpoint::named`].
+pub const PROBE_PORT_NAME: &str = "probe-port";
+
+/// The container's `ports`: the named probe port, when the probes use one.
+pub fn probe_ports(ep: &Endpoint) -> Option<Vec<ContainerPort>> {
+    ep.named.then(|| {
+        vec![ContainerPort {
+            container_port: ep.port,
+            name: Some(PROBE_PORT_NAME.into()),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }]
+    })
 }
 
 fn http_probe(ep: &Endpoint, path: &str) -> Probe {
@@ -145,7 +162,11 @@ fn http_probe(ep: &Endpoint, path: &str) -> Probe {
         http_get: Some(HTTPGetAction {
             host: Some(ep.host.clone()),
             path: Some(path.to_string()),
-            port: IntOrString::Int(ep.port),
+            port: if ep.named {
+                IntOrString::String(PROBE_PORT_NAME.into())
+            } else {
+                IntOrString::Int(ep.port)
+            },
             scheme: Some(ep.scheme.to_string()),
             ..Default::default()
         }),
@@ -234,11 +255,13 @@ pub fn proxy_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(Strin
 }
 
 /// The Pod around one container: kube-system, labels `component`/`tier`, host network,
-/// `system-node-critical`, seccomp `RuntimeDefault`, the volumes sorted by name.
+/// `system-node-critical` (with its numeric `priority` where the version sets it), seccomp
+/// `RuntimeDefault`, the volumes sorted by name.
 pub fn component_pod(
     mut container: Container,
     mounts: &Mounts,
     annotations: BTreeMap<String, String>,
+    priority: Option<i32>,
 ) -> Pod {
     let name = container.name.clone();
     container.volume_mounts = Some(mounts.values().map(|m| m.mount.clone()).collect());
@@ -257,6 +280,7 @@ pub fn component_pod(
         spec: Some(PodSpec {
             containers: vec![container],
             host_network: Some(true),
+            priority,
             priority_class_name: Some("system-node-critical".into()),
             security_context: Some(PodSecurityContext {
                 seccomp_profile: Some(SeccompProfile {

@@ -111,13 +111,19 @@ fn all_files(cfg: &InitConfig) -> Vec<(String, String)> {
             (kubeadm_render::staticpod::manifest_path(&name), y)
         })
         .collect();
-    let kc = kubelet::config_yaml(&cfg.kubelet).unwrap();
+    let mut kubelet_config = cfg.kubelet.clone();
+    kubelet::apply_instance_config(cfg, &mut kubelet_config);
+    let kc = kubelet::config_yaml(&kubelet_config).unwrap();
     let _: serde_json::Value = serde_saphyr::from_str(&kc).unwrap();
     files.push((kubelet::CONFIG_PATH.into(), kc));
     files.push((
         kubelet::FLAGS_ENV_PATH.into(),
         kubelet::flags_env(cfg, "node-1"),
     ));
+    if let Some(instance) = kubelet::instance_config(cfg) {
+        let _: serde_json::Value = serde_saphyr::from_str(&instance).unwrap();
+        files.push((kubelet::INSTANCE_CONFIG_PATH.into(), instance));
+    }
     files
 }
 
@@ -423,6 +429,7 @@ fn malformed_patches_are_errors_naming_the_file() {
         ("etcd+json.json", r#"{"op": "replace"}"#),
         ("etcd1+json.yaml", "- op: frobnicate\n  path: /x\n"),
         ("kube-scheduler+merge.yaml", "- a\n- b\n"),
+        ("etcd+bogus.yaml", "a: b\n"),
     ] {
         let err = patch_set(&[(name, content)]).unwrap_err().to_string();
         assert!(err.contains(&format!("/patches/{name}")), "{err}");
@@ -541,4 +548,135 @@ etcd:
         etcd_vols,
         [("etcd-certs-0".to_string(), "/srv/etcd".to_string())]
     );
+}
+
+#[test]
+fn v1beta3_extra_args_map_renders_like_the_v1beta4_list() {
+    let v1beta3 = config(
+        r#"apiVersion: kubeadm.k8s.io/v1beta3
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.5}
+nodeRegistration:
+  name: cp
+  criSocket: "unix:///var/run/containerd/containerd.sock"
+  kubeletExtraArgs: {max-pods: "50"}
+---
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+kubernetesVersion: v1.24.17
+apiServer:
+  extraArgs: {audit-log-maxage: "7", authorization-mode: "Node,RBAC,Webhook"}
+etcd:
+  local:
+    extraArgs: {quota-backend-bytes: "8589934592"}
+"#,
+    );
+    let v1beta4 = config(
+        r#"apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.5}
+nodeRegistration:
+  name: cp
+  criSocket: "unix:///var/run/containerd/containerd.sock"
+  kubeletExtraArgs: [{name: max-pods, value: "50"}]
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.24.17
+apiServer:
+  extraArgs: [{name: authorization-mode, value: "Node,RBAC,Webhook"}, {name: audit-log-maxage, value: "7"}]
+etcd:
+  local:
+    extraArgs: [{name: quota-backend-bytes, value: "8589934592"}]
+"#,
+    );
+    let a = render_all(&v1beta3);
+    assert_eq!(a, render_all(&v1beta4));
+    for flag in [
+        "--audit-log-maxage=7",
+        "--authorization-mode=Node,RBAC,Webhook",
+        "--quota-backend-bytes=8589934592",
+        "--max-pods=50",
+    ] {
+        assert!(a.contains(flag), "{flag} missing");
+    }
+}
+
+#[test]
+fn node_local_cri_socket_follows_feature_gates_until_locked() {
+    let with_gate = |version: &str, gate: Option<bool>| {
+        let gates = gate
+            .map(|g| format!("featureGates: {{NodeLocalCRISocket: {g}}}\n"))
+            .unwrap_or_default();
+        config(&format!("{}{gates}", basic(version)))
+    };
+    let cases = [
+        ("v1.31.0", None, false),
+        ("v1.33.0", None, false),
+        ("v1.33.0", Some(true), true),
+        ("v1.35.0", None, true),
+        ("v1.35.0", Some(false), false),
+        ("v1.37.0", None, true),
+    ];
+    for (version, gate, on) in cases {
+        let cfg = with_gate(version, gate);
+        assert_eq!(
+            kubelet::node_local_cri_socket(&cfg),
+            on,
+            "{version} {gate:?}"
+        );
+        assert_eq!(
+            kubelet::instance_config(&cfg).is_some(),
+            on,
+            "{version} {gate:?}"
+        );
+        assert_eq!(
+            !kubelet::flags_env(&cfg, "node-1").contains("--container-runtime-endpoint="),
+            on
+        );
+    }
+}
+
+#[test]
+fn startup_probes_cover_the_control_plane_timeout() {
+    let cfg = config(
+        r#"apiVersion: kubeadm.k8s.io/v1beta3
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.5}
+nodeRegistration: {name: cp, criSocket: "unix:///var/run/containerd/containerd.sock"}
+---
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+kubernetesVersion: v1.24.17
+apiServer:
+  timeoutForControlPlane: 10m5s
+"#,
+    );
+    for c in controlplane::COMPONENTS {
+        let pod = controlplane::pod(&cfg, c, &HostInfo::default()).unwrap();
+        let startup = pod.spec.unwrap().containers[0]
+            .startup_probe
+            .clone()
+            .unwrap();
+        assert_eq!(startup.failure_threshold, Some(61), "{c}");
+    }
+}
+
+#[test]
+fn every_supported_minor_renders_valid_pods() {
+    for minor in kubeadm_api::version::MIN_MINOR..=kubeadm_api::version::MAX_MINOR {
+        let cfg = config(&basic(&format!("v1.{minor}.0")));
+        // all_files parses every manifest back strictly and every kubelet file as YAML.
+        let files = all_files(&cfg);
+        assert!(files.len() >= 6, "v1.{minor}");
+        let env = &files
+            .iter()
+            .find(|(p, _)| p == kubelet::FLAGS_ENV_PATH)
+            .unwrap()
+            .1;
+        assert!(
+            env.starts_with("KUBELET_KUBEADM_ARGS=\"") && env.ends_with("\"\n"),
+            "{env}"
+        );
+    }
 }

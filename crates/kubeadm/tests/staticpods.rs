@@ -81,6 +81,18 @@ fn phases_write_every_file_with_its_mode_and_twice_is_byte_identical() {
             assert_eq!(pod.metadata.namespace.as_deref(), Some("kube-system"));
         }
     }
+    for private in [
+        "var/lib/etcd",
+        "var/lib/kubelet",
+        "etc/kubernetes/manifests",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(private))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{private}");
+    }
     run_phases(dir.path(), &[]);
     assert_eq!(first, snapshot(dir.path()));
     let env = String::from_utf8(first["var/lib/kubelet/kubeadm-flags.env"].0.clone()).unwrap();
@@ -356,6 +368,18 @@ fn rooted_command(pod: &Pod, root: &Path) -> Vec<String> {
 
 #[test]
 fn real_etcd_runs_from_our_manifest() {
+    real_etcd("v1.31.0", true);
+}
+
+/// The oldest supported minor's etcd flags (no corrupt check, no watch-progress flag) run too.
+#[test]
+fn real_etcd_runs_from_our_v1_24_manifest() {
+    real_etcd("v1.24.17", false);
+}
+
+/// Starts etcd from the command line of our etcd.yaml for `version` and checks it serves;
+/// `control_plane` also writes (and, with binaries, starts) the rest of the control plane.
+fn real_etcd(version: &str, control_plane: bool) {
     let Some(etcd_bin) = peer("KUBEADM_TEST_ETCD", "etcd") else {
         eprintln!(
             "skipping real_etcd_runs_from_our_manifest: etcd not found (set KUBEADM_TEST_ETCD or put etcd on PATH)"
@@ -383,7 +407,7 @@ nodeRegistration:
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
-kubernetesVersion: v1.31.0
+kubernetesVersion: {version}
 apiServer:
   extraArgs:
   - {{name: etcd-servers, value: "https://127.0.0.1:{client}"}}
@@ -503,7 +527,9 @@ etcd:
             "etcdctl: {text}"
         );
     }
-    control_plane_from_manifests(root, &cfg_path, [api, cm, sched]);
+    if control_plane {
+        control_plane_from_manifests(root, &cfg_path, [api, cm, sched]);
+    }
 }
 
 /// Signs `name.crt`/`name.key` (relative to `dir`) with the CA `ca` (`ca.crt`/`ca.key`).
@@ -759,5 +785,76 @@ fn control_plane_from_manifests(root: &Path, cfg: &Path, ports: [u16; 3]) {
         &mut running[0],
         &root.join("kube-apiserver.log"),
         30,
+    );
+}
+
+#[test]
+fn kubelet_start_with_systemd_uses_systemctl_and_resolved() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("run/systemd/system")).unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.path().join("systemctl.log");
+    let script = format!("#!/bin/sh\necho \"$*\" >> {}\nexit 0\n", log.display());
+    std::fs::write(bin.join("systemctl"), script).unwrap();
+    std::fs::set_permissions(
+        bin.join("systemctl"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut args = vec!["init", "phase", "kubelet-start"];
+    args.extend_from_slice(&FLAGS);
+    Command::cargo_bin("kubeadm")
+        .unwrap()
+        .env("PATH", path)
+        .arg("--rootfs")
+        .arg(&root)
+        .args(&args)
+        .assert()
+        .success();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        [
+            "is-active systemd-resolved",
+            "stop kubelet",
+            "daemon-reload",
+            "restart kubelet"
+        ]
+    );
+    let config = std::fs::read_to_string(root.join(FILES[4])).unwrap();
+    assert!(
+        config.contains("resolvConf: /run/systemd/resolve/resolv.conf"),
+        "{config}"
+    );
+}
+
+#[test]
+fn node_local_cri_socket_moves_the_endpoint_into_instance_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["init", "phase", "kubelet-start", "--node-name", "node-1"];
+    args.extend_from_slice(&["--apiserver-advertise-address", "127.0.0.1"]);
+    args.extend_from_slice(&["--kubernetes-version", "v1.37.0"]);
+    args.extend_from_slice(&["--cri-socket", "unix:///run/containerd/containerd.sock"]);
+    kubeadm(dir.path(), &args).success();
+    let lib = dir.path().join("var/lib/kubelet");
+    let instance = std::fs::read_to_string(lib.join("instance-config.yaml")).unwrap();
+    assert_eq!(
+        instance,
+        "containerRuntimeEndpoint: \"unix:///run/containerd/containerd.sock\"\n"
+    );
+    let env = std::fs::read_to_string(lib.join("kubeadm-flags.env")).unwrap();
+    assert!(!env.contains("container-runtime-endpoint"), "{env}");
+    let config = std::fs::read_to_string(lib.join("config.yaml")).unwrap();
+    assert!(
+        config.contains("containerRuntimeEndpoint: unix:///run/containerd/containerd.sock"),
+        "{config}"
     );
 }

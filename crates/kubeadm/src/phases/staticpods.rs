@@ -2,7 +2,10 @@
 //! manifests and kubelet files with `kubeadm-render`, apply `--patches`, write them through the
 //! effects layer, and (re)start the kubelet.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use kubeadm_effects::{CommandKind, Content};
 use kubeadm_render::patches::{self, PatchSet};
@@ -87,7 +90,7 @@ pub fn load_patches(ctx: &InitContext) -> Result<Option<PatchSet>> {
     }
     let mut entries = Vec::new();
     for name in ctx.fx.list_dir(path)? {
-        let bytes = if patches::parse_name(&name).is_some() {
+        let bytes = if !matches!(patches::parse_name(&name), Ok(None)) {
             ctx.fx.read(&path.join(&name))?.unwrap_or_default()
         } else {
             Vec::new()
@@ -95,6 +98,24 @@ pub fn load_patches(ctx: &InitContext) -> Result<Option<PatchSet>> {
         entries.push((name, bytes));
     }
     let set = PatchSet::parse(&dir, entries)?;
+    // Upstream reads a patches directory once per run and says so once.
+    static ANNOUNCED: AtomicBool = AtomicBool::new(false);
+    if !ANNOUNCED.swap(true, Ordering::Relaxed) {
+        println!("[patches] Reading patches from path {dir:?}");
+        if !set.files.is_empty() {
+            let names: Vec<&str> = set.files.iter().map(|f| f.file.as_str()).collect();
+            println!(
+                "[patches] Found the following patch files: [{}]",
+                names.join(" ")
+            );
+        }
+        if !set.ignored.is_empty() {
+            println!(
+                "[patches] Ignored the following files: [{}]",
+                set.ignored.join(" ")
+            );
+        }
+    }
     Ok(Some(set))
 }
 
@@ -124,8 +145,28 @@ fn host_info(ctx: &InitContext) -> HostInfo {
     }
 }
 
+/// Creates `dir` with `mode` when it is missing (its missing parents get 0755).
+/// Once per run and directory: a dry run cannot see the directories it only pretended to
+/// create, and would otherwise announce them again for every file.
+fn ensure_private_dir(ctx: &InitContext, dir: &Path, mode: u32) -> Result<()> {
+    static ENSURED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    let first = ENSURED
+        .lock()
+        .map(|mut set| set.insert(dir.to_path_buf()))
+        .unwrap_or(true);
+    if first && !ctx.fx.exists(dir) {
+        if let Some(parent) = dir.parent().filter(|p| !ctx.fx.exists(p)) {
+            ctx.fx.create_dir_all(parent, 0o755)?;
+        }
+        ctx.fx.create_dir_all(dir, mode)?;
+    }
+    Ok(())
+}
+
 fn write_manifest(ctx: &InitContext, component: &str, yaml: String) -> Result<()> {
     let path = staticpod::manifest_path(component);
+    // Upstream creates the manifests directory 0700.
+    ensure_private_dir(ctx, Path::new(MANIFESTS_DIR), 0o700)?;
     ctx.fx.write_file(
         Path::new(&path),
         Content::Plain(yaml.into_bytes()),
@@ -147,11 +188,7 @@ fn run_etcd_local(ctx: &mut InitContext) -> Result<()> {
     }
     let yaml = pod_yaml(&pod)?;
     // etcd's data directory is private to it (upstream creates it 0700 before the manifest).
-    let data_dir = Path::new(&local.data_dir);
-    if let Some(parent) = data_dir.parent().filter(|p| !ctx.fx.exists(p)) {
-        ctx.fx.create_dir_all(parent, 0o755)?;
-    }
-    ctx.fx.create_dir_all(data_dir, 0o700)?;
+    ensure_private_dir(ctx, Path::new(&local.data_dir), 0o700)?;
     println!("[etcd] Creating static Pod manifest for local etcd in {MANIFESTS_DIR:?}");
     write_manifest(ctx, "etcd", yaml)
 }
@@ -180,13 +217,37 @@ fn run_component(ctx: &mut InitContext, component: &str) -> Result<()> {
 fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
     let patches = load_patches(ctx)?;
     let mut config = ctx.cfg.kubelet.clone();
+    let systemd = ctx.fx.exists(Path::new("/run/systemd/system"));
+    // Upstream's kubelet defaulting: with systemd-resolved active, /etc/resolv.conf points at
+    // its stub resolver (127.0.0.53), which Pods cannot reach; hand the kubelet the real list.
+    if systemd && config.get("resolvConf").is_none() {
+        let resolved = ctx
+            .fx
+            .run(
+                CommandKind::Query,
+                "systemctl",
+                &["is-active", "systemd-resolved"],
+            )
+            .is_ok_and(|o| o.success());
+        if let (true, Some(obj)) = (resolved, config.as_object_mut()) {
+            obj.insert("resolvConf".into(), kubelet::RESOLVED_RESOLV_CONF.into());
+        }
+    }
     if let Some(set) = &patches {
         let applied = set.apply("kubeletconfiguration", &mut config)?;
         report_patches("kubeletconfiguration", &applied);
     }
+    // With NodeLocalCRISocket the node's CRI endpoint goes into its own file and is merged
+    // into config.yaml after the patches, as upstream does.
+    let instance = kubelet::instance_config(&ctx.cfg);
+    kubelet::apply_instance_config(&ctx.cfg, &mut config);
     let config_yaml = kubelet::config_yaml(&config)?;
     let env = kubelet::flags_env(&ctx.cfg, &host::hostname());
-    let systemd = ctx.fx.exists(Path::new("/run/systemd/system"));
+    // Upstream keeps the kubelet's directory private.
+    let kubelet_dir = Path::new(kubelet::CONFIG_PATH)
+        .parent()
+        .unwrap_or(Path::new("/"));
+    ensure_private_dir(ctx, kubelet_dir, 0o700)?;
     if systemd {
         // Upstream stops the kubelet while its files change; a failure here is not fatal.
         let _ = ctx
@@ -206,6 +267,23 @@ fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
         Content::Plain(env.into_bytes()),
         KUBELET_FILE_MODE,
     )?;
+    match instance {
+        Some(text) => {
+            println!(
+                "[kubelet-start] Writing instance kubelet configuration to file {:?}",
+                kubelet::INSTANCE_CONFIG_PATH
+            );
+            ctx.fx.write_file(
+                Path::new(kubelet::INSTANCE_CONFIG_PATH),
+                Content::Plain(text.into_bytes()),
+                KUBELET_FILE_MODE,
+            )?;
+        }
+        None if ctx.cfg.info().node_local_cri_socket_gate().is_some() => println!(
+            "[kubelet-start] Skipping writing instance kubelet configuration file as the NodeLocalCRISocket feature gate is disabled"
+        ),
+        None => {}
+    }
     println!(
         "[kubelet-start] Writing kubelet configuration to file {:?}",
         kubelet::CONFIG_PATH
