@@ -1,6 +1,7 @@
 //! PKI and kubeconfig phases end to end: every certificate checked by `openssl` and x509-parser
 //! against the table, kubeconfigs read by `kubectl`, reuse, tamper detection, dry-run, and real
 //! etcd members serving with our certificates.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -45,7 +46,7 @@ fn pki(root: &Path) -> PathBuf {
 /// Finds a peer program: `env` override, else PATH. Missing: fail under CI, else skip loudly.
 fn peer(name: &str, env: Option<&str>) -> Option<PathBuf> {
     if let Some(p) = env
-        .and_then(|e| std::env::var_os(e))
+        .and_then(std::env::var_os)
         .map(PathBuf::from)
         .filter(|p| p.exists())
     {
@@ -265,7 +266,7 @@ fn every_certificate_matches_the_table_for_openssl_and_x509_parser() {
         if spec.sans == SanRule::ApiServer {
             // Upstream order: DNS sorted, then IPs in rule order.
             assert_eq!(
-                got_order(&san_line),
+                san_line,
                 "DNS:api.example.com, DNS:cp.example.com, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, DNS:node-a, IP Address:10.96.0.1, IP Address:127.0.0.1, IP Address:10.0.0.9"
             );
         }
@@ -283,10 +284,6 @@ fn every_certificate_matches_the_table_for_openssl_and_x509_parser() {
         ok && derived == sa_pub,
         "sa.pub is the public half of sa.key"
     );
-}
-
-fn got_order(s: &str) -> &str {
-    s
 }
 
 #[test]
