@@ -271,6 +271,23 @@ fn every_certificate_matches_the_table_for_openssl_and_x509_parser() {
             );
         }
     }
+    // Discovery hash: SHA-256 of the CA's DER SubjectPublicKeyInfo, as openssl computes it.
+    let ca_path = pki(dir.path()).join("ca.crt");
+    let spki = Std::new("sh")
+        .arg("-c")
+        .arg(format!("openssl x509 -in {} -noout -pubkey | openssl pkey -pubin -outform der | openssl dgst -sha256 -r", ca_path.display()))
+        .output()
+        .unwrap();
+    let want = String::from_utf8_lossy(&spki.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let ca_info = CertInfo::from_pem("ca", &std::fs::read_to_string(&ca_path).unwrap()).unwrap();
+    assert_eq!(
+        kubeadm_pki::ca_cert_hash(&ca_info),
+        format!("sha256:{want}")
+    );
     // sa pair
     let sa_pub = std::fs::read_to_string(pki(dir.path()).join("sa.pub")).unwrap();
     assert!(sa_pub.starts_with("-----BEGIN PUBLIC KEY-----\n"));
