@@ -1066,3 +1066,52 @@ fn kubeconfig_user_and_generate_csr() {
             .exists()
     );
 }
+
+#[test]
+fn ipv6_and_dual_stack_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for g in ["certs", "kubeconfig"] {
+        kubeadm(dir.path())
+            .args([
+                "init",
+                "phase",
+                g,
+                "all",
+                "--apiserver-advertise-address",
+                "fd00::10",
+                "--node-name",
+                "v6",
+            ])
+            .args([
+                "--service-cidr",
+                "fd00:10:96::/112,10.96.0.0/12",
+                "--kubernetes-version",
+                VERSION,
+            ])
+            .assert()
+            .success();
+    }
+    let read = |f: &str| {
+        CertInfo::from_pem(
+            f,
+            &std::fs::read_to_string(pki(dir.path()).join(f)).unwrap(),
+        )
+        .unwrap()
+    };
+    let ips = |c: &CertInfo| c.alt.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        ips(&read("apiserver.crt")),
+        vec!["fd00:10:96::1", "fd00::10"],
+        "first IP of the first service CIDR, then the advertise address"
+    );
+    assert_eq!(
+        ips(&read("etcd/server.crt")),
+        vec!["fd00::10", "127.0.0.1", "::1"]
+    );
+    let admin = kubeadm_pki::kubeconfig::parse(
+        "a",
+        &std::fs::read_to_string(dir.path().join("etc/kubernetes/admin.conf")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(admin.server, "https://[fd00::10]:6443");
+}
