@@ -100,8 +100,20 @@ pub fn kubeconfig_request(spec: &KubeconfigSpec, cfg: &InitConfig) -> CertReques
     }
 }
 
-/// The API server URL a kubeconfig row points at.
+/// The API server URL a kubeconfig row points at. With the `ControlPlaneKubeletLocalMode`
+/// feature gate (1.31 and later) the kubelet of a control-plane node talks to its local API server.
 pub fn kubeconfig_server(spec: &KubeconfigSpec, cfg: &InitConfig) -> String {
+    let local_kubelet = spec.name == "kubelet"
+        && cfg.info().minor >= 31
+        && cfg
+            .cluster
+            .feature_gates
+            .get("ControlPlaneKubeletLocalMode")
+            .copied()
+            .unwrap_or(false);
+    if local_kubelet {
+        return cfg.local_api_server_url();
+    }
     match spec.server {
         table::ServerKind::ControlPlane => cfg.control_plane_url(),
         table::ServerKind::Local => cfg.local_api_server_url(),

@@ -1115,3 +1115,55 @@ fn ipv6_and_dual_stack_names() {
     .unwrap();
     assert_eq!(admin.server, "https://[fd00::10]:6443");
 }
+
+#[test]
+fn cert_dir_flag_and_local_kubelet_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--cert-dir",
+        "/srv/pki",
+        "--control-plane-endpoint",
+        "lb.example.com",
+        "--feature-gates",
+        "ControlPlaneKubeletLocalMode=true",
+    ];
+    phase(dir.path(), "certs", "cd", &flags)
+        .success()
+        .stdout(predicates::str::contains(
+            "Using certificateDir folder \"/srv/pki\"",
+        ));
+    phase(dir.path(), "kubeconfig", "cd", &flags).success();
+    assert!(
+        dir.path().join("srv/pki/etcd/peer.crt").exists()
+            && !dir.path().join("etc/kubernetes/pki").exists()
+    );
+    let server = |f: &str| {
+        kubeadm_pki::kubeconfig::parse(
+            f,
+            &std::fs::read_to_string(dir.path().join("etc/kubernetes").join(f)).unwrap(),
+        )
+        .unwrap()
+        .server
+    };
+    assert_eq!(server("kubelet.conf"), "https://127.0.0.1:6443");
+    assert_eq!(server("admin.conf"), "https://lb.example.com:6443");
+    let out = kubeadm(dir.path())
+        .args([
+            "certs",
+            "check-expiration",
+            "--cert-dir",
+            "/srv/pki",
+            "-o",
+            "yaml",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("kind: CertificateExpirationInfo") && !out.contains("missing"),
+        "{out}"
+    );
+}
