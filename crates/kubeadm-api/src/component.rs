@@ -2,9 +2,9 @@
 //! KubeProxyConfiguration. A user's document is kept as given; kubeadm's defaults only fill
 //! fields the user left out (upstream `componentconfigs` defaulting).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::decode::{KUBELET_API_VERSION, KUBE_PROXY_API_VERSION};
+use crate::decode::{KUBE_PROXY_API_VERSION, KUBELET_API_VERSION};
 use crate::net;
 use crate::v1beta4::ClusterConfiguration;
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::defaults::{self, HostFacts};
 use crate::v1beta4::*;
 use crate::version::{self, KubeVersion, MinorInfo};
-use crate::{component, decode::Documents, net, validate, ConfigError};
+use crate::{ConfigError, component, decode::Documents, net, validate};
 
 /// Everything `kubeadm init` (and its phases) needs.
 #[derive(Debug, Clone)]
@@ -33,7 +33,14 @@ pub struct InitConfig {
 impl InitConfig {
     /// Starts from a decoded file (or `Documents::default()` when no `--config` was given).
     /// Flags are applied by the caller on `init`/`cluster` before [`InitConfig::complete`].
-    pub fn start(docs: Documents) -> (InitConfiguration, ClusterConfiguration, Option<Value>, Option<Value>) {
+    pub fn start(
+        docs: Documents,
+    ) -> (
+        InitConfiguration,
+        ClusterConfiguration,
+        Option<Value>,
+        Option<Value>,
+    ) {
         (
             docs.init.unwrap_or_default(),
             docs.cluster.unwrap_or_default(),
@@ -59,17 +66,21 @@ impl InitConfig {
         let mut errors = validate::cluster(&cluster);
         errors.0.extend(validate::init(&init).0);
         if !errors.is_empty() {
-            return Err(ConfigError::Invalid { file: file.to_string(), errors });
+            return Err(ConfigError::Invalid {
+                file: file.to_string(),
+                errors,
+            });
         }
         // Validation resolved the version once already; it cannot fail here.
-        let version = version::resolve(&cluster.kubernetes_version).map_err(|e| ConfigError::Invalid {
-            file: file.to_string(),
-            errors: validate::FieldErrors(vec![validate::FieldError {
-                path: "ClusterConfiguration.kubernetesVersion".into(),
-                value: cluster.kubernetes_version.clone(),
-                detail: e,
-            }]),
-        })?;
+        let version =
+            version::resolve(&cluster.kubernetes_version).map_err(|e| ConfigError::Invalid {
+                file: file.to_string(),
+                errors: validate::FieldErrors(vec![validate::FieldError {
+                    path: "ClusterConfiguration.kubernetesVersion".into(),
+                    value: cluster.kubernetes_version.clone(),
+                    detail: e,
+                }]),
+            })?;
         cluster.kubernetes_version = version.to_string();
         let ipv6 = init
             .local_api_endpoint
@@ -77,8 +88,12 @@ impl InitConfig {
             .parse::<IpAddr>()
             .map(|ip| ip.is_ipv6())
             .unwrap_or(false);
-        let kubelet = component::complete(kubelet_user.as_ref(), component::kubelet_defaults(&cluster));
-        let kube_proxy = component::complete(kube_proxy_user.as_ref(), component::kube_proxy_defaults(&cluster, ipv6));
+        let kubelet =
+            component::complete(kubelet_user.as_ref(), component::kubelet_defaults(&cluster));
+        let kube_proxy = component::complete(
+            kube_proxy_user.as_ref(),
+            component::kube_proxy_defaults(&cluster, ipv6),
+        );
         Ok(InitConfig {
             init,
             cluster,
@@ -114,7 +129,10 @@ impl InitConfig {
     pub fn local_api_server_url(&self) -> String {
         format!(
             "https://{}",
-            net::join_host_port(&self.init.local_api_endpoint.advertise_address, self.bind_port())
+            net::join_host_port(
+                &self.init.local_api_endpoint.advertise_address,
+                self.bind_port()
+            )
         )
     }
 
@@ -123,7 +141,10 @@ impl InitConfig {
     pub fn control_plane_url(&self) -> String {
         match validate::host_port(&self.cluster.control_plane_endpoint) {
             Ok((host, port)) if !self.cluster.control_plane_endpoint.is_empty() => {
-                format!("https://{}", net::join_host_port(&host, port.unwrap_or(self.bind_port())))
+                format!(
+                    "https://{}",
+                    net::join_host_port(&host, port.unwrap_or(self.bind_port()))
+                )
             }
             _ => self.local_api_server_url(),
         }
@@ -144,12 +165,20 @@ pub struct JoinConfig {
 
 impl JoinConfig {
     /// Defaults, completes and validates a JoinConfiguration.
-    pub fn complete(mut join: JoinConfiguration, facts: &HostFacts, cri_given: bool, file: &str) -> Result<Self, ConfigError> {
+    pub fn complete(
+        mut join: JoinConfiguration,
+        facts: &HostFacts,
+        cri_given: bool,
+        file: &str,
+    ) -> Result<Self, ConfigError> {
         defaults::join(&mut join);
         defaults::dynamic_join(&mut join, cri_given, facts)?;
         validate::join(&join)
             .into_result()
-            .map_err(|errors| ConfigError::Invalid { file: file.to_string(), errors })?;
+            .map_err(|errors| ConfigError::Invalid {
+                file: file.to_string(),
+                errors,
+            })?;
         Ok(JoinConfig { join })
     }
 }

@@ -8,7 +8,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::v1beta4 as b4;
-use crate::{v1beta3 as b3, ConfigError};
+use crate::{ConfigError, v1beta3 as b3};
 
 /// `kubelet.config.k8s.io/v1beta1`.
 pub const KUBELET_API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
@@ -73,10 +73,12 @@ fn split(text: &str) -> Vec<(usize, String)> {
     }
     docs.push((start, current));
     docs.into_iter()
-        .filter(|(_, d)| d.lines().any(|l| {
-            let t = l.trim();
-            !t.is_empty() && !t.starts_with('#')
-        }))
+        .filter(|(_, d)| {
+            d.lines().any(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with('#')
+            })
+        })
         .collect()
 }
 
@@ -105,7 +107,8 @@ pub fn documents(file: &str, text: &str) -> Result<Vec<RawDocument>, ConfigError
         let obj = value.as_object().ok_or_else(|| ConfigError::Document {
             file: file.to_string(),
             line,
-            message: "a configuration document must be a YAML mapping with apiVersion and kind".into(),
+            message: "a configuration document must be a YAML mapping with apiVersion and kind"
+                .into(),
         })?;
         let get = |key: &str| -> Result<String, ConfigError> {
             match obj.get(key) {
@@ -113,7 +116,9 @@ pub fn documents(file: &str, text: &str) -> Result<Vec<RawDocument>, ConfigError
                 _ => Err(ConfigError::Document {
                     file: file.to_string(),
                     line,
-                    message: format!("the document has no {key:?}; every document needs apiVersion and kind (e.g. apiVersion: kubeadm.k8s.io/v1beta4, kind: InitConfiguration)"),
+                    message: format!(
+                        "the document has no {key:?}; every document needs apiVersion and kind (e.g. apiVersion: kubeadm.k8s.io/v1beta4, kind: InitConfiguration)"
+                    ),
                 }),
             }
         };
@@ -166,28 +171,35 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
                     line: doc.line,
-                    message: format!("unknown kind {kind:?} for apiVersion {group_version}; expected one of {}", KUBEADM_KINDS.join(", ")),
+                    message: format!(
+                        "unknown kind {kind:?} for apiVersion {group_version}; expected one of {}",
+                        KUBEADM_KINDS.join(", ")
+                    ),
                 });
             }
             (b3::API_VERSION, "ResetConfiguration" | "UpgradeConfiguration") => {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
                     line: doc.line,
-                    message: format!("{kind} does not exist in {group_version}; use apiVersion: {}", b4::API_VERSION),
+                    message: format!(
+                        "{kind} does not exist in {group_version}; use apiVersion: {}",
+                        b4::API_VERSION
+                    ),
                 });
             }
-            (b4::API_VERSION | b3::API_VERSION, _) => {
-                match &out.source_api_version {
-                    Some(v) if v != group_version => {
-                        return Err(ConfigError::Document {
-                            file: file.to_string(),
-                            line: doc.line,
-                            message: format!("mixed kubeadm API versions ({v} and {group_version}) in one file; run `kubeadm config migrate` and use {} throughout", b4::API_VERSION),
-                        });
-                    }
-                    _ => out.source_api_version = Some(group_version.to_string()),
+            (b4::API_VERSION | b3::API_VERSION, _) => match &out.source_api_version {
+                Some(v) if v != group_version => {
+                    return Err(ConfigError::Document {
+                        file: file.to_string(),
+                        line: doc.line,
+                        message: format!(
+                            "mixed kubeadm API versions ({v} and {group_version}) in one file; run `kubeadm config migrate` and use {} throughout",
+                            b4::API_VERSION
+                        ),
+                    });
                 }
-            }
+                _ => out.source_api_version = Some(group_version.to_string()),
+            },
             (KUBELET_API_VERSION, "KubeletConfiguration") => {
                 if out.kubelet.is_some() {
                     return Err(dup(doc));
@@ -206,14 +218,20 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
                     line: doc.line,
-                    message: format!("apiVersion {gv:?} is not supported; use {} (or {}), converting older files with `kubeadm config migrate` of an older kubeadm", b4::API_VERSION, b3::API_VERSION),
+                    message: format!(
+                        "apiVersion {gv:?} is not supported; use {} (or {}), converting older files with `kubeadm config migrate` of an older kubeadm",
+                        b4::API_VERSION,
+                        b3::API_VERSION
+                    ),
                 });
             }
             (gv, k) => {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
                     line: doc.line,
-                    message: format!("unknown configuration {gv}, Kind={k}; expected kubeadm.k8s.io/v1beta4 (or v1beta3) kinds, {KUBELET_API_VERSION} KubeletConfiguration or {KUBE_PROXY_API_VERSION} KubeProxyConfiguration"),
+                    message: format!(
+                        "unknown configuration {gv}, Kind={k}; expected kubeadm.k8s.io/v1beta4 (or v1beta3) kinds, {KUBELET_API_VERSION} KubeletConfiguration or {KUBE_PROXY_API_VERSION} KubeProxyConfiguration"
+                    ),
                 });
             }
         }

@@ -229,13 +229,19 @@ pub struct HostFacts {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DynamicDefaultError {
     /// More than one CRI socket is present.
-    #[error("found multiple CRI endpoints on the host ({0}); set nodeRegistration.criSocket in the config or pass --cri-socket to choose one")]
+    #[error(
+        "found multiple CRI endpoints on the host ({0}); set nodeRegistration.criSocket in the config or pass --cri-socket to choose one"
+    )]
     MultipleCriSockets(String),
     /// No address to advertise.
-    #[error("unable to choose an advertise address: no network interface holds a default route; set localAPIEndpoint.advertiseAddress in the config or pass --apiserver-advertise-address")]
+    #[error(
+        "unable to choose an advertise address: no network interface holds a default route; set localAPIEndpoint.advertiseAddress in the config or pass --apiserver-advertise-address"
+    )]
     NoAdvertiseAddress,
     /// The hostname cannot be a node name.
-    #[error("the hostname {0:?} is not a valid node name; pass --node-name or set nodeRegistration.name")]
+    #[error(
+        "the hostname {0:?} is not a valid node name; pass --node-name or set nodeRegistration.name"
+    )]
     BadHostname(String),
     /// A random token could not be generated.
     #[error("{0}")]
@@ -243,7 +249,10 @@ pub enum DynamicDefaultError {
 }
 
 /// Fills in the node name from the hostname, lowercased as upstream does.
-pub fn node_name(n: &mut NodeRegistrationOptions, facts: &HostFacts) -> Result<(), DynamicDefaultError> {
+pub fn node_name(
+    n: &mut NodeRegistrationOptions,
+    facts: &HostFacts,
+) -> Result<(), DynamicDefaultError> {
     if n.name.is_empty() {
         let name = facts.hostname.trim().to_lowercase();
         if crate::validate::dns1123_subdomain(&name).is_err() {
@@ -255,7 +264,11 @@ pub fn node_name(n: &mut NodeRegistrationOptions, facts: &HostFacts) -> Result<(
 }
 
 /// Chooses the CRI socket when none was given: the one found, or the default when none is.
-pub fn cri_socket(n: &mut NodeRegistrationOptions, given: bool, facts: &HostFacts) -> Result<(), DynamicDefaultError> {
+pub fn cri_socket(
+    n: &mut NodeRegistrationOptions,
+    given: bool,
+    facts: &HostFacts,
+) -> Result<(), DynamicDefaultError> {
     if given {
         return Ok(());
     }
@@ -269,11 +282,17 @@ pub fn cri_socket(n: &mut NodeRegistrationOptions, given: bool, facts: &HostFact
 
 /// Dynamic defaults of init: node name, CRI socket, advertise address, generated tokens.
 /// `cri_given` says whether the operator chose the CRI socket (flag or config).
-pub fn dynamic_init(c: &mut InitConfiguration, cri_given: bool, facts: &HostFacts) -> Result<(), DynamicDefaultError> {
+pub fn dynamic_init(
+    c: &mut InitConfiguration,
+    cri_given: bool,
+    facts: &HostFacts,
+) -> Result<(), DynamicDefaultError> {
     node_name(&mut c.node_registration, facts)?;
     cri_socket(&mut c.node_registration, cri_given, facts)?;
     if c.local_api_endpoint.advertise_address.is_empty() {
-        let ip = facts.default_ip.ok_or(DynamicDefaultError::NoAdvertiseAddress)?;
+        let ip = facts
+            .default_ip
+            .ok_or(DynamicDefaultError::NoAdvertiseAddress)?;
         c.local_api_endpoint.advertise_address = ip.to_string();
     }
     for t in &mut c.bootstrap_tokens {
@@ -286,12 +305,18 @@ pub fn dynamic_init(c: &mut InitConfiguration, cri_given: bool, facts: &HostFact
 
 /// Dynamic defaults of join: node name, CRI socket, and for control-plane joins the advertise
 /// address.
-pub fn dynamic_join(c: &mut JoinConfiguration, cri_given: bool, facts: &HostFacts) -> Result<(), DynamicDefaultError> {
+pub fn dynamic_join(
+    c: &mut JoinConfiguration,
+    cri_given: bool,
+    facts: &HostFacts,
+) -> Result<(), DynamicDefaultError> {
     node_name(&mut c.node_registration, facts)?;
     cri_socket(&mut c.node_registration, cri_given, facts)?;
     if let Some(cp) = &mut c.control_plane {
         if cp.local_api_endpoint.advertise_address.is_empty() {
-            let ip = facts.default_ip.ok_or(DynamicDefaultError::NoAdvertiseAddress)?;
+            let ip = facts
+                .default_ip
+                .ok_or(DynamicDefaultError::NoAdvertiseAddress)?;
             cp.local_api_endpoint.advertise_address = ip.to_string();
         }
     }

@@ -48,7 +48,9 @@ impl Duration {
     /// Parses Go's duration syntax: an optional sign, then one or more decimal numbers each
     /// followed by a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`). `0` alone is allowed.
     pub fn parse(input: &str) -> Result<Self, String> {
-        let err = || format!("invalid duration {input:?}: expected e.g. \"24h0m0s\", \"90s\" or \"1.5h\"");
+        let err = || {
+            format!("invalid duration {input:?}: expected e.g. \"24h0m0s\", \"90s\" or \"1.5h\"")
+        };
         let (neg, mut s) = match input.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, input.strip_prefix('+').unwrap_or(input)),
@@ -66,7 +68,9 @@ impl Duration {
             s = &s[int_end..];
             let mut frac_part = "";
             if let Some(rest) = s.strip_prefix('.') {
-                let frac_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+                let frac_end = rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len());
                 frac_part = &rest[..frac_end];
                 s = &rest[frac_end..];
             }

@@ -15,7 +15,11 @@ use crate::v1beta4::ClusterConfiguration;
 use crate::version::{KubeVersion, MinorInfo};
 
 /// Image of a control-plane component (`kube-apiserver`, …, `kube-proxy`).
-pub fn control_plane_image(cfg: &ClusterConfiguration, version: &KubeVersion, name: &str) -> String {
+pub fn control_plane_image(
+    cfg: &ClusterConfiguration,
+    version: &KubeVersion,
+    name: &str,
+) -> String {
     let tag = version.to_string().replace('+', "_");
     format!("{}/{name}:{tag}", cfg.image_repository)
 }
@@ -23,14 +27,26 @@ pub fn control_plane_image(cfg: &ClusterConfiguration, version: &KubeVersion, na
 /// The etcd image.
 pub fn etcd_image(cfg: &ClusterConfiguration, info: &MinorInfo) -> String {
     let local = cfg.etcd.local.clone().unwrap_or_default();
-    let repo = if local.image_repository.is_empty() { &cfg.image_repository } else { &local.image_repository };
-    let tag = if local.image_tag.is_empty() { info.etcd } else { &local.image_tag };
+    let repo = if local.image_repository.is_empty() {
+        &cfg.image_repository
+    } else {
+        &local.image_repository
+    };
+    let tag = if local.image_tag.is_empty() {
+        info.etcd
+    } else {
+        &local.image_tag
+    };
     format!("{repo}/etcd:{tag}")
 }
 
 /// The CoreDNS image.
 pub fn coredns_image(cfg: &ClusterConfiguration, info: &MinorInfo) -> String {
-    let tag = if cfg.dns.image_tag.is_empty() { info.coredns } else { &cfg.dns.image_tag };
+    let tag = if cfg.dns.image_tag.is_empty() {
+        info.coredns
+    } else {
+        &cfg.dns.image_tag
+    };
     if !cfg.dns.image_repository.is_empty() {
         return format!("{}/coredns:{tag}", cfg.dns.image_repository);
     }
@@ -47,7 +63,11 @@ pub fn pause_image(cfg: &ClusterConfiguration, info: &MinorInfo) -> String {
 }
 
 /// Every image `kubeadm config images list` prints, in upstream's order.
-pub fn all_images(cfg: &ClusterConfiguration, version: &KubeVersion, info: &MinorInfo) -> Vec<String> {
+pub fn all_images(
+    cfg: &ClusterConfiguration,
+    version: &KubeVersion,
+    info: &MinorInfo,
+) -> Vec<String> {
     let mut out = vec![
         control_plane_image(cfg, version, "kube-apiserver"),
         control_plane_image(cfg, version, "kube-controller-manager"),

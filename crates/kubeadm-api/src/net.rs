@@ -24,17 +24,23 @@ pub fn nth_ip(net: &IpNet, n: u128) -> Option<IpAddr> {
 
 /// Parses a comma-separated subnet list, ignoring invalid entries (validation reports those).
 pub fn parse_subnets(list: &str) -> Vec<IpNet> {
-    list.split(',').filter_map(|s| s.trim().parse().ok()).collect()
+    list.split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
 }
 
 /// The kube-apiserver Service IP: the first address of the first service subnet (10.96.0.1).
 pub fn api_server_service_ip(service_subnet: &str) -> Option<IpAddr> {
-    parse_subnets(service_subnet).first().and_then(|n| nth_ip(n, 1))
+    parse_subnets(service_subnet)
+        .first()
+        .and_then(|n| nth_ip(n, 1))
 }
 
 /// The cluster DNS Service IP: the tenth address of the first service subnet (10.96.0.10).
 pub fn dns_service_ip(service_subnet: &str) -> Option<IpAddr> {
-    parse_subnets(service_subnet).first().and_then(|n| nth_ip(n, 10))
+    parse_subnets(service_subnet)
+        .first()
+        .and_then(|n| nth_ip(n, 10))
 }
 
 /// Formats `host:port`, bracketing IPv6 hosts.
@@ -52,9 +58,20 @@ mod tests {
 
     #[test]
     fn service_ips() {
-        assert_eq!(api_server_service_ip("10.96.0.0/12").unwrap().to_string(), "10.96.0.1");
-        assert_eq!(dns_service_ip("10.96.0.0/12").unwrap().to_string(), "10.96.0.10");
-        assert_eq!(dns_service_ip("fd00:10:96::/108,10.96.0.0/12").unwrap().to_string(), "fd00:10:96::a");
+        assert_eq!(
+            api_server_service_ip("10.96.0.0/12").unwrap().to_string(),
+            "10.96.0.1"
+        );
+        assert_eq!(
+            dns_service_ip("10.96.0.0/12").unwrap().to_string(),
+            "10.96.0.10"
+        );
+        assert_eq!(
+            dns_service_ip("fd00:10:96::/108,10.96.0.0/12")
+                .unwrap()
+                .to_string(),
+            "fd00:10:96::a"
+        );
         assert_eq!(nth_ip(&"10.0.0.0/30".parse().unwrap(), 10), None);
         assert_eq!(join_host_port("fd00::1", 6443), "[fd00::1]:6443");
     }

@@ -22,11 +22,17 @@ impl BootstrapTokenString {
     /// Parses and validates `id.secret`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let err = || {
-            format!("the bootstrap token {:?} was not of the form {TOKEN_PATTERN:?}", redact(s))
+            format!(
+                "the bootstrap token {:?} was not of the form {TOKEN_PATTERN:?}",
+                redact(s)
+            )
         };
         let (id, secret) = s.split_once('.').ok_or_else(err)?;
         let ok = |part: &str, len: usize| {
-            part.len() == len && part.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+            part.len() == len
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
         };
         if !ok(id, 6) || !ok(secret, 16) {
             return Err(err());
@@ -83,7 +89,10 @@ impl BootstrapTokenString {
 pub fn redact(s: &str) -> String {
     match s.split_once('.') {
         Some((id, _)) => format!("{id}.<redacted>"),
-        None if s.len() > 6 => format!("{}<redacted>", &s[..s.char_indices().nth(6).map_or(s.len(), |(i, _)| i)]),
+        None if s.len() > 6 => format!(
+            "{}<redacted>",
+            &s[..s.char_indices().nth(6).map_or(s.len(), |(i, _)| i)]
+        ),
         None => s.to_string(),
     }
 }
@@ -140,7 +149,14 @@ mod tests {
         let t = BootstrapTokenString::parse("abcdef.0123456789abcdef").unwrap();
         assert_eq!(t.id(), "abcdef");
         assert_eq!(t.secret(), "0123456789abcdef");
-        for bad in ["", "abcdef", "abcdef.0123456789abcde", "ABCDEF.0123456789abcdef", "abcde.0123456789abcdefg", "abcdef:0123456789abcdef"] {
+        for bad in [
+            "",
+            "abcdef",
+            "abcdef.0123456789abcde",
+            "ABCDEF.0123456789abcdef",
+            "abcde.0123456789abcdefg",
+            "abcdef:0123456789abcdef",
+        ] {
             assert!(BootstrapTokenString::parse(bad).is_err(), "{bad}");
         }
     }

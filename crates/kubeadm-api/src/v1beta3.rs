@@ -170,10 +170,18 @@ pub struct LocalEtcd {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra_args: BTreeMap<String, String>,
     /// Extra serving-cert SANs.
-    #[serde(default, rename = "serverCertSANs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "serverCertSANs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub server_cert_sans: Vec<String>,
     /// Extra peer-cert SANs.
-    #[serde(default, rename = "peerCertSANs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "peerCertSANs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub peer_cert_sans: Vec<String>,
 }
 
@@ -185,7 +193,11 @@ pub struct NodeRegistrationOptions {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// CRI endpoint.
-    #[serde(default, rename = "criSocket", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "criSocket",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cri_socket: String,
     /// Taints.
     #[serde(default)]
@@ -215,7 +227,11 @@ pub struct JoinConfiguration {
     #[serde(default)]
     pub node_registration: NodeRegistrationOptions,
     /// Where the cluster CA is written.
-    #[serde(default, rename = "caCertPath", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "caCertPath",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ca_cert_path: String,
     /// Discovery.
     #[serde(default)]
@@ -242,7 +258,11 @@ pub struct Discovery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileDiscovery>,
     /// TLS bootstrap token.
-    #[serde(default, rename = "tlsBootstrapToken", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "tlsBootstrapToken",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub tls_bootstrap_token: String,
     /// Discovery timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]

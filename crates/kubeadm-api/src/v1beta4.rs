@@ -249,7 +249,11 @@ pub struct NodeRegistrationOptions {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// CRI endpoint, e.g. `unix:///var/run/containerd/containerd.sock`.
-    #[serde(default, rename = "criSocket", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "criSocket",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cri_socket: String,
     /// Taints to register with; `None` means "the default for the node's role", `[]` none.
     #[serde(default)]
@@ -315,10 +319,18 @@ pub struct LocalEtcd {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_envs: Vec<EnvVar>,
     /// Extra SANs of etcd's serving certificate.
-    #[serde(default, rename = "serverCertSANs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "serverCertSANs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub server_cert_sans: Vec<String>,
     /// Extra SANs of etcd's peer certificate.
-    #[serde(default, rename = "peerCertSANs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "peerCertSANs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub peer_cert_sans: Vec<String>,
 }
 
@@ -357,7 +369,11 @@ pub struct JoinConfiguration {
     #[serde(default)]
     pub node_registration: NodeRegistrationOptions,
     /// Where the cluster CA is written.
-    #[serde(default, rename = "caCertPath", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "caCertPath",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ca_cert_path: String,
     /// How the cluster is found and authenticated.
     #[serde(default)]
@@ -399,7 +415,11 @@ pub struct Discovery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileDiscovery>,
     /// Token used for the kubelet's TLS bootstrap.
-    #[serde(default, rename = "tlsBootstrapToken", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "tlsBootstrapToken",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub tls_bootstrap_token: String,
 }
 
@@ -411,13 +431,25 @@ pub struct BootstrapTokenDiscovery {
     #[serde(default)]
     pub token: String,
     /// `host:port` of an API server.
-    #[serde(default, rename = "apiServerEndpoint", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "apiServerEndpoint",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub api_server_endpoint: String,
     /// `sha256:<hex>` pins of the cluster CA's public key.
-    #[serde(default, rename = "caCertHashes", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "caCertHashes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ca_cert_hashes: Vec<String>,
     /// Join without pinning the CA.
-    #[serde(default, rename = "unsafeSkipCAVerification", skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        rename = "unsafeSkipCAVerification",
+        skip_serializing_if = "is_false"
+    )]
     pub unsafe_skip_ca_verification: bool,
 }
 
@@ -468,13 +500,25 @@ pub struct Timeouts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubelet_health_check: Option<Duration>,
     /// One API request (1m).
-    #[serde(default, rename = "kubernetesAPICall", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "kubernetesAPICall",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub kubernetes_api_call: Option<Duration>,
     /// One etcd request (2m).
-    #[serde(default, rename = "etcdAPICall", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "etcdAPICall",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub etcd_api_call: Option<Duration>,
     /// The kubelet's TLS bootstrap (5m).
-    #[serde(default, rename = "tlsBootstrap", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "tlsBootstrap",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tls_bootstrap: Option<Duration>,
     /// Discovery of the cluster (5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -524,7 +568,11 @@ pub struct ResetConfiguration {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub certificates_dir: String,
     /// CRI endpoint.
-    #[serde(default, rename = "criSocket", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "criSocket",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cri_socket: String,
     /// Dry-run mode.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -584,7 +632,11 @@ pub struct UpgradeApplyConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_experimental_upgrades: Option<bool>,
     /// Allow rc targets.
-    #[serde(default, rename = "allowRCUpgrades", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "allowRCUpgrades",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub allow_rc_upgrades: Option<bool>,
     /// Renew certificates during the upgrade (true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -671,7 +723,11 @@ pub struct UpgradePlanConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_experimental_upgrades: Option<bool>,
     /// Show rc targets.
-    #[serde(default, rename = "allowRCUpgrades", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "allowRCUpgrades",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub allow_rc_upgrades: Option<bool>,
     /// Dry-run mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]

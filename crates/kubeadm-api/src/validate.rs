@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::token::{validate_certificate_key, BootstrapTokenString};
+use crate::token::{BootstrapTokenString, validate_certificate_key};
 use crate::v1beta4::*;
 
 /// One invalid field.
@@ -22,7 +22,11 @@ pub struct FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: Invalid value: {:?}: {}", self.path, self.value, self.detail)
+        write!(
+            f,
+            "{}: Invalid value: {:?}: {}",
+            self.path, self.value, self.detail
+        )
     }
 }
 
@@ -43,7 +47,12 @@ impl fmt::Display for FieldErrors {
 }
 
 impl FieldErrors {
-    fn add(&mut self, path: impl Into<String>, value: impl Into<String>, detail: impl Into<String>) {
+    fn add(
+        &mut self,
+        path: impl Into<String>,
+        value: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
         self.0.push(FieldError {
             path: path.into(),
             value: value.into(),
@@ -74,7 +83,13 @@ pub const KNOWN_FEATURE_GATES: &[&str] = &[
 ];
 
 /// Key algorithms of v1beta4 `encryptionAlgorithm`.
-pub const ENCRYPTION_ALGORITHMS: &[&str] = &["RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384"];
+pub const ENCRYPTION_ALGORITHMS: &[&str] = &[
+    "RSA-2048",
+    "RSA-3072",
+    "RSA-4096",
+    "ECDSA-P256",
+    "ECDSA-P384",
+];
 
 /// RFC 1123 subdomain: lowercase alphanumerics, `-` and `.`, each label starting and ending
 /// alphanumeric, at most 253 characters.
@@ -87,7 +102,8 @@ pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
         let b = label.as_bytes();
         let ok = !b.is_empty()
             && b.len() <= 63
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             && b[0] != b'-'
             && b[b.len() - 1] != b'-';
         if !ok {
@@ -103,7 +119,10 @@ pub fn san(s: &str) -> Result<(), String> {
         return Ok(());
     }
     let name = s.strip_prefix("*.").unwrap_or(s);
-    dns1123_subdomain(name).map_err(|_| "must be an IP address, a valid RFC 1123 DNS name or a wildcard such as *.example.com".to_string())
+    dns1123_subdomain(name).map_err(|_| {
+        "must be an IP address, a valid RFC 1123 DNS name or a wildcard such as *.example.com"
+            .to_string()
+    })
 }
 
 /// Parses a comma-separated CIDR list (at most two, one per IP family).
@@ -115,7 +134,10 @@ pub fn cidrs(s: &str) -> Result<Vec<IpNet>, String> {
             .parse()
             .map_err(|_| format!("couldn't parse subnet {part:?}: expected CIDR notation such as 10.96.0.0/12 or fd00::/108"))?;
         if net.network() != net.addr() {
-            return Err(format!("{part:?} is not a network address: the host bits must be zero (did you mean {}?)", net.trunc()));
+            return Err(format!(
+                "{part:?} is not a network address: the host bits must be zero (did you mean {}?)",
+                net.trunc()
+            ));
         }
         out.push(net);
     }
@@ -139,7 +161,9 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 /// Splits `host[:port]` (IPv6 in brackets) as upstream's `ParseHostPort`.
 pub fn host_port(s: &str) -> Result<(String, Option<u16>), String> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or("missing ']' after the IPv6 address")?;
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or("missing ']' after the IPv6 address")?;
         match after {
             "" => (h.to_string(), None),
             p if p.starts_with(':') => (h.to_string(), Some(&p[1..])),
@@ -162,7 +186,9 @@ pub fn host_port(s: &str) -> Result<(String, Option<u16>), String> {
         },
     };
     if host.parse::<IpAddr>().is_err() {
-        dns1123_subdomain(&host).map_err(|_| format!("host {host:?} must be an IP address or a valid RFC 1123 DNS name"))?;
+        dns1123_subdomain(&host).map_err(|_| {
+            format!("host {host:?} must be an IP address or a valid RFC 1123 DNS name")
+        })?;
     }
     Ok((host, port))
 }
@@ -182,22 +208,43 @@ fn absolute(errs: &mut FieldErrors, path: &str, p: &str) {
 fn args(errs: &mut FieldErrors, path: &str, list: &[Arg]) {
     for (i, a) in list.iter().enumerate() {
         if a.name.is_empty() || a.name.starts_with('-') {
-            errs.add(format!("{path}[{i}].name"), &a.name, "flag name must be non-empty and without leading dashes");
+            errs.add(
+                format!("{path}[{i}].name"),
+                &a.name,
+                "flag name must be non-empty and without leading dashes",
+            );
         }
     }
 }
 
 fn volumes(errs: &mut FieldErrors, path: &str, list: &[HostPathMount]) {
-    const TYPES: &[&str] = &["", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"];
+    const TYPES: &[&str] = &[
+        "",
+        "DirectoryOrCreate",
+        "Directory",
+        "FileOrCreate",
+        "File",
+        "Socket",
+        "CharDevice",
+        "BlockDevice",
+    ];
     for (i, v) in list.iter().enumerate() {
         let p = format!("{path}[{i}]");
         if dns1123_label(&v.name).is_err() {
-            errs.add(format!("{p}.name"), &v.name, "volume name must be a lowercase RFC 1123 label");
+            errs.add(
+                format!("{p}.name"),
+                &v.name,
+                "volume name must be a lowercase RFC 1123 label",
+            );
         }
         absolute(errs, &format!("{p}.hostPath"), &v.host_path);
         absolute(errs, &format!("{p}.mountPath"), &v.mount_path);
         if !TYPES.contains(&v.path_type.as_str()) {
-            errs.add(format!("{p}.pathType"), &v.path_type, format!("must be one of {:?}", &TYPES[1..]));
+            errs.add(
+                format!("{p}.pathType"),
+                &v.path_type,
+                format!("must be one of {:?}", &TYPES[1..]),
+            );
         }
     }
 }
@@ -205,7 +252,11 @@ fn volumes(errs: &mut FieldErrors, path: &str, list: &[HostPathMount]) {
 fn envs(errs: &mut FieldErrors, path: &str, list: &[EnvVar]) {
     for (i, e) in list.iter().enumerate() {
         if e.name.is_empty() || e.name.contains('=') {
-            errs.add(format!("{path}[{i}].name"), &e.name, "environment variable name must be non-empty and without '='");
+            errs.add(
+                format!("{path}[{i}].name"),
+                &e.name,
+                "environment variable name must be non-empty and without '='",
+            );
         }
     }
 }
@@ -234,13 +285,29 @@ fn duration_positive(errs: &mut FieldErrors, path: &str, d: Option<crate::durati
 
 fn timeouts(errs: &mut FieldErrors, path: &str, t: &Option<Timeouts>) {
     if let Some(t) = t {
-        duration_positive(errs, &format!("{path}.controlPlaneComponentHealthCheck"), t.control_plane_component_health_check);
-        duration_positive(errs, &format!("{path}.kubeletHealthCheck"), t.kubelet_health_check);
-        duration_positive(errs, &format!("{path}.kubernetesAPICall"), t.kubernetes_api_call);
+        duration_positive(
+            errs,
+            &format!("{path}.controlPlaneComponentHealthCheck"),
+            t.control_plane_component_health_check,
+        );
+        duration_positive(
+            errs,
+            &format!("{path}.kubeletHealthCheck"),
+            t.kubelet_health_check,
+        );
+        duration_positive(
+            errs,
+            &format!("{path}.kubernetesAPICall"),
+            t.kubernetes_api_call,
+        );
         duration_positive(errs, &format!("{path}.etcdAPICall"), t.etcd_api_call);
         duration_positive(errs, &format!("{path}.tlsBootstrap"), t.tls_bootstrap);
         duration_positive(errs, &format!("{path}.discovery"), t.discovery);
-        duration_positive(errs, &format!("{path}.upgradeManifests"), t.upgrade_manifests);
+        duration_positive(
+            errs,
+            &format!("{path}.upgradeManifests"),
+            t.upgrade_manifests,
+        );
     }
 }
 
@@ -266,7 +333,11 @@ pub fn cluster(c: &ClusterConfiguration) -> FieldErrors {
             nets
         }
         Err(e) => {
-            errs.add(format!("{k}.networking.serviceSubnet"), &c.networking.service_subnet, e);
+            errs.add(
+                format!("{k}.networking.serviceSubnet"),
+                &c.networking.service_subnet,
+                e,
+            );
             Vec::new()
         }
     };
@@ -283,16 +354,32 @@ pub fn cluster(c: &ClusterConfiguration) -> FieldErrors {
                     }
                 }
             }
-            Err(e) => errs.add(format!("{k}.networking.podSubnet"), &c.networking.pod_subnet, e),
+            Err(e) => errs.add(
+                format!("{k}.networking.podSubnet"),
+                &c.networking.pod_subnet,
+                e,
+            ),
         }
     }
     if let Err(e) = dns1123_subdomain(&c.networking.dns_domain) {
-        errs.add(format!("{k}.networking.dnsDomain"), &c.networking.dns_domain, e);
+        errs.add(
+            format!("{k}.networking.dnsDomain"),
+            &c.networking.dns_domain,
+            e,
+        );
     }
-    absolute(&mut errs, &format!("{k}.certificatesDir"), &c.certificates_dir);
+    absolute(
+        &mut errs,
+        &format!("{k}.certificatesDir"),
+        &c.certificates_dir,
+    );
     if !c.control_plane_endpoint.is_empty() {
         if let Err(e) = host_port(&c.control_plane_endpoint) {
-            errs.add(format!("{k}.controlPlaneEndpoint"), &c.control_plane_endpoint, e);
+            errs.add(
+                format!("{k}.controlPlaneEndpoint"),
+                &c.control_plane_endpoint,
+                e,
+            );
         }
     }
     for (i, s) in c.api_server.cert_sans.iter().enumerate() {
@@ -300,16 +387,39 @@ pub fn cluster(c: &ClusterConfiguration) -> FieldErrors {
             errs.add(format!("{k}.apiServer.certSANs[{i}]"), s, e);
         }
     }
-    component(&mut errs, &format!("{k}.apiServer"), &c.api_server.component());
-    component(&mut errs, &format!("{k}.controllerManager"), &c.controller_manager);
+    component(
+        &mut errs,
+        &format!("{k}.apiServer"),
+        &c.api_server.component(),
+    );
+    component(
+        &mut errs,
+        &format!("{k}.controllerManager"),
+        &c.controller_manager,
+    );
     component(&mut errs, &format!("{k}.scheduler"), &c.scheduler);
     match (&c.etcd.local, &c.etcd.external) {
-        (Some(_), Some(_)) => errs.add(format!("{k}.etcd"), "local and external", "etcd.local and etcd.external are mutually exclusive; set only one"),
+        (Some(_), Some(_)) => errs.add(
+            format!("{k}.etcd"),
+            "local and external",
+            "etcd.local and etcd.external are mutually exclusive; set only one",
+        ),
         (Some(l), None) => {
             absolute(&mut errs, &format!("{k}.etcd.local.dataDir"), &l.data_dir);
-            args(&mut errs, &format!("{k}.etcd.local.extraArgs"), &l.extra_args);
-            envs(&mut errs, &format!("{k}.etcd.local.extraEnvs"), &l.extra_envs);
-            for (name, list) in [("serverCertSANs", &l.server_cert_sans), ("peerCertSANs", &l.peer_cert_sans)] {
+            args(
+                &mut errs,
+                &format!("{k}.etcd.local.extraArgs"),
+                &l.extra_args,
+            );
+            envs(
+                &mut errs,
+                &format!("{k}.etcd.local.extraEnvs"),
+                &l.extra_envs,
+            );
+            for (name, list) in [
+                ("serverCertSANs", &l.server_cert_sans),
+                ("peerCertSANs", &l.peer_cert_sans),
+            ] {
                 for (i, s) in list.iter().enumerate() {
                     if let Err(e) = san(s) {
                         errs.add(format!("{k}.etcd.local.{name}[{i}]"), s, e);
@@ -319,23 +429,42 @@ pub fn cluster(c: &ClusterConfiguration) -> FieldErrors {
         }
         (None, Some(x)) => {
             if x.endpoints.is_empty() {
-                errs.add(format!("{k}.etcd.external.endpoints"), "", "at least one endpoint is required");
+                errs.add(
+                    format!("{k}.etcd.external.endpoints"),
+                    "",
+                    "at least one endpoint is required",
+                );
             }
             let mut any_https = false;
             for (i, e) in x.endpoints.iter().enumerate() {
-                if let Some(rest) = e.strip_prefix("https://").or_else(|| e.strip_prefix("http://")) {
+                if let Some(rest) = e
+                    .strip_prefix("https://")
+                    .or_else(|| e.strip_prefix("http://"))
+                {
                     any_https |= e.starts_with("https://");
                     if let Err(d) = host_port(rest.trim_end_matches('/')) {
                         errs.add(format!("{k}.etcd.external.endpoints[{i}]"), e, d);
                     }
                 } else {
-                    errs.add(format!("{k}.etcd.external.endpoints[{i}]"), e, "must be a URL such as https://10.0.0.1:2379");
+                    errs.add(
+                        format!("{k}.etcd.external.endpoints[{i}]"),
+                        e,
+                        "must be a URL such as https://10.0.0.1:2379",
+                    );
                 }
             }
-            let files = [("caFile", &x.ca_file), ("certFile", &x.cert_file), ("keyFile", &x.key_file)];
+            let files = [
+                ("caFile", &x.ca_file),
+                ("certFile", &x.cert_file),
+                ("keyFile", &x.key_file),
+            ];
             let set = files.iter().filter(|(_, v)| !v.is_empty()).count();
             if any_https && set != 3 || set != 0 && set != 3 {
-                errs.add(format!("{k}.etcd.external"), "", "caFile, certFile and keyFile must all be set for https endpoints");
+                errs.add(
+                    format!("{k}.etcd.external"),
+                    "",
+                    "caFile, certFile and keyFile must all be set for https endpoints",
+                );
             }
             for (name, v) in files {
                 if !v.is_empty() {
@@ -347,17 +476,43 @@ pub fn cluster(c: &ClusterConfiguration) -> FieldErrors {
     }
     for name in c.feature_gates.keys() {
         if !KNOWN_FEATURE_GATES.contains(&name.as_str()) {
-            errs.add(format!("{k}.featureGates"), name, format!("{name} is not a valid feature name; known: {}", KNOWN_FEATURE_GATES.join(", ")));
+            errs.add(
+                format!("{k}.featureGates"),
+                name,
+                format!(
+                    "{name} is not a valid feature name; known: {}",
+                    KNOWN_FEATURE_GATES.join(", ")
+                ),
+            );
         }
     }
     if !ENCRYPTION_ALGORITHMS.contains(&c.encryption_algorithm.as_str()) {
-        errs.add(format!("{k}.encryptionAlgorithm"), &c.encryption_algorithm, format!("must be one of {}", ENCRYPTION_ALGORITHMS.join(", ")));
+        errs.add(
+            format!("{k}.encryptionAlgorithm"),
+            &c.encryption_algorithm,
+            format!("must be one of {}", ENCRYPTION_ALGORITHMS.join(", ")),
+        );
     }
-    duration_positive(&mut errs, &format!("{k}.certificateValidityPeriod"), c.certificate_validity_period);
-    duration_positive(&mut errs, &format!("{k}.caCertificateValidityPeriod"), c.ca_certificate_validity_period);
-    if let (Some(leaf), Some(ca)) = (c.certificate_validity_period, c.ca_certificate_validity_period) {
+    duration_positive(
+        &mut errs,
+        &format!("{k}.certificateValidityPeriod"),
+        c.certificate_validity_period,
+    );
+    duration_positive(
+        &mut errs,
+        &format!("{k}.caCertificateValidityPeriod"),
+        c.ca_certificate_validity_period,
+    );
+    if let (Some(leaf), Some(ca)) = (
+        c.certificate_validity_period,
+        c.ca_certificate_validity_period,
+    ) {
         if leaf > ca {
-            errs.add(format!("{k}.certificateValidityPeriod"), leaf.to_string(), format!("must not be longer than caCertificateValidityPeriod ({ca})"));
+            errs.add(
+                format!("{k}.certificateValidityPeriod"),
+                leaf.to_string(),
+                format!("must not be longer than caCertificateValidityPeriod ({ca})"),
+            );
         }
     }
     if c.image_repository.contains("://") || c.image_repository.ends_with('/') {
@@ -371,32 +526,61 @@ fn node_registration(errs: &mut FieldErrors, path: &str, n: &NodeRegistrationOpt
         errs.add(format!("{path}.name"), &n.name, e);
     }
     if !n.cri_socket.is_empty() {
-        let ok = n.cri_socket.strip_prefix("unix://").map(|p| p.starts_with('/')).unwrap_or(false) || n.cri_socket.starts_with('/');
+        let ok = n
+            .cri_socket
+            .strip_prefix("unix://")
+            .map(|p| p.starts_with('/'))
+            .unwrap_or(false)
+            || n.cri_socket.starts_with('/');
         if !ok {
             errs.add(format!("{path}.criSocket"), &n.cri_socket, "must be an absolute path or a unix:// URL such as unix:///var/run/containerd/containerd.sock");
         }
     }
     for (i, t) in n.taints.iter().flatten().enumerate() {
         if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&t.effect.as_str()) {
-            errs.add(format!("{path}.taints[{i}].effect"), &t.effect, "must be NoSchedule, PreferNoSchedule or NoExecute");
+            errs.add(
+                format!("{path}.taints[{i}].effect"),
+                &t.effect,
+                "must be NoSchedule, PreferNoSchedule or NoExecute",
+            );
         }
         if t.key.is_empty() {
-            errs.add(format!("{path}.taints[{i}].key"), "", "taint key must not be empty");
+            errs.add(
+                format!("{path}.taints[{i}].key"),
+                "",
+                "taint key must not be empty",
+            );
         }
     }
-    args(errs, &format!("{path}.kubeletExtraArgs"), &n.kubelet_extra_args);
+    args(
+        errs,
+        &format!("{path}.kubeletExtraArgs"),
+        &n.kubelet_extra_args,
+    );
     if !["", "Always", "IfNotPresent", "Never"].contains(&n.image_pull_policy.as_str()) {
-        errs.add(format!("{path}.imagePullPolicy"), &n.image_pull_policy, "must be Always, IfNotPresent or Never");
+        errs.add(
+            format!("{path}.imagePullPolicy"),
+            &n.image_pull_policy,
+            "must be Always, IfNotPresent or Never",
+        );
     }
     let ignore = &n.ignore_preflight_errors;
     if ignore.iter().any(|s| s.eq_ignore_ascii_case("all")) && ignore.len() > 1 {
-        errs.add(format!("{path}.ignorePreflightErrors"), ignore.join(","), "don't specify individual checks if 'all' is used");
+        errs.add(
+            format!("{path}.ignorePreflightErrors"),
+            ignore.join(","),
+            "don't specify individual checks if 'all' is used",
+        );
     }
 }
 
 fn endpoint(errs: &mut FieldErrors, path: &str, e: &ApiEndpoint) {
     if e.advertise_address.parse::<IpAddr>().is_err() {
-        errs.add(format!("{path}.advertiseAddress"), &e.advertise_address, "must be a valid IP address");
+        errs.add(
+            format!("{path}.advertiseAddress"),
+            &e.advertise_address,
+            "must be a valid IP address",
+        );
     }
     port(errs, &format!("{path}.bindPort"), e.bind_port);
 }
@@ -409,27 +593,51 @@ pub fn init(c: &InitConfiguration) -> FieldErrors {
         let p = format!("{k}.bootstrapTokens[{i}]");
         for u in &t.usages {
             if u != "signing" && u != "authentication" {
-                errs.add(format!("{p}.usages"), u, "must be signing or authentication");
+                errs.add(
+                    format!("{p}.usages"),
+                    u,
+                    "must be signing or authentication",
+                );
             }
         }
         for g in &t.groups {
             if !valid_token_group(g) {
-                errs.add(format!("{p}.groups"), g, r"must match \Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\z");
+                errs.add(
+                    format!("{p}.groups"),
+                    g,
+                    r"must match \Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\z",
+                );
             }
         }
         if let Some(x) = &t.expires {
             if !looks_rfc3339(x) {
-                errs.add(format!("{p}.expires"), x, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z");
+                errs.add(
+                    format!("{p}.expires"),
+                    x,
+                    "must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
+                );
             }
         }
         if let Some(ttl) = t.ttl {
             if ttl.as_nanos() < 0 {
-                errs.add(format!("{p}.ttl"), ttl.to_string(), "must not be negative (0 means never expires)");
+                errs.add(
+                    format!("{p}.ttl"),
+                    ttl.to_string(),
+                    "must not be negative (0 means never expires)",
+                );
             }
         }
     }
-    node_registration(&mut errs, &format!("{k}.nodeRegistration"), &c.node_registration);
-    endpoint(&mut errs, &format!("{k}.localAPIEndpoint"), &c.local_api_endpoint);
+    node_registration(
+        &mut errs,
+        &format!("{k}.nodeRegistration"),
+        &c.node_registration,
+    );
+    endpoint(
+        &mut errs,
+        &format!("{k}.localAPIEndpoint"),
+        &c.local_api_endpoint,
+    );
     if !c.certificate_key.is_empty() {
         if let Err(e) = validate_certificate_key(&c.certificate_key) {
             errs.add(format!("{k}.certificateKey"), "<redacted>", e);
@@ -446,8 +654,13 @@ pub fn valid_token_group(g: &str) -> bool {
     };
     !rest.is_empty()
         && rest.len() <= 256
-        && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b':' || b == b'-')
-        && rest.bytes().last().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b':' || b == b'-')
+        && rest
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// A light RFC 3339 shape check: `YYYY-MM-DDTHH:MM:SS` then `Z` or an offset.
@@ -459,15 +672,21 @@ pub fn looks_rfc3339(s: &str) -> bool {
         && (b[10] == b'T' || b[10] == b't')
         && b[13] == b':'
         && b[16] == b':'
-        && [0..4, 5..7, 8..10, 11..13, 14..16, 17..19].iter().all(|r| b[r.clone()].iter().all(u8::is_ascii_digit))
+        && [0..4, 5..7, 8..10, 11..13, 14..16, 17..19]
+            .iter()
+            .all(|r| b[r.clone()].iter().all(u8::is_ascii_digit))
         && (s.ends_with('Z') || s.ends_with('z') || s[19..].contains(['+', '-']))
 }
 
 /// `sha256:` (any case) followed by 64 hex characters.
 pub fn ca_cert_hash(s: &str) -> Result<(), String> {
-    let (kind, hex) = s.split_once(':').ok_or("must be of the form \"sha256:<64 hex characters>\"")?;
+    let (kind, hex) = s
+        .split_once(':')
+        .ok_or("must be of the form \"sha256:<64 hex characters>\"")?;
     if !kind.eq_ignore_ascii_case("sha256") {
-        return Err(format!("unsupported hash type {kind:?}: only sha256 is supported"));
+        return Err(format!(
+            "unsupported hash type {kind:?}: only sha256 is supported"
+        ));
     }
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("must be of the form \"sha256:<64 hex characters>\"".into());
@@ -508,13 +727,30 @@ pub fn join(c: &JoinConfiguration) -> FieldErrors {
             }
         }
     }
-    if !d.tls_bootstrap_token.is_empty() && BootstrapTokenString::parse(&d.tls_bootstrap_token).is_err() {
-        errs.add(format!("{k}.discovery.tlsBootstrapToken"), crate::token::redact(&d.tls_bootstrap_token), format!("the bootstrap token must be of the form {:?}", crate::token::TOKEN_PATTERN));
+    if !d.tls_bootstrap_token.is_empty()
+        && BootstrapTokenString::parse(&d.tls_bootstrap_token).is_err()
+    {
+        errs.add(
+            format!("{k}.discovery.tlsBootstrapToken"),
+            crate::token::redact(&d.tls_bootstrap_token),
+            format!(
+                "the bootstrap token must be of the form {:?}",
+                crate::token::TOKEN_PATTERN
+            ),
+        );
     }
     absolute(&mut errs, &format!("{k}.caCertPath"), &c.ca_cert_path);
-    node_registration(&mut errs, &format!("{k}.nodeRegistration"), &c.node_registration);
+    node_registration(
+        &mut errs,
+        &format!("{k}.nodeRegistration"),
+        &c.node_registration,
+    );
     if let Some(cp) = &c.control_plane {
-        endpoint(&mut errs, &format!("{k}.controlPlane.localAPIEndpoint"), &cp.local_api_endpoint);
+        endpoint(
+            &mut errs,
+            &format!("{k}.controlPlane.localAPIEndpoint"),
+            &cp.local_api_endpoint,
+        );
         if !cp.certificate_key.is_empty() {
             if let Err(e) = validate_certificate_key(&cp.certificate_key) {
                 errs.add(format!("{k}.controlPlane.certificateKey"), "<redacted>", e);
@@ -528,10 +764,18 @@ pub fn join(c: &JoinConfiguration) -> FieldErrors {
 /// Validates a ResetConfiguration.
 pub fn reset(c: &ResetConfiguration) -> FieldErrors {
     let mut errs = FieldErrors::default();
-    absolute(&mut errs, "ResetConfiguration.certificatesDir", &c.certificates_dir);
+    absolute(
+        &mut errs,
+        "ResetConfiguration.certificatesDir",
+        &c.certificates_dir,
+    );
     for (i, f) in c.unmount_flags.iter().enumerate() {
         if !["MNT_FORCE", "MNT_DETACH", "MNT_EXPIRE", "UMOUNT_NOFOLLOW"].contains(&f.as_str()) {
-            errs.add(format!("ResetConfiguration.unmountFlags[{i}]"), f, "must be MNT_FORCE, MNT_DETACH, MNT_EXPIRE or UMOUNT_NOFOLLOW");
+            errs.add(
+                format!("ResetConfiguration.unmountFlags[{i}]"),
+                f,
+                "must be MNT_FORCE, MNT_DETACH, MNT_EXPIRE or UMOUNT_NOFOLLOW",
+            );
         }
     }
     timeouts(&mut errs, "ResetConfiguration.timeouts", &c.timeouts);
@@ -541,10 +785,18 @@ pub fn reset(c: &ResetConfiguration) -> FieldErrors {
 /// Validates an UpgradeConfiguration.
 pub fn upgrade(c: &UpgradeConfiguration) -> FieldErrors {
     let mut errs = FieldErrors::default();
-    for (path, v) in [("apply", &c.apply.kubernetes_version), ("plan", &c.plan.kubernetes_version), ("diff", &c.diff.kubernetes_version)] {
+    for (path, v) in [
+        ("apply", &c.apply.kubernetes_version),
+        ("plan", &c.plan.kubernetes_version),
+        ("diff", &c.diff.kubernetes_version),
+    ] {
         if !v.is_empty() {
             if let Err(e) = crate::version::resolve(v) {
-                errs.add(format!("UpgradeConfiguration.{path}.kubernetesVersion"), v, e);
+                errs.add(
+                    format!("UpgradeConfiguration.{path}.kubernetesVersion"),
+                    v,
+                    e,
+                );
             }
         }
     }
@@ -576,8 +828,14 @@ mod tests {
 
     #[test]
     fn host_ports() {
-        assert_eq!(host_port("lb.example.com:6443").unwrap(), ("lb.example.com".into(), Some(6443)));
-        assert_eq!(host_port("[fd00::1]:6443").unwrap(), ("fd00::1".into(), Some(6443)));
+        assert_eq!(
+            host_port("lb.example.com:6443").unwrap(),
+            ("lb.example.com".into(), Some(6443))
+        );
+        assert_eq!(
+            host_port("[fd00::1]:6443").unwrap(),
+            ("fd00::1".into(), Some(6443))
+        );
         assert_eq!(host_port("fd00::1").unwrap(), ("fd00::1".into(), None));
         assert!(host_port("lb:0").is_err());
         assert!(host_port("lb:70000").is_err());
@@ -589,7 +847,9 @@ mod tests {
         assert!(ca_cert_hash(&format!("SHA256:{}", "a".repeat(64))).is_ok());
         assert!(ca_cert_hash("sha256:abc").is_err());
         assert!(ca_cert_hash(&format!("md5:{}", "a".repeat(64))).is_err());
-        assert!(valid_token_group("system:bootstrappers:kubeadm:default-node-token"));
+        assert!(valid_token_group(
+            "system:bootstrappers:kubeadm:default-node-token"
+        ));
         assert!(!valid_token_group("system:nodes"));
         assert!(looks_rfc3339("2026-01-02T15:04:05Z"));
         assert!(!looks_rfc3339("tomorrow"));

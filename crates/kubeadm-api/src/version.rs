@@ -36,20 +36,118 @@ pub struct MinorInfo {
 
 /// One row per supported minor, oldest first.
 pub const TABLE: &[MinorInfo] = &[
-    MinorInfo { minor: 24, latest_patch: 17, etcd: "3.5.6-0", coredns: "v1.8.6", pause: "3.7", source: "release-1.24 constants.go" },
-    MinorInfo { minor: 25, latest_patch: 16, etcd: "3.5.6-0", coredns: "v1.9.3", pause: "3.8", source: "release-1.25 constants.go" },
-    MinorInfo { minor: 26, latest_patch: 15, etcd: "3.5.6-0", coredns: "v1.9.3", pause: "3.9", source: "release-1.26 constants.go" },
-    MinorInfo { minor: 27, latest_patch: 16, etcd: "3.5.12-0", coredns: "v1.10.1", pause: "3.9", source: "release-1.27 constants.go" },
-    MinorInfo { minor: 28, latest_patch: 15, etcd: "3.5.15-0", coredns: "v1.10.1", pause: "3.9", source: "release-1.28 constants.go" },
-    MinorInfo { minor: 29, latest_patch: 15, etcd: "3.5.16-0", coredns: "v1.11.1", pause: "3.9", source: "release-1.29 constants.go" },
-    MinorInfo { minor: 30, latest_patch: 14, etcd: "3.5.15-0", coredns: "v1.11.3", pause: "3.9", source: "release-1.30 constants.go" },
-    MinorInfo { minor: 31, latest_patch: 14, etcd: "3.5.24-0", coredns: "v1.11.3", pause: "3.10", source: "release-1.31 constants.go" },
-    MinorInfo { minor: 32, latest_patch: 10, etcd: "3.5.24-0", coredns: "v1.11.3", pause: "3.10", source: "release-1.32 constants.go" },
-    MinorInfo { minor: 33, latest_patch: 6, etcd: "3.5.24-0", coredns: "v1.12.0", pause: "3.10", source: "release-1.33 constants.go" },
-    MinorInfo { minor: 34, latest_patch: 2, etcd: "3.6.5-0", coredns: "v1.12.1", pause: "3.10.1", source: "release-1.34 constants.go" },
-    MinorInfo { minor: 35, latest_patch: 0, etcd: "3.6.6-0", coredns: "v1.13.1", pause: "3.10.1", source: "master constants.go" },
-    MinorInfo { minor: 36, latest_patch: 0, etcd: "3.6.9-0", coredns: "v1.13.1", pause: "3.10.1", source: "master constants.go" },
-    MinorInfo { minor: 37, latest_patch: 0, etcd: "3.6.9-0", coredns: "v1.13.1", pause: "3.10.1", source: "extrapolated from 1.36" },
+    MinorInfo {
+        minor: 24,
+        latest_patch: 17,
+        etcd: "3.5.6-0",
+        coredns: "v1.8.6",
+        pause: "3.7",
+        source: "release-1.24 constants.go",
+    },
+    MinorInfo {
+        minor: 25,
+        latest_patch: 16,
+        etcd: "3.5.6-0",
+        coredns: "v1.9.3",
+        pause: "3.8",
+        source: "release-1.25 constants.go",
+    },
+    MinorInfo {
+        minor: 26,
+        latest_patch: 15,
+        etcd: "3.5.6-0",
+        coredns: "v1.9.3",
+        pause: "3.9",
+        source: "release-1.26 constants.go",
+    },
+    MinorInfo {
+        minor: 27,
+        latest_patch: 16,
+        etcd: "3.5.12-0",
+        coredns: "v1.10.1",
+        pause: "3.9",
+        source: "release-1.27 constants.go",
+    },
+    MinorInfo {
+        minor: 28,
+        latest_patch: 15,
+        etcd: "3.5.15-0",
+        coredns: "v1.10.1",
+        pause: "3.9",
+        source: "release-1.28 constants.go",
+    },
+    MinorInfo {
+        minor: 29,
+        latest_patch: 15,
+        etcd: "3.5.16-0",
+        coredns: "v1.11.1",
+        pause: "3.9",
+        source: "release-1.29 constants.go",
+    },
+    MinorInfo {
+        minor: 30,
+        latest_patch: 14,
+        etcd: "3.5.15-0",
+        coredns: "v1.11.3",
+        pause: "3.9",
+        source: "release-1.30 constants.go",
+    },
+    MinorInfo {
+        minor: 31,
+        latest_patch: 14,
+        etcd: "3.5.24-0",
+        coredns: "v1.11.3",
+        pause: "3.10",
+        source: "release-1.31 constants.go",
+    },
+    MinorInfo {
+        minor: 32,
+        latest_patch: 10,
+        etcd: "3.5.24-0",
+        coredns: "v1.11.3",
+        pause: "3.10",
+        source: "release-1.32 constants.go",
+    },
+    MinorInfo {
+        minor: 33,
+        latest_patch: 6,
+        etcd: "3.5.24-0",
+        coredns: "v1.12.0",
+        pause: "3.10",
+        source: "release-1.33 constants.go",
+    },
+    MinorInfo {
+        minor: 34,
+        latest_patch: 2,
+        etcd: "3.6.5-0",
+        coredns: "v1.12.1",
+        pause: "3.10.1",
+        source: "release-1.34 constants.go",
+    },
+    MinorInfo {
+        minor: 35,
+        latest_patch: 0,
+        etcd: "3.6.6-0",
+        coredns: "v1.13.1",
+        pause: "3.10.1",
+        source: "master constants.go",
+    },
+    MinorInfo {
+        minor: 36,
+        latest_patch: 0,
+        etcd: "3.6.9-0",
+        coredns: "v1.13.1",
+        pause: "3.10.1",
+        source: "master constants.go",
+    },
+    MinorInfo {
+        minor: 37,
+        latest_patch: 0,
+        etcd: "3.6.9-0",
+        coredns: "v1.13.1",
+        pause: "3.10.1",
+        source: "extrapolated from 1.36",
+    },
 ];
 
 impl MinorInfo {
@@ -150,7 +248,10 @@ impl KubeVersion {
             return Err(err());
         }
         let num = |p: &str| -> Result<u32, String> {
-            if p.is_empty() || (p.len() > 1 && p.starts_with('0')) || !p.bytes().all(|b| b.is_ascii_digit()) {
+            if p.is_empty()
+                || (p.len() > 1 && p.starts_with('0'))
+                || !p.bytes().all(|b| b.is_ascii_digit())
+            {
                 return Err(err());
             }
             p.parse().map_err(|_| err())
@@ -200,7 +301,9 @@ pub fn resolve(s: &str) -> Result<KubeVersion, String> {
             let minor = rest
                 .strip_prefix("1.")
                 .and_then(|m| m.parse::<u32>().ok())
-                .ok_or_else(|| format!("invalid version label {s:?}: expected e.g. \"stable-1.31\""))?;
+                .ok_or_else(|| {
+                    format!("invalid version label {s:?}: expected e.g. \"stable-1.31\"")
+                })?;
             let row = minor_info(minor).ok_or_else(|| {
                 format!("version label {s:?} names v1.{minor}, which is not supported: this kubeadm deploys v1.{MIN_MINOR} through v1.{MAX_MINOR}")
             })?;
@@ -242,7 +345,10 @@ mod tests {
     fn parses_versions() {
         let v = KubeVersion::parse("v1.31.2").unwrap();
         assert_eq!((v.major, v.minor, v.patch), (1, 31, 2));
-        assert_eq!(KubeVersion::parse("1.30.0-rc.1").unwrap().to_string(), "v1.30.0-rc.1");
+        assert_eq!(
+            KubeVersion::parse("1.30.0-rc.1").unwrap().to_string(),
+            "v1.30.0-rc.1"
+        );
         for bad in ["", "v1", "v1.30", "1.x.0", "v1.30.01", "v1.30.0-", "one"] {
             assert!(KubeVersion::parse(bad).is_err(), "{bad}");
         }
@@ -254,8 +360,16 @@ mod tests {
         assert_eq!(resolve("stable-1").unwrap().minor, MAX_MINOR);
         assert_eq!(resolve("latest").unwrap().minor, MAX_MINOR);
         assert_eq!(resolve("stable-1.29").unwrap().to_string(), "v1.29.15");
-        assert!(resolve("stable-1.20").unwrap_err().contains("not supported"));
-        assert!(resolve("v1.23.0").unwrap_err().contains("v1.24 through v1.37"));
+        assert!(
+            resolve("stable-1.20")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(
+            resolve("v1.23.0")
+                .unwrap_err()
+                .contains("v1.24 through v1.37")
+        );
         assert!(resolve("v1.38.0").is_err());
         assert!(resolve("ci/latest").unwrap_err().contains("offline"));
     }

@@ -94,16 +94,41 @@ fn indent(text: &str) -> String {
 /// How an action is printed.
 pub fn render(action: &Action) -> String {
     match action {
-        Action::WriteFile { path, mode, content } => match content {
+        Action::WriteFile {
+            path,
+            mode,
+            content,
+        } => match content {
             Content::Plain(data) => match std::str::from_utf8(data) {
-                Ok(text) => format!("[dryrun] Would write file {:?} with mode {mode:04o} and content:\n{}", path.display().to_string(), indent(text)),
-                Err(_) => format!("[dryrun] Would write file {:?} with mode {mode:04o} ({} bytes of binary content)\n", path.display().to_string(), data.len()),
+                Ok(text) => format!(
+                    "[dryrun] Would write file {:?} with mode {mode:04o} and content:\n{}",
+                    path.display().to_string(),
+                    indent(text)
+                ),
+                Err(_) => format!(
+                    "[dryrun] Would write file {:?} with mode {mode:04o} ({} bytes of binary content)\n",
+                    path.display().to_string(),
+                    data.len()
+                ),
             },
-            Content::Secret { what, .. } => format!("[dryrun] Would write {what} to {:?} with mode {mode:04o} (content not shown)\n", path.display().to_string()),
-            Content::Redacted { shown, .. } => format!("[dryrun] Would write file {:?} with mode {mode:04o} and content (secrets redacted):\n{}", path.display().to_string(), indent(shown)),
+            Content::Secret { what, .. } => format!(
+                "[dryrun] Would write {what} to {:?} with mode {mode:04o} (content not shown)\n",
+                path.display().to_string()
+            ),
+            Content::Redacted { shown, .. } => format!(
+                "[dryrun] Would write file {:?} with mode {mode:04o} and content (secrets redacted):\n{}",
+                path.display().to_string(),
+                indent(shown)
+            ),
         },
-        Action::CreateDir { path, mode } => format!("[dryrun] Would create directory {:?} with mode {mode:04o}\n", path.display().to_string()),
-        Action::RemoveFile { path } => format!("[dryrun] Would remove file {:?}\n", path.display().to_string()),
+        Action::CreateDir { path, mode } => format!(
+            "[dryrun] Would create directory {:?} with mode {mode:04o}\n",
+            path.display().to_string()
+        ),
+        Action::RemoveFile { path } => format!(
+            "[dryrun] Would remove file {:?}\n",
+            path.display().to_string()
+        ),
         Action::Run { command } => format!("[dryrun] Would run: {}\n", command.join(" ")),
         Action::Note(n) => format!("[dryrun] {n}\n"),
     }
@@ -129,7 +154,9 @@ impl Effects for DryRunEffects {
     fn exists(&self, path: &Path) -> bool {
         match self.overlaid(path) {
             Some(v) => v.is_some(),
-            None => resolve(&self.root, path).map(|p| p.symlink_metadata().is_ok()).unwrap_or(false),
+            None => resolve(&self.root, path)
+                .map(|p| p.symlink_metadata().is_ok())
+                .unwrap_or(false),
         }
     }
 
@@ -138,7 +165,10 @@ impl Effects for DryRunEffects {
         if let Ok(o) = self.overlay.lock() {
             for (p, v) in o.iter() {
                 if p.parent() == Some(path) {
-                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     match v {
                         Some(_) if !names.contains(&name) => names.push(name),
                         None => names.retain(|n| *n != name),
@@ -156,13 +186,20 @@ impl Effects for DryRunEffects {
         if let Ok(mut o) = self.overlay.lock() {
             o.insert(path.to_path_buf(), Some(content.data().to_vec()));
         }
-        self.record(Action::WriteFile { path: path.to_path_buf(), mode, content });
+        self.record(Action::WriteFile {
+            path: path.to_path_buf(),
+            mode,
+            content,
+        });
         Ok(())
     }
 
     fn create_dir_all(&self, path: &Path, mode: u32) -> Result<(), EffectError> {
         resolve(&self.root, path)?;
-        self.record(Action::CreateDir { path: path.to_path_buf(), mode });
+        self.record(Action::CreateDir {
+            path: path.to_path_buf(),
+            mode,
+        });
         Ok(())
     }
 
@@ -171,18 +208,28 @@ impl Effects for DryRunEffects {
         if let Ok(mut o) = self.overlay.lock() {
             o.insert(path.to_path_buf(), None);
         }
-        self.record(Action::RemoveFile { path: path.to_path_buf() });
+        self.record(Action::RemoveFile {
+            path: path.to_path_buf(),
+        });
         Ok(())
     }
 
-    fn run(&self, kind: CommandKind, program: &str, args: &[&str]) -> Result<CommandOutput, EffectError> {
+    fn run(
+        &self,
+        kind: CommandKind,
+        program: &str,
+        args: &[&str],
+    ) -> Result<CommandOutput, EffectError> {
         match kind {
             CommandKind::Query => run_command(program, args),
             CommandKind::Mutate => {
                 let mut command = vec![program.to_string()];
                 command.extend(args.iter().map(|a| a.to_string()));
                 self.record(Action::Run { command });
-                Ok(CommandOutput { code: Some(0), ..Default::default() })
+                Ok(CommandOutput {
+                    code: Some(0),
+                    ..Default::default()
+                })
             }
         }
     }
@@ -201,22 +248,55 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fx = DryRunEffects::new(dir.path(), Box::new(std::io::sink()));
         let p = Path::new("/etc/kubernetes/pki/ca.key");
-        fx.write_file(p, Content::Secret { data: b"k".to_vec(), what: "RSA-2048 private key".into() }, 0o600).unwrap();
+        fx.write_file(
+            p,
+            Content::Secret {
+                data: b"k".to_vec(),
+                what: "RSA-2048 private key".into(),
+            },
+            0o600,
+        )
+        .unwrap();
         assert_eq!(fx.read(p).unwrap(), Some(b"k".to_vec()));
         assert!(fx.exists(p));
-        assert_eq!(fx.list_dir(Path::new("/etc/kubernetes/pki")).unwrap(), vec!["ca.key"]);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+        assert_eq!(
+            fx.list_dir(Path::new("/etc/kubernetes/pki")).unwrap(),
+            vec!["ca.key"]
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing written"
+        );
         let text = render(&fx.actions()[0]);
         assert!(text.contains("ca.key") && text.contains("RSA-2048 private key"));
-        assert!(!text.contains("\tk"), "key content must not be printed: {text}");
+        assert!(
+            !text.contains("\tk"),
+            "key content must not be printed: {text}"
+        );
     }
 
     #[test]
     fn mutating_commands_are_recorded_not_run() {
         let dir = tempfile::tempdir().unwrap();
         let fx = DryRunEffects::new(dir.path(), Box::new(std::io::sink()));
-        let out = fx.run(CommandKind::Mutate, "/nonexistent/systemctl", &["restart", "kubelet"]).unwrap();
+        let out = fx
+            .run(
+                CommandKind::Mutate,
+                "/nonexistent/systemctl",
+                &["restart", "kubelet"],
+            )
+            .unwrap();
         assert!(out.success());
-        assert_eq!(fx.actions(), vec![Action::Run { command: vec!["/nonexistent/systemctl".into(), "restart".into(), "kubelet".into()] }]);
+        assert_eq!(
+            fx.actions(),
+            vec![Action::Run {
+                command: vec![
+                    "/nonexistent/systemctl".into(),
+                    "restart".into(),
+                    "kubelet".into()
+                ]
+            }]
+        );
     }
 }

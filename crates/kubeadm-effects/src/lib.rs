@@ -40,7 +40,9 @@ impl Content {
     /// The bytes to write.
     pub fn data(&self) -> &[u8] {
         match self {
-            Content::Plain(d) | Content::Secret { data: d, .. } | Content::Redacted { data: d, .. } => d,
+            Content::Plain(d)
+            | Content::Secret { data: d, .. }
+            | Content::Redacted { data: d, .. } => d,
         }
     }
 }
@@ -138,7 +140,12 @@ pub trait Effects: Send + Sync {
     fn remove_file(&self, path: &Path) -> Result<(), EffectError>;
 
     /// Runs a host command.
-    fn run(&self, kind: CommandKind, program: &str, args: &[&str]) -> Result<CommandOutput, EffectError>;
+    fn run(
+        &self,
+        kind: CommandKind,
+        program: &str,
+        args: &[&str],
+    ) -> Result<CommandOutput, EffectError>;
 
     /// A message for the operator about something not done (dry-run prints it, a real run logs it).
     fn note(&self, message: &str);
@@ -147,11 +154,13 @@ pub trait Effects: Send + Sync {
     fn read_to_string(&self, path: &Path) -> Result<Option<String>, EffectError> {
         match self.read(path)? {
             None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| EffectError::Io {
-                op: "read",
-                path: path.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
-            }),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| EffectError::Io {
+                    op: "read",
+                    path: path.to_path_buf(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                }),
         }
     }
 }

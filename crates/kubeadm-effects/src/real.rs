@@ -25,7 +25,11 @@ pub(crate) fn read_rooted(root: &Path, path: &Path) -> Result<Option<Vec<u8>>, E
     match fs::read(&real) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(EffectError::Io { op: "read", path: path.to_path_buf(), source }),
+        Err(source) => Err(EffectError::Io {
+            op: "read",
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -34,7 +38,13 @@ pub(crate) fn list_rooted(root: &Path, path: &Path) -> Result<Vec<String>, Effec
     let entries = match fs::read_dir(&real) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(EffectError::Io { op: "list", path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(EffectError::Io {
+                op: "list",
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -48,7 +58,10 @@ pub(crate) fn run_command(program: &str, args: &[&str]) -> Result<CommandOutput,
     let out = Command::new(program)
         .args(args)
         .output()
-        .map_err(|source| EffectError::Spawn { program: program.to_string(), source })?;
+        .map_err(|source| EffectError::Spawn {
+            program: program.to_string(),
+            source,
+        })?;
     Ok(CommandOutput {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -70,7 +83,9 @@ impl Effects for RealEffects {
     }
 
     fn exists(&self, path: &Path) -> bool {
-        resolve(&self.root, path).map(|p| p.symlink_metadata().is_ok()).unwrap_or(false)
+        resolve(&self.root, path)
+            .map(|p| p.symlink_metadata().is_ok())
+            .unwrap_or(false)
     }
 
     fn list_dir(&self, path: &Path) -> Result<Vec<String>, EffectError> {
@@ -94,11 +109,20 @@ impl Effects for RealEffects {
         match fs::remove_file(&real) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(EffectError::Io { op: "remove", path: path.to_path_buf(), source }),
+            Err(source) => Err(EffectError::Io {
+                op: "remove",
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
-    fn run(&self, _kind: CommandKind, program: &str, args: &[&str]) -> Result<CommandOutput, EffectError> {
+    fn run(
+        &self,
+        _kind: CommandKind,
+        program: &str,
+        args: &[&str],
+    ) -> Result<CommandOutput, EffectError> {
         run_command(program, args)
     }
 

@@ -18,27 +18,48 @@ pub fn resolve(root: &Path, path: &Path) -> Result<PathBuf, EffectError> {
             Component::RootDir => {}
             Component::Normal(part) => out.push(part),
             Component::CurDir => {}
-            Component::ParentDir | Component::Prefix(_) => return Err(EffectError::BadPath(path.to_path_buf())),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(EffectError::BadPath(path.to_path_buf()));
+            }
         }
     }
     Ok(out)
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> EffectError + 'a {
-    move |source| EffectError::Io { op, path: path.to_path_buf(), source }
+    move |source| EffectError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes `data` to `target` atomically: a temp file in the same directory created with `mode`
 /// (so a key is never readable by others, not even briefly), fsync, rename over the target,
 /// fsync of the directory. `shown` is the path named in errors.
-pub fn write_atomic(target: &Path, data: &[u8], mode: u32, shown: &Path) -> Result<(), EffectError> {
-    let dir = target.parent().ok_or_else(|| EffectError::BadPath(shown.to_path_buf()))?;
+pub fn write_atomic(
+    target: &Path,
+    data: &[u8],
+    mode: u32,
+    shown: &Path,
+) -> Result<(), EffectError> {
+    let dir = target
+        .parent()
+        .ok_or_else(|| EffectError::BadPath(shown.to_path_buf()))?;
     create_dirs(dir, 0o755, shown)?;
-    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("file");
     let mut tmp = None;
     for attempt in 0..16u32 {
         let candidate = dir.join(format!(".{name}.tmp-{}-{attempt}", std::process::id()));
-        match fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&candidate) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&candidate)
+        {
             Ok(f) => {
                 tmp = Some((candidate, f));
                 break;
@@ -48,7 +69,10 @@ pub fn write_atomic(target: &Path, data: &[u8], mode: u32, shown: &Path) -> Resu
         }
     }
     let (tmp_path, mut file) = tmp.ok_or_else(|| {
-        io("write", shown)(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "no free temporary file name"))
+        io("write", shown)(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "no free temporary file name",
+        ))
     })?;
     let result = (|| {
         file.write_all(data)?;
@@ -86,7 +110,10 @@ mod tests {
     #[test]
     fn resolves_under_root() {
         let r = Path::new("/tmp/root");
-        assert_eq!(resolve(r, Path::new("/etc/kubernetes/admin.conf")).unwrap(), Path::new("/tmp/root/etc/kubernetes/admin.conf"));
+        assert_eq!(
+            resolve(r, Path::new("/etc/kubernetes/admin.conf")).unwrap(),
+            Path::new("/tmp/root/etc/kubernetes/admin.conf")
+        );
         assert!(resolve(r, Path::new("etc/x")).is_err());
         assert!(resolve(r, Path::new("/etc/../../x")).is_err());
     }
@@ -97,7 +124,10 @@ mod tests {
         let target = dir.path().join("a/b/key");
         write_atomic(&target, b"secret", 0o600, Path::new("/a/b/key")).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"secret");
-        assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         write_atomic(&target, b"again", 0o600, Path::new("/a/b/key")).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"again");
         // No temp files left behind.

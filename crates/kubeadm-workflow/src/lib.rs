@@ -31,12 +31,28 @@ pub struct Phase<C, E> {
 impl<C, E> Phase<C, E> {
     /// A leaf phase.
     pub fn leaf(name: &'static str, short: &'static str, run: RunFn<C, E>) -> Self {
-        Phase { name, aliases: &[], short, run: Some(run), run_if: None, children: Vec::new(), run_all_siblings: false }
+        Phase {
+            name,
+            aliases: &[],
+            short,
+            run: Some(run),
+            run_if: None,
+            children: Vec::new(),
+            run_all_siblings: false,
+        }
     }
 
     /// A group of phases with an `all` sub-command.
     pub fn group(name: &'static str, short: &'static str, children: Vec<Phase<C, E>>) -> Self {
-        Phase { name, aliases: &[], short, run: None, run_if: None, children, run_all_siblings: true }
+        Phase {
+            name,
+            aliases: &[],
+            short,
+            run: None,
+            run_if: None,
+            children,
+            run_all_siblings: true,
+        }
     }
 
     /// Sets the run-time predicate.
@@ -85,9 +101,15 @@ impl<E: fmt::Display> fmt::Display for WorkflowError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WorkflowError::UnknownPhase { name, valid } => {
-                write!(f, "invalid phase name: {name} (valid phases: {})", valid.join(", "))
+                write!(
+                    f,
+                    "invalid phase name: {name} (valid phases: {})",
+                    valid.join(", ")
+                )
             }
-            WorkflowError::Phase { path, source } => write!(f, "error execution phase {path}: {source}"),
+            WorkflowError::Phase { path, source } => {
+                write!(f, "error execution phase {path}: {source}")
+            }
         }
     }
 }
@@ -102,10 +124,23 @@ pub struct Workflow<C, E> {
     pub phases: Vec<Phase<C, E>>,
 }
 
-fn flatten_into<'a, C, E>(phases: &'a [Phase<C, E>], prefix: &str, depth: usize, out: &mut Vec<FlatPhase<'a, C, E>>) {
+fn flatten_into<'a, C, E>(
+    phases: &'a [Phase<C, E>],
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<FlatPhase<'a, C, E>>,
+) {
     for p in phases {
-        let path = if prefix.is_empty() { p.name.to_string() } else { format!("{prefix}/{}", p.name) };
-        out.push(FlatPhase { path: path.clone(), depth, phase: p });
+        let path = if prefix.is_empty() {
+            p.name.to_string()
+        } else {
+            format!("{prefix}/{}", p.name)
+        };
+        out.push(FlatPhase {
+            path: path.clone(),
+            depth,
+            phase: p,
+        });
         flatten_into(&p.children, &path, depth + 1, out);
     }
 }
@@ -140,12 +175,19 @@ impl<C, E> Workflow<C, E> {
                 }
             }
         }
-        Err(WorkflowError::UnknownPhase { name: name.to_string(), valid: flat.iter().map(|p| p.path.clone()).collect() })
+        Err(WorkflowError::UnknownPhase {
+            name: name.to_string(),
+            valid: flat.iter().map(|p| p.path.clone()).collect(),
+        })
     }
 
     /// Validates and canonicalizes a `--skip-phases` list.
     pub fn resolve_skips(&self, skips: &[String]) -> Result<Vec<String>, WorkflowError<E>> {
-        skips.iter().filter(|s| !s.is_empty()).map(|s| self.resolve(s)).collect()
+        skips
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| self.resolve(s))
+            .collect()
     }
 
     /// The paths that would run, in order, for a selection (`None` = the whole command) and a
@@ -180,7 +222,9 @@ impl<C, E> Workflow<C, E> {
             if disabled.iter().any(|d| within(&path, d)) {
                 continue;
             }
-            let Some(fp) = flat.iter().find(|p| p.path == path) else { continue };
+            let Some(fp) = flat.iter().find(|p| p.path == path) else {
+                continue;
+            };
             if let Some(pred) = fp.phase.run_if {
                 if !pred(ctx) {
                     disabled.push(path.clone());
@@ -189,7 +233,10 @@ impl<C, E> Workflow<C, E> {
             }
             if let Some(run) = fp.phase.run {
                 on_phase(&path);
-                run(ctx).map_err(|source| WorkflowError::Phase { path: path.clone(), source })?;
+                run(ctx).map_err(|source| WorkflowError::Phase {
+                    path: path.clone(),
+                    source,
+                })?;
             }
         }
         Ok(())
@@ -201,12 +248,19 @@ impl<C, E> Workflow<C, E> {
         let rows: Vec<(String, &str)> = flat
             .iter()
             .map(|p| {
-                let label = if p.depth == 0 { p.phase.name.to_string() } else { format!("{}/{}", "  ".repeat(p.depth), p.phase.name) };
+                let label = if p.depth == 0 {
+                    p.phase.name.to_string()
+                } else {
+                    format!("{}/{}", "  ".repeat(p.depth), p.phase.name)
+                };
                 (label, p.phase.short)
             })
             .collect();
         let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0) + 2;
-        let mut out = format!("The \"{}\" command executes the following phases:\n```\n", self.command);
+        let mut out = format!(
+            "The \"{}\" command executes the following phases:\n```\n",
+            self.command
+        );
         for (label, short) in rows {
             out.push_str(&format!("{label:width$}{short}\n"));
         }
@@ -220,18 +274,39 @@ mod tests {
     use super::*;
 
     type Ctx = Vec<&'static str>;
-    fn a(c: &mut Ctx) -> Result<(), String> { c.push("a"); Ok(()) }
-    fn b1(c: &mut Ctx) -> Result<(), String> { c.push("b/one"); Ok(()) }
-    fn b2(c: &mut Ctx) -> Result<(), String> { c.push("b/two"); Ok(()) }
-    fn d(c: &mut Ctx) -> Result<(), String> { c.push("d"); Err("boom".into()) }
-    fn never(_: &Ctx) -> bool { false }
+    fn a(c: &mut Ctx) -> Result<(), String> {
+        c.push("a");
+        Ok(())
+    }
+    fn b1(c: &mut Ctx) -> Result<(), String> {
+        c.push("b/one");
+        Ok(())
+    }
+    fn b2(c: &mut Ctx) -> Result<(), String> {
+        c.push("b/two");
+        Ok(())
+    }
+    fn d(c: &mut Ctx) -> Result<(), String> {
+        c.push("d");
+        Err("boom".into())
+    }
+    fn never(_: &Ctx) -> bool {
+        false
+    }
 
     fn wf() -> Workflow<Ctx, String> {
         Workflow {
             command: "init",
             phases: vec![
                 Phase::leaf("a", "first", a),
-                Phase::group("b", "group", vec![Phase::leaf("one", "b1", b1), Phase::leaf("two", "b2", b2).aliases(&["2"])]),
+                Phase::group(
+                    "b",
+                    "group",
+                    vec![
+                        Phase::leaf("one", "b1", b1),
+                        Phase::leaf("two", "b2", b2).aliases(&["2"]),
+                    ],
+                ),
                 Phase::leaf("c", "conditional", a).when(never),
                 Phase::leaf("d", "fails", d),
             ],
@@ -269,7 +344,9 @@ mod tests {
     #[test]
     fn unknown_names_are_errors() {
         let mut ctx = Vec::new();
-        let err = wf().run(&mut ctx, None, &["nope".into()], |_| {}).unwrap_err();
+        let err = wf()
+            .run(&mut ctx, None, &["nope".into()], |_| {})
+            .unwrap_err();
         assert!(err.to_string().starts_with("invalid phase name: nope"));
         assert!(ctx.is_empty(), "nothing runs when the skip list is wrong");
     }

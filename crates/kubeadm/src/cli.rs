@@ -19,7 +19,13 @@ pub struct Cli {
     pub rootfs: Option<PathBuf>,
 
     /// Number for the log level verbosity.
-    #[arg(short = 'v', long = "v", global = true, value_name = "LEVEL", default_value_t = 0)]
+    #[arg(
+        short = 'v',
+        long = "v",
+        global = true,
+        value_name = "LEVEL",
+        default_value_t = 0
+    )]
     pub verbosity: u8,
 
     /// The command to run.
@@ -319,7 +325,6 @@ pub struct KubeconfigUserArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
-
 
 /// Output formats of `kubeadm version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -42,12 +42,18 @@ pub enum Error {
 impl Error {
     /// An error with a message and a hint.
     pub fn with_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Message { message: message.into(), hint: Some(hint.into()) }
+        Error::Message {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
 
     /// An error with a message only.
     pub fn msg(message: impl Into<String>) -> Self {
-        Error::Message { message: message.into(), hint: None }
+        Error::Message {
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// What the operator can do about it.
@@ -57,7 +63,9 @@ impl Error {
             Error::Workflow(_, inner) => inner.hint(),
             Error::Message { hint, .. } => hint.clone(),
             Error::ReadInput { .. } => Some("check the path and its permissions".into()),
-            Error::Effect(EffectError::Io { source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Error::Effect(EffectError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
                 Some("run as root, or use --dry-run to see what would be done".into())
             }
             Error::Effect(_) => None,

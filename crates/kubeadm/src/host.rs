@@ -11,7 +11,10 @@ use kubeadm_effects::Effects;
 /// the routing table; no packet is sent. The targets are documentation addresses (RFC 5737 /
 /// RFC 3849) that never route anywhere real.
 pub fn default_route_ip() -> Option<IpAddr> {
-    for (bind, target) in [("0.0.0.0:0", "203.0.113.1:9"), ("[::]:0", "[2001:db8::1]:9")] {
+    for (bind, target) in [
+        ("0.0.0.0:0", "203.0.113.1:9"),
+        ("[::]:0", "[2001:db8::1]:9"),
+    ] {
         if let Ok(sock) = UdpSocket::bind(bind) {
             if sock.connect(target).is_ok() {
                 if let Ok(local) = sock.local_addr() {
@@ -40,8 +43,15 @@ pub fn hostname() -> String {
 pub fn facts(fx: &dyn Effects) -> HostFacts {
     let cri_sockets_found = KNOWN_CRI_SOCKETS
         .iter()
-        .filter(|s| s.strip_prefix("unix://").is_some_and(|p| fx.exists(Path::new(p))))
+        .filter(|s| {
+            s.strip_prefix("unix://")
+                .is_some_and(|p| fx.exists(Path::new(p)))
+        })
         .map(|s| s.to_string())
         .collect();
-    HostFacts { hostname: hostname(), default_ip: default_route_ip(), cri_sockets_found }
+    HostFacts {
+        hostname: hostname(),
+        default_ip: default_route_ip(),
+        cri_sockets_found,
+    }
 }

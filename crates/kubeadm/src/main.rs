@@ -43,7 +43,10 @@ fn init_logging(verbosity: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("KUBEADM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Prints `error: …`, each cause, and the hint, as the project's error style wants.
@@ -70,7 +73,8 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
             let init_matches = matches.subcommand_matches("init");
             match init_matches.and_then(|m| phases::selected_phase(m, "init")) {
                 Some((path, phase_matches)) => {
-                    let args = <cli::InitArgs as FromArgMatches>::from_arg_matches(phase_matches).map_err(|e| Error::msg(e.to_string()))?;
+                    let args = <cli::InitArgs as FromArgMatches>::from_arg_matches(phase_matches)
+                        .map_err(|e| Error::msg(e.to_string()))?;
                     commands::init::run(&root, &args, phase_matches, Some(&path))
                 }
                 None => commands::init::run(&root, &args, init_matches.unwrap_or(matches), None),
@@ -79,7 +83,9 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         Command::Config(c) => commands::config::run(&root, c),
         Command::Token(t) => commands::misc::token(t),
         Command::Certs(c) => commands::misc::certs(&root, c),
-        Command::Kubeconfig(cli::KubeconfigCommand::User(a)) => commands::certs::kubeconfig_user(&root, a),
+        Command::Kubeconfig(cli::KubeconfigCommand::User(a)) => {
+            commands::certs::kubeconfig_user(&root, a)
+        }
         Command::Version(v) => commands::version::run(v),
         Command::Completion(c) => commands::misc::completion(c),
     }

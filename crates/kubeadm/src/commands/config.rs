@@ -10,7 +10,10 @@ use kubeadm_api::{component, encode, images, validate, version};
 use serde_json::Value;
 
 use super::{flag_error, parse_feature_gates, read_config};
-use crate::cli::{ConfigCommand, ImagesCommand, ImagesListArgs, ListFormat, MigrateArgs, PrintArgs, PrintCommand, ValidateArgs};
+use crate::cli::{
+    ConfigCommand, ImagesCommand, ImagesListArgs, ListFormat, MigrateArgs, PrintArgs, PrintCommand,
+    ValidateArgs,
+};
 use crate::error::{Error, Result};
 use crate::host;
 
@@ -45,7 +48,11 @@ fn component_docs(kinds: &[String], cluster: &ClusterConfiguration) -> Result<Ve
             "KubeletConfiguration" => out.push(component::kubelet_defaults(cluster)),
             "KubeProxyConfiguration" => out.push(component::kube_proxy_defaults(cluster, false)),
             other => {
-                return Err(flag_error("component-configs", other, "available values: KubeProxyConfiguration, KubeletConfiguration"));
+                return Err(flag_error(
+                    "component-configs",
+                    other,
+                    "available values: KubeProxyConfiguration, KubeletConfiguration",
+                ));
             }
         }
     }
@@ -98,7 +105,10 @@ pub fn print_defaults(cmd: &PrintCommand) -> Result<String> {
 /// `config migrate`: reads v1beta3 or v1beta4, writes v1beta4 with static defaults applied.
 fn migrate(args: &MigrateArgs) -> Result<()> {
     let path = args.old_config.as_ref().ok_or_else(|| {
-        Error::with_hint("the --old-config flag is mandatory", "run `kubeadm config migrate --old-config old.yaml --new-config new.yaml`")
+        Error::with_hint(
+            "the --old-config flag is mandatory",
+            "run `kubeadm config migrate --old-config old.yaml --new-config new.yaml`",
+        )
     })?;
     let docs = read_config(path)?;
     let out = migrate_documents(docs)?;
@@ -113,7 +123,10 @@ fn absolute(p: &Path) -> Result<std::path::PathBuf> {
     if p.is_absolute() {
         return Ok(p.to_path_buf());
     }
-    let cwd = std::env::current_dir().map_err(|source| Error::ReadInput { path: ".".into(), source })?;
+    let cwd = std::env::current_dir().map_err(|source| Error::ReadInput {
+        path: ".".into(),
+        source,
+    })?;
     Ok(cwd.join(p))
 }
 
@@ -150,10 +163,12 @@ pub fn migrate_documents(docs: Documents) -> Result<String> {
 
 /// `config validate --config FILE`.
 fn validate_file(root: &Path, args: &ValidateArgs) -> Result<()> {
-    let path = args
-        .config
-        .as_ref()
-        .ok_or_else(|| Error::with_hint("the --config flag is mandatory", "run `kubeadm config validate --config kubeadm.yaml`"))?;
+    let path = args.config.as_ref().ok_or_else(|| {
+        Error::with_hint(
+            "the --config flag is mandatory",
+            "run `kubeadm config validate --config kubeadm.yaml`",
+        )
+    })?;
     let docs = read_config(path)?;
     let file = path.display().to_string();
     let probe = kubeadm_effects::DryRunEffects::new(root, Box::new(std::io::sink()));
@@ -168,17 +183,30 @@ fn validate_file(root: &Path, args: &ValidateArgs) -> Result<()> {
         JoinConfig::complete(join, &facts, cri, &file)?;
     }
     if docs.init.is_some() || docs.cluster.is_some() {
-        let cri = docs.init.as_ref().is_some_and(|i| !i.node_registration.cri_socket.is_empty());
+        let cri = docs
+            .init
+            .as_ref()
+            .is_some_and(|i| !i.node_registration.cri_socket.is_empty());
         let (init, cluster, kubelet, proxy) = InitConfig::start(docs.clone());
         InitConfig::complete(init, cluster, kubelet, proxy, &facts, cri, &file)?;
     }
     if let Some(mut reset) = docs.reset {
         defaults::reset(&mut reset);
-        validate::reset(&reset).into_result().map_err(|errors| kubeadm_api::ConfigError::Invalid { file: file.clone(), errors })?;
+        validate::reset(&reset).into_result().map_err(|errors| {
+            kubeadm_api::ConfigError::Invalid {
+                file: file.clone(),
+                errors,
+            }
+        })?;
     }
     if let Some(mut up) = docs.upgrade {
         defaults::upgrade(&mut up);
-        validate::upgrade(&up).into_result().map_err(|errors| kubeadm_api::ConfigError::Invalid { file: file.clone(), errors })?;
+        validate::upgrade(&up).into_result().map_err(|errors| {
+            kubeadm_api::ConfigError::Invalid {
+                file: file.clone(),
+                errors,
+            }
+        })?;
     }
     println!("ok");
     Ok(())
@@ -213,7 +241,10 @@ fn images_list(args: &ImagesListArgs) -> Result<()> {
         ListFormat::Json | ListFormat::Yaml => {
             let v = serde_json::json!({"kind": "Images", "apiVersion": "output.kubeadm.k8s.io/v1alpha3", "images": list});
             if args.output == ListFormat::Json {
-                println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::msg(e.to_string()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).map_err(|e| Error::msg(e.to_string()))?
+                );
             } else {
                 print!("{}", encode::to_yaml(&v)?);
             }
@@ -221,4 +252,3 @@ fn images_list(args: &ImagesListArgs) -> Result<()> {
     }
     Ok(())
 }
-

@@ -32,10 +32,16 @@ pub fn load(args: &InitArgs, matches: &ArgMatches, fx: &dyn Effects) -> Result<I
         Some(path) => (read_config(path)?, path.display().to_string()),
         None => (Documents::default(), "flags".to_string()),
     };
-    let cri_given_in_file = docs.init.as_ref().is_some_and(|i| !i.node_registration.cri_socket.is_empty());
+    let cri_given_in_file = docs
+        .init
+        .as_ref()
+        .is_some_and(|i| !i.node_registration.cri_socket.is_empty());
     let (mut init, mut cluster, kubelet, proxy) = InitConfig::start(docs);
     if let Some(v) = &args.apiserver_advertise_address {
-        init.local_api_endpoint = ApiEndpoint { advertise_address: v.clone(), ..init.local_api_endpoint };
+        init.local_api_endpoint = ApiEndpoint {
+            advertise_address: v.clone(),
+            ..init.local_api_endpoint
+        };
     }
     if let Some(p) = args.apiserver_bind_port {
         init.local_api_endpoint.bind_port = p;
@@ -68,7 +74,9 @@ pub fn load(args: &InitArgs, matches: &ArgMatches, fx: &dyn Effects) -> Result<I
         init.node_registration.name = v.clone();
     }
     if let Some(v) = &args.patches {
-        init.patches = Some(Patches { directory: v.clone() });
+        init.patches = Some(Patches {
+            directory: v.clone(),
+        });
     }
     if let Some(v) = &args.pod_network_cidr {
         cluster.networking.pod_subnet = v.clone();
@@ -81,14 +89,19 @@ pub fn load(args: &InitArgs, matches: &ArgMatches, fx: &dyn Effects) -> Result<I
     }
     if args.token.is_some() || args.token_ttl.is_some() {
         let token = match &args.token {
-            Some(t) => BootstrapTokenString::parse(t).map_err(|e| flag_error("token", &kubeadm_api::token::redact(t), &e))?,
+            Some(t) => BootstrapTokenString::parse(t)
+                .map_err(|e| flag_error("token", &kubeadm_api::token::redact(t), &e))?,
             None => BootstrapTokenString::default(),
         };
         let ttl = match &args.token_ttl {
             Some(t) => Some(Duration::parse(t).map_err(|e| flag_error("token-ttl", t, &e))?),
             None => None,
         };
-        init.bootstrap_tokens = vec![BootstrapToken { token, ttl, ..Default::default() }];
+        init.bootstrap_tokens = vec![BootstrapToken {
+            token,
+            ttl,
+            ..Default::default()
+        }];
     }
     if !args.ignore_preflight_errors.is_empty() {
         init.node_registration.ignore_preflight_errors = args.ignore_preflight_errors.clone();
@@ -101,7 +114,9 @@ pub fn load(args: &InitArgs, matches: &ArgMatches, fx: &dyn Effects) -> Result<I
     }
     let facts = host::facts(fx);
     let cri_given = cri_given_in_file || args.cri_socket.is_some();
-    Ok(InitConfig::complete(init, cluster, kubelet, proxy, &facts, cri_given, &file)?)
+    Ok(InitConfig::complete(
+        init, cluster, kubelet, proxy, &facts, cri_given, &file,
+    )?)
 }
 
 /// Runs `kubeadm init` (all phases) or `kubeadm init phase <path>`.
@@ -113,10 +128,16 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
     let dry_run = args.dry_run || cfg.init.dry_run;
     let fx = effects(root, dry_run);
     if dry_run {
-        println!("[dryrun] Running in dry-run mode: nothing will be written and no command that changes the host will run");
+        println!(
+            "[dryrun] Running in dry-run mode: nothing will be written and no command that changes the host will run"
+        );
     }
     println!("[init] Using Kubernetes version: {}", cfg.version);
-    let skips = if args.skip_phases.is_empty() { cfg.init.skip_phases.clone() } else { args.skip_phases.clone() };
+    let skips = if args.skip_phases.is_empty() {
+        cfg.init.skip_phases.clone()
+    } else {
+        args.skip_phases.clone()
+    };
     let ignore = cfg.init.node_registration.ignore_preflight_errors.clone();
     let opts = InitOptions {
         dry_run,
@@ -128,15 +149,22 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
     let mut ctx = InitContext { cfg, fx, opts };
     let workflow = phases::init_workflow();
     workflow
-        .run(&mut ctx, phase, &skips, |path| tracing::info!(phase = path, "running phase"))
+        .run(&mut ctx, phase, &skips, |path| {
+            tracing::info!(phase = path, "running phase")
+        })
         .map_err(|e| match e {
             kubeadm_workflow::WorkflowError::Phase { path, source } => {
                 Error::Workflow(format!("error execution phase {path}"), Box::new(source))
             }
-            other => Error::with_hint(other.to_string(), "run `kubeadm init --help` to list the phases"),
+            other => Error::with_hint(
+                other.to_string(),
+                "run `kubeadm init --help` to list the phases",
+            ),
         })?;
     if phase.is_none() && dry_run {
-        println!("[dryrun] Finished dry-running successfully. Above are the resources that would be created");
+        println!(
+            "[dryrun] Finished dry-running successfully. Above are the resources that would be created"
+        );
     }
     Ok(())
 }

@@ -22,7 +22,10 @@ pub fn certs(root: &std::path::Path, cmd: CertsCommand) -> Result<()> {
         CertsCommand::CheckExpiration(a) => super::certs::check_expiration(root, a)?,
         CertsCommand::Renew(a) => super::certs::renew(root, a)?,
         CertsCommand::GenerateCsr(a) => super::certs::generate_csr(root, a)?,
-        CertsCommand::CertificateKey => println!("{}", kubeadm_api::token::generate_certificate_key().map_err(Error::msg)?),
+        CertsCommand::CertificateKey => println!(
+            "{}",
+            kubeadm_api::token::generate_certificate_key().map_err(Error::msg)?
+        ),
     }
     Ok(())
 }

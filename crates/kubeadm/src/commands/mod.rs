@@ -8,15 +8,18 @@ pub mod version;
 
 use std::path::Path;
 
-use clap::parser::ValueSource;
 use clap::ArgMatches;
+use clap::parser::ValueSource;
 use kubeadm_api::decode::{self, Documents};
 
 use crate::error::{Error, Result};
 
 /// Reads and strictly decodes a configuration file named on the command line.
 pub fn read_config(path: &Path) -> Result<Documents> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadInput { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
+        path: path.display().to_string(),
+        source,
+    })?;
     Ok(decode::decode(&path.display().to_string(), &text)?)
 }
 
@@ -61,8 +64,12 @@ pub fn check_mixed_flags(matches: &ArgMatches) -> Result<()> {
 pub fn parse_feature_gates(s: &str) -> Result<std::collections::BTreeMap<String, bool>> {
     let mut out = std::collections::BTreeMap::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| flag_error("feature-gates", part, "expected key=true|false"))?;
-        let v = v.parse::<bool>().map_err(|_| flag_error("feature-gates", part, "the value must be true or false"))?;
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| flag_error("feature-gates", part, "expected key=true|false"))?;
+        let v = v
+            .parse::<bool>()
+            .map_err(|_| flag_error("feature-gates", part, "the value must be true or false"))?;
         out.insert(k.trim().to_string(), v);
     }
     Ok(out)
@@ -70,5 +77,10 @@ pub fn parse_feature_gates(s: &str) -> Result<std::collections::BTreeMap<String,
 
 /// An error about one flag's value.
 pub fn flag_error(flag: &str, value: &str, message: &str) -> Error {
-    kubeadm_api::ConfigError::Flag { flag: flag.into(), value: value.into(), message: message.into() }.into()
+    kubeadm_api::ConfigError::Flag {
+        flag: flag.into(),
+        value: value.into(),
+        message: message.into(),
+    }
+    .into()
 }

@@ -52,12 +52,23 @@ pub fn run(args: VersionArgs) -> Result<()> {
     match args.output {
         None => println!(
             "kubeadm version: &version.Info{{Major:{:?}, Minor:{:?}, GitVersion:{:?}, GitCommit:{:?}, GitTreeState:{:?}, BuildDate:{:?}, GoVersion:{:?}, Compiler:{:?}, Platform:{:?}}}",
-            info.major, info.minor, info.git_version, info.git_commit, info.git_tree_state, info.build_date, info.go_version, info.compiler, info.platform
+            info.major,
+            info.minor,
+            info.git_version,
+            info.git_commit,
+            info.git_tree_state,
+            info.build_date,
+            info.go_version,
+            info.compiler,
+            info.platform
         ),
         Some(VersionFormat::Short) => println!("{}", info.git_version),
         Some(VersionFormat::Json) => {
             let v = serde_json::json!({ "clientVersion": info });
-            println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::msg(e.to_string()))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).map_err(|e| Error::msg(e.to_string()))?
+            );
         }
         Some(VersionFormat::Yaml) => {
             let v = serde_json::json!({ "clientVersion": info });

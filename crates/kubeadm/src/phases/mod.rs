@@ -40,7 +40,10 @@ pub struct InitContext {
 /// The `kubeadm init` phase tree, in upstream order. Phases are added here as they are
 /// implemented; the help and `init phase` sub-commands follow automatically.
 pub fn init_workflow() -> Workflow<InitContext, Error> {
-    Workflow { command: "init", phases: vec![certs::phase(), kubeconfig::phase()] }
+    Workflow {
+        command: "init",
+        phases: vec![certs::phase(), kubeconfig::phase()],
+    }
 }
 
 /// Builds `<command> phase` with one sub-command per phase (and `all` for groups), each taking
@@ -53,7 +56,9 @@ pub fn phase_command(workflow: &Workflow<InitContext, Error>, command: &str) -> 
         }
         if !p.children.is_empty() {
             if p.run_all_siblings {
-                c = c.subcommand(InitArgs::augment_args(Command::new("all").about("Run all the sub-phases")));
+                c = c.subcommand(InitArgs::augment_args(
+                    Command::new("all").about("Run all the sub-phases"),
+                ));
             }
             for child in &p.children {
                 c = c.subcommand(build(child));
@@ -62,7 +67,9 @@ pub fn phase_command(workflow: &Workflow<InitContext, Error>, command: &str) -> 
         c
     }
     let mut phase = Command::new("phase")
-        .about(format!("Use this command to invoke single phase of the {command} workflow"))
+        .about(format!(
+            "Use this command to invoke single phase of the {command} workflow"
+        ))
         .subcommand_required(true);
     for p in &workflow.phases {
         phase = phase.subcommand(build(p));
@@ -72,7 +79,10 @@ pub fn phase_command(workflow: &Workflow<InitContext, Error>, command: &str) -> 
 
 /// For `<command> phase a b`, the selected phase path (`a/b`; `a` for `a all`) and the innermost
 /// matches, which hold the flags.
-pub fn selected_phase<'a>(matches: &'a ArgMatches, _command: &str) -> Option<(String, &'a ArgMatches)> {
+pub fn selected_phase<'a>(
+    matches: &'a ArgMatches,
+    _command: &str,
+) -> Option<(String, &'a ArgMatches)> {
     let (_, mut current) = matches.subcommand().filter(|(n, _)| *n == "phase")?;
     let mut path: Vec<String> = Vec::new();
     while let Some((name, sub)) = current.subcommand() {
