@@ -123,19 +123,22 @@ impl PrivateKey {
         if n <= 1 {
             return (0..n).map(|_| Self::generate(alg)).collect();
         }
+        // RSA key generation time varies a lot (prime search), so threads take keys one at a
+        // time from a shared counter instead of fixed shares.
         let threads = std::thread::available_parallelism()
             .map(|p| p.get())
             .unwrap_or(2)
             .min(n);
-        let per = n.div_ceil(threads);
+        let next = std::sync::atomic::AtomicUsize::new(0);
         let results: Vec<Result<Vec<Self>, PkiError>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let count = per.min(n.saturating_sub(t * per));
-                    s.spawn(move || {
-                        (0..count)
-                            .map(|_| Self::generate(alg))
-                            .collect::<Result<Vec<_>, _>>()
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                            mine.push(Self::generate(alg)?);
+                        }
+                        Ok(mine)
                     })
                 })
                 .collect();
@@ -260,6 +263,7 @@ fn pkcs1_from_pkcs8(pkcs8: &[u8]) -> Result<Vec<u8>, PkiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

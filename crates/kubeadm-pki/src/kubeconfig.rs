@@ -130,6 +130,7 @@ pub fn parse(file: &str, text: &str) -> Result<ParsedKubeconfig, PkiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

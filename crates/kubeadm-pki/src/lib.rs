@@ -100,10 +100,117 @@ pub fn kubeconfig_request(spec: &KubeconfigSpec, cfg: &InitConfig) -> CertReques
     }
 }
 
-/// The API server URL a kubeconfig row points at.
+/// The API server URL a kubeconfig row points at. With the `ControlPlaneKubeletLocalMode`
+/// feature gate (1.31 and later) the kubelet of a control-plane node talks to its local API server.
 pub fn kubeconfig_server(spec: &KubeconfigSpec, cfg: &InitConfig) -> String {
+    let local_kubelet = spec.name == "kubelet"
+        && cfg.info().minor >= 31
+        && cfg
+            .cluster
+            .feature_gates
+            .get("ControlPlaneKubeletLocalMode")
+            .copied()
+            .unwrap_or(false);
+    if local_kubelet {
+        return cfg.local_api_server_url();
+    }
     match spec.server {
         table::ServerKind::ControlPlane => cfg.control_plane_url(),
         table::ServerKind::Local => cfg.local_api_server_url(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::cert::{Authority, check_existing, self_signed, sign};
+    use crate::table::Usage;
+
+    fn req(cn: &str, usage: Usage, sans: &[&str]) -> CertRequest {
+        let mut alt = AltNames::default();
+        for s in sans {
+            alt.push(s);
+        }
+        alt.normalize();
+        CertRequest {
+            cn: cn.into(),
+            orgs: vec!["system:masters".into()],
+            usage,
+            alt,
+            validity: std::time::Duration::from_secs(3600),
+        }
+    }
+
+    #[test]
+    fn signs_checks_and_detects_problems() {
+        let now = time::OffsetDateTime::now_utc();
+        let keys = PrivateKey::generate_many(KeyAlgorithm::EcdsaP256, 4).unwrap();
+        let ca = self_signed(
+            &req("kubernetes", Usage::Ca, &["kubernetes"]),
+            &keys[0],
+            now,
+        )
+        .unwrap();
+        let other_ca = self_signed(
+            &req("kubernetes", Usage::Ca, &["kubernetes"]),
+            &keys[1],
+            now,
+        )
+        .unwrap();
+        let want = req("kube-apiserver", Usage::Server, &["node1", "10.96.0.1"]);
+        let leaf = sign(
+            &want,
+            &keys[2],
+            &Authority {
+                cert_der: &ca.der,
+                key: &keys[0],
+            },
+            now,
+        )
+        .unwrap();
+        let (ca_i, other_i, leaf_i) = (
+            CertInfo::from_der("ca", &ca.der).unwrap(),
+            CertInfo::from_der("o", &other_ca.der).unwrap(),
+            CertInfo::from_der("l", &leaf.der).unwrap(),
+        );
+        assert!(ca_i.is_ca && !leaf_i.is_ca && leaf_i.eku == (true, false));
+        assert_eq!(
+            leaf_i.not_before, ca_i.not_before,
+            "leaf NotBefore is the CA's, as upstream"
+        );
+        assert!(now.unix_timestamp() - ca_i.not_before >= 299);
+        assert!(leaf_i.serial[0] & 0x80 == 0);
+        check_existing("apiserver.crt", &leaf_i, Some(&keys[2]), Some(&ca_i), &want).unwrap();
+        let e = check_existing(
+            "apiserver.crt",
+            &leaf_i,
+            Some(&keys[2]),
+            Some(&other_i),
+            &want,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("apiserver.crt") && e.contains("not signed by the current CA"),
+            "{e}"
+        );
+        let e = check_existing("apiserver.crt", &leaf_i, Some(&keys[3]), Some(&ca_i), &want)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not match"), "{e}");
+        let e = check_existing(
+            "apiserver.crt",
+            &leaf_i,
+            None,
+            Some(&ca_i),
+            &req("x", Usage::Server, &["node2"]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("DNS:node2"), "{e}");
+        assert_eq!(leaf_i.to_request(want.validity), want);
+        let h = ca_cert_hash(&ca_i);
+        assert!(h.starts_with("sha256:") && h.len() == 7 + 64);
     }
 }

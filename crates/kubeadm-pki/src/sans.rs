@@ -193,6 +193,7 @@ fn advertise(cfg: &InitConfig) -> Result<IpAddr, PkiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -339,6 +339,7 @@ pub fn find_kubeconfig(name: &str) -> Option<&'static KubeconfigSpec> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,7 @@
 //! PKI and kubeconfig phases end to end: every certificate checked by `openssl` and x509-parser
 //! against the table, kubeconfigs read by `kubectl`, reuse, tamper detection, dry-run, and real
 //! etcd members serving with our certificates.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -45,7 +46,7 @@ fn pki(root: &Path) -> PathBuf {
 /// Finds a peer program: `env` override, else PATH. Missing: fail under CI, else skip loudly.
 fn peer(name: &str, env: Option<&str>) -> Option<PathBuf> {
     if let Some(p) = env
-        .and_then(|e| std::env::var_os(e))
+        .and_then(std::env::var_os)
         .map(PathBuf::from)
         .filter(|p| p.exists())
     {
@@ -265,11 +266,28 @@ fn every_certificate_matches_the_table_for_openssl_and_x509_parser() {
         if spec.sans == SanRule::ApiServer {
             // Upstream order: DNS sorted, then IPs in rule order.
             assert_eq!(
-                got_order(&san_line),
+                san_line,
                 "DNS:api.example.com, DNS:cp.example.com, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, DNS:node-a, IP Address:10.96.0.1, IP Address:127.0.0.1, IP Address:10.0.0.9"
             );
         }
     }
+    // Discovery hash: SHA-256 of the CA's DER SubjectPublicKeyInfo, as openssl computes it.
+    let ca_path = pki(dir.path()).join("ca.crt");
+    let spki = Std::new("sh")
+        .arg("-c")
+        .arg(format!("openssl x509 -in {} -noout -pubkey | openssl pkey -pubin -outform der | openssl dgst -sha256 -r", ca_path.display()))
+        .output()
+        .unwrap();
+    let want = String::from_utf8_lossy(&spki.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let ca_info = CertInfo::from_pem("ca", &std::fs::read_to_string(&ca_path).unwrap()).unwrap();
+    assert_eq!(
+        kubeadm_pki::ca_cert_hash(&ca_info),
+        format!("sha256:{want}")
+    );
     // sa pair
     let sa_pub = std::fs::read_to_string(pki(dir.path()).join("sa.pub")).unwrap();
     assert!(sa_pub.starts_with("-----BEGIN PUBLIC KEY-----\n"));
@@ -283,10 +301,6 @@ fn every_certificate_matches_the_table_for_openssl_and_x509_parser() {
         ok && derived == sa_pub,
         "sa.pub is the public half of sa.key"
     );
-}
-
-fn got_order(s: &str) -> &str {
-    s
 }
 
 #[test]
@@ -1050,5 +1064,106 @@ fn kubeconfig_user_and_generate_csr() {
             .path()
             .join("etc/kubernetes/admin.conf.csr")
             .exists()
+    );
+}
+
+#[test]
+fn ipv6_and_dual_stack_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for g in ["certs", "kubeconfig"] {
+        kubeadm(dir.path())
+            .args([
+                "init",
+                "phase",
+                g,
+                "all",
+                "--apiserver-advertise-address",
+                "fd00::10",
+                "--node-name",
+                "v6",
+            ])
+            .args([
+                "--service-cidr",
+                "fd00:10:96::/112,10.96.0.0/12",
+                "--kubernetes-version",
+                VERSION,
+            ])
+            .assert()
+            .success();
+    }
+    let read = |f: &str| {
+        CertInfo::from_pem(
+            f,
+            &std::fs::read_to_string(pki(dir.path()).join(f)).unwrap(),
+        )
+        .unwrap()
+    };
+    let ips = |c: &CertInfo| c.alt.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        ips(&read("apiserver.crt")),
+        vec!["fd00:10:96::1", "fd00::10"],
+        "first IP of the first service CIDR, then the advertise address"
+    );
+    assert_eq!(
+        ips(&read("etcd/server.crt")),
+        vec!["fd00::10", "127.0.0.1", "::1"]
+    );
+    let admin = kubeadm_pki::kubeconfig::parse(
+        "a",
+        &std::fs::read_to_string(dir.path().join("etc/kubernetes/admin.conf")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(admin.server, "https://[fd00::10]:6443");
+}
+
+#[test]
+fn cert_dir_flag_and_local_kubelet_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--cert-dir",
+        "/srv/pki",
+        "--control-plane-endpoint",
+        "lb.example.com",
+        "--feature-gates",
+        "ControlPlaneKubeletLocalMode=true",
+    ];
+    phase(dir.path(), "certs", "cd", &flags)
+        .success()
+        .stdout(predicates::str::contains(
+            "Using certificateDir folder \"/srv/pki\"",
+        ));
+    phase(dir.path(), "kubeconfig", "cd", &flags).success();
+    assert!(
+        dir.path().join("srv/pki/etcd/peer.crt").exists()
+            && !dir.path().join("etc/kubernetes/pki").exists()
+    );
+    let server = |f: &str| {
+        kubeadm_pki::kubeconfig::parse(
+            f,
+            &std::fs::read_to_string(dir.path().join("etc/kubernetes").join(f)).unwrap(),
+        )
+        .unwrap()
+        .server
+    };
+    assert_eq!(server("kubelet.conf"), "https://127.0.0.1:6443");
+    assert_eq!(server("admin.conf"), "https://lb.example.com:6443");
+    let out = kubeadm(dir.path())
+        .args([
+            "certs",
+            "check-expiration",
+            "--cert-dir",
+            "/srv/pki",
+            "-o",
+            "yaml",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("kind: CertificateExpirationInfo") && !out.contains("missing"),
+        "{out}"
     );
 }

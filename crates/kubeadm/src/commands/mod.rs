@@ -51,8 +51,6 @@ pub fn check_mixed_flags(matches: &ArgMatches) -> Result<()> {
         // clap's derive adds a group named after each Args struct ("InitArgs"); only flags count.
         .filter(|id| !id.as_str().starts_with(char::is_uppercase))
         .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
-        // clap also lists the derive's argument group (`InitArgs`); only flags count.
-        .filter(|id| !id.as_str().starts_with(|c: char| c.is_ascii_uppercase()))
         .map(|id| id.as_str().replace('_', "-"))
         .filter(|name| !ALLOWED_WITH_CONFIG.contains(&name.as_str()) && !name.starts_with("skip-"))
         .collect();

@@ -39,9 +39,21 @@ pub fn take_key(alg: KeyAlgorithm) -> Result<PrivateKey> {
     Ok(PrivateKey::generate(alg)?)
 }
 
-/// The configured key algorithm.
+/// The configured key algorithm (the older `PublicKeysECDSA` feature gate means ECDSA-P256).
 pub fn algorithm(ctx: &InitContext) -> Result<KeyAlgorithm> {
-    Ok(KeyAlgorithm::parse(&ctx.cfg.cluster.encryption_algorithm)?)
+    let alg = KeyAlgorithm::parse(&ctx.cfg.cluster.encryption_algorithm)?;
+    let ecdsa_gate = ctx
+        .cfg
+        .cluster
+        .feature_gates
+        .get("PublicKeysECDSA")
+        .copied()
+        .unwrap_or(false);
+    Ok(if ecdsa_gate && alg == KeyAlgorithm::Rsa2048 {
+        KeyAlgorithm::EcdsaP256
+    } else {
+        alg
+    })
 }
 
 /// `<certificatesDir>/<rel>`.
