@@ -13,10 +13,10 @@ use rcgen::{
 };
 
 fn etcd_binary() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("KUBEADM_TEST_ETCD") {
-        if Path::new(&p).is_file() {
-            return Some(PathBuf::from(p));
-        }
+    if let Ok(p) = std::env::var("KUBEADM_TEST_ETCD")
+        && Path::new(&p).is_file()
+    {
+        return Some(PathBuf::from(p));
     }
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)

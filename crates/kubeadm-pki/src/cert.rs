@@ -324,18 +324,18 @@ pub fn check_existing(
             problem,
         })
     };
-    if let Some(k) = key {
-        if !cert.matches_key(k) {
-            return fail("the private key does not match the certificate".into());
-        }
+    if let Some(k) = key
+        && !cert.matches_key(k)
+    {
+        return fail("the private key does not match the certificate".into());
     }
-    if let Some(ca) = ca {
-        if !cert.signed_by(ca) {
-            return fail(format!(
-                "the certificate is not signed by the current CA {:?}",
-                ca.cn
-            ));
-        }
+    if let Some(ca) = ca
+        && !cert.signed_by(ca)
+    {
+        return fail(format!(
+            "the certificate is not signed by the current CA {:?}",
+            ca.cn
+        ));
     }
     if want.usage.is_ca() && !cert.is_ca {
         return fail("the certificate is not a CA (basicConstraints CA:FALSE)".into());

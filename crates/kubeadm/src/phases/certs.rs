@@ -31,10 +31,10 @@ pub fn prefetch_keys(alg: KeyAlgorithm, n: usize) -> Result<()> {
 
 /// A key of `alg`: from the pool when one is there, freshly generated otherwise.
 pub fn take_key(alg: KeyAlgorithm) -> Result<PrivateKey> {
-    if let Ok(mut pool) = KEY_POOL.lock() {
-        if let Some(i) = pool.iter().position(|k| k.algorithm == Some(alg)) {
-            return Ok(pool.swap_remove(i));
-        }
+    if let Ok(mut pool) = KEY_POOL.lock()
+        && let Some(i) = pool.iter().position(|k| k.algorithm == Some(alg))
+    {
+        return Ok(pool.swap_remove(i));
     }
     Ok(PrivateKey::generate(alg)?)
 }

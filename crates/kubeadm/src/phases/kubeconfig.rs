@@ -44,13 +44,13 @@ pub fn load_ca(ctx: &InitContext) -> Result<(CertInfo, Option<PrivateKey>)> {
         )
     })?;
     let key = load_key(fx, &cert_path(ctx, "ca.key"))?;
-    if let Some(k) = &key {
-        if !ca.matches_key(k) {
-            return Err(bad(
-                &cert_path(ctx, "ca.key"),
-                "the CA key does not match the CA certificate",
-            ));
-        }
+    if let Some(k) = &key
+        && !ca.matches_key(k)
+    {
+        return Err(bad(
+            &cert_path(ctx, "ca.key"),
+            "the CA key does not match the CA certificate",
+        ));
     }
     Ok((ca, key))
 }
