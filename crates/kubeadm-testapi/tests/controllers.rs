@@ -1,4 +1,5 @@
 //! The emulated controllers: bootstrapsigner, tokencleaner and the kubelet client CSR signer.
+#![allow(clippy::unwrap_used)]
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
