@@ -25,6 +25,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Talking to the API server failed.
+    #[error(transparent)]
+    Api(#[from] crate::apiclient::ApiError),
+    /// Building a cluster object failed.
+    #[error(transparent)]
+    Cluster(#[from] kubeadm_cluster::ClusterError),
     /// Anything else, with an optional hint.
     #[error("{message}")]
     Message {
@@ -65,6 +71,8 @@ impl Error {
                 Some("run as root, or use --dry-run to see what would be done".into())
             }
             Error::Effect(_) => None,
+            Error::Api(e) => e.hint(),
+            Error::Cluster(_) => None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `kubeadm` binary: parses the command line, runs the command, prints errors with hints.
 
+mod apiclient;
 mod cli;
 mod commands;
 mod error;
@@ -81,7 +82,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
             }
         }
         Command::Config(c) => commands::config::run(&root, c),
-        Command::Token(t) => commands::misc::token(t),
+        Command::Token(t) => commands::token::run(&root, t),
         Command::Certs(c) => commands::misc::certs(c),
         Command::Version(v) => commands::version::run(v),
         Command::Completion(c) => commands::misc::completion(c),

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod init;
 pub mod misc;
+pub mod token;
 pub mod version;
 
 use std::path::Path;
