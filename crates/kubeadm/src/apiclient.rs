@@ -243,3 +243,137 @@ pub async fn delete<K: Object>(api: &Api<K>, name: &str) -> Result<(), ApiError>
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::certificates::v1::{
+        CertificateSigningRequest, CertificateSigningRequestSpec,
+    };
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use kubeadm_cluster::rbac::RbacSet;
+    use kubeadm_testapi::TestApiServer;
+    use kubeadm_testapi::pki::TestPki;
+
+    fn setup() -> (TestPki, TestApiServer, tokio::runtime::Runtime) {
+        let pki = TestPki::generate().unwrap();
+        let server = TestApiServer::start(pki.server_config()).unwrap();
+        (pki, server, runtime().unwrap())
+    }
+
+    async fn admin(pki: &TestPki, url: &str) -> Client {
+        let kc = pki
+            .kubeconfig(url, "kubernetes-admin", &["system:masters"])
+            .unwrap();
+        client_from_kubeconfig("admin.conf", &kc).await.unwrap()
+    }
+
+    async fn apply_rbac(c: &Client, set: &RbacSet) {
+        for r in &set.cluster_roles {
+            apply_cluster(c, r).await.unwrap();
+        }
+        for b in &set.cluster_role_bindings {
+            apply_cluster(c, b).await.unwrap();
+        }
+        for r in &set.roles {
+            apply_ns(c, r).await.unwrap();
+        }
+        for b in &set.role_bindings {
+            apply_ns(c, b).await.unwrap();
+        }
+    }
+
+    #[test]
+    fn apply_converges_and_retries_conflicts() {
+        let (pki, server, rt) = setup();
+        rt.block_on(async {
+            let c = admin(&pki, &server.url()).await;
+            let cm = kubeadm_cluster::cluster_info::config_map(&server.url(), pki.ca_cert_pem.as_bytes()).unwrap();
+            let first = apply_ns(&c, &cm).await.unwrap();
+            let rv = server.state().store.resource_version();
+            let again = apply_ns(&c, &cm).await.unwrap();
+            assert_eq!(first.metadata.uid, again.metadata.uid);
+            // Re-applying the same object changes nothing in the store.
+            let after = server.state().store.resource_version();
+            assert_eq!(rv, after, "second apply must be a no-op");
+            // Conflicts on update are retried.
+            let mut changed: ConfigMap = cm.clone();
+            changed.data.as_mut().unwrap().insert("extra".into(), "x".into());
+            server.inject_conflicts(3);
+            let out = apply_ns(&c, &changed).await.unwrap();
+            assert_eq!(out.data.unwrap()["extra"], "x");
+            assert_eq!(server.state().conflicts_to_inject, 0);
+            let conflicts = server.requests().iter().filter(|r| r.status == 409 && r.method == "PUT").count();
+            assert_eq!(conflicts, 3);
+        });
+    }
+
+    #[test]
+    fn anonymous_reads_cluster_info_only_and_bootstrap_token_gets_node_cert() {
+        let (pki, server, rt) = setup();
+        let info = kubeadm_api::version::minor_info(37).unwrap();
+        rt.block_on(async {
+            let c = admin(&pki, &server.url()).await;
+            let cm = kubeadm_cluster::cluster_info::config_map(&server.url(), pki.ca_cert_pem.as_bytes()).unwrap();
+            apply_ns(&c, &cm).await.unwrap();
+            apply_rbac(&c, &kubeadm_cluster::rbac::bootstrap_token(info)).await;
+            apply_rbac(&c, &kubeadm_cluster::rbac::upload_config(info)).await;
+            let bt = kubeadm_api::v1beta4::BootstrapToken {
+                token: kubeadm_api::BootstrapTokenString::parse("abcdef.0123456789abcdef").unwrap(),
+                description: String::new(),
+                ttl: None,
+                expires: None,
+                usages: vec!["signing".into(), "authentication".into()],
+                groups: vec![kubeadm_cluster::token::DEFAULT_GROUP.into()],
+            };
+            let secret = kubeadm_cluster::token::secret(&bt, jiff::Timestamp::now()).unwrap();
+            apply_ns(&c, &secret).await.unwrap();
+
+            // Anonymous: a kubeconfig with no user.
+            let anon_kc = format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n",
+                server.url(),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &pki.ca_cert_pem)
+            );
+            let anon = client_from_kubeconfig("anon", &anon_kc).await.unwrap();
+            let public: Api<ConfigMap> = Api::namespaced(anon.clone(), "kube-public");
+            let got = public.get("cluster-info").await.unwrap();
+            let data = got.data.unwrap();
+            let kc = &data["kubeconfig"];
+            // The signature the emulated bootstrapsigner wrote verifies with our verifier.
+            assert!(kubeadm_cluster::jws::verify(kc, &data["jws-kubeconfig-abcdef"], "abcdef", "0123456789abcdef"));
+            let forbidden = |r: Result<_, kube::Error>| matches!(r, Err(kube::Error::Api(s)) if s.code == 403);
+            assert!(forbidden(public.list(&Default::default()).await.map(|_| ())));
+            let sys_cm: Api<ConfigMap> = Api::namespaced(anon.clone(), "kube-system");
+            assert!(forbidden(sys_cm.get("kubeadm-config").await.map(|_| ())));
+            let sys_s: Api<Secret> = Api::namespaced(anon.clone(), "kube-system");
+            assert!(forbidden(sys_s.list(&Default::default()).await.map(|_| ())));
+
+            // The bootstrap token can create a node CSR; it is approved and signed.
+            let tk = pki.token_kubeconfig(&server.url(), "abcdef.0123456789abcdef");
+            let boot = client_from_kubeconfig("bootstrap", &tk).await.unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut p = rcgen::CertificateParams::default();
+            p.distinguished_name.push(rcgen::DnType::CommonName, "system:node:node-1");
+            p.distinguished_name.push(rcgen::DnType::OrganizationName, "system:nodes");
+            let csr_pem = p.serialize_request(&key).unwrap().pem().unwrap();
+            let csr = CertificateSigningRequest {
+                metadata: kube::api::ObjectMeta { name: Some("node-csr-1".into()), ..Default::default() },
+                spec: CertificateSigningRequestSpec {
+                    request: k8s_openapi::ByteString(csr_pem.into_bytes()),
+                    signer_name: "kubernetes.io/kube-apiserver-client-kubelet".into(),
+                    usages: Some(vec!["digital signature".into(), "client auth".into()]),
+                    ..Default::default()
+                },
+                status: None,
+            };
+            let csrs: Api<CertificateSigningRequest> = Api::all(boot.clone());
+            csrs.create(&PostParams::default(), &csr).await.unwrap();
+            let got = csrs.get("node-csr-1").await.unwrap();
+            assert!(got.status.unwrap().certificate.is_some());
+            // It can read kubeadm-config's Role-granted name but not other secrets.
+            let boot_s: Api<Secret> = Api::namespaced(boot, "kube-system");
+            assert!(forbidden(boot_s.get("bootstrap-token-abcdef").await.map(|_| ())));
+        });
+    }
+}
