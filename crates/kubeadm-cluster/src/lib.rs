@@ -5,6 +5,7 @@
 pub mod certs_secret;
 pub mod cluster_info;
 pub mod jws;
+pub mod node;
 pub mod rbac;
 pub mod token;
 

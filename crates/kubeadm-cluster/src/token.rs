@@ -191,8 +191,8 @@ mod tests {
                 .unwrap()
                 .data
                 .unwrap()
-                .get("expiration")
-                .is_none()
+                .contains_key("expiration")
+                .eq(&false)
         );
         t.usages = vec!["bogus".into()];
         assert!(secret(&t, now).is_err());

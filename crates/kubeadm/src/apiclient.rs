@@ -288,7 +288,11 @@ mod tests {
         let (pki, server, rt) = setup();
         rt.block_on(async {
             let c = admin(&pki, &server.url()).await;
-            let cm = kubeadm_cluster::cluster_info::config_map(&server.url(), pki.ca_cert_pem.as_bytes()).unwrap();
+            let cm = kubeadm_cluster::cluster_info::config_map(
+                &server.url(),
+                pki.ca_cert_pem.as_bytes(),
+            )
+            .unwrap();
             let first = apply_ns(&c, &cm).await.unwrap();
             let rv = server.state().store.resource_version();
             let again = apply_ns(&c, &cm).await.unwrap();
@@ -298,12 +302,20 @@ mod tests {
             assert_eq!(rv, after, "second apply must be a no-op");
             // Conflicts on update are retried.
             let mut changed: ConfigMap = cm.clone();
-            changed.data.as_mut().unwrap().insert("extra".into(), "x".into());
+            changed
+                .data
+                .as_mut()
+                .unwrap()
+                .insert("extra".into(), "x".into());
             server.inject_conflicts(3);
             let out = apply_ns(&c, &changed).await.unwrap();
             assert_eq!(out.data.unwrap()["extra"], "x");
             assert_eq!(server.state().conflicts_to_inject, 0);
-            let conflicts = server.requests().iter().filter(|r| r.status == 409 && r.method == "PUT").count();
+            let conflicts = server
+                .requests()
+                .iter()
+                .filter(|r| r.status == 409 && r.method == "PUT")
+                .count();
             assert_eq!(conflicts, 3);
         });
     }

@@ -9,6 +9,8 @@ use kubeadm_workflow::{Phase, Workflow};
 use crate::cli::InitArgs;
 use crate::error::Error;
 
+pub mod cluster_api;
+
 /// Command-line choices of `kubeadm init` that are not part of the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct InitOptions {
