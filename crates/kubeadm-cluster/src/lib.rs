@@ -4,6 +4,7 @@
 
 pub mod certs_secret;
 pub mod cluster_info;
+pub mod config_maps;
 pub mod jws;
 pub mod node;
 pub mod rbac;

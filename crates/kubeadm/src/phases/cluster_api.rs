@@ -93,6 +93,17 @@ async fn ensure_cluster_info(
     .await
 }
 
+/// upload-config: kubeadm-config and kubelet-config, and the RBAC letting nodes read them.
+pub async fn upload_config(client: &Client, cfg: &InitConfig) -> Result<()> {
+    let kubeadm = kubeadm_cluster::config_maps::kubeadm_config(cfg)?;
+    let kubelet = kubeadm_cluster::config_maps::kubelet_config(cfg)?;
+    let rbac = kubeadm_cluster::rbac::upload_config(cfg.info());
+    apply_ns(client, &kubeadm).await?;
+    apply_ns(client, &kubelet).await?;
+    apply_rbac(client, &rbac).await?;
+    Ok(())
+}
+
 /// The kubeadm:cluster-admins ClusterRoleBinding (1.29 and later).
 pub async fn cluster_admins(client: &Client, cfg: &InitConfig) -> Result<()> {
     if let Some(b) = kubeadm_cluster::rbac::cluster_admins(cfg.info()) {
@@ -248,11 +259,13 @@ mod tests {
                 .await
                 .unwrap();
             cluster_admins(&c, &cfg).await.unwrap();
+            upload_config(&c, &cfg).await.unwrap();
             let rv = server.state().store.resource_version();
             bootstrap_token(&c, &cfg, pki.ca_cert_pem.as_bytes())
                 .await
                 .unwrap();
             cluster_admins(&c, &cfg).await.unwrap();
+            upload_config(&c, &cfg).await.unwrap();
             assert_eq!(
                 server.state().store.resource_version(),
                 rv,
@@ -268,6 +281,17 @@ mod tests {
                     )
                     .is_some()
             );
+            // A node's bootstrap token may read kubeadm-config and kubelet-config, nothing else.
+            let tk = pki.token_kubeconfig(&server.url(), "abcdef.0123456789abcdef");
+            let boot = apiclient::client_from_kubeconfig("bootstrap", &tk)
+                .await
+                .unwrap();
+            let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(boot, "kube-system");
+            let kcm = cms.get("kubeadm-config").await.unwrap();
+            assert!(kcm.data.unwrap()["ClusterConfiguration"].contains("kubeadm.k8s.io/v1beta4"));
+            cms.get("kubelet-config").await.unwrap();
+            assert!(cms.list(&Default::default()).await.is_err());
             let ci = server
                 .get("", "configmaps", "kube-public", "cluster-info")
                 .unwrap();
