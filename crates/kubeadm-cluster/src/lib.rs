@@ -2,6 +2,7 @@
 //! k8s-openapi values: bootstrap-token Secrets, the bootstrap RBAC, the cluster-info ConfigMap,
 //! the cluster-info JWS signer/verifier and the kubeadm-certs encryption. No I/O.
 
+pub mod addons;
 pub mod certs_secret;
 pub mod cluster_info;
 pub mod config_maps;

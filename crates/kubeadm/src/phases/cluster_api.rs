@@ -104,6 +104,34 @@ pub async fn upload_config(client: &Client, cfg: &InitConfig) -> Result<()> {
     Ok(())
 }
 
+/// addon/coredns: every CoreDNS object (nothing when DNS is disabled).
+pub async fn addon_coredns(client: &Client, cfg: &InitConfig) -> Result<()> {
+    let Some(d) = kubeadm_cluster::addons::coredns(cfg)? else {
+        return Ok(());
+    };
+    apply_ns(client, &d.service_account).await?;
+    apply_cluster(client, &d.cluster_role).await?;
+    apply_cluster(client, &d.cluster_role_binding).await?;
+    apply_ns(client, &d.config_map).await?;
+    apply_ns(client, &d.deployment).await?;
+    apply_ns(client, &d.service).await?;
+    Ok(())
+}
+
+/// addon/kube-proxy: every kube-proxy object (nothing when the proxy is disabled).
+pub async fn addon_kube_proxy(client: &Client, cfg: &InitConfig) -> Result<()> {
+    let Some(p) = kubeadm_cluster::addons::kube_proxy(cfg)? else {
+        return Ok(());
+    };
+    apply_ns(client, &p.service_account).await?;
+    apply_cluster(client, &p.cluster_role_binding).await?;
+    apply_ns(client, &p.config_map).await?;
+    apply_ns(client, &p.role).await?;
+    apply_ns(client, &p.role_binding).await?;
+    apply_ns(client, &p.daemon_set).await?;
+    Ok(())
+}
+
 /// The kubeadm:cluster-admins ClusterRoleBinding (1.29 and later).
 pub async fn cluster_admins(client: &Client, cfg: &InitConfig) -> Result<()> {
     if let Some(b) = kubeadm_cluster::rbac::cluster_admins(cfg.info()) {
@@ -260,12 +288,16 @@ mod tests {
                 .unwrap();
             cluster_admins(&c, &cfg).await.unwrap();
             upload_config(&c, &cfg).await.unwrap();
+            addon_coredns(&c, &cfg).await.unwrap();
+            addon_kube_proxy(&c, &cfg).await.unwrap();
             let rv = server.state().store.resource_version();
             bootstrap_token(&c, &cfg, pki.ca_cert_pem.as_bytes())
                 .await
                 .unwrap();
             cluster_admins(&c, &cfg).await.unwrap();
             upload_config(&c, &cfg).await.unwrap();
+            addon_coredns(&c, &cfg).await.unwrap();
+            addon_kube_proxy(&c, &cfg).await.unwrap();
             assert_eq!(
                 server.state().store.resource_version(),
                 rv,
@@ -280,6 +312,21 @@ mod tests {
                         "kubeadm:cluster-admins"
                     )
                     .is_some()
+            );
+            let dns = server
+                .get("", "services", "kube-system", "kube-dns")
+                .unwrap();
+            assert_eq!(dns["spec"]["clusterIP"], "10.96.0.10");
+            assert!(
+                server
+                    .get("apps", "daemonsets", "kube-system", "kube-proxy")
+                    .is_some()
+            );
+            assert_eq!(
+                server
+                    .get("apps", "deployments", "kube-system", "coredns")
+                    .unwrap()["spec"]["replicas"],
+                2
             );
             // A node's bootstrap token may read kubeadm-config and kubelet-config, nothing else.
             let tk = pki.token_kubeconfig(&server.url(), "abcdef.0123456789abcdef");
