@@ -384,10 +384,12 @@ fn non_resource(state: &State, user: &UserInfo, method: &str, path: &str) -> Res
         verb: method.to_ascii_lowercase(),
         path: path.to_string(),
     };
-    let known = matches!(
-        path,
-        "/readyz" | "/livez" | "/healthz" | "/version" | "/api" | "/apis"
-    );
+    let resource_list = resource_list(path);
+    let known = resource_list.is_some()
+        || matches!(
+            path,
+            "/readyz" | "/livez" | "/healthz" | "/version" | "/api" | "/apis"
+        );
     if !authorize(&state.store, user, &attrs) {
         return status(
             403,
@@ -407,6 +409,9 @@ fn non_resource(state: &State, user: &UserInfo, method: &str, path: &str) -> Res
             &format!("the server could not find the requested resource ({path})"),
             None,
         );
+    }
+    if let Some(list) = resource_list {
+        return Response::ok(list);
     }
     match path {
         "/readyz" | "/livez" | "/healthz" => Response::ok(json!("ok")),
@@ -436,9 +441,42 @@ fn non_resource(state: &State, user: &UserInfo, method: &str, path: &str) -> Res
     }
 }
 
+/// Discovery: the APIResourceList of `/api/v1` or `/apis/<group>/v1`.
+fn resource_list(path: &str) -> Option<Value> {
+    let gv = if path == "/api/v1" {
+        ("", "v1")
+    } else {
+        let rest = path.strip_prefix("/apis/")?;
+        let (g, v) = rest.split_once('/')?;
+        (g, v)
+    };
+    let resources: Vec<Value> = crate::store::RESOURCES
+        .iter()
+        .filter(|r| r.group == gv.0 && r.version == gv.1)
+        .map(|r| {
+            json!({"name": r.resource, "singularName": r.kind.to_ascii_lowercase(),
+                "namespaced": r.namespaced, "kind": r.kind,
+                "verbs": ["create", "delete", "get", "list", "patch", "update"]})
+        })
+        .collect();
+    if resources.is_empty() {
+        return None;
+    }
+    let group_version = if gv.0.is_empty() {
+        gv.1.to_string()
+    } else {
+        format!("{}/{}", gv.0, gv.1)
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+        "resources": resources}),
+    )
+}
+
 fn parse_body(body: &[u8], content_type: &str) -> Result<Value, Response> {
     let ct = content_type.split(';').next().unwrap_or("").trim();
-    if ct != "application/json" {
+    // No Content-Type (as `kubectl create --raw` sends) is read as JSON; anything else must be.
+    if !ct.is_empty() && ct != "application/json" {
         return Err(status(
             415,
             "UnsupportedMediaType",
