@@ -17,6 +17,42 @@ use serde_json::json;
 use crate::apiclient::{self, ApiError, apply_cluster, apply_ns, retry};
 use crate::error::{Error, Result};
 
+/// wait-control-plane (API server part): polls `/readyz` every 200 ms until it answers `ok`
+/// or `timeout` passes; the error names the server and says where to look.
+pub async fn wait_for_api_server(
+    client: &Client,
+    server: &str,
+    timeout: std::time::Duration,
+) -> Result<std::time::Duration> {
+    let start = std::time::Instant::now();
+    let mut last = String::from("no answer yet");
+    loop {
+        let req = http::Request::get("/readyz").body(Vec::new());
+        let attempt = match req {
+            Ok(r) => {
+                tokio::time::timeout(std::time::Duration::from_secs(2), client.request_text(r))
+                    .await
+            }
+            Err(e) => return Err(Error::msg(format!("cannot build the /readyz request: {e}"))),
+        };
+        match attempt {
+            Ok(Ok(body)) if body.trim() == "ok" => return Ok(start.elapsed()),
+            Ok(Ok(body)) => last = format!("/readyz answered {:?}", body.trim()),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "/readyz did not answer within 2s".into(),
+        }
+        if start.elapsed() >= timeout {
+            return Err(Error::with_hint(
+                format!(
+                    "the API server at {server} did not become ready within {timeout:?}: {last}"
+                ),
+                "look at the control plane containers with `crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps -a | grep kube | grep -v pause` and their logs with `crictl logs CONTAINERID`; the kubelet's with `journalctl -xeu kubelet`",
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Creates-or-updates every object of an RBAC set.
 pub async fn apply_rbac(client: &Client, set: &RbacSet) -> Result<(), ApiError> {
     for r in &set.cluster_roles {
@@ -268,6 +304,97 @@ mod tests {
             ..Default::default()
         };
         InitConfig::complete(init, cluster, k, p, &facts, true, "test").unwrap()
+    }
+
+    /// Times every API phase of init against a fresh test server (figure for the README:
+    /// `cargo test -p kubeadm --bin kubeadm api_phases_timing -- --nocapture`).
+    #[test]
+    fn api_phases_timing() {
+        let pki = TestPki::generate().unwrap();
+        let rt = apiclient::runtime().unwrap();
+        let cfg = cfg();
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            let server = TestApiServer::start(pki.server_config()).unwrap();
+            let kc = pki
+                .kubeconfig(&server.url(), "kubernetes-admin", &["system:masters"])
+                .unwrap();
+            rt.block_on(async {
+                let c = apiclient::client_from_kubeconfig("admin.conf", &kc)
+                    .await
+                    .unwrap();
+                let nodes: Api<Node> = Api::all(c.clone());
+                let node: Node = serde_json::from_value(
+                    json!({"apiVersion":"v1","kind":"Node","metadata":{"name":"cp-1"}}),
+                )
+                .unwrap();
+                nodes.create(&Default::default(), &node).await.unwrap();
+                let key = kubeadm_api::token::generate_certificate_key().unwrap();
+                let files = BTreeMap::from([("ca.key".to_string(), vec![0u8; 1700])]);
+                let start = std::time::Instant::now();
+                wait_for_api_server(&c, &server.url(), std::time::Duration::from_secs(5))
+                    .await
+                    .unwrap();
+                cluster_admins(&c, &cfg).await.unwrap();
+                upload_config(&c, &cfg).await.unwrap();
+                upload_certs(&c, &key, &files).await.unwrap();
+                mark_control_plane(&c, &cfg).await.unwrap();
+                bootstrap_token(&c, &cfg, pki.ca_cert_pem.as_bytes())
+                    .await
+                    .unwrap();
+                addon_coredns(&c, &cfg).await.unwrap();
+                addon_kube_proxy(&c, &cfg).await.unwrap();
+                runs.push(start.elapsed());
+            });
+        }
+        runs.sort();
+        eprintln!(
+            "API phases of init against the test API server: median {:?} (min {:?}, max {:?}) over {} runs",
+            runs[2],
+            runs[0],
+            runs[4],
+            runs.len()
+        );
+        assert!(runs[2] < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn wait_for_api_server_ready_and_unreachable() {
+        let pki = TestPki::generate().unwrap();
+        let server = TestApiServer::start(pki.server_config()).unwrap();
+        let rt = apiclient::runtime().unwrap();
+        rt.block_on(async {
+            let kc = pki
+                .kubeconfig(&server.url(), "kubernetes-admin", &["system:masters"])
+                .unwrap();
+            let c = apiclient::client_from_kubeconfig("admin.conf", &kc)
+                .await
+                .unwrap();
+            let took = wait_for_api_server(&c, &server.url(), std::time::Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+            // Nothing listens on a freshly closed port.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let url = format!("https://127.0.0.1:{port}");
+            let kc = pki
+                .kubeconfig(&url, "kubernetes-admin", &["system:masters"])
+                .unwrap();
+            let c = apiclient::client_from_kubeconfig("admin.conf", &kc)
+                .await
+                .unwrap();
+            let start = std::time::Instant::now();
+            let err = wait_for_api_server(&c, &url, std::time::Duration::from_secs(1))
+                .await
+                .unwrap_err();
+            assert!(start.elapsed() < std::time::Duration::from_secs(5));
+            assert!(err.to_string().contains(&url), "{err}");
+            assert!(err.hint().unwrap().contains("crictl"));
+        });
     }
 
     #[test]
