@@ -25,7 +25,7 @@ pub async fn wait_for_api_server(
     timeout: std::time::Duration,
 ) -> Result<std::time::Duration> {
     let start = std::time::Instant::now();
-    let mut last = String::from("no answer yet");
+    let mut last;
     loop {
         let req = http::Request::get("/readyz").body(Vec::new());
         let attempt = match req {
