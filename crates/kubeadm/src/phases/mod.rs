@@ -9,6 +9,7 @@ use kubeadm_workflow::{Phase, Workflow};
 use crate::cli::InitArgs;
 use crate::error::Error;
 
+pub mod api_phases;
 pub mod cluster_api;
 
 /// Command-line choices of `kubeadm init` that are not part of the configuration.
@@ -41,7 +42,7 @@ pub struct InitContext {
 pub fn init_workflow() -> Workflow<InitContext, Error> {
     Workflow {
         command: "init",
-        phases: vec![],
+        phases: api_phases::phases(),
     }
 }
 
