@@ -155,6 +155,23 @@ fn api_phases_end_to_end_and_rerun_converges() {
         "0123456789abcdef"
     ));
 
+    // show-join-command prints the worker join command with the CA hash.
+    let mut args = vec!["init", "phase", "show-join-command"];
+    args.extend(common);
+    let a = kubeadm(root, &args).success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    let port = 6443;
+    assert!(
+        out.contains(&format!(
+            "kubeadm join 127.0.0.1:{port} --token abcdef.0123456789abcdef"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("--discovery-token-ca-cert-hash sha256:"),
+        "{out}"
+    );
+
     // Re-running changes nothing but the token's refreshed expiry.
     let snapshot = |s: &TestApiServer| {
         let mut all = Vec::new();
