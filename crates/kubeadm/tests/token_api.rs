@@ -228,3 +228,40 @@ fn unreachable_server_is_an_error_naming_it() {
     assert!(err.contains("list bootstrap tokens"), "{err}");
     assert!(err.contains("hint:"), "{err}");
 }
+
+#[test]
+fn join_command_ca_hash_matches_openssl() {
+    let ok = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!("openssl is not on PATH (required in CI)");
+        }
+        eprintln!("skipping: openssl is not on PATH");
+        return;
+    }
+    let e = env();
+    let out = stdout(&kubeadm(&e, &["token", "create", "--print-join-command"]).success());
+    let hash = out
+        .split("--discovery-token-ca-cert-hash ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let ca = e.root.join("ca.crt");
+    std::fs::write(&ca, &e.pki.ca_cert_pem).unwrap();
+    let script = format!(
+        "openssl x509 -pubkey -noout -in {} | openssl pkey -pubin -outform der | openssl dgst -sha256 -hex",
+        ca.display()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let hex = text.trim().rsplit(' ').next().unwrap();
+    assert_eq!(hash, format!("sha256:{hex}"));
+}
