@@ -289,6 +289,12 @@ pub struct ImagesListArgs {
 pub enum TokenCommand {
     /// Generate and print a bootstrap token, but do not create it on the server.
     Generate,
+    /// Create bootstrap tokens on the server.
+    Create(crate::commands::token::CreateArgs),
+    /// List bootstrap tokens on the server.
+    List(crate::commands::token::ListArgs),
+    /// Delete bootstrap tokens on the server.
+    Delete(crate::commands::token::DeleteArgs),
 }
 
 /// `kubeadm certs …`.

@@ -40,6 +40,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Talking to the API server failed.
+    #[error(transparent)]
+    Api(#[from] crate::apiclient::ApiError),
+    /// Building a cluster object failed.
+    #[error(transparent)]
+    Cluster(#[from] kubeadm_cluster::ClusterError),
     /// Anything else, with an optional hint.
     #[error("{message}")]
     Message {
@@ -84,6 +90,8 @@ impl Error {
             Error::Prepare(e) => Some(e.hint()),
             Error::Render(e) => e.hint(),
             Error::Pki(e) => e.hint(),
+            Error::Api(e) => e.hint(),
+            Error::Cluster(_) => None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `kubeadm` binary: parses the command line, runs the command, prints errors with hints.
 
+mod apiclient;
 mod cli;
 mod commands;
 mod error;
@@ -89,7 +90,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
             matches.subcommand_matches("reset").unwrap_or(matches),
         ),
         Command::Config(c) => commands::config::run(&root, c),
-        Command::Token(t) => commands::misc::token(t),
+        Command::Token(t) => commands::token::run(&root, t),
         Command::Certs(c) => commands::misc::certs(&root, c),
         Command::Host(h) => commands::host::run(&root, h),
         Command::Kubeconfig(cli::KubeconfigCommand::User(a)) => {

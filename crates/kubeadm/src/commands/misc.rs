@@ -12,6 +12,7 @@ pub fn token(cmd: TokenCommand) -> Result<()> {
             let t = kubeadm_api::BootstrapTokenString::generate().map_err(Error::msg)?;
             println!("{t}");
         }
+        other => return crate::commands::token::run(std::path::Path::new("/"), other),
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod host;
 pub mod init;
 pub mod misc;
 pub mod reset;
+pub mod token;
 pub mod version;
 
 use std::path::Path;

@@ -15,6 +15,8 @@ pub mod kubeconfig;
 use crate::cli::InitArgs;
 use crate::error::Error;
 
+pub mod api_phases;
+pub mod cluster_api;
 pub mod staticpods;
 
 /// Command-line choices of `kubeadm init` that are not part of the configuration.
@@ -47,14 +49,19 @@ pub struct InitContext {
 pub fn init_workflow() -> Workflow<InitContext, Error> {
     Workflow {
         command: "init",
-        phases: vec![
-            Phase::leaf("preflight", "Run pre-flight checks", preflight::run),
-            certs::phase(),
-            kubeconfig::phase(),
-            staticpods::etcd_phase(),
-            staticpods::control_plane_phase(),
-            staticpods::kubelet_start_phase(),
-        ],
+        phases: {
+            // Upstream order (1.28+): the files first, then the conversation with the API server.
+            let mut phases = vec![
+                Phase::leaf("preflight", "Run pre-flight checks", preflight::run),
+                certs::phase(),
+                kubeconfig::phase(),
+                staticpods::etcd_phase(),
+                staticpods::control_plane_phase(),
+                staticpods::kubelet_start_phase(),
+            ];
+            phases.extend(api_phases::phases());
+            phases
+        },
     }
 }
 

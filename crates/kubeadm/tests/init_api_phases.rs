@@ -1,0 +1,207 @@
+//! `kubeadm init phase <API phase>` under a temp --rootfs against the in-repo test API server
+//! (admin.conf and ca.crt are written by the test, standing in for the certs/kubeconfig phases).
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use kubeadm_testapi::TestApiServer;
+use kubeadm_testapi::pki::TestPki;
+use serde_json::json;
+
+fn kubeadm(root: &std::path::Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("kubeadm")
+        .unwrap()
+        .arg("--rootfs")
+        .arg(root)
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .assert()
+}
+
+#[test]
+fn api_phases_end_to_end_and_rerun_converges() {
+    let pki = TestPki::generate().unwrap();
+    let server = TestApiServer::start(pki.server_config()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc/kubernetes/pki")).unwrap();
+    std::fs::write(
+        root.join("etc/kubernetes/admin.conf"),
+        pki.kubeconfig(&server.url(), "kubernetes-admin", &["system:masters"])
+            .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/kubernetes/pki/ca.crt"), &pki.ca_cert_pem).unwrap();
+    {
+        let mut st = server.state();
+        let rt = kubeadm_testapi::find("", "v1", "nodes").unwrap();
+        st.store
+            .create(
+                rt,
+                "",
+                "cp-1",
+                json!({"apiVersion":"v1","kind":"Node","metadata":{"name":"cp-1"}}),
+            )
+            .unwrap();
+    }
+    let common = [
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--node-name",
+        "cp-1",
+        "--token",
+        "abcdef.0123456789abcdef",
+    ];
+    let phases: [&[&str]; 5] = [
+        &["init", "phase", "wait-control-plane"],
+        &["init", "phase", "upload-config"],
+        &["init", "phase", "mark-control-plane"],
+        &["init", "phase", "bootstrap-token"],
+        &["init", "phase", "addon", "all"],
+    ];
+    let run_all = || {
+        for p in phases {
+            let mut args = p.to_vec();
+            args.extend(common);
+            let a = kubeadm(root, &args);
+            let out = a.get_output();
+            assert!(
+                out.status.success(),
+                "{p:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    run_all();
+    for (g, r, ns, n) in [
+        ("", "configmaps", "kube-system", "kubeadm-config"),
+        ("", "configmaps", "kube-system", "kubelet-config"),
+        ("", "configmaps", "kube-public", "cluster-info"),
+        ("", "secrets", "kube-system", "bootstrap-token-abcdef"),
+        (
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "kube-public",
+            "kubeadm:bootstrap-signer-clusterinfo",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "kubeadm:kubelet-bootstrap",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "kubeadm:node-autoapprove-bootstrap",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "kubeadm:node-autoapprove-certificate-rotation",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "kubeadm:get-nodes",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "kubeadm:cluster-admins",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "kube-system",
+            "kubeadm:nodes-kubeadm-config",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "kube-system",
+            "kubeadm:kubelet-config",
+        ),
+        ("apps", "deployments", "kube-system", "coredns"),
+        ("", "services", "kube-system", "kube-dns"),
+        ("apps", "daemonsets", "kube-system", "kube-proxy"),
+        (
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "kubeadm:node-proxier",
+        ),
+    ] {
+        assert!(server.get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
+    }
+    let node = server.get("", "nodes", "", "cp-1").unwrap();
+    assert_eq!(
+        node["spec"]["taints"][0]["key"],
+        "node-role.kubernetes.io/control-plane"
+    );
+    let ci = server
+        .get("", "configmaps", "kube-public", "cluster-info")
+        .unwrap();
+    let kc = ci["data"]["kubeconfig"].as_str().unwrap();
+    assert!(kubeadm_cluster::jws::verify(
+        kc,
+        ci["data"]["jws-kubeconfig-abcdef"].as_str().unwrap(),
+        "abcdef",
+        "0123456789abcdef"
+    ));
+
+    // show-join-command prints the worker join command with the CA hash.
+    let mut args = vec!["init", "phase", "show-join-command"];
+    args.extend(common);
+    let a = kubeadm(root, &args).success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    let port = 6443;
+    assert!(
+        out.contains(&format!(
+            "kubeadm join 127.0.0.1:{port} --token abcdef.0123456789abcdef"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("--discovery-token-ca-cert-hash sha256:"),
+        "{out}"
+    );
+
+    // Re-running changes nothing but the token's refreshed expiry.
+    let snapshot = |s: &TestApiServer| {
+        let mut all = Vec::new();
+        for r in ["configmaps", "services", "nodes", "serviceaccounts"] {
+            all.extend(s.list("", r));
+        }
+        for r in [
+            "roles",
+            "rolebindings",
+            "clusterroles",
+            "clusterrolebindings",
+        ] {
+            all.extend(s.list("rbac.authorization.k8s.io", r));
+        }
+        all.extend(s.list("apps", "deployments"));
+        all.extend(s.list("apps", "daemonsets"));
+        all
+    };
+    let before = snapshot(&server);
+    run_all();
+    assert_eq!(
+        snapshot(&server),
+        before,
+        "a second run changed the cluster"
+    );
+
+    // --dry-run talks to no cluster.
+    let n = server.requests().len();
+    let mut args = vec!["init", "phase", "bootstrap-token", "--dry-run"];
+    args.extend(common);
+    kubeadm(root, &args).success();
+    assert_eq!(server.requests().len(), n);
+}
