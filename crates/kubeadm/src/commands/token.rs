@@ -240,15 +240,9 @@ fn join_command(path: &str, text: &str, token: &BootstrapTokenString) -> Result<
 
 /// `sha256:<hex>` of the DER SubjectPublicKeyInfo of the first certificate in `pem`.
 pub fn ca_cert_hash(pem: &[u8]) -> Option<String> {
-    let (_, p) = x509_parser::pem::parse_x509_pem(pem).ok()?;
-    let cert = p.parse_x509().ok()?;
-    let spki = cert.tbs_certificate.subject_pki.raw;
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki);
-    Some(format!("sha256:{}", hex_lower(d.as_ref())))
-}
-
-fn hex_lower(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    let text = std::str::from_utf8(pem).ok()?;
+    let ca = kubeadm_pki::CertInfo::from_pem("ca.crt", text).ok()?;
+    Some(kubeadm_pki::ca_cert_hash(&ca))
 }
 
 async fn fetch(client: &kube::Client) -> Result<Vec<TokenInfo>, ApiError> {

@@ -74,13 +74,36 @@ fn wait_control_plane(ctx: &mut InitContext) -> Result<()> {
     )
 }
 
+const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";
+
 fn upload_config(ctx: &mut InitContext) -> Result<()> {
+    // From 1.29 admin.conf's group (kubeadm:cluster-admins) has no rights until the
+    // kubeadm:cluster-admins ClusterRoleBinding exists, so that binding is created with
+    // super-admin.conf (group system:masters), as upstream does.
+    let super_admin = if ctx.cfg.info().has_super_admin() && !ctx.opts.dry_run {
+        ctx.fx.read_to_string(Path::new(SUPER_ADMIN_CONF))?
+    } else {
+        None
+    };
     with_client(
         ctx,
         "upload kubeadm-config and kubelet-config",
         |c, cfg| async move {
-            cluster_api::cluster_admins(&c, &cfg).await?;
-            cluster_api::upload_config(&c, &cfg).await
+            match super_admin {
+                Some(text) => {
+                    let sc = apiclient::client_from_kubeconfig(SUPER_ADMIN_CONF, &text).await?;
+                    cluster_api::cluster_admins(&sc, &cfg).await?;
+                }
+                None => cluster_api::cluster_admins(&c, &cfg).await?,
+            }
+            cluster_api::upload_config(&c, &cfg).await?;
+            println!(
+                "[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace"
+            );
+            println!(
+                "[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster"
+            );
+            Ok(())
         },
     )
 }
@@ -206,11 +229,36 @@ fn mark_control_plane(ctx: &mut InitContext) -> Result<()> {
     with_client(
         ctx,
         "label and taint this node as a control-plane node",
-        |c, cfg| async move { cluster_api::mark_control_plane(&c, &cfg).await },
+        |c, cfg| async move {
+            cluster_api::mark_control_plane(&c, &cfg).await?;
+            let info = cfg.info();
+            let name = cfg.node_name();
+            let labels = kubeadm_cluster::node::control_plane_labels(info);
+            println!(
+                "[mark-control-plane] Marking the node {name} as control-plane by adding the labels: {labels:?}"
+            );
+            match &cfg.init.node_registration.taints {
+                Some(t) => println!(
+                    "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
+                    t.iter()
+                        .map(|t| format!("{}:{}", t.key, t.effect))
+                        .collect::<Vec<_>>()
+                ),
+                None => println!(
+                    "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
+                    kubeadm_cluster::node::default_taints(info)
+                        .iter()
+                        .map(|(k, e)| format!("{k}:{e}"))
+                        .collect::<Vec<_>>()
+                ),
+            }
+            Ok(())
+        },
     )
 }
 
 fn bootstrap_token(ctx: &mut InitContext) -> Result<()> {
+    let show = !ctx.opts.skip_token_print;
     let ca = if ctx.opts.dry_run {
         Vec::new()
     } else {
@@ -219,19 +267,45 @@ fn bootstrap_token(ctx: &mut InitContext) -> Result<()> {
     with_client(
         ctx,
         "create bootstrap tokens, their RBAC and cluster-info",
-        |c, cfg| async move { cluster_api::bootstrap_token(&c, &cfg, &ca).await },
+        |c, cfg| async move {
+            cluster_api::bootstrap_token(&c, &cfg, &ca).await?;
+            for t in &cfg.init.bootstrap_tokens {
+                println!(
+                    "[bootstrap-token] Using token: {}",
+                    if show {
+                        t.token.to_string()
+                    } else {
+                        format!("{}.<value withheld>", t.token.id())
+                    }
+                );
+            }
+            println!(
+                "[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to get nodes, post CSRs for a long term certificate credential, and auto-approve them"
+            );
+            println!(
+                "[bootstrap-token] Configured RBAC rules to allow certificate rotation for all node client certificates in the cluster"
+            );
+            println!(
+                "[bootstrap-token] Creating the \"cluster-info\" ConfigMap in the \"kube-public\" namespace"
+            );
+            Ok(())
+        },
     )
 }
 
 fn addon_coredns(ctx: &mut InitContext) -> Result<()> {
     with_client(ctx, "apply the CoreDNS addon", |c, cfg| async move {
-        cluster_api::addon_coredns(&c, &cfg).await
+        cluster_api::addon_coredns(&c, &cfg).await?;
+        println!("[addons] Applied essential addon: CoreDNS");
+        Ok(())
     })
 }
 
 fn addon_kube_proxy(ctx: &mut InitContext) -> Result<()> {
     with_client(ctx, "apply the kube-proxy addon", |c, cfg| async move {
-        cluster_api::addon_kube_proxy(&c, &cfg).await
+        cluster_api::addon_kube_proxy(&c, &cfg).await?;
+        println!("[addons] Applied essential addon: kube-proxy");
+        Ok(())
     })
 }
 
@@ -272,12 +346,14 @@ pub fn phases() -> Vec<Phase<InitContext, Error>> {
                     "coredns",
                     "Install the CoreDNS addon to a Kubernetes cluster",
                     addon_coredns,
-                ),
+                )
+                .when(|ctx: &InitContext| !ctx.cfg.cluster.dns.disabled),
                 Phase::leaf(
                     "kube-proxy",
                     "Install the kube-proxy addon to a Kubernetes cluster",
                     addon_kube_proxy,
-                ),
+                )
+                .when(|ctx: &InitContext| !ctx.cfg.cluster.proxy.disabled),
             ],
         ),
         Phase::leaf(
