@@ -175,9 +175,8 @@ fn wait_healthy(client: &EtcdClient) {
     }
 }
 
-#[test]
-fn learner_add_promote_remove_against_real_etcd() {
-    let Some(bin) = require_etcd() else { return };
+/// A fresh PKI with the member's files (CA, serving/peer pair) written to a temp dir.
+fn member_files() -> (tempfile::TempDir, Pki) {
     let dir = tempfile::tempdir().unwrap();
     let p = pki();
     for (n, v) in [
@@ -187,6 +186,13 @@ fn learner_add_promote_remove_against_real_etcd() {
     ] {
         std::fs::write(dir.path().join(n), v).unwrap();
     }
+    (dir, p)
+}
+
+#[test]
+fn learner_add_promote_remove_against_real_etcd() {
+    let Some(bin) = require_etcd() else { return };
+    let (dir, p) = member_files();
     let tls = TlsFiles {
         ca: p.ca.clone().into_bytes(),
         cert: p.client_cert.clone().into_bytes(),
@@ -250,15 +256,7 @@ fn learner_add_promote_remove_against_real_etcd() {
 #[test]
 fn a_client_certificate_from_another_ca_is_refused() {
     let Some(bin) = require_etcd() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let p = pki();
-    for (n, v) in [
-        ("ca.crt", &p.ca),
-        ("server.crt", &p.server_cert),
-        ("server.key", &p.server_key),
-    ] {
-        std::fs::write(dir.path().join(n), v).unwrap();
-    }
+    let (dir, p) = member_files();
     let a = Ports {
         client: free_port(),
         peer: free_port(),
