@@ -2,6 +2,8 @@
 //! (admin.conf and ca.crt are written by the test, standing in for the certs/kubeconfig phases).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -74,69 +76,7 @@ fn api_phases_end_to_end_and_rerun_converges() {
         }
     };
     run_all();
-    for (g, r, ns, n) in [
-        ("", "configmaps", "kube-system", "kubeadm-config"),
-        ("", "configmaps", "kube-system", "kubelet-config"),
-        ("", "configmaps", "kube-public", "cluster-info"),
-        ("", "secrets", "kube-system", "bootstrap-token-abcdef"),
-        (
-            "rbac.authorization.k8s.io",
-            "rolebindings",
-            "kube-public",
-            "kubeadm:bootstrap-signer-clusterinfo",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:kubelet-bootstrap",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:node-autoapprove-bootstrap",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:node-autoapprove-certificate-rotation",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:get-nodes",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:cluster-admins",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "rolebindings",
-            "kube-system",
-            "kubeadm:nodes-kubeadm-config",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "rolebindings",
-            "kube-system",
-            "kubeadm:kubelet-config",
-        ),
-        ("apps", "deployments", "kube-system", "coredns"),
-        ("", "services", "kube-system", "kube-dns"),
-        ("apps", "daemonsets", "kube-system", "kube-proxy"),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:node-proxier",
-        ),
-    ] {
+    for &(g, r, ns, n) in common::INIT_OBJECTS {
         assert!(server.get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
     }
     let node = server.get("", "nodes", "", "cp-1").unwrap();

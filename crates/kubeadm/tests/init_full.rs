@@ -4,6 +4,8 @@
 //! anonymous access is limited to cluster-info (checked with curl), and a second
 //! init leaves the cluster state unchanged.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command as Process;
 use std::time::Duration;
@@ -180,97 +182,16 @@ fn full_init_against_the_test_api_server() {
     }
 
     // Objects of the facts file.
-    let must = [
-        ("", "configmaps", "kube-system", "kubeadm-config"),
-        ("", "configmaps", "kube-system", "kubelet-config"),
-        ("", "configmaps", "kube-public", "cluster-info"),
-        ("", "configmaps", "kube-system", "coredns"),
-        ("", "configmaps", "kube-system", "kube-proxy"),
-        ("", "secrets", "kube-system", "bootstrap-token-abcdef"),
+    let upload_certs = [
         ("", "secrets", "kube-system", "kubeadm-certs"),
-        ("", "services", "kube-system", "kube-dns"),
-        ("apps", "deployments", "kube-system", "coredns"),
-        ("apps", "daemonsets", "kube-system", "kube-proxy"),
-        (
-            "rbac.authorization.k8s.io",
-            "roles",
-            "kube-public",
-            "kubeadm:bootstrap-signer-clusterinfo",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "rolebindings",
-            "kube-public",
-            "kubeadm:bootstrap-signer-clusterinfo",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:kubelet-bootstrap",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:node-autoapprove-bootstrap",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:node-autoapprove-certificate-rotation",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterroles",
-            "",
-            "kubeadm:get-nodes",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:get-nodes",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "roles",
-            "kube-system",
-            "kubeadm:nodes-kubeadm-config",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "roles",
-            "kube-system",
-            "kubeadm:kubelet-config",
-        ),
         (
             "rbac.authorization.k8s.io",
             "roles",
             "kube-system",
             "kubeadm:kubeadm-certs",
         ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:cluster-admins",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "kubeadm:node-proxier",
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            "",
-            "system:coredns",
-        ),
     ];
-    for (g, r, ns, n) in must {
+    for &(g, r, ns, n) in common::INIT_OBJECTS.iter().chain(&upload_certs) {
         assert!(server.get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
     }
     let cfg = server
