@@ -44,6 +44,14 @@ pub struct InitContext {
     pub opts: InitOptions,
 }
 
+impl InitContext {
+    /// A context for running init phases (also used by `kubeadm join --control-plane`, which runs
+    /// the certs, kubeconfig and control-plane phases with a configuration built from the cluster's).
+    pub fn new(cfg: InitConfig, fx: Box<dyn Effects>, opts: InitOptions) -> Self {
+        InitContext { cfg, fx, opts }
+    }
+}
+
 /// The `kubeadm init` phase tree, in upstream order. Phases are added here as they are
 /// implemented; the help and `init phase` sub-commands follow automatically.
 pub fn init_workflow() -> Workflow<InitContext, Error> {
