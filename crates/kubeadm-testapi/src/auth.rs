@@ -221,6 +221,16 @@ pub fn authorize(store: &Store, user: &UserInfo, attrs: &Attributes) -> bool {
     if user.groups.iter().any(|g| g == "system:masters") {
         return true;
     }
+    // The Node authorizer (kube-apiserver runs `--authorization-mode=Node,RBAC` under kubeadm):
+    // a kubelet's identity gets the `system:node` rules without any binding.
+    if user.name.starts_with("system:node:")
+        && user.groups.iter().any(|g| g == "system:nodes")
+        && role_rules(store, &json!({"kind": "ClusterRole", "name": "system:node"}), "")
+            .iter()
+            .any(|r| rule_allows(r, attrs))
+    {
+        return true;
+    }
     let bound = |binding: &Value| {
         binding["subjects"]
             .as_array()
@@ -354,6 +364,8 @@ pub fn bootstrap_policy() -> Vec<(&'static str, Value)> {
                 json!([
                     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["create", "get", "list", "watch", "patch", "update"]},
                     {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch", "update"]},
+                    {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "get", "list", "watch"]},
+                    {"apiGroups": [""], "resources": ["pods/status"], "verbs": ["patch", "update"]},
                     {"apiGroups": [""], "resources": ["configmaps", "secrets", "services"], "verbs": ["get", "list", "watch"]},
                     {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"], "verbs": ["create", "get", "list", "watch"]}
                 ]),

@@ -205,15 +205,38 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 impl TestApiServer {
     /// Starts the server on `127.0.0.1:0` in its own thread and runtime.
     pub fn start(cfg: TestApiConfig) -> Result<Self, Error> {
-        let tls = Arc::new(tls_config(&cfg)?);
         let mut st = State {
             ca: cfg.signing_ca.clone(),
             git_version: cfg.git_version.clone(),
             ..State::default()
         };
         rest::seed(&mut st);
-        let state = Arc::new(Mutex::new(st));
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Self::serve_state(&cfg, Arc::new(Mutex::new(st)), "127.0.0.1:0")
+    }
+
+    /// Starts a second API server on `bind` over the same state, as a second kube-apiserver
+    /// over the same etcd: a joining control-plane node's own API server. `cfg` gives its
+    /// serving certificate and client CA.
+    pub fn start_frontend(
+        cfg: &TestApiConfig,
+        shared: &Arc<Mutex<State>>,
+        bind: &str,
+    ) -> Result<Self, Error> {
+        Self::serve_state(cfg, shared.clone(), bind)
+    }
+
+    /// The state, shareable with [`TestApiServer::start_frontend`] and test helpers.
+    pub fn shared_state(&self) -> Arc<Mutex<State>> {
+        self.state.clone()
+    }
+
+    fn serve_state(
+        cfg: &TestApiConfig,
+        state: Arc<Mutex<State>>,
+        bind: &str,
+    ) -> Result<Self, Error> {
+        let tls = Arc::new(tls_config(cfg)?);
+        let std_listener = std::net::TcpListener::bind(bind)?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();

@@ -38,6 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Run this command in order to set up the Kubernetes control plane.
     Init(Box<InitArgs>),
+    /// Run this on any machine you wish to join an existing cluster.
+    Join(Box<JoinArgs>),
     /// Performs a best effort revert of changes made to this host by 'kubeadm init' or 'kubeadm join'.
     Reset(ResetArgs),
     /// Manage configuration for a kubeadm cluster.
@@ -136,6 +138,65 @@ pub struct InitArgs {
     /// Upload control-plane certificates to the kubeadm-certs Secret.
     #[arg(long)]
     pub upload_certs: bool,
+}
+
+/// Flags of `kubeadm join` and its phases.
+#[derive(Debug, Clone, Default, Args)]
+pub struct JoinArgs {
+    /// The API server endpoint (`host:port`) for token discovery.
+    #[arg(value_name = "API-SERVER-ENDPOINT")]
+    pub api_server_endpoint: Option<String>,
+    /// If the node should host a new control plane instance, the IP address the API Server will advertise it's listening on. If not set the default network interface will be used.
+    #[arg(long, value_name = "IP")]
+    pub apiserver_advertise_address: Option<String>,
+    /// If the node should host a new control plane instance, the port for the API Server to bind to.
+    #[arg(long, value_name = "PORT")]
+    pub apiserver_bind_port: Option<i32>,
+    /// Use this key to decrypt the certificate secrets uploaded by init. The certificate key is a hex encoded string that is an AES key of size 32 bytes.
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: Option<String>,
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Create a new control plane instance on this node.
+    #[arg(long)]
+    pub control_plane: bool,
+    /// Path to the CRI socket to connect.
+    #[arg(long, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
+    /// For file-based discovery, a file or URL from which to load cluster information.
+    #[arg(long, value_name = "FILE")]
+    pub discovery_file: Option<String>,
+    /// For token-based discovery, the token used to validate cluster information fetched from the API server.
+    #[arg(long, value_name = "TOKEN")]
+    pub discovery_token: Option<String>,
+    /// For token-based discovery, validate that the root CA public key matches this hash (format: "<type>:<value>").
+    #[arg(long, value_delimiter = ',', value_name = "HASH")]
+    pub discovery_token_ca_cert_hash: Vec<String>,
+    /// For token-based discovery, allow joining without --discovery-token-ca-cert-hash pinning.
+    #[arg(long)]
+    pub discovery_token_unsafe_skip_ca_verification: bool,
+    /// Don't apply any changes; just output what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A list of checks whose errors will be shown as warnings. Example: 'IsPrivilegedUser,Swap'. Value 'all' ignores errors from all checks.
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore_preflight_errors: Vec<String>,
+    /// Specify the node name.
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Path to a directory that contains files named "target[suffix][+patchtype].extension".
+    #[arg(long, value_name = "DIR")]
+    pub patches: Option<String>,
+    /// List of phases to be skipped.
+    #[arg(long, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+    /// Specify the token used to temporarily authenticate with the Kubernetes Control Plane while joining the node.
+    #[arg(long, value_name = "TOKEN")]
+    pub tls_bootstrap_token: Option<String>,
+    /// Use this token for both discovery-token and tls-bootstrap-token when those values are not provided.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 /// Flags of `kubeadm reset`.

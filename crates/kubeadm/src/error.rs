@@ -46,6 +46,9 @@ pub enum Error {
     /// Building a cluster object failed.
     #[error(transparent)]
     Cluster(#[from] kubeadm_cluster::ClusterError),
+    /// Discovery refused or could not reach the cluster.
+    #[error(transparent)]
+    Discovery(#[from] crate::discovery::DiscoveryError),
     /// Anything else, with an optional hint.
     #[error("{message}")]
     Message {
@@ -92,6 +95,7 @@ impl Error {
             Error::Pki(e) => e.hint(),
             Error::Api(e) => e.hint(),
             Error::Cluster(_) => None,
+            Error::Discovery(e) => Some(e.hint()),
         }
     }
 }

@@ -3,13 +3,14 @@
 mod apiclient;
 mod cli;
 mod commands;
+mod discovery;
 mod error;
 mod host;
 mod phases;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::{Args, CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -17,8 +18,20 @@ use crate::error::Error;
 fn main() -> ExitCode {
     let mut command = Cli::command();
     command = command.mut_subcommand("init", |init| {
-        init.subcommand(phases::phase_command(&phases::init_workflow(), "init"))
-            .after_long_help(phases::init_workflow().help())
+        init.subcommand(phases::phase_command(
+            &phases::init_workflow(),
+            "init",
+            cli::InitArgs::augment_args,
+        ))
+        .after_long_help(phases::init_workflow().help())
+    });
+    command = command.mut_subcommand("join", |join| {
+        join.subcommand(phases::phase_command(
+            &phases::join::join_workflow(),
+            "join",
+            cli::JoinArgs::augment_args,
+        ))
+        .after_long_help(phases::join::join_workflow().help())
     });
     command = command.mut_subcommand("reset", |reset| {
         reset.after_long_help(phases::reset::reset_workflow().help())
@@ -82,6 +95,17 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
                     commands::init::run(&root, &args, phase_matches, Some(&path))
                 }
                 None => commands::init::run(&root, &args, init_matches.unwrap_or(matches), None),
+            }
+        }
+        Command::Join(args) => {
+            let join_matches = matches.subcommand_matches("join");
+            match join_matches.and_then(|m| phases::selected_phase(m, "join")) {
+                Some((path, phase_matches)) => {
+                    let args = <cli::JoinArgs as FromArgMatches>::from_arg_matches(phase_matches)
+                        .map_err(|e| Error::msg(e.to_string()))?;
+                    commands::join::run(&root, &args, phase_matches, Some(&path))
+                }
+                None => commands::join::run(&root, &args, join_matches.unwrap_or(matches), None),
             }
         }
         Command::Reset(args) => commands::reset::run(

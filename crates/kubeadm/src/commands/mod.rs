@@ -4,6 +4,7 @@ pub mod certs;
 pub mod config;
 pub mod host;
 pub mod init;
+pub mod join;
 pub mod misc;
 pub mod reset;
 pub mod token;

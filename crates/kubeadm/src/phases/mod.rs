@@ -1,10 +1,11 @@
 //! The phase trees of the commands, as data, and the `<command> phase …` sub-commands generated
 //! from them. Each phase's logic lives in its own module below.
 
+pub mod join;
 pub mod preflight;
 pub mod reset;
 
-use clap::{ArgMatches, Args, Command};
+use clap::{ArgMatches, Command};
 use kubeadm_api::config::InitConfig;
 use kubeadm_effects::Effects;
 use kubeadm_workflow::{Phase, Workflow};
@@ -12,7 +13,6 @@ use kubeadm_workflow::{Phase, Workflow};
 pub mod certs;
 pub mod kubeconfig;
 
-use crate::cli::InitArgs;
 use crate::error::Error;
 
 pub mod api_phases;
@@ -74,21 +74,28 @@ pub fn init_workflow() -> Workflow<InitContext, Error> {
 }
 
 /// Builds `<command> phase` with one sub-command per phase (and `all` for groups), each taking
-/// the command's flags.
-pub fn phase_command(workflow: &Workflow<InitContext, Error>, command: &str) -> Command {
-    fn build(p: &Phase<InitContext, Error>) -> Command {
-        let mut c = InitArgs::augment_args(Command::new(p.name)).about(p.short);
+/// the command's flags (`augment` adds them, e.g. `InitArgs::augment_args`).
+pub fn phase_command<C>(
+    workflow: &Workflow<C, Error>,
+    command: &str,
+    augment: fn(Command) -> Command,
+) -> Command {
+    let build_one = |name: &'static str| augment(Command::new(name));
+    fn build<C>(
+        p: &Phase<C, Error>,
+        augment: fn(Command) -> Command,
+        make: &dyn Fn(&'static str) -> Command,
+    ) -> Command {
+        let mut c = make(p.name).about(p.short);
         for a in p.aliases {
             c = c.alias(*a);
         }
         if !p.children.is_empty() {
             if p.run_all_siblings {
-                c = c.subcommand(
-                    InitArgs::augment_args(Command::new("all")).about("Run all the sub-phases"),
-                );
+                c = c.subcommand(augment(Command::new("all")).about("Run all the sub-phases"));
             }
             for child in &p.children {
-                c = c.subcommand(build(child));
+                c = c.subcommand(build(child, augment, make));
             }
         }
         c
@@ -99,7 +106,7 @@ pub fn phase_command(workflow: &Workflow<InitContext, Error>, command: &str) -> 
         ))
         .subcommand_required(true);
     for p in &workflow.phases {
-        phase = phase.subcommand(build(p));
+        phase = phase.subcommand(build(p, augment, &build_one));
     }
     phase
 }

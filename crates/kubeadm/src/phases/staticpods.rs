@@ -148,7 +148,7 @@ fn host_info(ctx: &InitContext) -> HostInfo {
 /// Creates `dir` with `mode` when it is missing (its missing parents get 0755).
 /// Once per run and directory: a dry run cannot see the directories it only pretended to
 /// create, and would otherwise announce them again for every file.
-fn ensure_private_dir(ctx: &InitContext, dir: &Path, mode: u32) -> Result<()> {
+pub(crate) fn ensure_private_dir(ctx: &InitContext, dir: &Path, mode: u32) -> Result<()> {
     static ENSURED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
     let first = ENSURED
         .lock()
@@ -163,7 +163,8 @@ fn ensure_private_dir(ctx: &InitContext, dir: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
-fn write_manifest(ctx: &InitContext, component: &str, yaml: String) -> Result<()> {
+/// Writes a static Pod manifest (0600) into the manifests directory.
+pub(crate) fn write_manifest(ctx: &InitContext, component: &str, yaml: String) -> Result<()> {
     let path = staticpod::manifest_path(component);
     // Upstream creates the manifests directory 0700.
     ensure_private_dir(ctx, Path::new(MANIFESTS_DIR), 0o700)?;
@@ -193,7 +194,8 @@ fn run_etcd_local(ctx: &mut InitContext) -> Result<()> {
     write_manifest(ctx, "etcd", yaml)
 }
 
-fn run_component(ctx: &mut InitContext, component: &str) -> Result<()> {
+/// Builds, patches and writes one control-plane component's manifest.
+pub(crate) fn run_component(ctx: &mut InitContext, component: &str) -> Result<()> {
     let patches = load_patches(ctx)?;
     let host = host_info(ctx);
     let Some(mut pod) = controlplane::pod(&ctx.cfg, component, &host) else {
@@ -214,7 +216,8 @@ fn run_component(ctx: &mut InitContext, component: &str) -> Result<()> {
     write_manifest(ctx, component, yaml)
 }
 
-fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
+/// Writes the kubelet's files and (re)starts it (shared by init and join).
+pub(crate) fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
     let patches = load_patches(ctx)?;
     let mut config = ctx.cfg.kubelet.clone();
     let systemd = ctx.fx.exists(Path::new("/run/systemd/system"));

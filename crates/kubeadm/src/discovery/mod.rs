@@ -1,0 +1,347 @@
+//! How a joining node finds and authenticates its cluster (upstream `discovery`): token discovery
+//! (cluster-info fetched without trust, its JWS checked with the token, the CA pinned, fetched
+//! again over verified TLS and compared) or file discovery (a kubeconfig file or HTTPS URL).
+//! The result is the cluster's server and CA, from which the TLS-bootstrap kubeconfig is built.
+
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::Api;
+use kube::{Client, Config};
+use kubeadm_api::BootstrapTokenString;
+use kubeadm_api::v1beta4::{Discovery, FileDiscovery};
+
+use crate::apiclient;
+pub use verify::ClusterInfo;
+use verify::Pins;
+
+/// Cluster name of the TLS-bootstrap kubeconfig (upstream's default cluster name).
+pub const BOOTSTRAP_CLUSTER: &str = "kubernetes";
+/// User name of the TLS-bootstrap kubeconfig.
+pub const BOOTSTRAP_USER: &str = "tls-bootstrap-token-user";
+/// How often cluster-info is asked for again while waiting (upstream waits 5 s; a join should
+/// not sit idle that long once the signer has run).
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Why discovery refused or failed. Every refusal happens before anything is written.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// cluster-info or the discovery file is not a usable kubeconfig.
+    #[error("invalid {origin}: {problem}")]
+    BadClusterInfo {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// No `jws-kubeconfig-<id>` for this token (yet).
+    #[error(
+        "token id {token_id:?} is invalid for this cluster or it has expired: cluster-info carries no signature for it"
+    )]
+    NoSignature {
+        /// The token id.
+        token_id: String,
+    },
+    /// The signature does not match: the token is wrong or cluster-info was altered.
+    #[error(
+        "failed to verify JWS signature of received cluster info object, can't trust this API Server"
+    )]
+    BadSignature,
+    /// A `--discovery-token-ca-cert-hash` value is malformed.
+    #[error(
+        "invalid discovery token CA certificate hash {value:?}: expected \"sha256:\" followed by 64 hex characters"
+    )]
+    BadPin {
+        /// The value given.
+        value: String,
+    },
+    /// The cluster's CA matches no pin.
+    #[error(
+        "cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"{found}\" are pinned"
+    )]
+    PinMismatch {
+        /// Hashes of the CAs found.
+        found: String,
+    },
+    /// Neither pins nor the explicit opt-out.
+    #[error(
+        "using token-based discovery without caCertHashes can be unsafe; set unsafeSkipCAVerification or pass --discovery-token-unsafe-skip-ca-verification to continue"
+    )]
+    NoPins,
+    /// The verified second fetch returned something else than the first.
+    #[error(
+        "the second kubeconfig from the cluster-info ConfigMap (using validated TLS) was different from the first"
+    )]
+    SecondFetchDiffers,
+    /// The API server could not be asked (in time).
+    #[error("could not get cluster-info from {endpoint} within {waited:?}: {detail}")]
+    Unreachable {
+        /// `host:port` or URL asked.
+        endpoint: String,
+        /// The last error.
+        detail: String,
+        /// How long discovery waited.
+        waited: Duration,
+        /// True for the fetch verified with the pinned CA.
+        verified: bool,
+    },
+    /// The discovery file or URL could not be read.
+    #[error("cannot read the discovery file {path}: {detail}")]
+    File {
+        /// Path or URL.
+        path: String,
+        /// What failed.
+        detail: String,
+    },
+    /// No discovery method configured.
+    #[error("no discovery method: pass --token (or --discovery-token) with an API server endpoint, or --discovery-file")]
+    NoMethod,
+}
+
+impl DiscoveryError {
+    /// What the operator can do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            DiscoveryError::NoSignature { .. } => {
+                "create a new token with `kubeadm token create --print-join-command` on a control-plane node".into()
+            }
+            DiscoveryError::BadSignature => {
+                "check the token; if it is right, the server is not the cluster you think it is".into()
+            }
+            DiscoveryError::BadPin { .. } | DiscoveryError::PinMismatch { .. } => {
+                "use the --discovery-token-ca-cert-hash printed by `kubeadm init` (or `kubeadm token create --print-join-command`)".into()
+            }
+            DiscoveryError::NoPins => {
+                "pin the cluster CA with --discovery-token-ca-cert-hash sha256:<hash>".into()
+            }
+            DiscoveryError::Unreachable { verified: true, .. } => {
+                "the server's certificate is not signed by the pinned cluster CA (or its name does not match the endpoint): you may be talking to an impostor".into()
+            }
+            DiscoveryError::Unreachable { .. } => {
+                "check the API server endpoint and that the cluster's API server is reachable from this node; raise timeouts.discovery if it is slow".into()
+            }
+            DiscoveryError::SecondFetchDiffers => {
+                "cluster-info changed between the two reads; try again".into()
+            }
+            DiscoveryError::BadClusterInfo { .. } | DiscoveryError::File { .. } => {
+                "the discovery kubeconfig must hold exactly one cluster with a server and certificate-authority-data".into()
+            }
+            DiscoveryError::NoMethod => "see `kubeadm join --help`".into(),
+        }
+    }
+}
+
+/// Builds the anonymous client for `https://<endpoint>`: without server verification (`ca` none)
+/// or verified against `ca` (PEM bundle).
+fn anonymous_client(url: &str, ca_pem: Option<&str>) -> Result<Client, String> {
+    apiclient::install_crypto_provider();
+    let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
+    let mut cfg = Config::new(uri);
+    match ca_pem {
+        Some(pem_text) => {
+            let ders = pem::parse_many(pem_text.as_bytes())
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|p| p.contents().to_vec())
+                .collect();
+            cfg.root_cert = Some(ders);
+        }
+        None => cfg.accept_invalid_certs = true,
+    }
+    cfg.connect_timeout = Some(Duration::from_secs(5));
+    cfg.read_timeout = Some(Duration::from_secs(10));
+    Client::try_from(cfg).map_err(|e| e.to_string())
+}
+
+async fn get_cluster_info(client: Client) -> Result<BTreeMap<String, String>, String> {
+    let api: Api<ConfigMap> = Api::namespaced(client, "kube-public");
+    let cm = api.get("cluster-info").await.map_err(|e| e.to_string())?;
+    Ok(cm.data.unwrap_or_default())
+}
+
+/// Asks for cluster-info until it carries this token's signature (or the deadline passes).
+async fn fetch_signed(
+    endpoint: &str,
+    ca_pem: Option<&str>,
+    token: &BootstrapTokenString,
+    deadline: Instant,
+    started: Instant,
+) -> Result<BTreeMap<String, String>, DiscoveryError> {
+    let url = format!("https://{endpoint}");
+    let mut last: DiscoveryError;
+    loop {
+        last = match anonymous_client(&url, ca_pem) {
+            Err(detail) => DiscoveryError::Unreachable {
+                endpoint: endpoint.to_string(),
+                detail,
+                waited: started.elapsed(),
+                verified: ca_pem.is_some(),
+            },
+            Ok(client) => match get_cluster_info(client).await {
+                Ok(data) => match verify::verified_kubeconfig(&data, token) {
+                    Ok(_) => return Ok(data),
+                    Err(DiscoveryError::NoSignature { token_id }) => {
+                        DiscoveryError::NoSignature { token_id }
+                    }
+                    Err(final_error) => return Err(final_error),
+                },
+                Err(detail) => DiscoveryError::Unreachable {
+                    endpoint: endpoint.to_string(),
+                    detail,
+                    waited: started.elapsed(),
+                    verified: ca_pem.is_some(),
+                },
+            },
+        };
+        tracing::info!(error = %last, "cluster-info not usable yet; retrying");
+        if Instant::now() + POLL_INTERVAL > deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Token discovery against `endpoint` (`host:port`).
+pub async fn token(
+    endpoint: &str,
+    token_text: &str,
+    ca_cert_hashes: &[String],
+    unsafe_skip: bool,
+    timeout: Duration,
+) -> Result<ClusterInfo, DiscoveryError> {
+    let token = BootstrapTokenString::parse(token_text).map_err(|e| {
+        DiscoveryError::BadClusterInfo {
+            origin: "discovery token".into(),
+            problem: e,
+        }
+    })?;
+    let pins = Pins::parse(ca_cert_hashes)?;
+    if pins.is_empty() && !unsafe_skip {
+        return Err(DiscoveryError::NoPins);
+    }
+    let started = Instant::now();
+    let deadline = started + timeout;
+    println!("[discovery] Requesting info from {endpoint:?} (the first read trusts nothing but the token's signature)");
+    let first = fetch_signed(endpoint, None, &token, deadline, started).await?;
+    let first_kc = verify::verified_kubeconfig(&first, &token)?.to_string();
+    let info = verify::parse_cluster_kubeconfig("cluster-info", &first_kc)?;
+    if pins.is_empty() {
+        println!(
+            "[discovery] Cluster info signature and contents are valid and no TLS pinning was specified, will use API Server {endpoint:?}"
+        );
+        return Ok(info);
+    }
+    pins.check(&info.ca_pem)?;
+    println!(
+        "[discovery] Requesting info from {endpoint:?} again to validate TLS against the pinned public key"
+    );
+    let second = fetch_signed(endpoint, Some(&info.ca_pem), &token, deadline, started).await?;
+    let second_kc = verify::verified_kubeconfig(&second, &token)?;
+    if second_kc != first_kc {
+        return Err(DiscoveryError::SecondFetchDiffers);
+    }
+    println!(
+        "[discovery] Cluster info signature and contents are valid and TLS certificate validates against pinned roots, will use API Server {endpoint:?}"
+    );
+    Ok(info)
+}
+
+/// File discovery: a kubeconfig path, or an `https://` URL verified by the system's roots. When
+/// the cluster publishes cluster-info, its (verified) content is preferred, as upstream does.
+pub async fn file(f: &FileDiscovery, timeout: Duration) -> Result<ClusterInfo, DiscoveryError> {
+    let path = f.kube_config_path.as_str();
+    let err = |detail: String| DiscoveryError::File {
+        path: path.to_string(),
+        detail,
+    };
+    let text = if let Some(rest) = path.strip_prefix("https://") {
+        let (host, rest_path) = rest.split_once('/').unwrap_or((rest, ""));
+        // The URL is verified against the system roots: a client without a pinned CA but with
+        // verification on.
+        let client = system_roots_client(&format!("https://{host}")).map_err(err)?;
+        let req = http::Request::get(format!("/{rest_path}"))
+            .body(Vec::new())
+            .map_err(|e| err(e.to_string()))?;
+        client.request_text(req).await.map_err(|e| err(e.to_string()))?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?
+    };
+    let info = verify::parse_cluster_kubeconfig(path, &text)?;
+    println!("[discovery] Using the cluster described in {path}");
+    // Refresh from the cluster's own cluster-info over TLS verified with the file's CA.
+    let deadline = Instant::now() + timeout;
+    loop {
+        let attempt = match anonymous_client(&info.server, Some(&info.ca_pem)) {
+            Ok(client) => get_cluster_info(client).await,
+            Err(e) => Err(e),
+        };
+        match attempt {
+            Ok(data) => {
+                return match data.get(verify::KUBECONFIG_KEY) {
+                    Some(kc) => verify::parse_cluster_kubeconfig("cluster-info", kc),
+                    None => Ok(info),
+                };
+            }
+            Err(detail) if detail.contains("NotFound") || detail.contains("Forbidden") => {
+                return Ok(info);
+            }
+            Err(detail) if Instant::now() + POLL_INTERVAL > deadline => {
+                return Err(DiscoveryError::Unreachable {
+                    endpoint: info.server.clone(),
+                    detail,
+                    waited: timeout,
+                    verified: true,
+                });
+            }
+            Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
+        }
+    }
+}
+
+fn system_roots_client(url: &str) -> Result<Client, String> {
+    apiclient::install_crypto_provider();
+    let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
+    let mut cfg = Config::new(uri);
+    cfg.connect_timeout = Some(Duration::from_secs(5));
+    cfg.read_timeout = Some(Duration::from_secs(10));
+    Client::try_from(cfg).map_err(|e| e.to_string())
+}
+
+/// Runs the configured discovery method.
+pub async fn discover(d: &Discovery, timeout: Duration) -> Result<ClusterInfo, DiscoveryError> {
+    if let Some(bt) = &d.bootstrap_token {
+        return token(
+            &bt.api_server_endpoint,
+            &bt.token,
+            &bt.ca_cert_hashes,
+            bt.unsafe_skip_ca_verification,
+            timeout,
+        )
+        .await;
+    }
+    if let Some(f) = &d.file {
+        return file(f, timeout).await;
+    }
+    Err(DiscoveryError::NoMethod)
+}
+
+/// The kubeconfig the kubelet uses for its TLS bootstrap: the discovered cluster and the token.
+pub fn tls_bootstrap_kubeconfig(info: &ClusterInfo, token: &str) -> Result<String, String> {
+    use base64::Engine;
+    let context = format!("{BOOTSTRAP_USER}@{BOOTSTRAP_CLUSTER}");
+    let doc = serde_json::json!({
+        "apiVersion": "v1",
+        "clusters": [{"cluster": {
+            "certificate-authority-data": base64::engine::general_purpose::STANDARD.encode(&info.ca_pem),
+            "server": info.server}, "name": BOOTSTRAP_CLUSTER}],
+        "contexts": [{"context": {"cluster": BOOTSTRAP_CLUSTER, "user": BOOTSTRAP_USER}, "name": context}],
+        "current-context": context,
+        "kind": "Config",
+        "preferences": {},
+        "users": [{"name": BOOTSTRAP_USER, "user": {"token": token}}],
+    });
+    kubeadm_api::encode::to_yaml(&doc).map_err(|e| e.to_string())
+}
