@@ -266,7 +266,28 @@ impl MinorInfo {
             _ => Some((true, true)),
         }
     }
+    /// kubeadm's `WaitForAllControlPlaneComponents` gate (wait-control-plane also checks the
+    /// controller-manager, the scheduler and the API server's `/livez`, at the addresses of the
+    /// static Pod manifests): `None` before it exists (1.30), else `(default, locked)` — alpha
+    /// off in 1.30–1.32, beta on in 1.33, GA (always on) in 1.34, gate removed and the check
+    /// always done from 1.35.
+    pub fn wait_for_all_control_plane_components_gate(&self) -> Option<(bool, bool)> {
+        match self.minor {
+            0..=29 => None,
+            30..=32 => Some((false, false)),
+            33 => Some((true, false)),
+            _ => Some((true, true)),
+        }
+    }
+
+    /// wait-control-plane checks the kubelet's healthz on its own, before the control plane,
+    /// bounded by v1beta4 `timeouts.kubeletHealthCheck` (1.31 and later). Before, the kubelet
+    /// was only looked at when the API server was not up after 40 s.
+    pub fn kubelet_check_first(&self) -> bool {
+        self.minor >= 31
+    }
 }
+
 
 /// The row for minor `1.N`, if supported.
 pub fn minor_info(minor: u32) -> Option<&'static MinorInfo> {

@@ -12,7 +12,9 @@
 
 pub mod auth;
 pub mod controllers;
+pub mod health;
 pub mod patch;
+pub mod realbins;
 pub mod pki;
 pub mod rest;
 pub mod store;
@@ -291,6 +293,12 @@ impl TestApiServer {
             Some(rt) => self.state().store.list(rt, None),
             None => Vec::new(),
         }
+    }
+
+    /// Makes `/readyz`, `/livez` and `/healthz` answer 503 (`false`) or `ok` (`true`), as an API
+    /// server that is still starting would.
+    pub fn set_ready(&self, ready: bool) {
+        self.state().not_ready = !ready;
     }
 
     /// Makes the next `n` updates (PUT, and patches) fail with 409 Conflict.

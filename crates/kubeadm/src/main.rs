@@ -3,9 +3,11 @@
 mod apiclient;
 mod cli;
 mod commands;
+mod dryrun_client;
 mod error;
 mod host;
 mod phases;
+mod waiter;
 
 use std::process::ExitCode;
 
