@@ -11,6 +11,7 @@ use std::process::Command as Process;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use kubeadm_testapi::health::HealthServer;
 use kubeadm_testapi::{SigningCa, TestApiConfig, TestApiServer};
 use serde_json::json;
 
@@ -82,25 +83,54 @@ fn state(server: &TestApiServer) -> Vec<String> {
     out
 }
 
+/// The init configuration of the test: the test server's port, and the health ports of the
+/// stand-ins for the kubelet, the controller-manager and the scheduler (v1.33 waits for every
+/// control-plane component by default).
+fn config(api_port: u16, kubelet: u16, kcm: u16, sched: u16) -> String {
+    format!(
+        r#"apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- token: {TOKEN}
+localAPIEndpoint:
+  advertiseAddress: 127.0.0.1
+  bindPort: {api_port}
+nodeRegistration:
+  name: cp-1
+timeouts:
+  controlPlaneComponentHealthCheck: 30s
+  kubeletHealthCheck: 30s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.33.13
+controllerManager:
+  extraArgs:
+  - name: secure-port
+    value: "{kcm}"
+scheduler:
+  extraArgs:
+  - name: secure-port
+    value: "{sched}"
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+healthzPort: {kubelet}
+"#
+    )
+}
+
 #[test]
 fn full_init_against_the_test_api_server() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let base = [
-        "--apiserver-advertise-address",
-        "127.0.0.1",
-        "--node-name",
-        "cp-1",
-        "--kubernetes-version",
-        "v1.33.13",
-    ];
+    let cfg_path = dir.path().join("kubeadm.yaml");
+    let cfg_arg = cfg_path.display().to_string();
+    std::fs::write(&cfg_path, config(6443, 10248, 10257, 10259)).unwrap();
 
     // The serving certificate must exist before the server starts: run the certs phase first
     // (init reuses what it finds, as upstream does).
-    let out = kubeadm(
-        root,
-        &[&["init", "phase", "certs", "all"][..], &base].concat(),
-    );
+    let out = kubeadm(root, &["init", "phase", "certs", "all", "--config", &cfg_arg]);
     assert!(
         out.status.success(),
         "{}",
@@ -117,7 +147,21 @@ fn full_init_against_the_test_api_server() {
         git_version: "v1.33.13".into(),
     })
     .unwrap();
-    // The kubelet registers the Node; the test plays that part.
+    // The kubelet, controller-manager and scheduler are played by health endpoints.
+    let (cert, key) = (
+        read(root, "etc/kubernetes/pki/apiserver.crt"),
+        read(root, "etc/kubernetes/pki/apiserver.key"),
+    );
+    let kubelet = HealthServer::http(true).unwrap();
+    let kcm = HealthServer::https(&cert, &key, true).unwrap();
+    let sched = HealthServer::https(&cert, &key, true).unwrap();
+    std::fs::write(
+        &cfg_path,
+        config(server.addr().port(), kubelet.port(), kcm.port(), sched.port()),
+    )
+    .unwrap();
+    // The kubelet registers the Node and, after its TLS bootstrap, keeps its rotating client
+    // certificate in kubelet-client-current.pem; the test plays that part.
     server
         .state()
         .store
@@ -128,21 +172,20 @@ fn full_init_against_the_test_api_server() {
             json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cp-1"}}),
         )
         .unwrap();
-    let port = server.addr().port().to_string();
+    std::fs::create_dir_all(root.join("var/lib/kubelet/pki")).unwrap();
+    std::fs::write(
+        root.join("var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "placeholder",
+    )
+    .unwrap();
     let init_args = [
-        &["init"][..],
-        &base,
-        &[
-            "--apiserver-bind-port",
-            &port,
-            "--token",
-            TOKEN,
-            "--ignore-preflight-errors",
-            "all",
-            "--upload-certs",
-        ],
-    ]
-    .concat();
+        "init",
+        "--config",
+        &cfg_arg,
+        "--ignore-preflight-errors",
+        "all",
+        "--upload-certs",
+    ];
 
     let out = kubeadm(root, &init_args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -157,9 +200,14 @@ fn full_init_against_the_test_api_server() {
         "[etcd]",
         "[control-plane]",
         "[kubelet-start]",
+        "[kubelet-check] The kubelet is healthy after",
+        "[control-plane-check] kube-apiserver is healthy after",
+        "[control-plane-check] kube-controller-manager is healthy after",
+        "[control-plane-check] kube-scheduler is healthy after",
         "[upload-config]",
         "[mark-control-plane]",
         "[bootstrap-token]",
+        "[kubelet-finalize] Updating \"/etc/kubernetes/kubelet.conf\" to point to a rotatable kubelet client certificate and key",
         "[addons]",
     ] {
         assert!(
@@ -167,6 +215,15 @@ fn full_init_against_the_test_api_server() {
             "no {phase_line} output:\n{stdout}"
         );
     }
+    // The health checks went to the addresses of the manifests.
+    assert!(
+        stdout.contains(&format!(
+            "Checking kube-scheduler at https://127.0.0.1:{}/livez",
+            sched.port()
+        )),
+        "{stdout}"
+    );
+    assert!(kubelet.hits() > 0 && kcm.hits() > 0 && sched.hits() > 0);
     assert!(stdout.contains("kubeadm join 127.0.0.1:"), "{stdout}");
     assert!(
         stdout.contains("--discovery-token-ca-cert-hash sha256:"),
@@ -179,6 +236,25 @@ fn full_init_against_the_test_api_server() {
         "var/lib/kubelet/config.yaml",
     ] {
         assert!(root.join(f).is_file(), "{f}");
+    }
+    // kubelet-finalize: the kubelet's kubeconfig reads the rotating certificate, 0600.
+    let kubelet_conf = read(root, "etc/kubernetes/kubelet.conf");
+    assert!(
+        kubelet_conf.contains("client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{kubelet_conf}"
+    );
+    assert!(
+        kubelet_conf.contains("client-key: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{kubelet_conf}"
+    );
+    assert!(!kubelet_conf.contains("client-key-data"), "{kubelet_conf}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(root.join("etc/kubernetes/kubelet.conf"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     // Objects of the facts file.
