@@ -288,7 +288,6 @@ impl MinorInfo {
     }
 }
 
-
 /// The row for minor `1.N`, if supported.
 pub fn minor_info(minor: u32) -> Option<&'static MinorInfo> {
     TABLE.iter().find(|r| r.minor == minor)

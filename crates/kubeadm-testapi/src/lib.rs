@@ -14,8 +14,8 @@ pub mod auth;
 pub mod controllers;
 pub mod health;
 pub mod patch;
-pub mod realbins;
 pub mod pki;
+pub mod realbins;
 pub mod rest;
 pub mod store;
 

@@ -418,7 +418,9 @@ fn non_resource(state: &State, user: &UserInfo, method: &str, path: &str) -> Res
     match path {
         "/readyz" | "/livez" | "/healthz" if state.not_ready => Response {
             code: 503,
-            body: json!("[-]poststarthook/rbac/bootstrap-roles failed: not finished\nreadyz check failed"),
+            body: json!(
+                "[-]poststarthook/rbac/bootstrap-roles failed: not finished\nreadyz check failed"
+            ),
         },
         "/readyz" | "/livez" | "/healthz" => Response::ok(json!("ok")),
         "/version" => Response::ok(json!({

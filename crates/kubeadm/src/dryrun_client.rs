@@ -69,13 +69,17 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("\t{l}\n")).collect()
 }
 
-/// Secret values are not printed: the token secret and the sealed certificates stay private
-/// even in a dry run's output.
+/// Secret values are not printed: a bootstrap token's secret half and other Secrets' data (the
+/// sealed certificates) stay out of a dry run's output; a token's id, expiry and usages show.
 fn redacted(mut obj: Value) -> Value {
-    if obj.get("kind").and_then(Value::as_str) == Some("Secret") {
-        for key in ["data", "stringData"] {
-            if let Some(map) = obj.get_mut(key).and_then(Value::as_object_mut) {
-                for v in map.values_mut() {
+    if obj.get("kind").and_then(Value::as_str) != Some("Secret") {
+        return obj;
+    }
+    let token = obj.get("type").and_then(Value::as_str) == Some("bootstrap.kubernetes.io/token");
+    for key in ["data", "stringData"] {
+        if let Some(map) = obj.get_mut(key).and_then(Value::as_object_mut) {
+            for (k, v) in map.iter_mut() {
+                if !token || k == "token-secret" {
                     *v = Value::String("<redacted>".into());
                 }
             }
@@ -183,7 +187,10 @@ fn handle(sink: &Sink, method: &str, path: &str, body: &[u8]) -> Response<Body> 
                 out.push_str(&format!("[dryrun] {verb}:\n{}", indent(&yaml)));
                 respond(if action == "CREATE" { 201 } else { 200 }, &as_stored(obj))
             }
-            None => respond(400, &json!({"kind": "Status", "code": 400, "status": "Failure", "reason": "BadRequest", "message": "no object"})),
+            None => respond(
+                400,
+                &json!({"kind": "Status", "code": 400, "status": "Failure", "reason": "BadRequest", "message": "no object"}),
+            ),
         },
         "PATCH" => {
             out.push_str(&format!(
@@ -191,10 +198,16 @@ fn handle(sink: &Sink, method: &str, path: &str, body: &[u8]) -> Response<Body> 
                 t.name.clone().unwrap_or_default(),
                 indent(&String::from_utf8_lossy(body))
             ));
-            let kind = if t.resource == "nodes" { "Node" } else { "Object" };
+            let kind = if t.resource == "nodes" {
+                "Node"
+            } else {
+                "Object"
+            };
             respond(
                 200,
-                &as_stored(json!({"apiVersion": t.group_version.trim_start_matches("core/"), "kind": kind, "metadata": {"name": t.name}})),
+                &as_stored(
+                    json!({"apiVersion": t.group_version.trim_start_matches("core/"), "kind": kind, "metadata": {"name": t.name}}),
+                ),
             )
         }
         _ => {
@@ -241,7 +254,8 @@ mod tests {
 
     #[test]
     fn paths_parse() {
-        let t = parse_path("/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef").unwrap();
+        let t =
+            parse_path("/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef").unwrap();
         assert_eq!(t.group_version, "core/v1");
         assert_eq!(t.resource, "secrets");
         assert_eq!(t.namespace.as_deref(), Some("kube-system"));
@@ -250,7 +264,10 @@ mod tests {
         assert_eq!(t.group_version, "rbac.authorization.k8s.io/v1");
         assert_eq!((t.namespace, t.name), (None, None));
         let t = parse_path("/api/v1/nodes/cp-1").unwrap();
-        assert_eq!((t.resource.as_str(), t.name.as_deref()), ("nodes", Some("cp-1")));
+        assert_eq!(
+            (t.resource.as_str(), t.name.as_deref()),
+            ("nodes", Some("cp-1"))
+        );
         assert!(parse_path("/readyz").is_none());
     }
 }

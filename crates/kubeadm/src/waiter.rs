@@ -285,10 +285,7 @@ pub async fn probe(url: &str) -> Result<(), String> {
         }
     };
     match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
-        Err(_) => Err(format!(
-            "no answer within {}",
-            go_duration(PROBE_TIMEOUT)
-        )),
+        Err(_) => Err(format!("no answer within {}", go_duration(PROBE_TIMEOUT))),
         Ok(Err(e)) => Err(e),
         Ok(Ok(200)) => Ok(()),
         Ok(Ok(code)) => Err(format!("HTTP status {code}")),
@@ -572,7 +569,10 @@ mod tests {
         assert_eq!(path, "/livez");
         let (tls, _, connect, path) = parse_url("http://127.0.0.1:10248/healthz").unwrap();
         assert!(!tls);
-        assert_eq!((connect.as_str(), path.as_str()), ("127.0.0.1:10248", "/healthz"));
+        assert_eq!(
+            (connect.as_str(), path.as_str()),
+            ("127.0.0.1:10248", "/healthz")
+        );
         assert!(parse_url("ftp://x").is_err());
         assert!(parse_url("http://:80/").is_err());
     }
@@ -581,12 +581,18 @@ mod tests {
     fn healthy_and_unhealthy_endpoints_over_http_and_https() {
         let pki = kubeadm_testapi::pki::TestPki::generate().unwrap();
         let kubelet = kubeadm_testapi::health::HealthServer::http(true).unwrap();
-        let sched =
-            kubeadm_testapi::health::HealthServer::https(&pki.serving_cert_pem, &pki.serving_key_pem, false)
-                .unwrap();
-        let kcm =
-            kubeadm_testapi::health::HealthServer::https(&pki.serving_cert_pem, &pki.serving_key_pem, true)
-                .unwrap();
+        let sched = kubeadm_testapi::health::HealthServer::https(
+            &pki.serving_cert_pem,
+            &pki.serving_key_pem,
+            false,
+        )
+        .unwrap();
+        let kcm = kubeadm_testapi::health::HealthServer::https(
+            &pki.serving_cert_pem,
+            &pki.serving_key_pem,
+            true,
+        )
+        .unwrap();
         let eps = vec![
             Endpoint::new("The kubelet", format!("{}/healthz", kubelet.url())),
             Endpoint::new("kube-controller-manager", format!("{}/healthz", kcm.url())),
@@ -624,7 +630,11 @@ mod tests {
         let pods = vec![
             (
                 "kube-apiserver".to_string(),
-                pod(&["kube-apiserver", "--advertise-address=10.0.0.1", "--secure-port=7443"]),
+                pod(&[
+                    "kube-apiserver",
+                    "--advertise-address=10.0.0.1",
+                    "--secure-port=7443",
+                ]),
             ),
             (
                 "kube-controller-manager".to_string(),
@@ -632,7 +642,11 @@ mod tests {
             ),
             (
                 "kube-scheduler".to_string(),
-                pod(&["kube-scheduler", "--secure-port=11259", "--bind-address=::1"]),
+                pod(&[
+                    "kube-scheduler",
+                    "--secure-port=11259",
+                    "--bind-address=::1",
+                ]),
             ),
         ];
         let eps = control_plane_endpoints(&pods, "192.168.0.9").unwrap();
@@ -646,7 +660,10 @@ mod tests {
             ]
         );
         let err = control_plane_endpoints(&pods[..1], "x").unwrap_err();
-        assert!(err.contains("kube-controller-manager, kube-scheduler"), "{err}");
+        assert!(
+            err.contains("kube-controller-manager, kube-scheduler"),
+            "{err}"
+        );
         assert_eq!(
             kubelet_endpoint(&serde_json::json!({})).unwrap().url,
             "http://127.0.0.1:10248/healthz"

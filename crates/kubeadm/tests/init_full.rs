@@ -130,7 +130,10 @@ fn full_init_against_the_test_api_server() {
 
     // The serving certificate must exist before the server starts: run the certs phase first
     // (init reuses what it finds, as upstream does).
-    let out = kubeadm(root, &["init", "phase", "certs", "all", "--config", &cfg_arg]);
+    let out = kubeadm(
+        root,
+        &["init", "phase", "certs", "all", "--config", &cfg_arg],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -157,7 +160,12 @@ fn full_init_against_the_test_api_server() {
     let sched = HealthServer::https(&cert, &key, true).unwrap();
     std::fs::write(
         &cfg_path,
-        config(server.addr().port(), kubelet.port(), kcm.port(), sched.port()),
+        config(
+            server.addr().port(),
+            kubelet.port(),
+            kcm.port(),
+            sched.port(),
+        ),
     )
     .unwrap();
     // The kubelet registers the Node and, after its TLS bootstrap, keeps its rotating client
@@ -240,7 +248,8 @@ fn full_init_against_the_test_api_server() {
     // kubelet-finalize: the kubelet's kubeconfig reads the rotating certificate, 0600.
     let kubelet_conf = read(root, "etc/kubernetes/kubelet.conf");
     assert!(
-        kubelet_conf.contains("client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+        kubelet_conf
+            .contains("client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem"),
         "{kubelet_conf}"
     );
     assert!(

@@ -88,10 +88,20 @@ fn wait(s: &Setup) -> (bool, String, String, f64) {
     let cfg = write_config(dir.path(), s);
     let root = dir.path().join("root");
     std::fs::create_dir_all(&root).unwrap();
-    let out = kubeadm(&root, &["init", "phase", "control-plane", "all", "--config", &cfg]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kubeadm(
+        &root,
+        &["init", "phase", "control-plane", "all", "--config", &cfg],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let start = Instant::now();
-    let out = kubeadm(&root, &["init", "phase", "wait-control-plane", "--config", &cfg]);
+    let out = kubeadm(
+        &root,
+        &["init", "phase", "wait-control-plane", "--config", &cfg],
+    );
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -113,18 +123,25 @@ fn unreachable_api_server_times_out_naming_it() {
         gates: "featureGates:\n  WaitForAllControlPlaneComponents: false",
     });
     assert!(!ok, "{stdout}");
-    assert!(stdout.contains("[kubelet-check] The kubelet is healthy after"), "{stdout}");
+    assert!(
+        stdout.contains("[kubelet-check] The kubelet is healthy after"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("[api-check] Waiting for a healthy API server. This can take up to 1s"),
         "{stdout}"
     );
     assert!(
-        stderr.contains(&format!("The API server at https://127.0.0.1:{port}/readyz")),
+        stderr.contains(&format!(
+            "The API server at https://127.0.0.1:{port}/readyz"
+        )),
         "{stderr}"
     );
     // Where to look: the containers (with this node's CRI socket) and the kubelet's journal.
     assert!(
-        stderr.contains("crictl --runtime-endpoint unix:///run/test/cri.sock ps -a | grep kube | grep -v pause"),
+        stderr.contains(
+            "crictl --runtime-endpoint unix:///run/test/cri.sock ps -a | grep kube | grep -v pause"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("journalctl -xeu kubelet"), "{stderr}");
@@ -162,7 +179,10 @@ fn a_component_that_never_gets_healthy_is_named() {
         "{stdout}"
     );
     let sched_url = format!("https://127.0.0.1:{}/livez", sched.port());
-    assert!(stderr.contains(&format!("kube-scheduler at {sched_url}: HTTP status 503")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("kube-scheduler at {sched_url}: HTTP status 503")),
+        "{stderr}"
+    );
     assert!(!stderr.contains("kube-apiserver at"), "{stderr}");
     // Polled at least every 250 ms during the 1 s timeout.
     assert!(sched.hits() >= 4, "{} polls", sched.hits());
@@ -179,7 +199,9 @@ fn a_component_that_never_gets_healthy_is_named() {
     });
     assert!(ok, "{stdout}\n{stderr}");
     assert!(
-        stdout.contains(&format!("[control-plane-check] Checking kube-scheduler at {sched_url}")),
+        stdout.contains(&format!(
+            "[control-plane-check] Checking kube-scheduler at {sched_url}"
+        )),
         "{stdout}"
     );
 }
@@ -229,5 +251,8 @@ fn kubelet_check_is_skipped_with_healthz_port_zero() {
         "{stdout}"
     );
     // 1.32: the gate is off by default, so only the API server is checked.
-    assert!(stdout.contains("[api-check] The API server is healthy after"), "{stdout}");
+    assert!(
+        stdout.contains("[api-check] The API server is healthy after"),
+        "{stdout}"
+    );
 }

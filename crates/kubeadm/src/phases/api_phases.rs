@@ -53,6 +53,9 @@ fn open_session(ctx: &InitContext) -> Result<ApiSession> {
             let _guard = rt.enter();
             crate::dryrun_client::client(crate::dryrun_client::stdout())
         };
+        let cfg = ctx.cfg.clone();
+        let c = client.clone();
+        rt.block_on(async move { cluster_api::cluster_admins(&c, &cfg).await })?;
         return Ok(ApiSession { rt, client });
     }
     let kc = read(ctx, Path::new(ADMIN_CONF))?;
@@ -148,7 +151,7 @@ fn upload_certs(ctx: &mut InitContext) -> Result<()> {
             Some(d) => d,
             None if ctx.opts.dry_run => {
                 ctx.fx.note(&format!(
-                    "[dryrun] {} does not exist: left out of kubeadm-certs",
+                    "{} does not exist: left out of kubeadm-certs",
                     path.display()
                 ));
                 continue;
@@ -241,31 +244,30 @@ fn show_join_command(ctx: &mut InitContext) -> Result<()> {
 
 fn mark_control_plane(ctx: &mut InitContext) -> Result<()> {
     with_client(ctx, |c, cfg| async move {
-            cluster_api::mark_control_plane(&c, &cfg).await?;
-            let info = cfg.info();
-            let name = cfg.node_name();
-            let labels = kubeadm_cluster::node::control_plane_labels(info);
-            println!(
-                "[mark-control-plane] Marking the node {name} as control-plane by adding the labels: {labels:?}"
-            );
-            match &cfg.init.node_registration.taints {
-                Some(t) => println!(
-                    "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
-                    t.iter()
-                        .map(|t| format!("{}:{}", t.key, t.effect))
-                        .collect::<Vec<_>>()
-                ),
-                None => println!(
-                    "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
-                    kubeadm_cluster::node::default_taints(info)
-                        .iter()
-                        .map(|(k, e)| format!("{k}:{e}"))
-                        .collect::<Vec<_>>()
-                ),
-            }
-            Ok(())
-        },
-    )
+        cluster_api::mark_control_plane(&c, &cfg).await?;
+        let info = cfg.info();
+        let name = cfg.node_name();
+        let labels = kubeadm_cluster::node::control_plane_labels(info);
+        println!(
+            "[mark-control-plane] Marking the node {name} as control-plane by adding the labels: {labels:?}"
+        );
+        match &cfg.init.node_registration.taints {
+            Some(t) => println!(
+                "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
+                t.iter()
+                    .map(|t| format!("{}:{}", t.key, t.effect))
+                    .collect::<Vec<_>>()
+            ),
+            None => println!(
+                "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
+                kubeadm_cluster::node::default_taints(info)
+                    .iter()
+                    .map(|(k, e)| format!("{k}:{e}"))
+                    .collect::<Vec<_>>()
+            ),
+        }
+        Ok(())
+    })
 }
 
 fn bootstrap_token(ctx: &mut InitContext) -> Result<()> {
@@ -275,7 +277,7 @@ fn bootstrap_token(ctx: &mut InitContext) -> Result<()> {
         Some(ca) => ca,
         None if ctx.opts.dry_run => {
             ctx.fx.note(&format!(
-                "[dryrun] {} does not exist: cluster-info would carry this run's CA",
+                "{} does not exist: cluster-info would carry this run's CA",
                 ca_path.display()
             ));
             Vec::new()
@@ -283,29 +285,28 @@ fn bootstrap_token(ctx: &mut InitContext) -> Result<()> {
         None => read(ctx, &ca_path)?,
     };
     with_client(ctx, |c, cfg| async move {
-            cluster_api::bootstrap_token(&c, &cfg, &ca).await?;
-            for t in &cfg.init.bootstrap_tokens {
-                println!(
-                    "[bootstrap-token] Using token: {}",
-                    if show {
-                        t.token.to_string()
-                    } else {
-                        format!("{}.<value withheld>", t.token.id())
-                    }
-                );
-            }
+        cluster_api::bootstrap_token(&c, &cfg, &ca).await?;
+        for t in &cfg.init.bootstrap_tokens {
             println!(
-                "[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to get nodes, post CSRs for a long term certificate credential, and auto-approve them"
+                "[bootstrap-token] Using token: {}",
+                if show {
+                    t.token.to_string()
+                } else {
+                    format!("{}.<value withheld>", t.token.id())
+                }
             );
-            println!(
-                "[bootstrap-token] Configured RBAC rules to allow certificate rotation for all node client certificates in the cluster"
-            );
-            println!(
-                "[bootstrap-token] Creating the \"cluster-info\" ConfigMap in the \"kube-public\" namespace"
-            );
-            Ok(())
-        },
-    )
+        }
+        println!(
+            "[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to get nodes, post CSRs for a long term certificate credential, and auto-approve them"
+        );
+        println!(
+            "[bootstrap-token] Configured RBAC rules to allow certificate rotation for all node client certificates in the cluster"
+        );
+        println!(
+            "[bootstrap-token] Creating the \"cluster-info\" ConfigMap in the \"kube-public\" namespace"
+        );
+        Ok(())
+    })
 }
 
 fn addon_coredns(ctx: &mut InitContext) -> Result<()> {

@@ -134,8 +134,7 @@ fn enable_client_cert_rotation(ctx: &mut InitContext) -> Result<()> {
     let path = Path::new(KUBELET_CONF);
     let Some(text) = ctx.fx.read_to_string(path)? else {
         if ctx.opts.dry_run {
-            ctx.fx
-                .note(&format!("[dryrun] {KUBELET_CONF} does not exist yet"));
+            ctx.fx.note(&format!("{KUBELET_CONF} does not exist yet"));
             return Ok(());
         }
         return Err(Error::with_hint(
@@ -148,7 +147,9 @@ fn enable_client_cert_rotation(ctx: &mut InitContext) -> Result<()> {
     ctx.fx
         .write_file(path, Content::Plain(updated.into_bytes()), 0o600)?;
     // The kubelet reads its kubeconfig at start.
-    tracing::info!("[kubelet-finalize] Restarting the kubelet to enable client certificate rotation");
+    tracing::info!(
+        "[kubelet-finalize] Restarting the kubelet to enable client certificate rotation"
+    );
     if !ctx.fx.exists(Path::new("/run/systemd/system")) {
         println!(
             "[kubelet-finalize] WARNING: no supported init system detected (systemd is not running): restart the kubelet yourself"
@@ -164,7 +165,9 @@ fn enable_client_cert_rotation(ctx: &mut InitContext) -> Result<()> {
             "[kubelet-finalize] WARNING: unable to restart the kubelet service: {}",
             out.stderr.trim()
         ),
-        Err(e) => println!("[kubelet-finalize] WARNING: unable to restart the kubelet service: {e}"),
+        Err(e) => {
+            println!("[kubelet-finalize] WARNING: unable to restart the kubelet service: {e}")
+        }
     }
     Ok(())
 }
@@ -192,7 +195,10 @@ mod tests {
         assert!(user.get("client-certificate-data").is_none(), "{out}");
         // Other users and the cluster are left alone.
         assert_eq!(v["users"][0]["user"]["client-key-data"], "T1RIRVI=");
-        assert_eq!(v["clusters"][0]["cluster"]["certificate-authority-data"], "Q0E=");
+        assert_eq!(
+            v["clusters"][0]["cluster"]["certificate-authority-data"],
+            "Q0E="
+        );
         // Idempotent.
         assert_eq!(
             point_user_at(&out, "/var/lib/kubelet/pki/kubelet-client-current.pem").unwrap(),
@@ -205,8 +211,14 @@ mod tests {
         let no_ctx = KC.replace("current-context: system:node:cp-1@kubernetes\n", "");
         let e = point_user_at(&no_ctx, "/p").unwrap_err().to_string();
         assert!(e.contains("does not have current context set"), "{e}");
-        let no_user = KC.replace("- name: system:node:cp-1\n  user:", "- name: someone\n  user:");
+        let no_user = KC.replace(
+            "- name: system:node:cp-1\n  user:",
+            "- name: someone\n  user:",
+        );
         let e = point_user_at(&no_user, "/p").unwrap_err().to_string();
-        assert!(e.contains("does not contain authentication for user \"system:node:cp-1\""), "{e}");
+        assert!(
+            e.contains("does not contain authentication for user \"system:node:cp-1\""),
+            "{e}"
+        );
     }
 }

@@ -21,7 +21,11 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(240);
 const KUBELET_INITIAL_WAIT: Duration = Duration::from_secs(40);
 
 /// The control-plane components whose manifests name their health endpoints.
-const COMPONENTS: [&str; 3] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+const COMPONENTS: [&str; 3] = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
 
 /// v1beta4 `timeouts.controlPlaneComponentHealthCheck` (default 4m).
 pub fn control_plane_timeout(cfg: &InitConfig) -> Duration {
@@ -112,7 +116,7 @@ pub fn run(ctx: &mut InitContext) -> Result<()> {
         let mut what: Vec<String> = kubelet.iter().map(|e| e.url.clone()).collect();
         what.extend(control_plane.iter().map(|e| e.url.clone()));
         ctx.fx.note(&format!(
-            "[dryrun] Would wait for the kubelet and the control plane to be healthy: {}",
+            "Would wait for the kubelet and the control plane to be healthy: {}",
             what.join(", ")
         ));
         return Ok(());
@@ -168,9 +172,7 @@ pub fn run(ctx: &mut InitContext) -> Result<()> {
             tokio::time::sleep(KUBELET_INITIAL_WAIT).await;
             loop {
                 if let Err(e) = waiter::probe(&kubelet.url).await {
-                    println!(
-                        "[kubelet-check] It seems like the kubelet isn't running or healthy."
-                    );
+                    println!("[kubelet-check] It seems like the kubelet isn't running or healthy.");
                     return WaitError::Timeout {
                         unhealthy: vec![waiter::Unhealthy {
                             name: kubelet.name.clone(),
