@@ -86,6 +86,7 @@ fn serve(
     healthy: bool,
 ) -> Result<(), std::io::Error> {
     tcp.set_nonblocking(false)?;
+    tcp.set_nodelay(true)?;
     tcp.set_read_timeout(Some(Duration::from_secs(2)))?;
     tcp.set_write_timeout(Some(Duration::from_secs(2)))?;
     match tls {

@@ -239,6 +239,8 @@ impl TestApiServer {
                             _ = tick.tick() => rest::reconcile(&mut lock(&st2)),
                             acc = listener.accept() => {
                                 let Ok((tcp, _)) = acc else { continue };
+                                // As Go's servers do: no Nagle delay on small responses.
+                                let _ = tcp.set_nodelay(true);
                                 let acceptor = acceptor.clone();
                                 let st = st2.clone();
                                 tokio::spawn(async move {
