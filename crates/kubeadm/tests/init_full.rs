@@ -266,7 +266,36 @@ fn full_init_against_the_test_api_server() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    // Objects of the facts file.
+    check_cluster(root, &server.url(), &|g, r, ns, n| server.get(g, r, ns, n));
+
+    // A second init converges: the same objects with the same content.
+    let before = state(&server);
+    let owned_before = owned_state(&|g, r, ns, n| server.get(g, r, ns, n));
+    let out = kubeadm(root, &init_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.reconcile();
+    assert_eq!(
+        state(&server),
+        before,
+        "re-running init changed the cluster"
+    );
+    assert_eq!(
+        owned_state(&|g, r, ns, n| server.get(g, r, ns, n)),
+        owned_before
+    );
+}
+
+/// A getter of cluster objects: (group, plural resource, namespace or "", name).
+type Get<'a> = &'a dyn Fn(&str, &str, &str, &str) -> Option<serde_json::Value>;
+
+/// What a full init must leave, whatever serves the API: every object of the facts file,
+/// v1beta4 kubeadm-config, the node labelled and tainted, cluster-info signed with the token by
+/// the bootstrapsigner, and anonymous access limited to cluster-info.
+fn check_cluster(root: &Path, api_url: &str, get: Get) {
     let upload_certs = [
         ("", "secrets", "kube-system", "kubeadm-certs"),
         (
@@ -277,11 +306,9 @@ fn full_init_against_the_test_api_server() {
         ),
     ];
     for &(g, r, ns, n) in common::INIT_OBJECTS.iter().chain(&upload_certs) {
-        assert!(server.get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
+        assert!(get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
     }
-    let cfg = server
-        .get("", "configmaps", "kube-system", "kubeadm-config")
-        .unwrap();
+    let cfg = get("", "configmaps", "kube-system", "kubeadm-config").unwrap();
     assert!(
         cfg["data"]["ClusterConfiguration"]
             .as_str()
@@ -289,21 +316,33 @@ fn full_init_against_the_test_api_server() {
             .contains("kubeadm.k8s.io/v1beta4"),
         "1.33 uploads v1beta4"
     );
-    let node = server.get("", "nodes", "", "cp-1").unwrap();
+    let node = get("", "nodes", "", "cp-1").unwrap();
     assert_eq!(
         node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
         ""
     );
-    assert_eq!(
-        node["spec"]["taints"][0]["key"],
-        "node-role.kubernetes.io/control-plane"
+    let taints = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        taints
+            .iter()
+            .any(|t| t["key"] == "node-role.kubernetes.io/control-plane"
+                && t["effect"] == "NoSchedule"),
+        "{taints:?}"
     );
 
-    // The bootstrap signer signed cluster-info with our token.
-    server.reconcile();
-    let ci = server
-        .get("", "configmaps", "kube-public", "cluster-info")
-        .unwrap();
+    // The bootstrap signer signs cluster-info with our token (a real controller-manager may
+    // take a moment).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let ci = loop {
+        let ci = get("", "configmaps", "kube-public", "cluster-info").unwrap();
+        if ci["data"]["jws-kubeconfig-abcdef"].is_string() || std::time::Instant::now() > deadline {
+            break ci;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let kubeconfig = ci["data"]["kubeconfig"].as_str().unwrap();
     let jws = ci["data"]["jws-kubeconfig-abcdef"]
         .as_str()
@@ -338,7 +377,7 @@ fn full_init_against_the_test_api_server() {
                     "--cacert",
                 ])
                 .arg(&ca)
-                .arg(format!("{}{path}", server.url()))
+                .arg(format!("{api_url}{path}"))
                 .output()
                 .unwrap();
             String::from_utf8_lossy(&out.stdout).into_owned()
@@ -356,19 +395,191 @@ fn full_init_against_the_test_api_server() {
             assert_eq!(status(denied), "403", "anonymous read {denied}");
         }
     }
+}
 
-    // A second init converges: the same objects with the same content.
-    let before = state(&server);
-    let out = kubeadm(root, &init_args);
+/// The objects init owns (but the token Secrets, whose expiry a re-run refreshes), without
+/// what the server changes on its own (versions, timestamps, status), for comparing two runs
+/// against any server.
+fn owned_state(get: Get) -> Vec<String> {
+    let mut out = Vec::new();
+    for &(g, r, ns, n) in common::INIT_OBJECTS {
+        if r == "secrets" {
+            continue;
+        }
+        let Some(mut o) = get(g, r, ns, n) else {
+            out.push(format!("{r} {ns}/{n}: missing"));
+            continue;
+        };
+        if let Some(obj) = o.as_object_mut() {
+            obj.remove("status");
+        }
+        if let Some(m) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            for k in [
+                "resourceVersion",
+                "uid",
+                "creationTimestamp",
+                "managedFields",
+                "generation",
+                "annotations",
+            ] {
+                m.remove(k);
+            }
+        }
+        out.push(format!("{r} {ns}/{n}: {o}"));
+    }
+    out
+}
+
+/// The same full init against real kube-apiserver, kube-controller-manager, kube-scheduler and
+/// etcd started from our own manifests with our PKI (`KUBEADM_TEST_BIN_DIR`). The kubelet is
+/// still a stand-in (its healthz), and the test registers the Node as the kubelet would.
+#[test]
+fn full_init_against_real_binaries() {
+    use kubeadm_testapi::realbins::{RealBins, RealControlPlane};
+    let bins = match RealBins::from_env() {
+        Ok(b) => b,
+        Err(why) => {
+            // Opt-in: skipped (and said so) wherever the binaries are not provided, CI included.
+            eprintln!("skipping the real-binaries variant of the full init: {why}");
+            return;
+        }
+    };
+    let Some(kubectl) = tool("kubectl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let cfg_path = dir.path().join("kubeadm.yaml");
+    let cfg_arg = cfg_path.display().to_string();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let kubelet = HealthServer::http(true).unwrap();
+    let api_port = free();
+    // Real components take longer than the stand-ins: allow them two minutes.
+    std::fs::write(
+        &cfg_path,
+        config(api_port, kubelet.port(), free(), free()).replace(": 30s", ": 2m0s"),
+    )
+    .unwrap();
+    for phase in [
+        &["certs", "all"][..],
+        &["kubeconfig", "all"],
+        &["etcd", "local"],
+        &["control-plane", "all"],
+    ] {
+        let args = [&["init", "phase"][..], phase, &["--config", &cfg_arg]].concat();
+        let out = kubeadm(&root, &args);
+        assert!(
+            out.status.success(),
+            "{phase:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut cp = RealControlPlane::start(&bins, &root, dir.path()).unwrap();
+    let super_admin = root.join("etc/kubernetes/super-admin.conf");
+    let kubectl_json = |args: &[&str]| -> Option<serde_json::Value> {
+        let out = Process::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&super_admin)
+            .args(args)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    };
+    let up = cp
+        .wait_until(Duration::from_secs(120), || {
+            Process::new(&kubectl)
+                .arg("--kubeconfig")
+                .arg(&super_admin)
+                .args(["get", "--raw", "/readyz"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap();
+    assert!(
+        up,
+        "kube-apiserver not ready:\n{}",
+        cp.log_tail("kube-apiserver")
+    );
+    // The kubelet would register the Node.
+    let node = dir.path().join("node.json");
+    std::fs::write(
+        &node,
+        r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"cp-1"}}"#,
+    )
+    .unwrap();
+    let created = Process::new(&kubectl)
+        .arg("--kubeconfig")
+        .arg(&super_admin)
+        .arg("create")
+        .arg("-f")
+        .arg(&node)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{:?}", created);
+    std::fs::create_dir_all(root.join("var/lib/kubelet/pki")).unwrap();
+    std::fs::write(
+        root.join("var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "placeholder",
+    )
+    .unwrap();
+
+    let init_args = [
+        "init",
+        "--config",
+        &cfg_arg,
+        "--ignore-preflight-errors",
+        "all",
+        "--upload-certs",
+    ];
+    let out = kubeadm(&root, &init_args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\ncontroller-manager:\n{}\nscheduler:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        cp.log_tail("kube-controller-manager"),
+        cp.log_tail("kube-scheduler")
+    );
+    assert!(
+        stdout.contains("[control-plane-check] kube-scheduler is healthy after"),
+        "{stdout}"
+    );
+    let get = |g: &str, r: &str, ns: &str, n: &str| {
+        let kind = if g.is_empty() {
+            r.to_string()
+        } else {
+            format!("{r}.{g}")
+        };
+        let mut args = vec!["get", kind.as_str(), n, "-o", "json"];
+        if !ns.is_empty() {
+            args.extend(["-n", ns]);
+        }
+        kubectl_json(&args)
+    };
+    check_cluster(&root, &format!("https://127.0.0.1:{api_port}"), &get);
+
+    // A second init converges.
+    let before = owned_state(&get);
+    let out = kubeadm(&root, &init_args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    server.reconcile();
     assert_eq!(
-        state(&server),
+        owned_state(&get),
         before,
         "re-running init changed the cluster"
     );
+    cp.check_running().unwrap();
 }
