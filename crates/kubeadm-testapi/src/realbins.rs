@@ -108,10 +108,11 @@ pub fn rooted_arg(arg: &str, root: &Path) -> String {
     }
 }
 
+/// A container's command line and environment variables.
+pub type CommandAndEnv = (Vec<String>, Vec<(String, String)>);
+
 /// The first container's command and environment of a static Pod manifest.
-pub fn manifest_command(
-    path: &Path,
-) -> Result<(Vec<String>, Vec<(String, String)>), RealBinsError> {
+pub fn manifest_command(path: &Path) -> Result<CommandAndEnv, RealBinsError> {
     let bad = |detail: String| RealBinsError::Manifest {
         path: path.to_path_buf(),
         detail,
