@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kubeadm_api::config::InitConfig;
+use kubeadm_effects::Effects;
 use kubeadm_render::staticpod::MANIFESTS_DIR;
 
 use super::InitContext;
@@ -64,12 +65,16 @@ pub fn wait_for_all_components(cfg: &InitConfig) -> bool {
 }
 
 /// The control-plane health endpoints from the manifests on disk (so `--patches` and
-/// `extraArgs` are honoured, as upstream reads them).
-fn endpoints_from_manifests(ctx: &InitContext) -> Result<Vec<Endpoint>> {
+/// `extraArgs` are honoured, as upstream reads them); `advertise_address` is the API server's
+/// address when its manifest names none. Also for `join --control-plane`.
+pub fn endpoints_from_manifests(
+    fx: &dyn Effects,
+    advertise_address: &str,
+) -> Result<Vec<Endpoint>> {
     let mut pods = Vec::new();
     for c in COMPONENTS {
         let path = Path::new(MANIFESTS_DIR).join(format!("{c}.yaml"));
-        let Some(text) = ctx.fx.read_to_string(&path)? else {
+        let Some(text) = fx.read_to_string(&path)? else {
             continue;
         };
         let pod: Pod = serde_saphyr::from_str(&text).map_err(|e| {
@@ -80,13 +85,14 @@ fn endpoints_from_manifests(ctx: &InitContext) -> Result<Vec<Endpoint>> {
         })?;
         pods.push((c.to_string(), pod));
     }
-    waiter::control_plane_endpoints(&pods, &ctx.cfg.init.local_api_endpoint.advertise_address)
-        .map_err(|e| {
-            Error::with_hint(
-                format!("could not parse the address and port of all control plane components: {e} in {MANIFESTS_DIR}"),
-                "write the manifests with `kubeadm init phase control-plane all`",
-            )
-        })
+    waiter::control_plane_endpoints(&pods, advertise_address).map_err(|e| {
+        Error::with_hint(
+            format!(
+                "could not parse the address and port of all control plane components: {e} in {MANIFESTS_DIR}"
+            ),
+            "write the manifests with `kubeadm init phase control-plane all`",
+        )
+    })
 }
 
 fn failed(ctx: &InitContext, e: WaitError) -> Error {
@@ -105,7 +111,23 @@ pub fn run(ctx: &mut InitContext) -> Result<()> {
     let first = ctx.cfg.info().kubelet_check_first();
     // The endpoints come from what is on disk (or what this dry run would have written).
     let control_plane = if all {
-        endpoints_from_manifests(ctx)?
+        match endpoints_from_manifests(
+            ctx.fx.as_ref(),
+            &ctx.cfg.init.local_api_endpoint.advertise_address,
+        ) {
+            Ok(e) => e,
+            // A dry run of this phase alone has no manifests to read: say what it would check.
+            Err(_) if ctx.opts.dry_run => COMPONENTS
+                .iter()
+                .map(|c| {
+                    Endpoint::new(
+                        *c,
+                        format!("the health endpoint in {MANIFESTS_DIR}/{c}.yaml"),
+                    )
+                })
+                .collect(),
+            Err(e) => return Err(e),
+        }
     } else {
         vec![Endpoint::new(
             "The API server",
