@@ -431,6 +431,23 @@ mod tests {
     }
 
     #[test]
+    fn wait_for_all_components_gate_follows_upstream_graduation() {
+        let gate = |m| {
+            minor_info(m)
+                .unwrap()
+                .wait_for_all_control_plane_components_gate()
+        };
+        assert_eq!(gate(29), None);
+        assert_eq!(gate(30), Some((false, false)));
+        assert_eq!(gate(32), Some((false, false)));
+        assert_eq!(gate(33), Some((true, false)));
+        assert_eq!(gate(34), Some((true, true)));
+        assert_eq!(gate(37), Some((true, true)));
+        assert!(!minor_info(30).unwrap().kubelet_check_first());
+        assert!(minor_info(31).unwrap().kubelet_check_first());
+    }
+
+    #[test]
     fn parses_versions() {
         let v = KubeVersion::parse("v1.31.2").unwrap();
         assert_eq!((v.major, v.minor, v.patch), (1, 31, 2));

@@ -339,7 +339,12 @@ pub async fn wait_for(
     let shown = match opts.progress {
         Progress::Quiet => Shown::Quiet,
         Progress::Auto if std::io::stdout().is_terminal() => {
-            let pb = indicatif::ProgressBar::new_spinner();
+            // On stdout, where the plain lines would go.
+            let pb = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stdout(),
+            );
+            pb.set_style(indicatif::ProgressStyle::default_spinner());
             pb.enable_steady_tick(Duration::from_millis(100));
             Shown::Spinner(pb)
         }
