@@ -344,7 +344,10 @@ pub async fn wait_for(
                 None,
                 indicatif::ProgressDrawTarget::stdout(),
             );
-            pb.set_style(indicatif::ProgressStyle::default_spinner());
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
             pb.enable_steady_tick(Duration::from_millis(100));
             Shown::Spinner(pb)
         }
@@ -373,6 +376,9 @@ pub async fn wait_for(
                 .filter(|(_, p)| **p)
                 .map(|(e, _)| e.name.as_str())
                 .collect();
+            if names.is_empty() {
+                return;
+            }
             pb.set_message(format!("[{prefix}] waiting for {}", names.join(", ")));
         }
     };
