@@ -88,6 +88,21 @@ impl RealBins {
     }
 }
 
+impl RealBins {
+    /// The Kubernetes version of the binaries (`kube-apiserver --version` prints
+    /// `Kubernetes v1.34.1`), so the test deploys the version they are.
+    pub fn kubernetes_version(&self) -> Option<String> {
+        let out = Command::new(self.dir.join("kube-apiserver"))
+            .arg("--version")
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .find(|w| w.starts_with("v1."))
+            .map(str::to_string)
+    }
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

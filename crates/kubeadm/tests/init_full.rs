@@ -87,6 +87,11 @@ fn state(server: &TestApiServer) -> Vec<String> {
 /// stand-ins for the kubelet, the controller-manager and the scheduler (v1.33 waits for every
 /// control-plane component by default).
 fn config(api_port: u16, kubelet: u16, kcm: u16, sched: u16) -> String {
+    config_for("v1.33.13", api_port, kubelet, kcm, sched)
+}
+
+/// [`config`] for another Kubernetes version.
+fn config_for(version: &str, api_port: u16, kubelet: u16, kcm: u16, sched: u16) -> String {
     format!(
         r#"apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
@@ -103,7 +108,7 @@ timeouts:
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
-kubernetesVersion: v1.33.13
+kubernetesVersion: {version}
 controllerManager:
   extraArgs:
   - name: secure-port
@@ -266,7 +271,9 @@ fn full_init_against_the_test_api_server() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    check_cluster(root, &server.url(), &|g, r, ns, n| server.get(g, r, ns, n));
+    check_cluster(root, &server.url(), 33, &|g, r, ns, n| {
+        server.get(g, r, ns, n)
+    });
 
     // A second init converges: the same objects with the same content.
     let before = state(&server);
@@ -295,7 +302,7 @@ type Get<'a> = &'a dyn Fn(&str, &str, &str, &str) -> Option<serde_json::Value>;
 /// What a full init must leave, whatever serves the API: every object of the facts file,
 /// v1beta4 kubeadm-config, the node labelled and tainted, cluster-info signed with the token by
 /// the bootstrapsigner, and anonymous access limited to cluster-info.
-fn check_cluster(root: &Path, api_url: &str, get: Get) {
+fn check_cluster(root: &Path, api_url: &str, minor: u32, get: Get) {
     let upload_certs = [
         ("", "secrets", "kube-system", "kubeadm-certs"),
         (
@@ -309,12 +316,18 @@ fn check_cluster(root: &Path, api_url: &str, get: Get) {
         assert!(get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
     }
     let cfg = get("", "configmaps", "kube-system", "kubeadm-config").unwrap();
+    // v1beta4 is uploaded from 1.31, v1beta3 before.
+    let want = if minor >= 31 {
+        "kubeadm.k8s.io/v1beta4"
+    } else {
+        "kubeadm.k8s.io/v1beta3"
+    };
     assert!(
         cfg["data"]["ClusterConfiguration"]
             .as_str()
             .unwrap()
-            .contains("kubeadm.k8s.io/v1beta4"),
-        "1.33 uploads v1beta4"
+            .contains(want),
+        "1.{minor} uploads {want}"
     );
     let node = get("", "nodes", "", "cp-1").unwrap();
     assert_eq!(
@@ -461,10 +474,20 @@ fn full_init_against_real_binaries() {
     };
     let kubelet = HealthServer::http(true).unwrap();
     let api_port = free();
+    // Deploy the version the binaries are.
+    let version = bins
+        .kubernetes_version()
+        .unwrap_or_else(|| "v1.33.13".to_string());
+    let minor: u32 = version
+        .trim_start_matches("v1.")
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(33);
     // Real components take longer than the stand-ins: allow them two minutes.
     std::fs::write(
         &cfg_path,
-        config(api_port, kubelet.port(), free(), free()).replace(": 30s", ": 2m0s"),
+        config_for(&version, api_port, kubelet.port(), free(), free()).replace(": 30s", ": 2m0s"),
     )
     .unwrap();
     for phase in [
@@ -482,7 +505,12 @@ fn full_init_against_real_binaries() {
         );
     }
     let mut cp = RealControlPlane::start(&bins, &root, dir.path()).unwrap();
-    let super_admin = root.join("etc/kubernetes/super-admin.conf");
+    // From 1.29 admin.conf has no rights until init binds its group; super-admin.conf does.
+    let super_admin = if minor >= 29 {
+        root.join("etc/kubernetes/super-admin.conf")
+    } else {
+        root.join("etc/kubernetes/admin.conf")
+    };
     let kubectl_json = |args: &[&str]| -> Option<serde_json::Value> {
         let out = Process::new(&kubectl)
             .arg("--kubeconfig")
@@ -550,10 +578,13 @@ fn full_init_against_real_binaries() {
         cp.log_tail("kube-controller-manager"),
         cp.log_tail("kube-scheduler")
     );
-    assert!(
-        stdout.contains("[control-plane-check] kube-scheduler is healthy after"),
-        "{stdout}"
-    );
+    if minor >= 33 {
+        // Every component is checked by default from 1.33.
+        assert!(
+            stdout.contains("[control-plane-check] kube-scheduler is healthy after"),
+            "{stdout}"
+        );
+    }
     let get = |g: &str, r: &str, ns: &str, n: &str| {
         let kind = if g.is_empty() {
             r.to_string()
@@ -566,7 +597,7 @@ fn full_init_against_real_binaries() {
         }
         kubectl_json(&args)
     };
-    check_cluster(&root, &format!("https://127.0.0.1:{api_port}"), &get);
+    check_cluster(&root, &format!("https://127.0.0.1:{api_port}"), minor, &get);
 
     // A second init converges.
     let before = owned_state(&get);
