@@ -273,6 +273,26 @@ impl MinorInfo {
             _ => Some((true, true)),
         }
     }
+    /// kubeadm's `WaitForAllControlPlaneComponents` gate (wait-control-plane also checks the
+    /// controller-manager, the scheduler and the API server's `/livez`, at the addresses of the
+    /// static Pod manifests): `None` before it exists (1.30), else `(default, locked)` — alpha
+    /// off in 1.30–1.32, beta on in 1.33, GA (always on) in 1.34, gate removed and the check
+    /// always done from 1.35.
+    pub fn wait_for_all_control_plane_components_gate(&self) -> Option<(bool, bool)> {
+        match self.minor {
+            0..=29 => None,
+            30..=32 => Some((false, false)),
+            33 => Some((true, false)),
+            _ => Some((true, true)),
+        }
+    }
+
+    /// wait-control-plane checks the kubelet's healthz on its own, before the control plane,
+    /// bounded by v1beta4 `timeouts.kubeletHealthCheck` (1.31 and later). Before, the kubelet
+    /// was only looked at when the API server was not up after 40 s.
+    pub fn kubelet_check_first(&self) -> bool {
+        self.minor >= 31
+    }
 }
 
 /// The row for minor `1.N`, if supported.
@@ -415,6 +435,23 @@ mod tests {
     fn table_is_contiguous_and_complete() {
         let minors: Vec<u32> = TABLE.iter().map(|r| r.minor).collect();
         assert_eq!(minors, (MIN_MINOR..=MAX_MINOR).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn wait_for_all_components_gate_follows_upstream_graduation() {
+        let gate = |m| {
+            minor_info(m)
+                .unwrap()
+                .wait_for_all_control_plane_components_gate()
+        };
+        assert_eq!(gate(29), None);
+        assert_eq!(gate(30), Some((false, false)));
+        assert_eq!(gate(32), Some((false, false)));
+        assert_eq!(gate(33), Some((true, false)));
+        assert_eq!(gate(34), Some((true, true)));
+        assert_eq!(gate(37), Some((true, true)));
+        assert!(!minor_info(30).unwrap().kubelet_check_first());
+        assert!(minor_info(31).unwrap().kubelet_check_first());
     }
 
     #[test]

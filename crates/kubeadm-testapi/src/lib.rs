@@ -12,8 +12,10 @@
 
 pub mod auth;
 pub mod controllers;
+pub mod health;
 pub mod patch;
 pub mod pki;
+pub mod realbins;
 pub mod rest;
 pub mod store;
 
@@ -260,6 +262,8 @@ impl TestApiServer {
                             _ = tick.tick() => rest::reconcile(&mut lock(&st2)),
                             acc = listener.accept() => {
                                 let Ok((tcp, _)) = acc else { continue };
+                                // As Go's servers do: no Nagle delay on small responses.
+                                let _ = tcp.set_nodelay(true);
                                 let acceptor = acceptor.clone();
                                 let st = st2.clone();
                                 tokio::spawn(async move {
@@ -314,6 +318,12 @@ impl TestApiServer {
             Some(rt) => self.state().store.list(rt, None),
             None => Vec::new(),
         }
+    }
+
+    /// Makes `/readyz`, `/livez` and `/healthz` answer 503 (`false`) or `ok` (`true`), as an API
+    /// server that is still starting would.
+    pub fn set_ready(&self, ready: bool) {
+        self.state().not_ready = !ready;
     }
 
     /// Makes the next `n` updates (PUT, and patches) fail with 409 Conflict.

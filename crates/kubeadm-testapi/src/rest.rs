@@ -38,6 +38,8 @@ pub struct State {
     pub log: Vec<RequestRecord>,
     /// `gitVersion` reported on `/version`.
     pub git_version: String,
+    /// While true, `/readyz`, `/livez` and `/healthz` answer 503 (an API server still starting).
+    pub not_ready: bool,
 }
 
 /// A response: status code and body (JSON, or plain text for health endpoints).
@@ -414,6 +416,12 @@ fn non_resource(state: &State, user: &UserInfo, method: &str, path: &str) -> Res
         return Response::ok(list);
     }
     match path {
+        "/readyz" | "/livez" | "/healthz" if state.not_ready => Response {
+            code: 503,
+            body: json!(
+                "[-]poststarthook/rbac/bootstrap-roles failed: not finished\nreadyz check failed"
+            ),
+        },
         "/readyz" | "/livez" | "/healthz" => Response::ok(json!("ok")),
         "/version" => Response::ok(json!({
             "major": "1", "minor": state.git_version.split('.').nth(1).unwrap_or("37"),

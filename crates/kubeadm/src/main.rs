@@ -4,9 +4,11 @@ mod apiclient;
 mod cli;
 mod commands;
 mod discovery;
+mod dryrun_client;
 mod error;
 mod host;
 mod phases;
+mod waiter;
 
 use std::process::ExitCode;
 

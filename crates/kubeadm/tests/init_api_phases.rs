@@ -55,9 +55,9 @@ fn api_phases_end_to_end_and_rerun_converges() {
         "--token",
         "abcdef.0123456789abcdef",
     ];
-    let phases: [&[&str]; 5] = [
-        &["init", "phase", "wait-control-plane"],
-        &["init", "phase", "upload-config"],
+    // wait-control-plane has its own tests (wait_control_plane.rs): it needs the kubelet.
+    let phases: [&[&str]; 4] = [
+        &["init", "phase", "upload-config", "all"],
         &["init", "phase", "mark-control-plane"],
         &["init", "phase", "bootstrap-token"],
         &["init", "phase", "addon", "all"],
@@ -138,10 +138,68 @@ fn api_phases_end_to_end_and_rerun_converges() {
         "a second run changed the cluster"
     );
 
-    // --dry-run talks to no cluster.
+    // --dry-run talks to no cluster: it prints the requests it would make.
     let n = server.requests().len();
     let mut args = vec!["init", "phase", "bootstrap-token", "--dry-run"];
     args.extend(common);
-    kubeadm(root, &args).success();
+    let a = kubeadm(root, &args).success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(
+        out.contains(
+            "[dryrun] Would perform action CREATE on resource \"secrets\" in API group \"core/v1\""
+        ),
+        "{out}"
+    );
+    assert!(out.contains("  name: bootstrap-token-abcdef"), "{out}");
     assert_eq!(server.requests().len(), n);
+
+    // A certificate key of the wrong length fails before any API call.
+    let n = server.requests().len();
+    let mut args = vec![
+        "init",
+        "phase",
+        "upload-certs",
+        "--upload-certs",
+        "--certificate-key",
+        "abcd",
+    ];
+    args.extend(common);
+    let a = kubeadm(root, &args).failure();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(
+        err.contains("certificate key must be 64 hexadecimal"),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), n, "requests were made");
+
+    // Conflicts on update are retried: a changed configuration is uploaded although the
+    // server refuses the first two writes with 409.
+    server.inject_conflicts(2);
+    let mut args = vec![
+        "init",
+        "phase",
+        "upload-config",
+        "kubeadm",
+        "--service-dns-domain",
+        "example.test",
+    ];
+    args.extend(common);
+    kubeadm(root, &args).success();
+    assert_eq!(server.state().conflicts_to_inject, 0);
+    let cm = server
+        .get("", "configmaps", "kube-system", "kubeadm-config")
+        .unwrap();
+    assert!(
+        cm["data"]["ClusterConfiguration"]
+            .as_str()
+            .unwrap()
+            .contains("dnsDomain: example.test"),
+        "{cm}"
+    );
+    let conflicts = server
+        .requests()
+        .iter()
+        .filter(|r| r.status == 409 && r.method == "PUT")
+        .count();
+    assert_eq!(conflicts, 2);
 }

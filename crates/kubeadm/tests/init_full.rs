@@ -11,6 +11,7 @@ use std::process::Command as Process;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use kubeadm_testapi::health::HealthServer;
 use kubeadm_testapi::{SigningCa, TestApiConfig, TestApiServer};
 use serde_json::json;
 
@@ -82,24 +83,61 @@ fn state(server: &TestApiServer) -> Vec<String> {
     out
 }
 
+/// The init configuration of the test: the test server's port, and the health ports of the
+/// stand-ins for the kubelet, the controller-manager and the scheduler (v1.33 waits for every
+/// control-plane component by default).
+fn config(api_port: u16, kubelet: u16, kcm: u16, sched: u16) -> String {
+    config_for("v1.33.13", api_port, kubelet, kcm, sched)
+}
+
+/// [`config`] for another Kubernetes version.
+fn config_for(version: &str, api_port: u16, kubelet: u16, kcm: u16, sched: u16) -> String {
+    format!(
+        r#"apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- token: {TOKEN}
+localAPIEndpoint:
+  advertiseAddress: 127.0.0.1
+  bindPort: {api_port}
+nodeRegistration:
+  name: cp-1
+timeouts:
+  controlPlaneComponentHealthCheck: 30s
+  kubeletHealthCheck: 30s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: {version}
+controllerManager:
+  extraArgs:
+  - name: secure-port
+    value: "{kcm}"
+scheduler:
+  extraArgs:
+  - name: secure-port
+    value: "{sched}"
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+healthzPort: {kubelet}
+"#
+    )
+}
+
 #[test]
 fn full_init_against_the_test_api_server() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let base = [
-        "--apiserver-advertise-address",
-        "127.0.0.1",
-        "--node-name",
-        "cp-1",
-        "--kubernetes-version",
-        "v1.33.13",
-    ];
+    let cfg_path = dir.path().join("kubeadm.yaml");
+    let cfg_arg = cfg_path.display().to_string();
+    std::fs::write(&cfg_path, config(6443, 10248, 10257, 10259)).unwrap();
 
     // The serving certificate must exist before the server starts: run the certs phase first
     // (init reuses what it finds, as upstream does).
     let out = kubeadm(
         root,
-        &[&["init", "phase", "certs", "all"][..], &base].concat(),
+        &["init", "phase", "certs", "all", "--config", &cfg_arg],
     );
     assert!(
         out.status.success(),
@@ -117,7 +155,26 @@ fn full_init_against_the_test_api_server() {
         git_version: "v1.33.13".into(),
     })
     .unwrap();
-    // The kubelet registers the Node; the test plays that part.
+    // The kubelet, controller-manager and scheduler are played by health endpoints.
+    let (cert, key) = (
+        read(root, "etc/kubernetes/pki/apiserver.crt"),
+        read(root, "etc/kubernetes/pki/apiserver.key"),
+    );
+    let kubelet = HealthServer::http(true).unwrap();
+    let kcm = HealthServer::https(&cert, &key, true).unwrap();
+    let sched = HealthServer::https(&cert, &key, true).unwrap();
+    std::fs::write(
+        &cfg_path,
+        config(
+            server.addr().port(),
+            kubelet.port(),
+            kcm.port(),
+            sched.port(),
+        ),
+    )
+    .unwrap();
+    // The kubelet registers the Node and, after its TLS bootstrap, keeps its rotating client
+    // certificate in kubelet-client-current.pem; the test plays that part.
     server
         .state()
         .store
@@ -128,21 +185,20 @@ fn full_init_against_the_test_api_server() {
             json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cp-1"}}),
         )
         .unwrap();
-    let port = server.addr().port().to_string();
+    std::fs::create_dir_all(root.join("var/lib/kubelet/pki")).unwrap();
+    std::fs::write(
+        root.join("var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "placeholder",
+    )
+    .unwrap();
     let init_args = [
-        &["init"][..],
-        &base,
-        &[
-            "--apiserver-bind-port",
-            &port,
-            "--token",
-            TOKEN,
-            "--ignore-preflight-errors",
-            "all",
-            "--upload-certs",
-        ],
-    ]
-    .concat();
+        "init",
+        "--config",
+        &cfg_arg,
+        "--ignore-preflight-errors",
+        "all",
+        "--upload-certs",
+    ];
 
     let out = kubeadm(root, &init_args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -157,9 +213,14 @@ fn full_init_against_the_test_api_server() {
         "[etcd]",
         "[control-plane]",
         "[kubelet-start]",
+        "[kubelet-check] The kubelet is healthy after",
+        "[control-plane-check] kube-apiserver is healthy after",
+        "[control-plane-check] kube-controller-manager is healthy after",
+        "[control-plane-check] kube-scheduler is healthy after",
         "[upload-config]",
         "[mark-control-plane]",
         "[bootstrap-token]",
+        "[kubelet-finalize] Updating \"/etc/kubernetes/kubelet.conf\" to point to a rotatable kubelet client certificate and key",
         "[addons]",
     ] {
         assert!(
@@ -167,6 +228,15 @@ fn full_init_against_the_test_api_server() {
             "no {phase_line} output:\n{stdout}"
         );
     }
+    // The health checks went to the addresses of the manifests.
+    assert!(
+        stdout.contains(&format!(
+            "Checking kube-scheduler at https://127.0.0.1:{}/livez",
+            sched.port()
+        )),
+        "{stdout}"
+    );
+    assert!(kubelet.hits() > 0 && kcm.hits() > 0 && sched.hits() > 0);
     assert!(stdout.contains("kubeadm join 127.0.0.1:"), "{stdout}");
     assert!(
         stdout.contains("--discovery-token-ca-cert-hash sha256:"),
@@ -180,8 +250,59 @@ fn full_init_against_the_test_api_server() {
     ] {
         assert!(root.join(f).is_file(), "{f}");
     }
+    // kubelet-finalize: the kubelet's kubeconfig reads the rotating certificate, 0600.
+    let kubelet_conf = read(root, "etc/kubernetes/kubelet.conf");
+    assert!(
+        kubelet_conf
+            .contains("client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{kubelet_conf}"
+    );
+    assert!(
+        kubelet_conf.contains("client-key: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{kubelet_conf}"
+    );
+    assert!(!kubelet_conf.contains("client-key-data"), "{kubelet_conf}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(root.join("etc/kubernetes/kubelet.conf"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
-    // Objects of the facts file.
+    check_cluster(root, &server.url(), 33, &|g, r, ns, n| {
+        server.get(g, r, ns, n)
+    });
+
+    // A second init converges: the same objects with the same content.
+    let before = state(&server);
+    let owned_before = owned_state(&|g, r, ns, n| server.get(g, r, ns, n));
+    let out = kubeadm(root, &init_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.reconcile();
+    assert_eq!(
+        state(&server),
+        before,
+        "re-running init changed the cluster"
+    );
+    assert_eq!(
+        owned_state(&|g, r, ns, n| server.get(g, r, ns, n)),
+        owned_before
+    );
+}
+
+/// A getter of cluster objects: (group, plural resource, namespace or "", name).
+type Get<'a> = &'a dyn Fn(&str, &str, &str, &str) -> Option<serde_json::Value>;
+
+/// What a full init must leave, whatever serves the API: every object of the facts file,
+/// v1beta4 kubeadm-config, the node labelled and tainted, cluster-info signed with the token by
+/// the bootstrapsigner, and anonymous access limited to cluster-info.
+fn check_cluster(root: &Path, api_url: &str, minor: u32, get: Get) {
     let upload_certs = [
         ("", "secrets", "kube-system", "kubeadm-certs"),
         (
@@ -192,33 +313,49 @@ fn full_init_against_the_test_api_server() {
         ),
     ];
     for &(g, r, ns, n) in common::INIT_OBJECTS.iter().chain(&upload_certs) {
-        assert!(server.get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
+        assert!(get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
     }
-    let cfg = server
-        .get("", "configmaps", "kube-system", "kubeadm-config")
-        .unwrap();
+    let cfg = get("", "configmaps", "kube-system", "kubeadm-config").unwrap();
+    // v1beta4 is uploaded from 1.31, v1beta3 before.
+    let want = if minor >= 31 {
+        "kubeadm.k8s.io/v1beta4"
+    } else {
+        "kubeadm.k8s.io/v1beta3"
+    };
     assert!(
         cfg["data"]["ClusterConfiguration"]
             .as_str()
             .unwrap()
-            .contains("kubeadm.k8s.io/v1beta4"),
-        "1.33 uploads v1beta4"
+            .contains(want),
+        "1.{minor} uploads {want}"
     );
-    let node = server.get("", "nodes", "", "cp-1").unwrap();
+    let node = get("", "nodes", "", "cp-1").unwrap();
     assert_eq!(
         node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
         ""
     );
-    assert_eq!(
-        node["spec"]["taints"][0]["key"],
-        "node-role.kubernetes.io/control-plane"
+    let taints = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        taints
+            .iter()
+            .any(|t| t["key"] == "node-role.kubernetes.io/control-plane"
+                && t["effect"] == "NoSchedule"),
+        "{taints:?}"
     );
 
-    // The bootstrap signer signed cluster-info with our token.
-    server.reconcile();
-    let ci = server
-        .get("", "configmaps", "kube-public", "cluster-info")
-        .unwrap();
+    // The bootstrap signer signs cluster-info with our token (a real controller-manager may
+    // take a moment).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let ci = loop {
+        let ci = get("", "configmaps", "kube-public", "cluster-info").unwrap();
+        if ci["data"]["jws-kubeconfig-abcdef"].is_string() || std::time::Instant::now() > deadline {
+            break ci;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let kubeconfig = ci["data"]["kubeconfig"].as_str().unwrap();
     let jws = ci["data"]["jws-kubeconfig-abcdef"]
         .as_str()
@@ -253,7 +390,7 @@ fn full_init_against_the_test_api_server() {
                     "--cacert",
                 ])
                 .arg(&ca)
-                .arg(format!("{}{path}", server.url()))
+                .arg(format!("{api_url}{path}"))
                 .output()
                 .unwrap();
             String::from_utf8_lossy(&out.stdout).into_owned()
@@ -271,19 +408,209 @@ fn full_init_against_the_test_api_server() {
             assert_eq!(status(denied), "403", "anonymous read {denied}");
         }
     }
+}
 
-    // A second init converges: the same objects with the same content.
-    let before = state(&server);
-    let out = kubeadm(root, &init_args);
+/// The objects init owns (but the token Secrets, whose expiry a re-run refreshes), without
+/// what the server changes on its own (versions, timestamps, status), for comparing two runs
+/// against any server.
+fn owned_state(get: Get) -> Vec<String> {
+    let mut out = Vec::new();
+    for &(g, r, ns, n) in common::INIT_OBJECTS {
+        if r == "secrets" {
+            continue;
+        }
+        let Some(mut o) = get(g, r, ns, n) else {
+            out.push(format!("{r} {ns}/{n}: missing"));
+            continue;
+        };
+        if let Some(obj) = o.as_object_mut() {
+            obj.remove("status");
+        }
+        if let Some(m) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            for k in [
+                "resourceVersion",
+                "uid",
+                "creationTimestamp",
+                "managedFields",
+                "generation",
+                "annotations",
+            ] {
+                m.remove(k);
+            }
+        }
+        out.push(format!("{r} {ns}/{n}: {o}"));
+    }
+    out
+}
+
+/// The same full init against real kube-apiserver, kube-controller-manager, kube-scheduler and
+/// etcd started from our own manifests with our PKI (`KUBEADM_TEST_BIN_DIR`). The kubelet is
+/// still a stand-in (its healthz), and the test registers the Node as the kubelet would.
+#[test]
+fn full_init_against_real_binaries() {
+    use kubeadm_testapi::realbins::{RealBins, RealControlPlane};
+    let bins = match RealBins::from_env() {
+        Ok(b) => b,
+        Err(why) => {
+            // Opt-in: skipped (and said so) wherever the binaries are not provided, CI included.
+            eprintln!("skipping the real-binaries variant of the full init: {why}");
+            return;
+        }
+    };
+    let Some(kubectl) = tool("kubectl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let cfg_path = dir.path().join("kubeadm.yaml");
+    let cfg_arg = cfg_path.display().to_string();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let kubelet = HealthServer::http(true).unwrap();
+    let api_port = free();
+    // Deploy the version the binaries are.
+    let version = bins
+        .kubernetes_version()
+        .unwrap_or_else(|| "v1.33.13".to_string());
+    let minor: u32 = version
+        .trim_start_matches("v1.")
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(33);
+    // Real components take longer than the stand-ins: allow them two minutes.
+    std::fs::write(
+        &cfg_path,
+        config_for(&version, api_port, kubelet.port(), free(), free()).replace(": 30s", ": 2m0s"),
+    )
+    .unwrap();
+    for phase in [
+        &["certs", "all"][..],
+        &["kubeconfig", "all"],
+        &["etcd", "local"],
+        &["control-plane", "all"],
+    ] {
+        let args = [&["init", "phase"][..], phase, &["--config", &cfg_arg]].concat();
+        let out = kubeadm(&root, &args);
+        assert!(
+            out.status.success(),
+            "{phase:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut cp = RealControlPlane::start(&bins, &root, dir.path()).unwrap();
+    // From 1.29 admin.conf has no rights until init binds its group; super-admin.conf does.
+    let super_admin = if minor >= 29 {
+        root.join("etc/kubernetes/super-admin.conf")
+    } else {
+        root.join("etc/kubernetes/admin.conf")
+    };
+    let kubectl_json = |args: &[&str]| -> Option<serde_json::Value> {
+        let out = Process::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&super_admin)
+            .args(args)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    };
+    let up = cp
+        .wait_until(Duration::from_secs(120), || {
+            Process::new(&kubectl)
+                .arg("--kubeconfig")
+                .arg(&super_admin)
+                .args(["get", "--raw", "/readyz"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap();
+    assert!(
+        up,
+        "kube-apiserver not ready:\n{}",
+        cp.log_tail("kube-apiserver")
+    );
+    // The kubelet would register the Node.
+    let node = dir.path().join("node.json");
+    std::fs::write(
+        &node,
+        r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"cp-1"}}"#,
+    )
+    .unwrap();
+    let created = Process::new(&kubectl)
+        .arg("--kubeconfig")
+        .arg(&super_admin)
+        .arg("create")
+        .arg("-f")
+        .arg(&node)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{:?}", created);
+    std::fs::create_dir_all(root.join("var/lib/kubelet/pki")).unwrap();
+    std::fs::write(
+        root.join("var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "placeholder",
+    )
+    .unwrap();
+
+    let init_args = [
+        "init",
+        "--config",
+        &cfg_arg,
+        "--ignore-preflight-errors",
+        "all",
+        "--upload-certs",
+    ];
+    let out = kubeadm(&root, &init_args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\ncontroller-manager:\n{}\nscheduler:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        cp.log_tail("kube-controller-manager"),
+        cp.log_tail("kube-scheduler")
+    );
+    if minor >= 33 {
+        // Every component is checked by default from 1.33.
+        assert!(
+            stdout.contains("[control-plane-check] kube-scheduler is healthy after"),
+            "{stdout}"
+        );
+    }
+    let get = |g: &str, r: &str, ns: &str, n: &str| {
+        let kind = if g.is_empty() {
+            r.to_string()
+        } else {
+            format!("{r}.{g}")
+        };
+        let mut args = vec!["get", kind.as_str(), n, "-o", "json"];
+        if !ns.is_empty() {
+            args.extend(["-n", ns]);
+        }
+        kubectl_json(&args)
+    };
+    check_cluster(&root, &format!("https://127.0.0.1:{api_port}"), minor, &get);
+
+    // A second init converges.
+    let before = owned_state(&get);
+    let out = kubeadm(&root, &init_args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    server.reconcile();
     assert_eq!(
-        state(&server),
+        owned_state(&get),
         before,
         "re-running init changed the cluster"
     );
+    cp.check_running().unwrap();
 }

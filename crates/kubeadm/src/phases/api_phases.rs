@@ -29,83 +29,93 @@ fn read(ctx: &InitContext, path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Runs `f` with a client from admin.conf, or only notes `what` under `--dry-run`.
-fn with_client<F, Fut>(ctx: &mut InitContext, what: &str, f: F) -> Result<()>
-where
-    F: FnOnce(Client, InitConfig) -> Fut,
-    Fut: Future<Output = Result<()>>,
-{
+/// The API client of one init run, made on first use and shared by every API phase. Its
+/// runtime lives as long as the client (the client's request buffer runs on it).
+pub struct ApiSession {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl std::fmt::Debug for ApiSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSession").finish_non_exhaustive()
+    }
+}
+
+/// Makes the session: under `--dry-run` the printing client of [`crate::dryrun_client`];
+/// otherwise a client from admin.conf, after making sure (from 1.29, with super-admin.conf)
+/// that admin.conf's group is bound to cluster-admin, as upstream does when it first needs a
+/// client.
+fn open_session(ctx: &InitContext) -> Result<ApiSession> {
+    let rt = apiclient::runtime()?;
     if ctx.opts.dry_run {
-        ctx.fx.note(&format!("[dry-run] would {what}"));
-        return Ok(());
+        let client = {
+            let _guard = rt.enter();
+            crate::dryrun_client::client(crate::dryrun_client::stdout())
+        };
+        let cfg = ctx.cfg.clone();
+        let c = client.clone();
+        rt.block_on(async move { cluster_api::cluster_admins(&c, &cfg).await })?;
+        return Ok(ApiSession { rt, client });
     }
     let kc = read(ctx, Path::new(ADMIN_CONF))?;
     let text =
         String::from_utf8(kc).map_err(|_| Error::msg(format!("{ADMIN_CONF} is not UTF-8")))?;
-    let cfg = ctx.cfg.clone();
-    let rt = apiclient::runtime()?;
-    rt.block_on(async move {
-        let client = apiclient::client_from_kubeconfig(ADMIN_CONF, &text).await?;
-        f(client, cfg).await
-    })
-}
-
-fn wait_control_plane(ctx: &mut InitContext) -> Result<()> {
-    let url = ctx.cfg.local_api_server_url();
-    let timeout = ctx
-        .cfg
-        .init
-        .timeouts
-        .as_ref()
-        .and_then(|t| t.control_plane_component_health_check)
-        .map(|d| d.to_std())
-        .unwrap_or(std::time::Duration::from_secs(240));
-    with_client(
-        ctx,
-        "wait for the API server to become ready",
-        |c, _| async move {
-            let took = cluster_api::wait_for_api_server(&c, &url, timeout).await?;
-            println!(
-                "[api-check] The API server is healthy after {:.3}s",
-                took.as_secs_f64()
-            );
-            Ok(())
-        },
-    )
-}
-
-const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";
-
-fn upload_config(ctx: &mut InitContext) -> Result<()> {
-    // From 1.29 admin.conf's group (kubeadm:cluster-admins) has no rights until the
-    // kubeadm:cluster-admins ClusterRoleBinding exists, so that binding is created with
-    // super-admin.conf (group system:masters), as upstream does.
-    let super_admin = if ctx.cfg.info().has_super_admin() && !ctx.opts.dry_run {
+    let super_admin = if ctx.cfg.info().has_super_admin() {
         ctx.fx.read_to_string(Path::new(SUPER_ADMIN_CONF))?
     } else {
         None
     };
-    with_client(
-        ctx,
-        "upload kubeadm-config and kubelet-config",
-        |c, cfg| async move {
-            match super_admin {
-                Some(text) => {
-                    let sc = apiclient::client_from_kubeconfig(SUPER_ADMIN_CONF, &text).await?;
-                    cluster_api::cluster_admins(&sc, &cfg).await?;
-                }
-                None => cluster_api::cluster_admins(&c, &cfg).await?,
+    let cfg = ctx.cfg.clone();
+    let client = rt.block_on(async move {
+        let client = apiclient::client_from_kubeconfig(ADMIN_CONF, &text).await?;
+        match super_admin {
+            Some(sa) => {
+                let sc = apiclient::client_from_kubeconfig(SUPER_ADMIN_CONF, &sa).await?;
+                cluster_api::cluster_admins(&sc, &cfg).await?;
             }
-            cluster_api::upload_config(&c, &cfg).await?;
-            println!(
-                "[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace"
-            );
-            println!(
-                "[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster"
-            );
-            Ok(())
-        },
-    )
+            None => cluster_api::cluster_admins(&client, &cfg).await?,
+        }
+        Ok::<_, Error>(client)
+    })?;
+    Ok(ApiSession { rt, client })
+}
+
+/// Runs `f` with the run's client (made on first use).
+fn with_client<F, Fut>(ctx: &mut InitContext, f: F) -> Result<()>
+where
+    F: FnOnce(Client, InitConfig) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    if ctx.api.is_none() {
+        ctx.api = Some(open_session(ctx)?);
+    }
+    let cfg = ctx.cfg.clone();
+    let Some(session) = ctx.api.as_ref() else {
+        return Err(Error::msg("no API client"));
+    };
+    let client = session.client.clone();
+    session.rt.block_on(f(client, cfg))
+}
+
+const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";
+
+fn upload_config_kubeadm(ctx: &mut InitContext) -> Result<()> {
+    with_client(ctx, |c, cfg| async move {
+        println!(
+            "[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace"
+        );
+        cluster_api::upload_kubeadm_config(&c, &cfg).await
+    })
+}
+
+fn upload_config_kubelet(ctx: &mut InitContext) -> Result<()> {
+    with_client(ctx, |c, cfg| async move {
+        println!(
+            "[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster"
+        );
+        cluster_api::upload_kubelet_config(&c, &cfg).await
+    })
 }
 
 fn upload_certs(ctx: &mut InitContext) -> Result<()> {
@@ -133,20 +143,27 @@ fn upload_certs(ctx: &mut InitContext) -> Result<()> {
         names.extend(["etcd/ca.crt", "etcd/ca.key"]);
     }
     let mut files = BTreeMap::new();
-    if !ctx.opts.dry_run {
-        for n in names {
-            let data = read(ctx, &pki_path(&ctx.cfg, n))?;
-            files.insert(n.replace('/', "-"), data);
-        }
+    for n in names {
+        let path = pki_path(&ctx.cfg, n);
+        // A dry run sees what the certs phase of the same run would have written; a file
+        // missing even then is left out of the printed Secret.
+        let data = match ctx.fx.read(&path)? {
+            Some(d) => d,
+            None if ctx.opts.dry_run => {
+                ctx.fx.note(&format!(
+                    "{} does not exist: left out of kubeadm-certs",
+                    path.display()
+                ));
+                continue;
+            }
+            None => read(ctx, &path)?,
+        };
+        files.insert(n.replace('/', "-"), data);
     }
-    with_client(
-        ctx,
-        "upload the control-plane certificates to kube-system/kubeadm-certs",
-        |c, _| {
-            let key = key.clone();
-            async move { cluster_api::upload_certs(&c, &key, &files).await }
-        },
-    )?;
+    with_client(ctx, |c, _| {
+        let key = key.clone();
+        async move { cluster_api::upload_certs(&c, &key, &files).await }
+    })?;
     if !ctx.opts.skip_certificate_key_print {
         println!("[upload-certs] Using certificate key:\n{key}");
     }
@@ -226,75 +243,74 @@ fn show_join_command(ctx: &mut InitContext) -> Result<()> {
 }
 
 fn mark_control_plane(ctx: &mut InitContext) -> Result<()> {
-    with_client(
-        ctx,
-        "label and taint this node as a control-plane node",
-        |c, cfg| async move {
-            cluster_api::mark_control_plane(&c, &cfg).await?;
-            let info = cfg.info();
-            let name = cfg.node_name();
-            let labels = kubeadm_cluster::node::control_plane_labels(info);
-            println!(
-                "[mark-control-plane] Marking the node {name} as control-plane by adding the labels: {labels:?}"
-            );
-            match &cfg.init.node_registration.taints {
-                Some(t) => println!(
-                    "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
-                    t.iter()
-                        .map(|t| format!("{}:{}", t.key, t.effect))
-                        .collect::<Vec<_>>()
-                ),
-                None => println!(
-                    "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
-                    kubeadm_cluster::node::default_taints(info)
-                        .iter()
-                        .map(|(k, e)| format!("{k}:{e}"))
-                        .collect::<Vec<_>>()
-                ),
-            }
-            Ok(())
-        },
-    )
+    with_client(ctx, |c, cfg| async move {
+        cluster_api::mark_control_plane(&c, &cfg).await?;
+        let info = cfg.info();
+        let name = cfg.node_name();
+        let labels = kubeadm_cluster::node::control_plane_labels(info);
+        println!(
+            "[mark-control-plane] Marking the node {name} as control-plane by adding the labels: {labels:?}"
+        );
+        match &cfg.init.node_registration.taints {
+            Some(t) => println!(
+                "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
+                t.iter()
+                    .map(|t| format!("{}:{}", t.key, t.effect))
+                    .collect::<Vec<_>>()
+            ),
+            None => println!(
+                "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
+                kubeadm_cluster::node::default_taints(info)
+                    .iter()
+                    .map(|(k, e)| format!("{k}:{e}"))
+                    .collect::<Vec<_>>()
+            ),
+        }
+        Ok(())
+    })
 }
 
 fn bootstrap_token(ctx: &mut InitContext) -> Result<()> {
     let show = !ctx.opts.skip_token_print;
-    let ca = if ctx.opts.dry_run {
-        Vec::new()
-    } else {
-        read(ctx, &pki_path(&ctx.cfg, "ca.crt"))?
+    let ca_path = pki_path(&ctx.cfg, "ca.crt");
+    let ca = match ctx.fx.read(&ca_path)? {
+        Some(ca) => ca,
+        None if ctx.opts.dry_run => {
+            ctx.fx.note(&format!(
+                "{} does not exist: cluster-info would carry this run's CA",
+                ca_path.display()
+            ));
+            Vec::new()
+        }
+        None => read(ctx, &ca_path)?,
     };
-    with_client(
-        ctx,
-        "create bootstrap tokens, their RBAC and cluster-info",
-        |c, cfg| async move {
-            cluster_api::bootstrap_token(&c, &cfg, &ca).await?;
-            for t in &cfg.init.bootstrap_tokens {
-                println!(
-                    "[bootstrap-token] Using token: {}",
-                    if show {
-                        t.token.to_string()
-                    } else {
-                        format!("{}.<value withheld>", t.token.id())
-                    }
-                );
-            }
+    with_client(ctx, |c, cfg| async move {
+        cluster_api::bootstrap_token(&c, &cfg, &ca).await?;
+        for t in &cfg.init.bootstrap_tokens {
             println!(
-                "[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to get nodes, post CSRs for a long term certificate credential, and auto-approve them"
+                "[bootstrap-token] Using token: {}",
+                if show {
+                    t.token.to_string()
+                } else {
+                    format!("{}.<value withheld>", t.token.id())
+                }
             );
-            println!(
-                "[bootstrap-token] Configured RBAC rules to allow certificate rotation for all node client certificates in the cluster"
-            );
-            println!(
-                "[bootstrap-token] Creating the \"cluster-info\" ConfigMap in the \"kube-public\" namespace"
-            );
-            Ok(())
-        },
-    )
+        }
+        println!(
+            "[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to get nodes, post CSRs for a long term certificate credential, and auto-approve them"
+        );
+        println!(
+            "[bootstrap-token] Configured RBAC rules to allow certificate rotation for all node client certificates in the cluster"
+        );
+        println!(
+            "[bootstrap-token] Creating the \"cluster-info\" ConfigMap in the \"kube-public\" namespace"
+        );
+        Ok(())
+    })
 }
 
 fn addon_coredns(ctx: &mut InitContext) -> Result<()> {
-    with_client(ctx, "apply the CoreDNS addon", |c, cfg| async move {
+    with_client(ctx, |c, cfg| async move {
         cluster_api::addon_coredns(&c, &cfg).await?;
         println!("[addons] Applied essential addon: CoreDNS");
         Ok(())
@@ -302,7 +318,7 @@ fn addon_coredns(ctx: &mut InitContext) -> Result<()> {
 }
 
 fn addon_kube_proxy(ctx: &mut InitContext) -> Result<()> {
-    with_client(ctx, "apply the kube-proxy addon", |c, cfg| async move {
+    with_client(ctx, |c, cfg| async move {
         cluster_api::addon_kube_proxy(&c, &cfg).await?;
         println!("[addons] Applied essential addon: kube-proxy");
         Ok(())
@@ -315,12 +331,23 @@ pub fn phases() -> Vec<Phase<InitContext, Error>> {
         Phase::leaf(
             "wait-control-plane",
             "Wait for the control plane to start",
-            wait_control_plane,
+            super::wait_control_plane::run,
         ),
-        Phase::leaf(
+        Phase::group(
             "upload-config",
             "Upload the kubeadm and kubelet configuration to a ConfigMap",
-            upload_config,
+            vec![
+                Phase::leaf(
+                    "kubeadm",
+                    "Upload the kubeadm ClusterConfiguration to a ConfigMap",
+                    upload_config_kubeadm,
+                ),
+                Phase::leaf(
+                    "kubelet",
+                    "Upload the kubelet component config to a ConfigMap",
+                    upload_config_kubelet,
+                ),
+            ],
         ),
         Phase::leaf(
             "upload-certs",
@@ -338,6 +365,7 @@ pub fn phases() -> Vec<Phase<InitContext, Error>> {
             "Generates bootstrap tokens used to join a node to a cluster",
             bootstrap_token,
         ),
+        super::kubelet_finalize::phase(),
         Phase::group(
             "addon",
             "Install required addons for passing conformance tests",

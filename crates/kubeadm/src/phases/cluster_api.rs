@@ -17,42 +17,6 @@ use serde_json::json;
 use crate::apiclient::{self, ApiError, apply_cluster, apply_ns, retry};
 use crate::error::{Error, Result};
 
-/// wait-control-plane (API server part): polls `/readyz` every 200 ms until it answers `ok`
-/// or `timeout` passes; the error names the server and says where to look.
-pub async fn wait_for_api_server(
-    client: &Client,
-    server: &str,
-    timeout: std::time::Duration,
-) -> Result<std::time::Duration> {
-    let start = std::time::Instant::now();
-    let mut last;
-    loop {
-        let req = http::Request::get("/readyz").body(Vec::new());
-        let attempt = match req {
-            Ok(r) => {
-                tokio::time::timeout(std::time::Duration::from_secs(2), client.request_text(r))
-                    .await
-            }
-            Err(e) => return Err(Error::msg(format!("cannot build the /readyz request: {e}"))),
-        };
-        match attempt {
-            Ok(Ok(body)) if body.trim() == "ok" => return Ok(start.elapsed()),
-            Ok(Ok(body)) => last = format!("/readyz answered {:?}", body.trim()),
-            Ok(Err(e)) => last = e.to_string(),
-            Err(_) => last = "/readyz did not answer within 2s".into(),
-        }
-        if start.elapsed() >= timeout {
-            return Err(Error::with_hint(
-                format!(
-                    "the API server at {server} did not become ready within {timeout:?}: {last}"
-                ),
-                "look at the control plane containers with `crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps -a | grep kube | grep -v pause` and their logs with `crictl logs CONTAINERID`; the kubelet's with `journalctl -xeu kubelet`",
-            ));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
 /// Creates-or-updates every object of an RBAC set.
 pub async fn apply_rbac(client: &Client, set: &RbacSet) -> Result<(), ApiError> {
     for r in &set.cluster_roles {
@@ -129,15 +93,46 @@ async fn ensure_cluster_info(
     .await
 }
 
-/// upload-config: kubeadm-config and kubelet-config, and the RBAC letting nodes read them.
-pub async fn upload_config(client: &Client, cfg: &InitConfig) -> Result<()> {
-    let kubeadm = kubeadm_cluster::config_maps::kubeadm_config(cfg)?;
-    let kubelet = kubeadm_cluster::config_maps::kubelet_config(cfg)?;
-    let rbac = kubeadm_cluster::rbac::upload_config(cfg.info());
-    apply_ns(client, &kubeadm).await?;
-    apply_ns(client, &kubelet).await?;
+/// The Roles and RoleBindings of `set` named `name` (upload-config's two sub-phases each own
+/// one pair of the set).
+fn rbac_named(mut set: RbacSet, name: &str) -> RbacSet {
+    let named = |n: &Option<String>| n.as_deref() == Some(name);
+    set.cluster_roles.retain(|o| named(&o.metadata.name));
+    set.cluster_role_bindings
+        .retain(|o| named(&o.metadata.name));
+    set.roles.retain(|o| named(&o.metadata.name));
+    set.role_bindings.retain(|o| named(&o.metadata.name));
+    set
+}
+
+/// upload-config/kubeadm: kubeadm-config, and the RBAC letting nodes read it.
+pub async fn upload_kubeadm_config(client: &Client, cfg: &InitConfig) -> Result<()> {
+    let cm = kubeadm_cluster::config_maps::kubeadm_config(cfg)?;
+    let rbac = rbac_named(
+        kubeadm_cluster::rbac::upload_config(cfg.info()),
+        "kubeadm:nodes-kubeadm-config",
+    );
+    apply_ns(client, &cm).await?;
     apply_rbac(client, &rbac).await?;
     Ok(())
+}
+
+/// upload-config/kubelet: kubelet-config, and the RBAC letting nodes read it.
+pub async fn upload_kubelet_config(client: &Client, cfg: &InitConfig) -> Result<()> {
+    let cm = kubeadm_cluster::config_maps::kubelet_config(cfg)?;
+    let rbac = rbac_named(
+        kubeadm_cluster::rbac::upload_config(cfg.info()),
+        "kubeadm:kubelet-config",
+    );
+    apply_ns(client, &cm).await?;
+    apply_rbac(client, &rbac).await?;
+    Ok(())
+}
+
+/// upload-config: both sub-phases.
+pub async fn upload_config(client: &Client, cfg: &InitConfig) -> Result<()> {
+    upload_kubeadm_config(client, cfg).await?;
+    upload_kubelet_config(client, cfg).await
 }
 
 /// addon/coredns: every CoreDNS object (nothing when DNS is disabled).
@@ -332,9 +327,18 @@ mod tests {
                 let key = kubeadm_api::token::generate_certificate_key().unwrap();
                 let files = BTreeMap::from([("ca.key".to_string(), vec![0u8; 1700])]);
                 let start = std::time::Instant::now();
-                wait_for_api_server(&c, &server.url(), std::time::Duration::from_secs(5))
-                    .await
-                    .unwrap();
+                let mut opts = crate::waiter::WaitOptions::new("api-check");
+                opts.progress = crate::waiter::Progress::Quiet;
+                crate::waiter::wait_for(
+                    &[crate::waiter::Endpoint::new(
+                        "The API server",
+                        format!("{}/readyz", server.url()),
+                    )],
+                    std::time::Duration::from_secs(5),
+                    &opts,
+                )
+                .await
+                .unwrap();
                 cluster_admins(&c, &cfg).await.unwrap();
                 upload_config(&c, &cfg).await.unwrap();
                 upload_certs(&c, &key, &files).await.unwrap();
@@ -356,45 +360,6 @@ mod tests {
             runs.len()
         );
         assert!(runs[2] < std::time::Duration::from_secs(10));
-    }
-
-    #[test]
-    fn wait_for_api_server_ready_and_unreachable() {
-        let pki = TestPki::generate().unwrap();
-        let server = TestApiServer::start(pki.server_config()).unwrap();
-        let rt = apiclient::runtime().unwrap();
-        rt.block_on(async {
-            let kc = pki
-                .kubeconfig(&server.url(), "kubernetes-admin", &["system:masters"])
-                .unwrap();
-            let c = apiclient::client_from_kubeconfig("admin.conf", &kc)
-                .await
-                .unwrap();
-            let took = wait_for_api_server(&c, &server.url(), std::time::Duration::from_secs(5))
-                .await
-                .unwrap();
-            assert!(took < std::time::Duration::from_millis(500), "{took:?}");
-            // Nothing listens on a freshly closed port.
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let url = format!("https://127.0.0.1:{port}");
-            let kc = pki
-                .kubeconfig(&url, "kubernetes-admin", &["system:masters"])
-                .unwrap();
-            let c = apiclient::client_from_kubeconfig("admin.conf", &kc)
-                .await
-                .unwrap();
-            let start = std::time::Instant::now();
-            let err = wait_for_api_server(&c, &url, std::time::Duration::from_secs(1))
-                .await
-                .unwrap_err();
-            assert!(start.elapsed() < std::time::Duration::from_secs(5));
-            assert!(err.to_string().contains(&url), "{err}");
-            assert!(err.hint().unwrap().contains("crictl"));
-        });
     }
 
     #[test]

@@ -21,10 +21,10 @@ use kubeadm_preflight::Inputs;
 use kubeadm_render::{etcd, pod_yaml};
 use kubeadm_workflow::{Phase, Workflow};
 
-use super::{InitContext, InitOptions, certs, cluster_api, kubeconfig, staticpods};
+use super::{InitContext, InitOptions, certs, cluster_api, kubeconfig, staticpods, wait_control_plane};
 use crate::discovery::{self, ClusterInfo};
 use crate::error::{Error, Result};
-use crate::{apiclient, host};
+use crate::{apiclient, host, waiter};
 
 /// Where the kubelet finds its bootstrap credentials.
 pub const BOOTSTRAP_KUBELET_CONF: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
@@ -655,28 +655,27 @@ fn mark_control_plane(ctx: &mut JoinContext) -> Result<()> {
 
 fn wait_control_plane(ctx: &mut JoinContext) -> Result<()> {
     let cfg = ctx.init_config()?;
-    if ctx.opts.dry_run {
-        ctx.fx.note("Would wait for the control plane to become ready");
+    // Upstream waits here only with WaitForAllControlPlaneComponents (version table).
+    if !wait_control_plane::wait_for_all_components(&cfg) {
+        tracing::info!("[wait-control-plane] Skipping phase as the feature gate WaitForAllControlPlaneComponents is disabled");
         return Ok(());
     }
-    let admin = ctx.admin_kubeconfig()?;
-    let url = cfg.local_api_server_url();
-    let timeout = ctx.timeout(|t| t.control_plane_component_health_check, 240);
-    // admin.conf points at the control-plane endpoint; ask this node's own API server.
-    let mut kc = kube::config::Kubeconfig::from_yaml(&admin).map_err(|e| {
-        Error::with_hint(format!("cannot parse {ADMIN_CONF}: {e}"), "re-run `kubeadm join phase control-plane-prepare kubeconfig`")
-    })?;
-    for c in &mut kc.clusters {
-        if let Some(cluster) = c.cluster.as_mut() {
-            cluster.server = Some(url.clone());
-        }
+    if ctx.opts.dry_run {
+        ctx.fx.note("Would wait for the control plane components to become healthy");
+        return Ok(());
     }
-    let local = serde_json::to_string(&kc).map_err(|e| Error::msg(e.to_string()))?;
-    let took = apiclient::runtime()?.block_on(async {
-        let client = apiclient::client_from_kubeconfig(ADMIN_CONF, &local).await?;
-        cluster_api::wait_for_api_server(&client, &url, timeout).await
-    })?;
-    println!("[api-check] The API server at {url} is healthy after {:.3}s", took.as_secs_f64());
+    let endpoints = wait_control_plane::endpoints_from_manifests(
+        ctx.fx.as_ref(),
+        &cfg.init.local_api_endpoint.advertise_address,
+    )?;
+    let timeout = wait_control_plane::control_plane_timeout(&cfg);
+    waiter::wait_for_blocking(&endpoints, timeout, &waiter::WaitOptions::new("control-plane-check"))
+        .map_err(|e| {
+            Error::with_hint(
+                format!("failed while waiting for the control plane to start: {e}"),
+                waiter::troubleshooting(&cfg.init.node_registration.cri_socket),
+            )
+        })?;
     Ok(())
 }
 

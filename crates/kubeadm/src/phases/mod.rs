@@ -17,7 +17,9 @@ use crate::error::Error;
 
 pub mod api_phases;
 pub mod cluster_api;
+pub mod kubelet_finalize;
 pub mod staticpods;
+pub mod wait_control_plane;
 
 /// Command-line choices of `kubeadm init` that are not part of the configuration.
 #[derive(Debug, Clone, Default)]
@@ -42,13 +44,20 @@ pub struct InitContext {
     pub fx: Box<dyn Effects>,
     /// Command-line options.
     pub opts: InitOptions,
+    /// The API client of this run, made by the first API phase and reused by the others.
+    pub api: Option<api_phases::ApiSession>,
 }
 
 impl InitContext {
     /// A context for running init phases (also used by `kubeadm join --control-plane`, which runs
     /// the certs, kubeconfig and control-plane phases with a configuration built from the cluster's).
     pub fn new(cfg: InitConfig, fx: Box<dyn Effects>, opts: InitOptions) -> Self {
-        InitContext { cfg, fx, opts }
+        InitContext {
+            cfg,
+            fx,
+            opts,
+            api: None,
+        }
     }
 }
 
