@@ -118,44 +118,10 @@ impl PrivateKey {
         })
     }
 
-    /// Generates `n` keys using every core.
+    /// Generates `n` keys using every core (see [`crate::supply::KeySupply`]).
     pub fn generate_many(alg: KeyAlgorithm, n: usize) -> Result<Vec<Self>, PkiError> {
-        if n <= 1 {
-            return (0..n).map(|_| Self::generate(alg)).collect();
-        }
-        // RSA key generation time varies a lot (prime search), so threads take keys one at a
-        // time from a shared counter instead of fixed shares.
-        let threads = std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(2)
-            .min(n);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<Result<Vec<Self>, PkiError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut mine = Vec::new();
-                        while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
-                            mine.push(Self::generate(alg)?);
-                        }
-                        Ok(mine)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(PkiError::Crypto("key generation thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        let mut out = Vec::with_capacity(n);
-        for r in results {
-            out.extend(r?);
-        }
-        Ok(out)
+        let supply = crate::supply::KeySupply::start(alg, n);
+        (0..n).map(|_| supply.take()).collect()
     }
 
     /// Loads a PEM private key (PKCS#1, SEC1 or PKCS#8). `file` names it in errors.
