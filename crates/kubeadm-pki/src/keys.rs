@@ -38,6 +38,19 @@ impl KeyAlgorithm {
         })
     }
 
+    /// The key algorithm of a cluster, as upstream's `EncryptionAlgorithmType()`: the
+    /// deprecated `PublicKeysECDSA` feature gate, when set either way, wins over
+    /// `encryptionAlgorithm` (true: ECDSA-P256, false: RSA-2048).
+    pub fn for_cluster(
+        cluster: &kubeadm_api::v1beta4::ClusterConfiguration,
+    ) -> Result<Self, PkiError> {
+        match cluster.feature_gates.get("PublicKeysECDSA") {
+            Some(true) => Ok(KeyAlgorithm::EcdsaP256),
+            Some(false) => Ok(KeyAlgorithm::Rsa2048),
+            None => Self::parse(&cluster.encryption_algorithm),
+        }
+    }
+
     /// The configuration spelling.
     pub fn name(self) -> &'static str {
         match self {
@@ -260,6 +273,29 @@ mod tests {
         let mut spkis: Vec<_> = keys.iter().map(|k| k.public_spki_der()).collect();
         spkis.dedup();
         assert_eq!(spkis.len(), 5);
+    }
+
+    #[test]
+    fn the_ecdsa_feature_gate_wins_either_way() {
+        let mut c = kubeadm_api::v1beta4::ClusterConfiguration {
+            encryption_algorithm: "RSA-4096".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            KeyAlgorithm::for_cluster(&c).unwrap(),
+            KeyAlgorithm::Rsa4096
+        );
+        c.feature_gates.insert("PublicKeysECDSA".into(), true);
+        assert_eq!(
+            KeyAlgorithm::for_cluster(&c).unwrap(),
+            KeyAlgorithm::EcdsaP256
+        );
+        c.encryption_algorithm = "ECDSA-P384".into();
+        c.feature_gates.insert("PublicKeysECDSA".into(), false);
+        assert_eq!(
+            KeyAlgorithm::for_cluster(&c).unwrap(),
+            KeyAlgorithm::Rsa2048
+        );
     }
 
     #[test]

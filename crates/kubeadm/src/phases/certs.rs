@@ -44,21 +44,9 @@ pub fn take_key(alg: KeyAlgorithm) -> Result<PrivateKey> {
     })
 }
 
-/// The configured key algorithm (the older `PublicKeysECDSA` feature gate means ECDSA-P256).
+/// The configured key algorithm (`encryptionAlgorithm`, or the older `PublicKeysECDSA` gate).
 pub fn algorithm(ctx: &InitContext) -> Result<KeyAlgorithm> {
-    let alg = KeyAlgorithm::parse(&ctx.cfg.cluster.encryption_algorithm)?;
-    let ecdsa_gate = ctx
-        .cfg
-        .cluster
-        .feature_gates
-        .get("PublicKeysECDSA")
-        .copied()
-        .unwrap_or(false);
-    Ok(if ecdsa_gate && alg == KeyAlgorithm::Rsa2048 {
-        KeyAlgorithm::EcdsaP256
-    } else {
-        alg
-    })
+    Ok(KeyAlgorithm::for_cluster(&ctx.cfg.cluster)?)
 }
 
 /// `<certificatesDir>/<rel>`.
