@@ -24,7 +24,12 @@ pub fn prefetch_keys(alg: KeyAlgorithm, n: usize) -> Result<()> {
         return Ok(());
     }
     if let Ok(mut slot) = KEY_SUPPLY.lock() {
-        *slot = Some(KeySupply::start(alg, n));
+        match slot.as_ref() {
+            // `init` runs certs then kubeconfig in one process: the key a worker was racing
+            // for at the end of the first group serves the second.
+            Some(s) if s.algorithm() == alg => s.extend(n),
+            _ => *slot = Some(KeySupply::start(alg, n)),
+        }
     }
     Ok(())
 }
