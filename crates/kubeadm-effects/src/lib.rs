@@ -131,7 +131,15 @@ pub trait Effects: Send + Sync {
     fn list_dir(&self, path: &Path) -> Result<Vec<String>, EffectError>;
 
     /// Writes a file atomically (temp file, fsync, rename) with `mode`, creating parents 0755.
+    /// Readers see the old or the new content, never a mix; the new name is durable after the
+    /// next [`Effects::sync`].
     fn write_file(&self, path: &Path, content: Content, mode: u32) -> Result<(), EffectError>;
+
+    /// Makes every file written so far durable (fsyncs the directories that received new
+    /// names). Called at the end of a command; dropping the effects layer does it too.
+    fn sync(&self) -> Result<(), EffectError> {
+        Ok(())
+    }
 
     /// Creates a directory and its parents with `mode`.
     fn create_dir_all(&self, path: &Path, mode: u32) -> Result<(), EffectError>;

@@ -1,22 +1,46 @@
 //! The implementation that changes the host.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
-use crate::rooted::{create_dirs, resolve, write_atomic};
+use crate::rooted::{create_dirs, replace_file, resolve, sync_dir};
 use crate::{CommandKind, CommandOutput, Content, EffectError, Effects};
 
 /// Reads and writes the host under `root`.
+///
+/// Each written file's data is fsynced before it is renamed into place; the fsync of the
+/// directories that received new names is deferred to [`Effects::sync`] (also run before a
+/// command that changes the host, and when the value is dropped), so that a phase writing
+/// twenty files into one directory syncs it once instead of twenty times.
 #[derive(Debug, Clone)]
 pub struct RealEffects {
     root: PathBuf,
+    /// Directories with renames not yet made durable, each with a host path for messages.
+    unsynced: Arc<Mutex<BTreeMap<PathBuf, PathBuf>>>,
 }
 
 impl RealEffects {
     /// Effects on the host below `root` (`/` for the real host).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        RealEffects { root: root.into() }
+        RealEffects {
+            root: root.into(),
+            unsynced: Arc::default(),
+        }
+    }
+}
+
+impl Drop for RealEffects {
+    fn drop(&mut self) {
+        // The last handle makes the remaining renames durable; errors were reportable through
+        // an explicit `sync` and are logged here.
+        if Arc::strong_count(&self.unsynced) == 1
+            && let Err(e) = self.sync()
+        {
+            tracing::warn!("{e}");
+        }
     }
 }
 
@@ -120,7 +144,12 @@ impl Effects for RealEffects {
 
     fn write_file(&self, path: &Path, content: Content, mode: u32) -> Result<(), EffectError> {
         let real = resolve(&self.root, path)?;
-        write_atomic(&real, content.data(), mode, path)?;
+        let dir = replace_file(&real, content.data(), mode, path)?;
+        if let Ok(mut unsynced) = self.unsynced.lock() {
+            unsynced
+                .entry(dir.to_path_buf())
+                .or_insert_with(|| path.to_path_buf());
+        }
         tracing::debug!(path = %path.display(), mode = format_args!("{mode:04o}"), "wrote file");
         Ok(())
     }
@@ -171,11 +200,27 @@ impl Effects for RealEffects {
 
     fn run(
         &self,
-        _kind: CommandKind,
+        kind: CommandKind,
         program: &str,
         args: &[&str],
     ) -> Result<CommandOutput, EffectError> {
+        // A command that changes the host (restarting the kubelet) may act on the files written
+        // so far: they must survive a crash from then on.
+        if kind == CommandKind::Mutate {
+            self.sync()?;
+        }
         run_command(program, args)
+    }
+
+    fn sync(&self) -> Result<(), EffectError> {
+        let dirs = match self.unsynced.lock() {
+            Ok(mut unsynced) => std::mem::take(&mut *unsynced),
+            Err(_) => return Ok(()),
+        };
+        for (dir, shown) in &dirs {
+            sync_dir(dir, shown)?;
+        }
+        Ok(())
     }
 
     fn note(&self, message: &str) {
@@ -208,6 +253,32 @@ mod tests {
             std::fs::read(outside.path().join("precious")).unwrap(),
             b"keep"
         );
+    }
+
+    #[test]
+    fn directories_are_synced_once_for_many_writes() {
+        let root = tempfile::tempdir().unwrap();
+        let fx = RealEffects::new(root.path());
+        for f in ["a.key", "a.crt", "b.key"] {
+            let p = Path::new("/etc/kubernetes/pki").join(f);
+            fx.write_file(&p, Content::Plain(f.as_bytes().to_vec()), 0o600)
+                .unwrap();
+            // Visible at once, before any directory sync.
+            assert_eq!(fx.read(&p).unwrap().unwrap(), f.as_bytes());
+        }
+        fx.write_file(
+            Path::new("/etc/kubernetes/admin.conf"),
+            Content::Plain(b"x".to_vec()),
+            0o600,
+        )
+        .unwrap();
+        assert_eq!(
+            fx.unsynced.lock().unwrap().len(),
+            2,
+            "one entry per directory"
+        );
+        fx.sync().unwrap();
+        assert!(fx.unsynced.lock().unwrap().is_empty());
     }
 
     #[test]

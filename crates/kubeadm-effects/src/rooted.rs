@@ -43,6 +43,37 @@ pub fn write_atomic(
     mode: u32,
     shown: &Path,
 ) -> Result<(), EffectError> {
+    let dir = replace_file(target, data, mode, shown)?;
+    sync_dir(dir, shown)
+}
+
+/// Makes the entries of `dir` (renames into it) durable. `shown` is the path named in errors.
+/// File systems that cannot fsync a directory (EINVAL, ENOTSUP) give no stronger guarantee to
+/// ask for, so those refusals are not errors.
+pub(crate) fn sync_dir(dir: &Path, shown: &Path) -> Result<(), EffectError> {
+    match fs::File::open(dir).and_then(|d| d.sync_all()) {
+        Err(e)
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
+            ) =>
+        {
+            Err(io("sync the directory of", shown)(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`write_atomic`] without the directory fsync: the file's data is durable before the rename
+/// (so a crash leaves the old or the new file, never a torn one), the new name becomes durable
+/// with the next fsync of the returned directory. Lets a caller writing many files into one
+/// directory sync it once.
+pub(crate) fn replace_file<'t>(
+    target: &'t Path,
+    data: &[u8],
+    mode: u32,
+    shown: &Path,
+) -> Result<&'t Path, EffectError> {
     let dir = target
         .parent()
         .ok_or_else(|| EffectError::BadPath(shown.to_path_buf()))?;
@@ -79,16 +110,13 @@ pub fn write_atomic(
         // The umask may have narrowed the mode at creation; set it exactly.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
-        fs::rename(&tmp_path, target)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        fs::rename(&tmp_path, target)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp_path);
     }
-    result.map_err(io("write", shown))
+    result.map_err(io("write", shown))?;
+    Ok(dir)
 }
 
 /// `mkdir -p` with `mode` for the directories it creates.

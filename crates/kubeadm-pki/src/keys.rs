@@ -38,6 +38,19 @@ impl KeyAlgorithm {
         })
     }
 
+    /// The key algorithm of a cluster, as upstream's `EncryptionAlgorithmType()`: the
+    /// deprecated `PublicKeysECDSA` feature gate, when set either way, wins over
+    /// `encryptionAlgorithm` (true: ECDSA-P256, false: RSA-2048).
+    pub fn for_cluster(
+        cluster: &kubeadm_api::v1beta4::ClusterConfiguration,
+    ) -> Result<Self, PkiError> {
+        match cluster.feature_gates.get("PublicKeysECDSA") {
+            Some(true) => Ok(KeyAlgorithm::EcdsaP256),
+            Some(false) => Ok(KeyAlgorithm::Rsa2048),
+            None => Self::parse(&cluster.encryption_algorithm),
+        }
+    }
+
     /// The configuration spelling.
     pub fn name(self) -> &'static str {
         match self {
@@ -118,44 +131,10 @@ impl PrivateKey {
         })
     }
 
-    /// Generates `n` keys using every core.
+    /// Generates `n` keys using every core (see [`crate::supply::KeySupply`]).
     pub fn generate_many(alg: KeyAlgorithm, n: usize) -> Result<Vec<Self>, PkiError> {
-        if n <= 1 {
-            return (0..n).map(|_| Self::generate(alg)).collect();
-        }
-        // RSA key generation time varies a lot (prime search), so threads take keys one at a
-        // time from a shared counter instead of fixed shares.
-        let threads = std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(2)
-            .min(n);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<Result<Vec<Self>, PkiError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut mine = Vec::new();
-                        while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
-                            mine.push(Self::generate(alg)?);
-                        }
-                        Ok(mine)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(PkiError::Crypto("key generation thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        let mut out = Vec::with_capacity(n);
-        for r in results {
-            out.extend(r?);
-        }
-        Ok(out)
+        let supply = crate::supply::KeySupply::start(alg, n);
+        (0..n).map(|_| supply.take()).collect()
     }
 
     /// Loads a PEM private key (PKCS#1, SEC1 or PKCS#8). `file` names it in errors.
@@ -294,6 +273,29 @@ mod tests {
         let mut spkis: Vec<_> = keys.iter().map(|k| k.public_spki_der()).collect();
         spkis.dedup();
         assert_eq!(spkis.len(), 5);
+    }
+
+    #[test]
+    fn the_ecdsa_feature_gate_wins_either_way() {
+        let mut c = kubeadm_api::v1beta4::ClusterConfiguration {
+            encryption_algorithm: "RSA-4096".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            KeyAlgorithm::for_cluster(&c).unwrap(),
+            KeyAlgorithm::Rsa4096
+        );
+        c.feature_gates.insert("PublicKeysECDSA".into(), true);
+        assert_eq!(
+            KeyAlgorithm::for_cluster(&c).unwrap(),
+            KeyAlgorithm::EcdsaP256
+        );
+        c.encryption_algorithm = "ECDSA-P384".into();
+        c.feature_gates.insert("PublicKeysECDSA".into(), false);
+        assert_eq!(
+            KeyAlgorithm::for_cluster(&c).unwrap(),
+            KeyAlgorithm::Rsa2048
+        );
     }
 
     #[test]

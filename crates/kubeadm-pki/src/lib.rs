@@ -6,11 +6,13 @@ pub mod cert;
 pub mod keys;
 pub mod kubeconfig;
 pub mod sans;
+pub mod supply;
 pub mod table;
 
 pub use cert::{CertInfo, CertRequest, Issued};
 pub use keys::{KeyAlgorithm, PrivateKey};
 pub use sans::AltNames;
+pub use supply::KeySupply;
 pub use table::{CERTS, CertSpec, KUBECONFIGS, KubeconfigSpec};
 
 use kubeadm_api::config::InitConfig;

@@ -264,7 +264,7 @@ pub fn renew(root: &Path, args: RenewArgs) -> Result<()> {
     let fx = crate::commands::init::effects(root, false);
     let fx = fx.as_ref();
     let (cluster, _) = cluster_config(args.config.as_deref(), args.cert_dir.as_deref())?;
-    let alg = KeyAlgorithm::parse(&cluster.encryption_algorithm)?;
+    let alg = KeyAlgorithm::for_cluster(&cluster)?;
     let validity = cluster
         .certificate_validity_period
         .map(|d| d.to_std())
@@ -418,7 +418,7 @@ pub fn generate_csr(root: &Path, args: GenerateCsrArgs) -> Result<()> {
             .try_get_matches_from(["generate-csr"])
             .map_err(|e| Error::msg(e.to_string()))?;
     let cfg = crate::commands::init::load(&init_args, &matches, &probe)?;
-    let alg = KeyAlgorithm::parse(&cfg.cluster.encryption_algorithm)?;
+    let alg = KeyAlgorithm::for_cluster(&cfg.cluster)?;
     let dir = PathBuf::from(&cfg.cluster.certificates_dir);
     let kdir = PathBuf::from(&args.kubeconfig_dir);
     let leaves: Vec<&CertSpec> = renewable_certs()
@@ -522,7 +522,7 @@ pub fn kubeconfig_user(root: &Path, args: KubeconfigUserArgs) -> Result<()> {
             .map(|d| d.to_std())
             .unwrap_or(std::time::Duration::from_secs(365 * 86400)),
     };
-    let key = PrivateKey::generate(KeyAlgorithm::parse(&cluster.encryption_algorithm)?)?;
+    let key = PrivateKey::generate(KeyAlgorithm::for_cluster(&cluster)?)?;
     let req = kubeadm_pki::CertRequest {
         cn: args.client_name.clone(),
         orgs: args.org.clone(),

@@ -175,6 +175,7 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
                 "run `kubeadm init --help` to list the phases",
             ),
         })?;
+    ctx.fx.sync()?;
     if phase.is_none() && dry_run {
         println!(
             "[dryrun] Finished dry-running successfully. Above are the resources that would be created"

@@ -8,52 +8,50 @@ use std::sync::Mutex;
 use kubeadm_effects::{Content, Effects};
 use kubeadm_pki::cert::{self, Authority};
 use kubeadm_pki::table::{self, CertSpec};
-use kubeadm_pki::{CertInfo, KeyAlgorithm, PkiError, PrivateKey};
+use kubeadm_pki::{CertInfo, KeyAlgorithm, KeySupply, PkiError, PrivateKey};
 use kubeadm_workflow::Phase;
 
 use super::InitContext;
 use crate::error::{Error, Result};
 
-/// Keys generated ahead of time, in parallel, by a group phase; leaves take from here.
-static KEY_POOL: Mutex<Vec<PrivateKey>> = Mutex::new(Vec::new());
+/// Keys being generated in the background for the leaves of the running group phase.
+static KEY_SUPPLY: Mutex<Option<KeySupply>> = Mutex::new(None);
 
-/// Generates `n` keys in parallel into the pool.
+/// Starts generating `n` keys in the background (on every core); leaves take them with
+/// [`take_key`] as they become ready, so signing and writing overlap with key generation.
 pub fn prefetch_keys(alg: KeyAlgorithm, n: usize) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
-    let keys = PrivateKey::generate_many(alg, n)?;
-    if let Ok(mut pool) = KEY_POOL.lock() {
-        pool.extend(keys);
+    if let Ok(mut slot) = KEY_SUPPLY.lock() {
+        match slot.as_ref() {
+            // `init` runs certs then kubeconfig in one process: the key a worker was racing
+            // for at the end of the first group serves the second.
+            Some(s) if s.algorithm() == alg => s.extend(n),
+            _ => *slot = Some(KeySupply::start(alg, n)),
+        }
     }
     Ok(())
 }
 
-/// A key of `alg`: from the pool when one is there, freshly generated otherwise.
+/// A key of `alg`: from the background supply when one is running for `alg`, freshly
+/// generated otherwise.
 pub fn take_key(alg: KeyAlgorithm) -> Result<PrivateKey> {
-    if let Ok(mut pool) = KEY_POOL.lock()
-        && let Some(i) = pool.iter().position(|k| k.algorithm == Some(alg))
-    {
-        return Ok(pool.swap_remove(i));
-    }
-    Ok(PrivateKey::generate(alg)?)
+    // Clone the handle so the global lock is not held while waiting for a key.
+    let supply = KEY_SUPPLY
+        .lock()
+        .ok()
+        .and_then(|s| s.clone())
+        .filter(|s| s.algorithm() == alg);
+    Ok(match supply {
+        Some(s) => s.take()?,
+        None => PrivateKey::generate(alg)?,
+    })
 }
 
-/// The configured key algorithm (the older `PublicKeysECDSA` feature gate means ECDSA-P256).
+/// The configured key algorithm (`encryptionAlgorithm`, or the older `PublicKeysECDSA` gate).
 pub fn algorithm(ctx: &InitContext) -> Result<KeyAlgorithm> {
-    let alg = KeyAlgorithm::parse(&ctx.cfg.cluster.encryption_algorithm)?;
-    let ecdsa_gate = ctx
-        .cfg
-        .cluster
-        .feature_gates
-        .get("PublicKeysECDSA")
-        .copied()
-        .unwrap_or(false);
-    Ok(if ecdsa_gate && alg == KeyAlgorithm::Rsa2048 {
-        KeyAlgorithm::EcdsaP256
-    } else {
-        alg
-    })
+    Ok(KeyAlgorithm::for_cluster(&ctx.cfg.cluster)?)
 }
 
 /// `<certificatesDir>/<rel>`.
