@@ -225,9 +225,13 @@ pub fn authorize(store: &Store, user: &UserInfo, attrs: &Attributes) -> bool {
     // a kubelet's identity gets the `system:node` rules without any binding.
     if user.name.starts_with("system:node:")
         && user.groups.iter().any(|g| g == "system:nodes")
-        && role_rules(store, &json!({"kind": "ClusterRole", "name": "system:node"}), "")
-            .iter()
-            .any(|r| rule_allows(r, attrs))
+        && role_rules(
+            store,
+            &json!({"kind": "ClusterRole", "name": "system:node"}),
+            "",
+        )
+        .iter()
+        .any(|r| rule_allows(r, attrs))
     {
         return true;
     }

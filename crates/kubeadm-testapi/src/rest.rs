@@ -40,6 +40,8 @@ pub struct State {
     pub git_version: String,
     /// While true, `/readyz`, `/livez` and `/healthz` answer 503 (an API server still starting).
     pub not_ready: bool,
+    /// While true, the emulated controllers do nothing (tests that tamper with signed objects).
+    pub controllers_paused: bool,
 }
 
 /// A response: status code and body (JSON, or plain text for health endpoints).
@@ -967,6 +969,9 @@ fn patch_object(state: &mut State, t: &Target, content_type: &str, body: &[u8]) 
 
 /// Runs every emulated controller until nothing changes (bounded).
 pub fn reconcile(state: &mut State) {
+    if state.controllers_paused {
+        return;
+    }
     for _ in 0..4 {
         let a = controllers::token_cleaner(&mut state.store) > 0;
         let b = controllers::bootstrap_signer(&mut state.store);

@@ -56,6 +56,7 @@ pub const RESOURCES: &[ResourceType] = &[
     rt("", "v1", "configmaps", "ConfigMap", true, false),
     rt("", "v1", "secrets", "Secret", true, false),
     rt("", "v1", "nodes", "Node", false, true),
+    rt("", "v1", "pods", "Pod", true, true),
     rt("", "v1", "serviceaccounts", "ServiceAccount", true, false),
     rt("", "v1", "services", "Service", true, true),
     rt("apps", "v1", "deployments", "Deployment", true, true),

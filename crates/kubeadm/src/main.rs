@@ -61,7 +61,11 @@ fn init_logging(verbosity: u8) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("KUBEADM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        // kube's TLS layer warns on every unverified connection; discovery's first read is
+        // unverified on purpose (the JWS and the CA pin are checked instead).
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{level},kube_client::client::tls=error"))
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -112,9 +112,6 @@ pub fn run(root: &Path, args: &JoinArgs, matches: &ArgMatches, phase: Option<&st
     };
     let node = cfg.join.node_registration.name.clone();
     let mut ctx = JoinContext::new(cfg, fx, opts);
-    if phase.is_none() {
-        println!("[preflight] Running pre-flight checks");
-    }
     join_workflow()
         .run(&mut ctx, phase, &skips, |path| {
             tracing::info!(phase = path, "running phase")
@@ -132,7 +129,9 @@ pub fn run(root: &Path, args: &JoinArgs, matches: &ArgMatches, phase: Option<&st
         return Ok(());
     }
     if dry_run {
-        println!("[dryrun] Finished dry-running successfully. Above are the resources that would be created");
+        println!(
+            "[dryrun] Finished dry-running successfully. Above are the resources that would be created"
+        );
         return Ok(());
     }
     if control_plane {

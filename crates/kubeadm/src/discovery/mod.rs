@@ -97,7 +97,9 @@ pub enum DiscoveryError {
         detail: String,
     },
     /// No discovery method configured.
-    #[error("no discovery method: pass --token (or --discovery-token) with an API server endpoint, or --discovery-file")]
+    #[error(
+        "no discovery method: pass --token (or --discovery-token) with an API server endpoint, or --discovery-file"
+    )]
     NoMethod,
 }
 
@@ -212,19 +214,20 @@ pub async fn token(
     unsafe_skip: bool,
     timeout: Duration,
 ) -> Result<ClusterInfo, DiscoveryError> {
-    let token = BootstrapTokenString::parse(token_text).map_err(|e| {
-        DiscoveryError::BadClusterInfo {
+    let token =
+        BootstrapTokenString::parse(token_text).map_err(|e| DiscoveryError::BadClusterInfo {
             origin: "discovery token".into(),
             problem: e,
-        }
-    })?;
+        })?;
     let pins = Pins::parse(ca_cert_hashes)?;
     if pins.is_empty() && !unsafe_skip {
         return Err(DiscoveryError::NoPins);
     }
     let started = Instant::now();
     let deadline = started + timeout;
-    println!("[discovery] Requesting info from {endpoint:?} (the first read trusts nothing but the token's signature)");
+    println!(
+        "[discovery] Requesting info from {endpoint:?} (the first read trusts nothing but the token's signature)"
+    );
     let first = fetch_signed(endpoint, None, &token, deadline, started).await?;
     let first_kc = verify::verified_kubeconfig(&first, &token)?.to_string();
     let info = verify::parse_cluster_kubeconfig("cluster-info", &first_kc)?;
@@ -265,7 +268,10 @@ pub async fn file(f: &FileDiscovery, timeout: Duration) -> Result<ClusterInfo, D
         let req = http::Request::get(format!("/{rest_path}"))
             .body(Vec::new())
             .map_err(|e| err(e.to_string()))?;
-        client.request_text(req).await.map_err(|e| err(e.to_string()))?
+        client
+            .request_text(req)
+            .await
+            .map_err(|e| err(e.to_string()))?
     } else {
         std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?
     };

@@ -31,7 +31,8 @@ pub fn parse_cluster_kubeconfig(source: &str, text: &str) -> Result<ClusterInfo,
         origin: source.to_string(),
         problem,
     };
-    let v: Value = serde_saphyr::from_str(text).map_err(|e| bad(format!("not a kubeconfig: {e}")))?;
+    let v: Value =
+        serde_saphyr::from_str(text).map_err(|e| bad(format!("not a kubeconfig: {e}")))?;
     let clusters = v
         .get("clusters")
         .and_then(Value::as_array)
@@ -114,12 +115,12 @@ impl Pins {
     /// Checks that some certificate of the CA bundle matches some pin.
     pub fn check(&self, ca_pem: &str) -> Result<(), DiscoveryError> {
         let mut found = Vec::new();
-        for block in pem::parse_many(ca_pem.as_bytes()).map_err(|e| {
-            DiscoveryError::BadClusterInfo {
+        for block in
+            pem::parse_many(ca_pem.as_bytes()).map_err(|e| DiscoveryError::BadClusterInfo {
                 origin: "cluster-info".into(),
                 problem: format!("the CA data is not PEM: {e}"),
-            }
-        })? {
+            })?
+        {
             let Ok(ca) = CertInfo::from_der("cluster-info CA", block.contents()) else {
                 continue;
             };
@@ -140,7 +141,9 @@ mod tests {
     use super::*;
 
     fn ca() -> (String, String) {
-        let pem = kubeadm_testapi::pki::TestPki::generate().unwrap().ca_cert_pem;
+        let pem = kubeadm_testapi::pki::TestPki::generate()
+            .unwrap()
+            .ca_cert_pem;
         let info = CertInfo::from_pem("ca", &pem).unwrap();
         (pem, kubeadm_pki::ca_cert_hash(&info))
     }
@@ -191,7 +194,8 @@ mod tests {
         // Any pin may match, against any CA of a bundle.
         let both = Pins::parse(&[other_hash, hash.clone()]).unwrap();
         both.check(&format!("{other_pem}{pem}")).unwrap();
-        for bad in ["sha256:abc", "md5:".to_string() + &"0".repeat(64), "nocolon".into()] {
+        let md5 = format!("md5:{}", "0".repeat(64));
+        for bad in ["sha256:abc", md5.as_str(), "nocolon"] {
             assert!(Pins::parse(&[bad.to_string()]).is_err(), "{bad}");
         }
     }
@@ -204,7 +208,8 @@ mod tests {
         let info = parse_cluster_kubeconfig("cluster-info", &kc).unwrap();
         assert_eq!(info.server, "https://10.0.0.1:6443");
         assert_eq!(info.ca_pem, pem);
-        let two = "clusters:\n- name: a\n  cluster: {server: x}\n- name: b\n  cluster: {server: y}\n";
+        let two =
+            "clusters:\n- name: a\n  cluster: {server: x}\n- name: b\n  cluster: {server: y}\n";
         let err = parse_cluster_kubeconfig("cluster-info", two).unwrap_err();
         assert!(err.to_string().contains("single cluster"), "{err}");
     }

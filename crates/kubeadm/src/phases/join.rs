@@ -21,7 +21,9 @@ use kubeadm_preflight::Inputs;
 use kubeadm_render::{etcd, pod_yaml};
 use kubeadm_workflow::{Phase, Workflow};
 
-use super::{InitContext, InitOptions, certs, cluster_api, kubeconfig, staticpods, wait_control_plane};
+use super::{
+    InitContext, InitOptions, certs, cluster_api, kubeconfig, staticpods, wait_control_plane,
+};
 use crate::discovery::{self, ClusterInfo};
 use crate::error::{Error, Result};
 use crate::{apiclient, host, waiter};
@@ -78,7 +80,11 @@ impl JoinContext {
         self.cfg.join.control_plane.is_some()
     }
 
-    fn timeout(&self, pick: fn(&kubeadm_api::v1beta4::Timeouts) -> Option<kubeadm_api::Duration>, default_secs: u64) -> Duration {
+    fn timeout(
+        &self,
+        pick: fn(&kubeadm_api::v1beta4::Timeouts) -> Option<kubeadm_api::Duration>,
+        default_secs: u64,
+    ) -> Duration {
         self.cfg
             .join
             .timeouts
@@ -128,7 +134,11 @@ impl JoinContext {
         Ok(cfg)
     }
 
-    fn complete_init_config(&self, cluster_text: &str, kubelet_text: Option<&str>) -> Result<InitConfig> {
+    fn complete_init_config(
+        &self,
+        cluster_text: &str,
+        kubelet_text: Option<&str>,
+    ) -> Result<InitConfig> {
         const SOURCE: &str = "ConfigMap kube-system/kubeadm-config";
         let docs = kubeadm_api::decode::decode(SOURCE, cluster_text)?;
         let cluster = docs.cluster.ok_or_else(|| {
@@ -138,7 +148,9 @@ impl JoinContext {
             )
         })?;
         let kubelet_user = match kubelet_text {
-            Some(t) => kubeadm_api::decode::decode("ConfigMap kube-system/kubelet-config", t)?.kubelet,
+            Some(t) => {
+                kubeadm_api::decode::decode("ConfigMap kube-system/kubelet-config", t)?.kubelet
+            }
             None => None,
         };
         let join = &self.cfg.join;
@@ -163,7 +175,11 @@ impl JoinContext {
                     .unwrap_or_else(|| "127.0.0.1".into());
                 // Workers register their taints through the kubelet (none unless asked);
                 // control-plane nodes get theirs in mark-control-plane.
-                let taints = init.node_registration.taints.get_or_insert_with(Vec::new).clone();
+                let taints = init
+                    .node_registration
+                    .taints
+                    .get_or_insert_with(Vec::new)
+                    .clone();
                 if !taints.is_empty() {
                     let value = taints
                         .iter()
@@ -180,14 +196,25 @@ impl JoinContext {
                 }
             }
         }
-        Ok(InitConfig::complete(init, cluster, kubelet_user, None, &facts, true, SOURCE)?)
+        Ok(InitConfig::complete(
+            init,
+            cluster,
+            kubelet_user,
+            None,
+            &facts,
+            true,
+            SOURCE,
+        )?)
     }
 
     /// Runs `f` on an init context holding the cluster's configuration for this node, then takes
     /// the effects layer back.
     fn with_init<R>(&mut self, f: impl FnOnce(&mut InitContext) -> Result<R>) -> Result<R> {
         let cfg = self.init_config()?;
-        let placeholder: Box<dyn Effects> = Box::new(DryRunEffects::new(&self.opts.root, Box::new(std::io::sink())));
+        let placeholder: Box<dyn Effects> = Box::new(DryRunEffects::new(
+            &self.opts.root,
+            Box::new(std::io::sink()),
+        ));
         let fx = std::mem::replace(&mut self.fx, placeholder);
         let opts = InitOptions {
             dry_run: self.opts.dry_run,
@@ -202,22 +229,28 @@ impl JoinContext {
 
     /// A client from admin.conf (written by control-plane-prepare).
     fn admin_kubeconfig(&self) -> Result<String> {
-        self.fx.read_to_string(Path::new(ADMIN_CONF))?.ok_or_else(|| {
-            Error::with_hint(
-                format!("{ADMIN_CONF} does not exist"),
-                "run `kubeadm join phase control-plane-prepare kubeconfig` first",
-            )
-        })
+        self.fx
+            .read_to_string(Path::new(ADMIN_CONF))?
+            .ok_or_else(|| {
+                Error::with_hint(
+                    format!("{ADMIN_CONF} does not exist"),
+                    "run `kubeadm join phase control-plane-prepare kubeconfig` first",
+                )
+            })
     }
 }
 
 async fn fetch_cluster_config(bootstrap_kubeconfig: &str) -> Result<(String, Option<String>)> {
-    let client = apiclient::client_from_kubeconfig(BOOTSTRAP_KUBELET_CONF, bootstrap_kubeconfig).await?;
+    let client =
+        apiclient::client_from_kubeconfig(BOOTSTRAP_KUBELET_CONF, bootstrap_kubeconfig).await?;
     let api: Api<ConfigMap> = Api::namespaced(client, "kube-system");
     let get = |name: &'static str| {
         let api = api.clone();
         async move {
-            apiclient::retry(&format!("get ConfigMap kube-system/{name}"), 5, || api.get_opt(name)).await
+            apiclient::retry(&format!("get ConfigMap kube-system/{name}"), 5, || {
+                api.get_opt(name)
+            })
+            .await
         }
     };
     let cm = get("kubeadm-config").await?.ok_or_else(|| {
@@ -229,8 +262,13 @@ async fn fetch_cluster_config(bootstrap_kubeconfig: &str) -> Result<(String, Opt
     let cluster = cm
         .data
         .and_then(|mut d| d.remove("ClusterConfiguration"))
-        .ok_or_else(|| Error::msg("ConfigMap kube-system/kubeadm-config has no ClusterConfiguration key"))?;
-    let kubelet = get("kubelet-config").await?.and_then(|c| c.data).and_then(|mut d| d.remove("kubelet"));
+        .ok_or_else(|| {
+            Error::msg("ConfigMap kube-system/kubeadm-config has no ClusterConfiguration key")
+        })?;
+    let kubelet = get("kubelet-config")
+        .await?
+        .and_then(|c| c.data)
+        .and_then(|mut d| d.remove("kubelet"));
     Ok((cluster, kubelet))
 }
 
@@ -254,7 +292,14 @@ fn preflight(ctx: &mut JoinContext) -> Result<()> {
         if !inputs.download_certs {
             // Without a certificate key the shared certificates must have been copied by hand.
             let dir = Path::new(&cfg.cluster.certificates_dir);
-            let mut shared = vec!["ca.crt", "ca.key", "sa.key", "sa.pub", "front-proxy-ca.crt", "front-proxy-ca.key"];
+            let mut shared = vec![
+                "ca.crt",
+                "ca.key",
+                "sa.key",
+                "sa.pub",
+                "front-proxy-ca.crt",
+                "front-proxy-ca.key",
+            ];
             if cfg.local_etcd().is_some() {
                 shared.extend(["etcd/ca.crt", "etcd/ca.key"]);
             }
@@ -266,12 +311,17 @@ fn preflight(ctx: &mut JoinContext) -> Result<()> {
                 .collect();
             if !missing.is_empty() {
                 return Err(Error::with_hint(
-                    format!("unable to add a new control plane instance: the shared certificates are missing: {}", missing.join(", ")),
+                    format!(
+                        "unable to add a new control plane instance: the shared certificates are missing: {}",
+                        missing.join(", ")
+                    ),
                     "pass --certificate-key (from `kubeadm init --upload-certs` or `kubeadm init phase upload-certs --upload-certs`), or copy the files from an existing control-plane node",
                 ));
             }
         }
-        println!("[preflight] Running pre-flight checks before initializing the new control plane instance");
+        println!(
+            "[preflight] Running pre-flight checks before initializing the new control plane instance"
+        );
     }
     kubeadm_preflight::run_checks(
         ctx.fx.as_ref(),
@@ -316,12 +366,17 @@ fn download_certs(ctx: &mut JoinContext) -> Result<()> {
     })?;
     let cfg = ctx.init_config()?;
     let kc = ctx.bootstrap_kubeconfig()?;
-    println!("[download-certs] Downloading the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace");
+    println!(
+        "[download-certs] Downloading the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace"
+    );
     let rt = apiclient::runtime()?;
     let secret = rt.block_on(async {
         let client = apiclient::client_from_kubeconfig(BOOTSTRAP_KUBELET_CONF, &kc).await?;
         let api: Api<Secret> = Api::namespaced(client, "kube-system");
-        apiclient::retry("get Secret kube-system/kubeadm-certs", 5, || api.get_opt("kubeadm-certs")).await
+        apiclient::retry("get Secret kube-system/kubeadm-certs", 5, || {
+            api.get_opt("kubeadm-certs")
+        })
+        .await
     })?;
     let secret = secret.ok_or_else(|| {
         Error::with_hint(
@@ -339,11 +394,16 @@ fn download_certs(ctx: &mut JoinContext) -> Result<()> {
     let mut plan = Vec::new();
     for (name, data) in files {
         let (path, secret_file) = certs_secret_path(&cfg, &name).ok_or_else(|| {
-            Error::msg(format!("the kubeadm-certs Secret holds an unexpected entry {name:?}"))
+            Error::msg(format!(
+                "the kubeadm-certs Secret holds an unexpected entry {name:?}"
+            ))
         })?;
         plan.push((path, secret_file, data));
     }
-    println!("[download-certs] Saving the certificates to the folder: {:?}", cfg.cluster.certificates_dir);
+    println!(
+        "[download-certs] Saving the certificates to the folder: {:?}",
+        cfg.cluster.certificates_dir
+    );
     for (path, secret_file, data) in plan {
         if let Some(parent) = path.parent().filter(|p| !ctx.fx.exists(p)) {
             ctx.fx.create_dir_all(parent, 0o755)?;
@@ -370,7 +430,8 @@ fn prepare_certs(ctx: &mut JoinContext) -> Result<()> {
             command: "join",
             phases: vec![certs::phase()],
         };
-        wf.run(ictx, None, &[], |_| {}).map_err(|e| Error::msg(e.to_string()))
+        wf.run(ictx, None, &[], |_| {})
+            .map_err(|e| Error::msg(e.to_string()))
     })
 }
 
@@ -386,7 +447,11 @@ fn prepare_kubeconfig(ctx: &mut JoinContext) -> Result<()> {
 
 fn prepare_control_plane(ctx: &mut JoinContext) -> Result<()> {
     ctx.with_init(|ictx| {
-        for component in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+        for component in [
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+        ] {
             staticpods::run_component(ictx, component)?;
         }
         Ok(())
@@ -395,7 +460,10 @@ fn prepare_control_plane(ctx: &mut JoinContext) -> Result<()> {
 
 /// The kubelet's healthz address from its configuration (upstream waits there).
 fn kubelet_healthz(config: &serde_json::Value) -> String {
-    let addr = config["healthzBindAddress"].as_str().filter(|s| !s.is_empty()).unwrap_or("127.0.0.1");
+    let addr = config["healthzBindAddress"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("127.0.0.1");
     let port = config["healthzPort"]
         .as_u64()
         .and_then(|p| u16::try_from(p).ok())
@@ -411,7 +479,9 @@ fn healthz_ok(addr: &str) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).is_err() {
+    if s.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .is_err()
+    {
         return false;
     }
     let mut head = [0u8; 16];
@@ -464,7 +534,10 @@ fn kubelet_start(ctx: &mut JoinContext) -> Result<()> {
         let ready = rt.block_on(async {
             let client = apiclient::client_from_kubeconfig(BOOTSTRAP_KUBELET_CONF, &kc).await?;
             let api: Api<Node> = Api::all(client);
-            let node = apiclient::retry(&format!("get Node {node_name}"), 5, || api.get_opt(&node_name)).await?;
+            let node = apiclient::retry(&format!("get Node {node_name}"), 5, || {
+                api.get_opt(&node_name)
+            })
+            .await?;
             Ok::<_, Error>(node.is_some_and(|n| {
                 n.status
                     .and_then(|s| s.conditions)
@@ -475,7 +548,9 @@ fn kubelet_start(ctx: &mut JoinContext) -> Result<()> {
         })?;
         if ready {
             return Err(Error::with_hint(
-                format!("a Node with name {node_name:?} and status \"Ready\" already exists in the cluster"),
+                format!(
+                    "a Node with name {node_name:?} and status \"Ready\" already exists in the cluster"
+                ),
                 "delete the existing Node (`kubectl delete node`) or join with another --node-name",
             ));
         }
@@ -494,7 +569,11 @@ fn kubelet_start(ctx: &mut JoinContext) -> Result<()> {
         if let Some(parent) = ca_path.parent().filter(|p| !ctx.fx.exists(p)) {
             ctx.fx.create_dir_all(parent, 0o755)?;
         }
-        ctx.fx.write_file(&ca_path, Content::Plain(info.ca_pem.clone().into_bytes()), 0o644)?;
+        ctx.fx.write_file(
+            &ca_path,
+            Content::Plain(info.ca_pem.clone().into_bytes()),
+            0o644,
+        )?;
     }
     ctx.with_init(staticpods::run_kubelet_start)?;
     if ctx.opts.dry_run {
@@ -519,13 +598,18 @@ fn kubelet_start(ctx: &mut JoinContext) -> Result<()> {
             JOIN_FAIL_HELP,
         )
     })?;
-    println!("[kubelet-check] The kubelet is healthy after {:.3}s", took.as_secs_f64());
+    println!(
+        "[kubelet-check] The kubelet is healthy after {:.3}s",
+        took.as_secs_f64()
+    );
     println!("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap");
     let tls_timeout = ctx.timeout(|t| t.tls_bootstrap, 300);
     let fx = ctx.fx.as_ref();
     wait_until(tls_timeout, || kubelet_conf_ready(fx)).ok_or_else(|| {
         Error::with_hint(
-            format!("the kubelet did not write {KUBELET_CONF} (TLS bootstrap) within {tls_timeout:?}"),
+            format!(
+                "the kubelet did not write {KUBELET_CONF} (TLS bootstrap) within {tls_timeout:?}"
+            ),
             JOIN_FAIL_HELP,
         )
     })?;
@@ -544,7 +628,13 @@ async fn etcd_endpoints(admin: &str) -> Result<Vec<String>> {
     let mut out: Vec<String> = pods
         .items
         .iter()
-        .filter_map(|p| p.metadata.annotations.as_ref()?.get(ETCD_CLIENT_URLS_ANNOTATION).cloned())
+        .filter_map(|p| {
+            p.metadata
+                .annotations
+                .as_ref()?
+                .get(ETCD_CLIENT_URLS_ANNOTATION)
+                .cloned()
+        })
         .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
         .filter(|u| !u.is_empty())
         .collect();
@@ -577,7 +667,14 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
         })
     };
     if ctx.opts.dry_run {
-        ctx.fx.note(&format!("Would add this node's etcd member ({peer_url}) to the existing etcd cluster{}", if learner { " as a learner, then promote it" } else { "" }));
+        ctx.fx.note(&format!(
+            "Would add this node's etcd member ({peer_url}) to the existing etcd cluster{}",
+            if learner {
+                " as a learner, then promote it"
+            } else {
+                ""
+            }
+        ));
         return write_manifest(ctx, &[(cfg.node_name().to_string(), peer_url)]);
     }
     let admin = ctx.admin_kubeconfig()?;
@@ -591,7 +688,12 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
     let dir = Path::new(&cfg.cluster.certificates_dir);
     let read = |f: &str| -> Result<Vec<u8>> {
         let p = dir.join(f);
-        ctx.fx.read(&p)?.ok_or_else(|| Error::with_hint(format!("{} is missing", p.display()), "run `kubeadm join phase control-plane-prepare certs` first"))
+        ctx.fx.read(&p)?.ok_or_else(|| {
+            Error::with_hint(
+                format!("{} is missing", p.display()),
+                "run `kubeadm join phase control-plane-prepare certs` first",
+            )
+        })
     };
     let tls = kubeadm_etcd::TlsFiles {
         ca: read("etcd/ca.crt")?,
@@ -599,9 +701,13 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
         key: read("etcd/healthcheck-client.key")?,
     };
     let etcd_err = |e: kubeadm_etcd::EtcdError| {
-        Error::with_hint(format!("etcd: {e}"), "check the existing etcd members' health with etcdctl (endpoint health, member list)")
+        Error::with_hint(
+            format!("etcd: {e}"),
+            "check the existing etcd members' health with etcdctl (endpoint health, member list)",
+        )
     };
-    let client = kubeadm_etcd::EtcdClient::new(&endpoints, Some(&tls), Duration::from_secs(10)).map_err(etcd_err)?;
+    let client = kubeadm_etcd::EtcdClient::new(&endpoints, Some(&tls), Duration::from_secs(10))
+        .map_err(etcd_err)?;
     let timeout = ctx.timeout(|t| t.etcd_api_call, 120);
     let existing = client.member_list().map_err(etcd_err)?;
     // A join that died after adding the member finds it again instead of adding a second one.
@@ -620,16 +726,28 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
         .iter()
         .filter_map(|m| {
             let url = m.peer_urls.first()?.clone();
-            let name = if m.id == me.id || m.name.is_empty() { cfg.node_name().to_string() } else { m.name.clone() };
+            let name = if m.id == me.id || m.name.is_empty() {
+                cfg.node_name().to_string()
+            } else {
+                m.name.clone()
+            };
             Some((name, url))
         })
         .collect();
     write_manifest(ctx, &initial)?;
-    println!("[etcd] Waiting for the new etcd member to join the cluster. This can take up to {timeout:?}");
+    println!(
+        "[etcd] Waiting for the new etcd member to join the cluster. This can take up to {timeout:?}"
+    );
     let start = Instant::now();
     if me.is_learner {
-        client.promote_when_ready(me.id, timeout).map_err(etcd_err)?;
-        println!("[etcd] Promoted the learner member {:x} to a voting member after {:.3}s", me.id, start.elapsed().as_secs_f64());
+        client
+            .promote_when_ready(me.id, timeout)
+            .map_err(etcd_err)?;
+        println!(
+            "[etcd] Promoted the learner member {:x} to a voting member after {:.3}s",
+            me.id,
+            start.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }
@@ -637,7 +755,8 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
 fn mark_control_plane(ctx: &mut JoinContext) -> Result<()> {
     let cfg = ctx.init_config()?;
     if ctx.opts.dry_run {
-        ctx.fx.note("Would label and taint this node as a control-plane node");
+        ctx.fx
+            .note("Would label and taint this node as a control-plane node");
         return Ok(());
     }
     let admin = ctx.admin_kubeconfig()?;
@@ -657,11 +776,14 @@ fn wait_control_plane(ctx: &mut JoinContext) -> Result<()> {
     let cfg = ctx.init_config()?;
     // Upstream waits here only with WaitForAllControlPlaneComponents (version table).
     if !wait_control_plane::wait_for_all_components(&cfg) {
-        tracing::info!("[wait-control-plane] Skipping phase as the feature gate WaitForAllControlPlaneComponents is disabled");
+        tracing::info!(
+            "[wait-control-plane] Skipping phase as the feature gate WaitForAllControlPlaneComponents is disabled"
+        );
         return Ok(());
     }
     if ctx.opts.dry_run {
-        ctx.fx.note("Would wait for the control plane components to become healthy");
+        ctx.fx
+            .note("Would wait for the control plane components to become healthy");
         return Ok(());
     }
     let endpoints = wait_control_plane::endpoints_from_manifests(
@@ -669,13 +791,17 @@ fn wait_control_plane(ctx: &mut JoinContext) -> Result<()> {
         &cfg.init.local_api_endpoint.advertise_address,
     )?;
     let timeout = wait_control_plane::control_plane_timeout(&cfg);
-    waiter::wait_for_blocking(&endpoints, timeout, &waiter::WaitOptions::new("control-plane-check"))
-        .map_err(|e| {
-            Error::with_hint(
-                format!("failed while waiting for the control plane to start: {e}"),
-                waiter::troubleshooting(&cfg.init.node_registration.cri_socket),
-            )
-        })?;
+    waiter::wait_for_blocking(
+        &endpoints,
+        timeout,
+        &waiter::WaitOptions::new("control-plane-check"),
+    )
+    .map_err(|e| {
+        Error::with_hint(
+            format!("failed while waiting for the control plane to start: {e}"),
+            waiter::troubleshooting(&cfg.init.node_registration.cri_socket),
+        )
+    })?;
     Ok(())
 }
 
@@ -725,7 +851,9 @@ mod tests {
     fn kubelet_healthz_address_from_config() {
         assert_eq!(kubelet_healthz(&serde_json::json!({})), "127.0.0.1:10248");
         assert_eq!(
-            kubelet_healthz(&serde_json::json!({"healthzBindAddress": "::1", "healthzPort": 20248})),
+            kubelet_healthz(
+                &serde_json::json!({"healthzBindAddress": "::1", "healthzPort": 20248})
+            ),
             "[::1]:20248"
         );
     }
@@ -735,7 +863,10 @@ mod tests {
         let map: BTreeMap<&str, &str> = BTreeMap::from([
             ("ca.key", "/etc/kubernetes/pki/ca.key"),
             ("etcd-ca.crt", "/etc/kubernetes/pki/etcd/ca.crt"),
-            ("front-proxy-ca.crt", "/etc/kubernetes/pki/front-proxy-ca.crt"),
+            (
+                "front-proxy-ca.crt",
+                "/etc/kubernetes/pki/front-proxy-ca.crt",
+            ),
         ]);
         let docs = kubeadm_api::decode::Documents::default();
         let (init, cluster, kubelet, proxy) = InitConfig::start(docs);
