@@ -339,7 +339,12 @@ async fn tls_bootstrap(
         .and_then(|r| r.pem())
         .map_err(|e| e.to_string())?;
     let api: Api<CertificateSigningRequest> = Api::all(client);
-    let name = format!("node-csr-{}", spec.node);
+    // A fresh name per attempt: a node that re-joins sends a new request for its new key.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let name = format!("node-csr-{}-{nanos:08x}", spec.node);
     let csr = CertificateSigningRequest {
         metadata: kube::api::ObjectMeta {
             name: Some(name.clone()),
@@ -895,5 +900,75 @@ fn init_join_worker_and_control_plane_then_reset() {
         .filter(|p| !p.starts_with(&patches_b))
         .collect();
     assert!(left.is_empty(), "reset left {left:?}");
+
+    // kill -9 of a join at each phase boundary, then reset, then join again: succeeds.
+    let join_b = [
+        "join",
+        &endpoint,
+        "--token",
+        TOKEN,
+        "--discovery-token-ca-cert-hash",
+        &hash,
+        "--node-name",
+        "worker-b",
+        "--patches",
+        "/patches",
+        "--ignore-preflight-errors",
+        "all",
+    ];
+    for marker in [
+        "[preflight]",
+        "[discovery]",
+        "[kubelet-start]",
+        "[kubelet-check]",
+    ] {
+        let kubelet = TestKubelet::start(KubeletSpec {
+            root: b.clone(),
+            node: "worker-b".into(),
+            healthz_port: healthz_b,
+            etcd: None,
+            state: shared.clone(),
+        });
+        let mut child = Process::new(assert_cmd::cargo::cargo_bin("kubeadm"))
+            .arg("--rootfs")
+            .arg(&b)
+            .args(join_b)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut seen = false;
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            if line.starts_with(marker) {
+                seen = true;
+                let _ = child.kill(); // SIGKILL: no clean-up runs
+                break;
+            }
+        }
+        let _ = child.wait();
+        assert!(seen, "join never reached {marker}");
+        drop(kubelet);
+        ok(&kubeadm(&b, &["reset", "-f"]));
+    }
+    let kubelet_b = TestKubelet::start(KubeletSpec {
+        root: b.clone(),
+        node: "worker-b".into(),
+        healthz_port: healthz_b,
+        etcd: None,
+        state: shared.clone(),
+    });
+    let out = kubeadm(&b, &join_b);
+    assert!(
+        out.status.success(),
+        "{}\n{}\nkubelet B: {:?}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        kubelet_b.log()
+    );
+    assert!(b.join("etc/kubernetes/kubelet.conf").is_file());
+    drop(kubelet_b);
+    ok(&kubeadm(&b, &["reset", "-f"]));
     drop(kubelet_a);
 }

@@ -188,7 +188,7 @@ mod tests {
         let pins = Pins::parse(&[upper]).unwrap();
         pins.check(&pem).unwrap();
         let (other_pem, other_hash) = ca();
-        let pins = Pins::parse(&[other_hash.clone()]).unwrap();
+        let pins = Pins::parse(std::slice::from_ref(&other_hash)).unwrap();
         let err = pins.check(&pem).unwrap_err();
         assert!(matches!(err, DiscoveryError::PinMismatch { ref found } if *found == hash));
         // Any pin may match, against any CA of a bundle.
