@@ -807,14 +807,15 @@ fn init_join_worker_and_control_plane_then_reset() {
         server.get("", "nodes", "", "worker-b").is_some(),
         "worker-b registered"
     );
-    let csr = server
-        .get(
-            "certificates.k8s.io",
-            "certificatesigningrequests",
-            "",
-            "node-csr-worker-b",
-        )
-        .unwrap();
+    let csrs = server.list("certificates.k8s.io", "certificatesigningrequests");
+    let csr = csrs
+        .iter()
+        .find(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("node-csr-worker-b"))
+        })
+        .expect("worker-b's CSR");
     assert!(csr["status"]["certificate"].is_string(), "{csr}");
 
     // Control-plane join on C: etcd grows from 1 to 2 voting members through a learner.
