@@ -83,6 +83,24 @@ pub fn secret(
     })
 }
 
+/// The certificate files every control-plane node shares (relative to the certificates
+/// directory): what upload-certs uploads and what a control-plane join must have, by download or
+/// by hand. With local etcd the etcd CA is shared too.
+pub fn shared_files(local_etcd: bool) -> Vec<&'static str> {
+    let mut names = vec![
+        "ca.crt",
+        "ca.key",
+        "sa.key",
+        "sa.pub",
+        "front-proxy-ca.crt",
+        "front-proxy-ca.key",
+    ];
+    if local_etcd {
+        names.extend(["etcd/ca.crt", "etcd/ca.key"]);
+    }
+    names
+}
+
 /// Opens every entry of a kubeadm-certs Secret.
 pub fn open(hex_key: &str, s: &Secret) -> Result<BTreeMap<String, Vec<u8>>, ClusterError> {
     let mut out = BTreeMap::new();

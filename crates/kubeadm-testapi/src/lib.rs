@@ -74,6 +74,24 @@ pub struct TestApiConfig {
     pub git_version: String,
 }
 
+impl TestApiConfig {
+    /// Serves with the API server certificate of a kubeadm PKI directory (`<root>/etc/kubernetes/pki`
+    /// as `kubeadm init phase certs` writes it), trusts and signs with its CA.
+    pub fn from_pki_dir(dir: &std::path::Path, git_version: &str) -> Result<Self, std::io::Error> {
+        let read = |f: &str| std::fs::read_to_string(dir.join(f));
+        Ok(TestApiConfig {
+            serving_cert_pem: read("apiserver.crt")?,
+            serving_key_pem: read("apiserver.key")?,
+            client_ca_pem: read("ca.crt")?,
+            signing_ca: Some(SigningCa {
+                cert_pem: read("ca.crt")?,
+                key_pem: read("ca.key")?,
+            }),
+            git_version: git_version.to_string(),
+        })
+    }
+}
+
 /// A running test API server; stopped when dropped.
 pub struct TestApiServer {
     addr: SocketAddr,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use kubeadm_testapi::health::HealthServer;
-use kubeadm_testapi::{SigningCa, TestApiConfig, TestApiServer};
+use kubeadm_testapi::{TestApiConfig, TestApiServer};
 use serde_json::json;
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
@@ -144,16 +144,9 @@ fn full_init_against_the_test_api_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let server = TestApiServer::start(TestApiConfig {
-        serving_cert_pem: read(root, "etc/kubernetes/pki/apiserver.crt"),
-        serving_key_pem: read(root, "etc/kubernetes/pki/apiserver.key"),
-        client_ca_pem: read(root, "etc/kubernetes/pki/ca.crt"),
-        signing_ca: Some(SigningCa {
-            cert_pem: read(root, "etc/kubernetes/pki/ca.crt"),
-            key_pem: read(root, "etc/kubernetes/pki/ca.key"),
-        }),
-        git_version: "v1.33.13".into(),
-    })
+    let server = TestApiServer::start(
+        TestApiConfig::from_pki_dir(&root.join("etc/kubernetes/pki"), "v1.33.13").unwrap(),
+    )
     .unwrap();
     // The kubelet, controller-manager and scheduler are played by health endpoints.
     let (cert, key) = (

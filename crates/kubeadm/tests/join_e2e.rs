@@ -30,7 +30,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kubeadm_testapi::rest::State;
-use kubeadm_testapi::{SigningCa, TestApiConfig, TestApiServer};
+use kubeadm_testapi::{TestApiConfig, TestApiServer};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
@@ -516,16 +516,7 @@ fn init_join_worker_and_control_plane_then_reset() {
             cfg_a.to_str().unwrap(),
         ],
     ));
-    let server_cfg = TestApiConfig {
-        serving_cert_pem: read(&a, "etc/kubernetes/pki/apiserver.crt"),
-        serving_key_pem: read(&a, "etc/kubernetes/pki/apiserver.key"),
-        client_ca_pem: read(&a, "etc/kubernetes/pki/ca.crt"),
-        signing_ca: Some(SigningCa {
-            cert_pem: read(&a, "etc/kubernetes/pki/ca.crt"),
-            key_pem: read(&a, "etc/kubernetes/pki/ca.key"),
-        }),
-        git_version: VERSION.into(),
-    };
+    let server_cfg = TestApiConfig::from_pki_dir(&a.join("etc/kubernetes/pki"), VERSION).unwrap();
     let shared = {
         let placeholder = TestApiServer::start(server_cfg.clone()).unwrap();
         placeholder.shared_state()
@@ -533,13 +524,16 @@ fn init_join_worker_and_control_plane_then_reset() {
     let server =
         TestApiServer::start_frontend(&server_cfg, &shared, &format!("127.0.0.1:{port}")).unwrap();
     let endpoint = format!("127.0.0.1:{port}");
-    let kubelet_a = TestKubelet::start(KubeletSpec {
-        root: a.clone(),
-        node: "cp-a".into(),
-        healthz_port: healthz_a,
-        etcd: Some(etcd_bin.clone()),
-        state: shared.clone(),
-    });
+    let kubelet_for = |root: &Path, node: &str, healthz_port: u16, run_etcd: bool| {
+        TestKubelet::start(KubeletSpec {
+            root: root.to_path_buf(),
+            node: node.into(),
+            healthz_port,
+            etcd: run_etcd.then(|| etcd_bin.clone()),
+            state: shared.clone(),
+        })
+    };
+    let kubelet_a = kubelet_for(&a, "cp-a", healthz_a, true);
     // The kubelet registers its Node right after init writes kubelet.conf; mark-control-plane
     // may run before that, so the Node is there from the start, as with a fast kubelet.
     server
@@ -758,30 +752,22 @@ fn init_join_worker_and_control_plane_then_reset() {
         &patches_b.join("kubeletconfiguration+merge.yaml"),
         &format!("healthzPort: {healthz_b}\n"),
     );
-    let kubelet_b = TestKubelet::start(KubeletSpec {
-        root: b.clone(),
-        node: "worker-b".into(),
-        healthz_port: healthz_b,
-        etcd: None,
-        state: shared.clone(),
-    });
-    let out = kubeadm(
-        &b,
-        &[
-            "join",
-            &endpoint,
-            "--token",
-            TOKEN,
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--node-name",
-            "worker-b",
-            "--patches",
-            "/patches",
-            "--ignore-preflight-errors",
-            "all",
-        ],
-    );
+    let join_b = [
+        "join",
+        &endpoint,
+        "--token",
+        TOKEN,
+        "--discovery-token-ca-cert-hash",
+        &hash,
+        "--node-name",
+        "worker-b",
+        "--patches",
+        "/patches",
+        "--ignore-preflight-errors",
+        "all",
+    ];
+    let kubelet_b = kubelet_for(&b, "worker-b", healthz_b, false);
+    let out = kubeadm(&b, &join_b);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -826,13 +812,7 @@ fn init_join_worker_and_control_plane_then_reset() {
         &patches_c.join("kubeletconfiguration+merge.yaml"),
         &format!("healthzPort: {healthz_c}\n"),
     );
-    let kubelet_c = TestKubelet::start(KubeletSpec {
-        root: c.clone(),
-        node: "cp-c".into(),
-        healthz_port: healthz_c,
-        etcd: Some(etcd_bin.clone()),
-        state: shared.clone(),
-    });
+    let kubelet_c = kubelet_for(&c, "cp-c", healthz_c, true);
     let port_c = free_port("127.0.0.2").to_string();
     let out = kubeadm(
         &c,
@@ -903,33 +883,13 @@ fn init_join_worker_and_control_plane_then_reset() {
     assert!(left.is_empty(), "reset left {left:?}");
 
     // kill -9 of a join at each phase boundary, then reset, then join again: succeeds.
-    let join_b = [
-        "join",
-        &endpoint,
-        "--token",
-        TOKEN,
-        "--discovery-token-ca-cert-hash",
-        &hash,
-        "--node-name",
-        "worker-b",
-        "--patches",
-        "/patches",
-        "--ignore-preflight-errors",
-        "all",
-    ];
     for marker in [
         "[preflight]",
         "[discovery]",
         "[kubelet-start]",
         "[kubelet-check]",
     ] {
-        let kubelet = TestKubelet::start(KubeletSpec {
-            root: b.clone(),
-            node: "worker-b".into(),
-            healthz_port: healthz_b,
-            etcd: None,
-            state: shared.clone(),
-        });
+        let kubelet = kubelet_for(&b, "worker-b", healthz_b, false);
         let mut child = Process::new(assert_cmd::cargo::cargo_bin("kubeadm"))
             .arg("--rootfs")
             .arg(&b)
@@ -953,13 +913,7 @@ fn init_join_worker_and_control_plane_then_reset() {
         drop(kubelet);
         ok(&kubeadm(&b, &["reset", "-f"]));
     }
-    let kubelet_b = TestKubelet::start(KubeletSpec {
-        root: b.clone(),
-        node: "worker-b".into(),
-        healthz_port: healthz_b,
-        etcd: None,
-        state: shared.clone(),
-    });
+    let kubelet_b = kubelet_for(&b, "worker-b", healthz_b, false);
     let out = kubeadm(&b, &join_b);
     assert!(
         out.status.success(),

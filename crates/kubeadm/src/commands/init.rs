@@ -166,15 +166,7 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
         .run(&mut ctx, phase, &skips, |path| {
             tracing::info!(phase = path, "running phase")
         })
-        .map_err(|e| match e {
-            kubeadm_workflow::WorkflowError::Phase { path, source } => {
-                Error::Workflow(format!("error execution phase {path}"), Box::new(source))
-            }
-            other => Error::with_hint(
-                other.to_string(),
-                "run `kubeadm init --help` to list the phases",
-            ),
-        })?;
+        .map_err(|e| super::workflow_error(e, "init"))?;
     ctx.fx.sync()?;
     if phase.is_none() && dry_run {
         println!(

@@ -116,15 +116,7 @@ pub fn run(root: &Path, args: &JoinArgs, matches: &ArgMatches, phase: Option<&st
         .run(&mut ctx, phase, &skips, |path| {
             tracing::info!(phase = path, "running phase")
         })
-        .map_err(|e| match e {
-            kubeadm_workflow::WorkflowError::Phase { path, source } => {
-                Error::Workflow(format!("error execution phase {path}"), Box::new(source))
-            }
-            other => Error::with_hint(
-                other.to_string(),
-                "run `kubeadm join --help` to list the phases",
-            ),
-        })?;
+        .map_err(|e| super::workflow_error(e, "join"))?;
     if phase.is_some() {
         return Ok(());
     }

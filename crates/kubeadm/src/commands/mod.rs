@@ -88,3 +88,17 @@ pub fn flag_error(flag: &str, value: &str, message: &str) -> Error {
     }
     .into()
 }
+
+/// Turns a workflow failure into the binary's error: upstream's "error execution phase <path>"
+/// with the phase's own error as the cause, or a pointer to the command's phase list.
+pub fn workflow_error(e: kubeadm_workflow::WorkflowError<Error>, command: &str) -> Error {
+    match e {
+        kubeadm_workflow::WorkflowError::Phase { path, source } => {
+            Error::Workflow(format!("error execution phase {path}"), Box::new(source))
+        }
+        other => Error::with_hint(
+            other.to_string(),
+            format!("run `kubeadm {command} --help` to list the phases"),
+        ),
+    }
+}

@@ -8,7 +8,7 @@ use kubeadm_api::{ConfigError, defaults, validate};
 
 use super::{check_mixed_flags, read_config};
 use crate::cli::ResetArgs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::phases::reset::{ResetContext, ResetOptions, ask_stdin, reset_workflow};
 
 /// Resolves the ResetConfiguration from `--config` and flags.
@@ -63,15 +63,7 @@ pub fn run(root: &Path, args: &ResetArgs, matches: &ArgMatches) -> Result<()> {
     };
     reset_workflow()
         .run(&mut ctx, None, &skips, |_| {})
-        .map_err(|e| match e {
-            kubeadm_workflow::WorkflowError::Phase { path, source } => {
-                Error::Workflow(format!("error execution phase {path}"), Box::new(source))
-            }
-            other => Error::with_hint(
-                other.to_string(),
-                "run `kubeadm reset --help` to list the phases",
-            ),
-        })?;
+        .map_err(|e| super::workflow_error(e, "reset"))?;
     for line in &ctx.not_cleaned {
         println!("\n{line}");
     }

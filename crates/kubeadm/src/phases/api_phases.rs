@@ -131,17 +131,7 @@ fn upload_certs(ctx: &mut InitContext) -> Result<()> {
             "pass --certificate-key with 64 hex characters, or omit it",
         )
     })?;
-    let mut names = vec![
-        "ca.crt",
-        "ca.key",
-        "sa.key",
-        "sa.pub",
-        "front-proxy-ca.crt",
-        "front-proxy-ca.key",
-    ];
-    if ctx.cfg.local_etcd().is_some() {
-        names.extend(["etcd/ca.crt", "etcd/ca.key"]);
-    }
+    let names = kubeadm_cluster::certs_secret::shared_files(ctx.cfg.local_etcd().is_some());
     let mut files = BTreeMap::new();
     for n in names {
         let path = pki_path(&ctx.cfg, n);

@@ -292,17 +292,7 @@ fn preflight(ctx: &mut JoinContext) -> Result<()> {
         if !inputs.download_certs {
             // Without a certificate key the shared certificates must have been copied by hand.
             let dir = Path::new(&cfg.cluster.certificates_dir);
-            let mut shared = vec![
-                "ca.crt",
-                "ca.key",
-                "sa.key",
-                "sa.pub",
-                "front-proxy-ca.crt",
-                "front-proxy-ca.key",
-            ];
-            if cfg.local_etcd().is_some() {
-                shared.extend(["etcd/ca.crt", "etcd/ca.key"]);
-            }
+            let shared = kubeadm_cluster::certs_secret::shared_files(cfg.local_etcd().is_some());
             let missing: Vec<String> = shared
                 .iter()
                 .map(|f| dir.join(f))
