@@ -420,8 +420,11 @@ fn prepare_certs(ctx: &mut JoinContext) -> Result<()> {
             command: "join",
             phases: vec![certs::phase()],
         };
-        wf.run(ictx, None, &[], |_| {})
-            .map_err(|e| Error::msg(e.to_string()))
+        // The certs group's own error (with its hint) is this phase's error.
+        wf.run(ictx, None, &[], |_| {}).map_err(|e| match e {
+            kubeadm_workflow::WorkflowError::Phase { source, .. } => source,
+            other => Error::msg(other.to_string()),
+        })
     })
 }
 
