@@ -344,6 +344,19 @@ impl TestApiServer {
         self.state().not_ready = !ready;
     }
 
+    /// Stores a bare Node, as a kubelet registers it (for tests whose kubelet is not played);
+    /// the store's refusal (e.g. it exists) as text.
+    pub fn register_node(&self, name: &str) -> Result<(), String> {
+        let rt = find("", "v1", "nodes").ok_or("the nodes resource is not served")?;
+        let node =
+            serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}});
+        self.state()
+            .store
+            .create(rt, "", name, node)
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    }
+
     /// Makes the next `n` updates (PUT, and patches) fail with 409 Conflict.
     pub fn inject_conflicts(&self, n: u32) {
         self.state().conflicts_to_inject = n;

@@ -9,7 +9,6 @@ use std::time::Duration;
 use assert_cmd::Command;
 use kubeadm_testapi::TestApiServer;
 use kubeadm_testapi::pki::TestPki;
-use serde_json::json;
 
 fn kubeadm(root: &std::path::Path, args: &[&str]) -> assert_cmd::assert::Assert {
     Command::cargo_bin("kubeadm")
@@ -35,18 +34,7 @@ fn api_phases_end_to_end_and_rerun_converges() {
     )
     .unwrap();
     std::fs::write(root.join("etc/kubernetes/pki/ca.crt"), &pki.ca_cert_pem).unwrap();
-    {
-        let mut st = server.state();
-        let rt = kubeadm_testapi::find("", "v1", "nodes").unwrap();
-        st.store
-            .create(
-                rt,
-                "",
-                "cp-1",
-                json!({"apiVersion":"v1","kind":"Node","metadata":{"name":"cp-1"}}),
-            )
-            .unwrap();
-    }
+    server.register_node("cp-1").unwrap();
     let common = [
         "--apiserver-advertise-address",
         "127.0.0.1",

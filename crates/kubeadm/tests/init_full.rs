@@ -13,7 +13,6 @@ use std::time::Duration;
 use assert_cmd::Command;
 use kubeadm_testapi::health::HealthServer;
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
-use serde_json::json;
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 
@@ -168,16 +167,7 @@ fn full_init_against_the_test_api_server() {
     .unwrap();
     // The kubelet registers the Node and, after its TLS bootstrap, keeps its rotating client
     // certificate in kubelet-client-current.pem; the test plays that part.
-    server
-        .state()
-        .store
-        .create(
-            kubeadm_testapi::find("", "v1", "nodes").unwrap(),
-            "",
-            "cp-1",
-            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cp-1"}}),
-        )
-        .unwrap();
+    server.register_node("cp-1").unwrap();
     std::fs::create_dir_all(root.join("var/lib/kubelet/pki")).unwrap();
     std::fs::write(
         root.join("var/lib/kubelet/pki/kubelet-client-current.pem"),

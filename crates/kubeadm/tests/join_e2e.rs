@@ -536,16 +536,7 @@ fn init_join_worker_and_control_plane_then_reset() {
     let kubelet_a = kubelet_for(&a, "cp-a", healthz_a, true);
     // The kubelet registers its Node right after init writes kubelet.conf; mark-control-plane
     // may run before that, so the Node is there from the start, as with a fast kubelet.
-    server
-        .state()
-        .store
-        .create(
-            kubeadm_testapi::find("", "v1", "nodes").unwrap(),
-            "",
-            "cp-a",
-            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cp-a"}}),
-        )
-        .unwrap();
+    server.register_node("cp-a").unwrap();
     let out = ok(&kubeadm(
         &a,
         &[
@@ -613,54 +604,41 @@ fn init_join_worker_and_control_plane_then_reset() {
         "invalid for this cluster or it has expired",
     );
     // An expired token: the token cleaner deletes it and the signer drops its signature.
-    let secrets = kubeadm_testapi::find("", "v1", "secrets").unwrap();
-    let token_secret = |id: &str, expiration: &str, signing: bool| {
-        let mut data = json!({"token-id": id, "token-secret": "0123456789abcdef", "usage-bootstrap-authentication": "true", "expiration": expiration});
-        if signing {
-            data["usage-bootstrap-signing"] = json!("true");
-        }
-        let data: serde_json::Map<String, Value> = data
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    json!(base64_encode(v.as_str().unwrap().as_bytes())),
-                )
-            })
-            .collect();
-        json!({"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
-               "metadata": {"name": format!("bootstrap-token-{id}"), "namespace": "kube-system"}, "data": data})
+    // Tokens stored with kubeadm's own Secret builder, then the controllers run.
+    let add_token = |token: &str, expires: &str, usages: &[&str]| {
+        let t = kubeadm_api::v1beta4::BootstrapToken {
+            token: kubeadm_api::BootstrapTokenString::parse(token).unwrap(),
+            expires: Some(expires.into()),
+            usages: usages.iter().map(|u| u.to_string()).collect(),
+            ..Default::default()
+        };
+        let secret = kubeadm_cluster::token::secret(&t, jiff::Timestamp::now()).unwrap();
+        let obj = serde_json::to_value(&secret).unwrap();
+        let name = kubeadm_cluster::token::secret_name(t.token.id());
+        let rt = kubeadm_testapi::find("", "v1", "secrets").unwrap();
+        server
+            .state()
+            .store
+            .create(rt, "kube-system", &name, obj)
+            .unwrap();
+        server.reconcile();
     };
-    server
-        .state()
-        .store
-        .create(
-            secrets,
-            "kube-system",
-            "bootstrap-token-exp000",
-            token_secret("exp000", "2000-01-01T00:00:00Z", true),
-        )
-        .unwrap();
-    server.reconcile();
+    add_token(
+        "exp000.0123456789abcdef",
+        "2000-01-01T00:00:00Z",
+        &["signing", "authentication"],
+    );
     attack(
         "expired-token",
         join_config(&endpoint, "exp000.0123456789abcdef", &hash, None),
         "invalid for this cluster or it has expired",
     );
     // A token that may authenticate but not sign: cluster-info carries no JWS for it.
-    server
-        .state()
-        .store
-        .create(
-            secrets,
-            "kube-system",
-            "bootstrap-token-nosign",
-            token_secret("nosign", "2100-01-01T00:00:00Z", false),
-        )
-        .unwrap();
-    server.reconcile();
+    add_token(
+        "nosign.0123456789abcdef",
+        "2100-01-01T00:00:00Z",
+        &["authentication"],
+    );
     attack(
         "jws-missing",
         join_config(&endpoint, "nosign.0123456789abcdef", &hash, None),

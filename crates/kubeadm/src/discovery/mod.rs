@@ -136,14 +136,23 @@ impl DiscoveryError {
     }
 }
 
-/// Builds the anonymous client for `https://<endpoint>`: without server verification (`ca` none)
-/// or verified against `ca` (PEM bundle).
-fn anonymous_client(url: &str, ca_pem: Option<&str>) -> Result<Client, String> {
+/// How an anonymous client checks the server's certificate.
+enum Trust<'a> {
+    /// Not at all: discovery's first read, whose content the token's JWS authenticates.
+    Nothing,
+    /// Against this CA bundle (PEM): the pinned cluster CA.
+    Ca(&'a str),
+    /// Against the system's roots: a discovery kubeconfig served at an https URL.
+    SystemRoots,
+}
+
+/// An anonymous client for `url` (no credentials: cluster-info is public).
+fn anonymous_client(url: &str, trust: Trust) -> Result<Client, String> {
     apiclient::install_crypto_provider();
     let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
     let mut cfg = Config::new(uri);
-    match ca_pem {
-        Some(pem_text) => {
+    match trust {
+        Trust::Ca(pem_text) => {
             let ders = pem::parse_many(pem_text.as_bytes())
                 .map_err(|e| e.to_string())?
                 .into_iter()
@@ -151,7 +160,8 @@ fn anonymous_client(url: &str, ca_pem: Option<&str>) -> Result<Client, String> {
                 .collect();
             cfg.root_cert = Some(ders);
         }
-        None => cfg.accept_invalid_certs = true,
+        Trust::Nothing => cfg.accept_invalid_certs = true,
+        Trust::SystemRoots => {}
     }
     cfg.connect_timeout = Some(Duration::from_secs(5));
     cfg.read_timeout = Some(Duration::from_secs(10));
@@ -175,7 +185,7 @@ async fn fetch_signed(
     let url = format!("https://{endpoint}");
     let mut last: DiscoveryError;
     loop {
-        last = match anonymous_client(&url, ca_pem) {
+        last = match anonymous_client(&url, ca_pem.map_or(Trust::Nothing, Trust::Ca)) {
             Err(detail) => DiscoveryError::Unreachable {
                 endpoint: endpoint.to_string(),
                 detail,
@@ -262,9 +272,8 @@ pub async fn file(f: &FileDiscovery, timeout: Duration) -> Result<ClusterInfo, D
     };
     let text = if let Some(rest) = path.strip_prefix("https://") {
         let (host, rest_path) = rest.split_once('/').unwrap_or((rest, ""));
-        // The URL is verified against the system roots: a client without a pinned CA but with
-        // verification on.
-        let client = system_roots_client(&format!("https://{host}")).map_err(err)?;
+        let client =
+            anonymous_client(&format!("https://{host}"), Trust::SystemRoots).map_err(err)?;
         let req = http::Request::get(format!("/{rest_path}"))
             .body(Vec::new())
             .map_err(|e| err(e.to_string()))?;
@@ -280,7 +289,7 @@ pub async fn file(f: &FileDiscovery, timeout: Duration) -> Result<ClusterInfo, D
     // Refresh from the cluster's own cluster-info over TLS verified with the file's CA.
     let deadline = Instant::now() + timeout;
     loop {
-        let attempt = match anonymous_client(&info.server, Some(&info.ca_pem)) {
+        let attempt = match anonymous_client(&info.server, Trust::Ca(&info.ca_pem)) {
             Ok(client) => get_cluster_info(client).await,
             Err(e) => Err(e),
         };
@@ -305,15 +314,6 @@ pub async fn file(f: &FileDiscovery, timeout: Duration) -> Result<ClusterInfo, D
             Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
         }
     }
-}
-
-fn system_roots_client(url: &str) -> Result<Client, String> {
-    apiclient::install_crypto_provider();
-    let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
-    let mut cfg = Config::new(uri);
-    cfg.connect_timeout = Some(Duration::from_secs(5));
-    cfg.read_timeout = Some(Duration::from_secs(10));
-    Client::try_from(cfg).map_err(|e| e.to_string())
 }
 
 /// Runs the configured discovery method.
