@@ -225,29 +225,19 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 impl TestApiServer {
     /// Starts the server on `127.0.0.1:0` in its own thread and runtime.
     pub fn start(cfg: TestApiConfig) -> Result<Self, Error> {
+        Self::start_on(&cfg, "127.0.0.1:0")
+    }
+
+    /// Like [`TestApiServer::start`], listening on `bind` (`127.0.0.1:6443`): where a cluster's
+    /// configuration says its API server is, before anything else is there.
+    pub fn start_on(cfg: &TestApiConfig, bind: &str) -> Result<Self, Error> {
         let mut st = State {
             ca: cfg.signing_ca.clone(),
             git_version: cfg.git_version.clone(),
             ..State::default()
         };
         rest::seed(&mut st);
-        Self::serve_state(&cfg, Arc::new(Mutex::new(st)), "127.0.0.1:0")
-    }
-
-    /// Starts a second API server on `bind` over the same state, as a second kube-apiserver
-    /// over the same etcd: a joining control-plane node's own API server. `cfg` gives its
-    /// serving certificate and client CA.
-    pub fn start_frontend(
-        cfg: &TestApiConfig,
-        shared: &Arc<Mutex<State>>,
-        bind: &str,
-    ) -> Result<Self, Error> {
-        Self::serve_state(cfg, shared.clone(), bind)
-    }
-
-    /// The state, shareable with [`TestApiServer::start_frontend`] and test helpers.
-    pub fn shared_state(&self) -> Arc<Mutex<State>> {
-        self.state.clone()
+        Self::serve_state(cfg, Arc::new(Mutex::new(st)), bind)
     }
 
     fn serve_state(

@@ -759,6 +759,37 @@ fn validate(
     Ok(())
 }
 
+/// The NodeRestriction admission plugin (kubeadm enables it): a kubelet may create only mirror
+/// Pods of its static Pods, bound to itself.
+fn node_restriction(user: &UserInfo, rt: &ResourceType, obj: &Value) -> Option<Response> {
+    let node = user.name.strip_prefix("system:node:")?;
+    if rt.resource != "pods" {
+        return None;
+    }
+    let refuse = |why: String| {
+        Some(status(
+            403,
+            "Forbidden",
+            &format!(
+                "pods \"{}\" is forbidden: {why}",
+                obj["metadata"]["name"].as_str().unwrap_or_default()
+            ),
+            None,
+        ))
+    };
+    if !obj["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_string() {
+        return refuse(format!(
+            "pod does not have \"kubernetes.io/config.mirror\" annotation, node \"{node}\" can only create mirror pods"
+        ));
+    }
+    if obj["spec"]["nodeName"].as_str() != Some(node) {
+        return refuse(format!(
+            "node \"{node}\" can only create pods with spec.nodeName set to itself"
+        ));
+    }
+    None
+}
+
 fn create(state: &mut State, user: &UserInfo, t: &Target, mut obj: Value, query: &str) -> Response {
     if !t.subresource.is_empty() {
         return bad_request("cannot create a subresource");
@@ -774,6 +805,9 @@ fn create(state: &mut State, user: &UserInfo, t: &Target, mut obj: Value, query:
         meta_mut(&mut obj).insert("name".into(), json!(name));
     }
     if let Err(r) = validate(t.rt, &t.namespace, None, &obj) {
+        return r;
+    }
+    if let Some(r) = node_restriction(user, t.rt, &obj) {
         return r;
     }
     if obj["metadata"]["resourceVersion"]
@@ -1077,6 +1111,46 @@ mod tests {
             b"",
         );
         assert_eq!(r.body["message"], "configmaps \"none\" not found");
+    }
+
+    #[test]
+    fn a_node_creates_only_its_own_mirror_pods() {
+        let mut s = state();
+        let node = UserInfo {
+            name: "system:node:n1".into(),
+            groups: vec!["system:nodes".into(), "system:authenticated".into()],
+        };
+        let pod = |name: &str, node_name: &str, mirror: bool| {
+            let mut p = json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "kube-system"},
+                "spec": {"nodeName": node_name, "containers": [{"name": "c", "image": "i"}]}});
+            if mirror {
+                p["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "h"});
+            }
+            p
+        };
+        let path = "/api/v1/namespaces/kube-system/pods";
+        let r = post(&mut s, &node, path, pod("plain", "n1", false));
+        assert_eq!(r.code, 403, "{}", r.body);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("can only create mirror pods")
+        );
+        assert_eq!(
+            post(&mut s, &node, path, pod("other", "n2", true)).code,
+            403
+        );
+        assert_eq!(
+            post(&mut s, &node, path, pod("etcd-n1", "n1", true)).code,
+            201
+        );
+        // Anyone else is left to RBAC.
+        assert_eq!(
+            post(&mut s, &admin(), path, pod("plain", "n2", false)).code,
+            201
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! Pods, and runs etcd static Pods as processes (only the listen addresses are narrowed, since
 //! every "host" here shares one loopback).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -26,10 +26,10 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestSpec,
 };
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kubeadm_testapi::rest::State;
+use kubeadm_testapi::realbins::RealBins;
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
 use serde_json::{Value, json};
 
@@ -115,7 +115,108 @@ fn etcd_binary() -> Option<PathBuf> {
     found
 }
 
-/// One node's stand-in kubelet; stops (and kills its etcd) when dropped.
+/// Where the cluster runs.
+enum Backend {
+    /// The in-repo test API server (serving with A's certificates); the test kubelets run only
+    /// etcd, with this binary.
+    TestServer { etcd: PathBuf },
+    /// Real binaries (`KUBEADM_TEST_BIN_DIR`): the test kubelets run every static Pod, so A's
+    /// kube-apiserver, kube-controller-manager (which approves and signs the kubelets' CSRs) and
+    /// kube-scheduler come from our manifests.
+    Real(RealBins),
+}
+
+impl Backend {
+    /// The Kubernetes version deployed: the binaries' own for real ones.
+    fn version(&self) -> String {
+        match self {
+            Backend::TestServer { .. } => VERSION.to_string(),
+            Backend::Real(bins) => bins
+                .kubernetes_version()
+                .unwrap_or_else(|| VERSION.to_string()),
+        }
+    }
+
+    /// The static Pods a test kubelet runs, by component, with their binaries.
+    fn binaries(&self) -> BTreeMap<String, PathBuf> {
+        match self {
+            Backend::TestServer { etcd } => BTreeMap::from([("etcd".to_string(), etcd.clone())]),
+            Backend::Real(bins) => kubeadm_testapi::realbins::BINARIES
+                .iter()
+                .map(|b| (b.to_string(), bins.dir.join(b)))
+                .collect(),
+        }
+    }
+
+    /// Health-check timeouts in the init configuration: real components start slower.
+    fn health_timeout(&self) -> &'static str {
+        match self {
+            Backend::TestServer { .. } => "30s",
+            Backend::Real(_) => "2m0s",
+        }
+    }
+}
+
+/// The cluster through A's admin.conf: the same requests whichever server answers.
+struct Admin {
+    rt: tokio::runtime::Runtime,
+    client: kube::Client,
+}
+
+impl Admin {
+    fn new(root: &Path) -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let text = read(root, "etc/kubernetes/admin.conf");
+        let client = rt.block_on(client_from(&text)).unwrap();
+        Admin { rt, client }
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+        self.rt
+            .block_on(self.client.request::<Value>(req))
+            .map_err(|e| format!("{method} {path}: {e}"))
+    }
+
+    fn get(&self, path: &str) -> Option<Value> {
+        self.request("GET", path, None).ok()
+    }
+
+    fn items(&self, path: &str) -> Vec<Value> {
+        self.get(path)
+            .and_then(|l| l["items"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    fn create(&self, path: &str, obj: &Value) {
+        self.request("POST", path, Some(obj)).unwrap();
+    }
+}
+
+/// An object as it can be created elsewhere: without what its server set.
+fn portable(mut obj: Value) -> Value {
+    if let Some(m) = obj["metadata"].as_object_mut() {
+        for k in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "managedFields",
+        ] {
+            m.remove(k);
+        }
+    }
+    obj
+}
+
+/// One node's stand-in kubelet; stops (and kills its static Pods' processes) when dropped.
 struct TestKubelet {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -126,9 +227,22 @@ struct TestKubelet {
 struct KubeletSpec {
     root: PathBuf,
     node: String,
+    /// The node's address: what its processes listen on (every "host" shares one loopback).
+    ip: String,
     healthz_port: u16,
-    etcd: Option<PathBuf>,
-    state: Arc<Mutex<State>>,
+    /// The static Pods run as processes, by component.
+    binaries: BTreeMap<String, PathBuf>,
+}
+
+/// What a test kubelet has done so far.
+#[derive(Default)]
+struct KubeletState {
+    client: Option<kube::Client>,
+    registered: bool,
+    /// Manifests whose processes run (or that have none to run).
+    started: BTreeSet<String>,
+    /// Mirror Pods created, by manifest.
+    mirrored: BTreeSet<String>,
 }
 
 impl TestKubelet {
@@ -162,10 +276,9 @@ impl TestKubelet {
                 .enable_all()
                 .build()
                 .unwrap();
-            let mut started: BTreeSet<String> = BTreeSet::new();
-            let mut registered = false;
+            let mut state = KubeletState::default();
             while !s.load(Ordering::Relaxed) {
-                let step = rt.block_on(tick(&spec, &mut started, &mut registered, &ch));
+                let step = rt.block_on(tick(&spec, &mut state, &ch));
                 if let Err(e) = step {
                     let mut l = lg.lock().unwrap();
                     if l.last() != Some(&e) {
@@ -214,11 +327,11 @@ fn kubeadm_install_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// What a kubelet does each sync: TLS bootstrap, Node registration, static Pods.
+/// What a kubelet does each sync: TLS bootstrap, Node registration, static Pods (processes and
+/// mirror Pods).
 async fn tick(
     spec: &KubeletSpec,
-    started: &mut BTreeSet<String>,
-    registered: &mut bool,
+    state: &mut KubeletState,
     children: &Mutex<Vec<Child>>,
 ) -> Result<(), String> {
     let root = &spec.root;
@@ -227,9 +340,14 @@ async fn tick(
     if !kubelet_conf.exists() && bootstrap.exists() {
         tls_bootstrap(spec, &bootstrap, &kubelet_conf).await?;
     }
-    if kubelet_conf.exists() && !*registered {
-        register_node(spec, &kubelet_conf).await?;
-        *registered = true;
+    if kubelet_conf.exists() && state.client.is_none() {
+        state.client = Some(kubelet_client(spec, &kubelet_conf).await?);
+    }
+    if let Some(client) = &state.client
+        && !state.registered
+    {
+        register_node(client, spec).await?;
+        state.registered = true;
     }
     let manifests = root.join("etc/kubernetes/manifests");
     for e in std::fs::read_dir(&manifests)
@@ -238,7 +356,9 @@ async fn tick(
         .flatten()
     {
         let name = e.file_name().to_string_lossy().into_owned();
-        if started.contains(&name) || !name.ends_with(".yaml") {
+        if !name.ends_with(".yaml")
+            || (state.started.contains(&name) && state.mirrored.contains(&name))
+        {
             continue;
         }
         let pod: Value =
@@ -248,39 +368,68 @@ async fn tick(
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let mut mirror = pod.clone();
-        mirror["metadata"]["name"] = json!(format!("{component}-{}", spec.node));
-        mirror["metadata"]["namespace"] = json!("kube-system");
-        mirror["spec"]["nodeName"] = json!(spec.node);
-        {
-            let mut st = spec.state.lock().unwrap_or_else(|p| p.into_inner());
-            let rt = kubeadm_testapi::find("", "v1", "pods").ok_or("no pods resource")?;
-            let mname = format!("{component}-{}", spec.node);
-            let _ = st.store.create(rt, "kube-system", &mname, mirror);
+        if !state.started.contains(&name) {
+            if let Some(bin) = spec.binaries.get(&component) {
+                let child = run_static_pod(bin, spec, &component, &pod)?;
+                children.lock().unwrap().push(child);
+            }
+            state.started.insert(name.clone());
         }
-        if component == "etcd"
-            && let Some(bin) = &spec.etcd
-        {
-            children.lock().unwrap().push(run_etcd(bin, root, &pod)?);
+        if let Some(client) = &state.client {
+            create_mirror_pod(client, spec, &component, pod).await?;
+            state.mirrored.insert(name);
         }
-        started.insert(name);
     }
     Ok(())
 }
 
-/// etcd from the manifest's command: host paths resolved under the node's root, and listening
-/// only on the advertised addresses (the "hosts" share one loopback).
-fn run_etcd(bin: &Path, root: &Path, pod: &Value) -> Result<Child, String> {
+/// The mirror Pod of a static Pod, created with the kubelet's own credentials (the
+/// NodeRestriction admission plugin allows exactly this).
+async fn create_mirror_pod(
+    client: &kube::Client,
+    spec: &KubeletSpec,
+    component: &str,
+    pod: Value,
+) -> Result<(), String> {
+    let mut mirror = pod;
+    if let Some(o) = mirror.as_object_mut() {
+        o.remove("status");
+    }
+    mirror["metadata"]["name"] = json!(format!("{component}-{}", spec.node));
+    mirror["metadata"]["namespace"] = json!("kube-system");
+    if !mirror["metadata"]["annotations"].is_object() {
+        mirror["metadata"]["annotations"] = json!({});
+    }
+    mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"] = json!("test-kubelet");
+    mirror["metadata"]["annotations"]["kubernetes.io/config.source"] = json!("file");
+    mirror["spec"]["nodeName"] = json!(spec.node);
+    let pod: Pod = serde_json::from_value(mirror).map_err(|e| format!("{component}: {e}"))?;
+    let api: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
+    match api.create(&PostParams::default(), &pod).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.to_string().contains("AlreadyExists") => Ok(()),
+        Err(e) => Err(format!("mirror Pod of {component}: {e}")),
+    }
+}
+
+/// A static Pod's process, from the manifest's command: host paths resolved under the node's
+/// root, flags this build does not know left out, and listening only on the node's address
+/// (the "hosts" share one loopback).
+fn run_static_pod(
+    bin: &Path,
+    spec: &KubeletSpec,
+    component: &str,
+    pod: &Value,
+) -> Result<Child, String> {
     let help = Process::new(bin)
         .arg("--help")
         .output()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
     let help =
         String::from_utf8_lossy(&help.stdout).into_owned() + &String::from_utf8_lossy(&help.stderr);
-    let command = pod["spec"]["containers"][0]["command"]
-        .as_array()
-        .ok_or("no command")?;
-    let flags: Vec<(String, String)> = command
+    let container = &pod["spec"]["containers"][0];
+    let command = container["command"].as_array().ok_or("no command")?;
+    let mut flags: Vec<(String, String)> = command
         .iter()
         .skip(1)
         .filter_map(|a| {
@@ -297,21 +446,35 @@ fn run_etcd(bin: &Path, root: &Path, pod: &Value) -> Result<Child, String> {
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
+    let client_urls = get("advertise-client-urls");
+    if component == "kube-apiserver" && get("bind-address").is_empty() {
+        flags.push(("bind-address".into(), spec.ip.clone()));
+    }
     let mut args = Vec::new();
     for (k, v) in &flags {
         let v = match k.as_str() {
-            "listen-client-urls" => get("advertise-client-urls"),
+            "listen-client-urls" => client_urls.clone(),
             "listen-metrics-urls" => continue,
-            // Flags this etcd build does not know (newer 3.5 patches) are left out.
+            "bind-address" => spec.ip.clone(),
             _ if !help.contains(&format!("--{k}")) => continue,
-            _ if v.starts_with('/') => root.join(v.trim_start_matches('/')).display().to_string(),
-            _ => v.clone(),
+            _ => kubeadm_testapi::realbins::rooted_arg(&format!("--{k}={v}"), &spec.root)
+                .split_once('=')
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default(),
         };
         args.push(format!("--{k}={v}"));
     }
-    let log = std::fs::File::create(root.join("etcd.log")).map_err(|e| e.to_string())?;
+    let env: Vec<(String, String)> = container["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e["name"].as_str()?.into(), e["value"].as_str()?.into())))
+        .collect();
+    let log = std::fs::File::create(spec.root.join(format!("{component}.log")))
+        .map_err(|e| e.to_string())?;
     Process::new(bin)
         .args(&args)
+        .envs(env)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -392,9 +555,9 @@ async fn tls_bootstrap(
     .map_err(|e| e.to_string())
 }
 
-/// Registers the Node with the kubelet's own credentials (the file paths in kubelet.conf point
-/// into the node's root).
-async fn register_node(spec: &KubeletSpec, kubelet_conf: &Path) -> Result<(), String> {
+/// A client with the kubelet's own credentials (kubelet.conf's file paths point into the node's
+/// root, so the files are embedded).
+async fn kubelet_client(spec: &KubeletSpec, kubelet_conf: &Path) -> Result<kube::Client, String> {
     let text = std::fs::read_to_string(kubelet_conf).map_err(|e| e.to_string())?;
     let mut kc: Value = serde_saphyr::from_str(&text).map_err(|e| e.to_string())?;
     for user in kc["users"].as_array_mut().into_iter().flatten() {
@@ -410,8 +573,12 @@ async fn register_node(spec: &KubeletSpec, kubelet_conf: &Path) -> Result<(), St
             }
         }
     }
-    let client = client_from(&serde_json::to_string(&kc).map_err(|e| e.to_string())?).await?;
-    let api: Api<Node> = Api::all(client);
+    client_from(&serde_json::to_string(&kc).map_err(|e| e.to_string())?).await
+}
+
+/// Registers the Node as its kubelet does.
+async fn register_node(client: &kube::Client, spec: &KubeletSpec) -> Result<(), String> {
+    let api: Api<Node> = Api::all(client.clone());
     let node: Node = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": spec.node, "labels": {"kubernetes.io/hostname": spec.node}},
@@ -446,7 +613,7 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-fn init_config(port: u16, healthz: u16) -> String {
+fn init_config(port: u16, healthz: u16, version: &str, health_timeout: &str) -> String {
     format!(
         "apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
@@ -455,11 +622,11 @@ bootstrapTokens:
 certificateKey: {CERT_KEY}
 localAPIEndpoint: {{advertiseAddress: 127.0.0.1, bindPort: {port}}}
 nodeRegistration: {{name: cp-a}}
-timeouts: {{controlPlaneComponentHealthCheck: 30s, kubeletHealthCheck: 30s}}
+timeouts: {{controlPlaneComponentHealthCheck: {health_timeout}, kubeletHealthCheck: {health_timeout}}}
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
-kubernetesVersion: {VERSION}
+kubernetesVersion: {version}
 controlPlaneEndpoint: 127.0.0.1:{port}
 ---
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -490,9 +657,58 @@ timeouts: {{discovery: 2s}}
 
 #[test]
 fn init_join_worker_and_control_plane_then_reset() {
-    let Some(etcd_bin) = etcd_binary() else {
+    let Some(etcd) = etcd_binary() else {
         return;
     };
+    run(Backend::TestServer { etcd });
+}
+
+/// The same end-to-end test with a real control plane: the real controller-manager approves and
+/// signs the kubelets' CSRs and the real bootstrap signer signs cluster-info.
+#[test]
+fn init_join_and_reset_against_real_binaries() {
+    match RealBins::from_env() {
+        Ok(bins) => run(Backend::Real(bins)),
+        // Opt-in: skipped (and said so) wherever the binaries are not provided, CI included.
+        Err(why) => {
+            eprintln!("skipping the real-binaries variant of the join end-to-end test: {why}")
+        }
+    }
+}
+
+/// A server that is not the cluster's API server, serving `cluster_info` (and the RBAC that
+/// lets anyone read it) as the genuine one would.
+fn impostor(admin: &Admin, cluster_info: Value) -> TestApiServer {
+    let impostor_pki = kubeadm_testapi::pki::TestPki::generate().unwrap();
+    let impostor = TestApiServer::start(impostor_pki.server_config()).unwrap();
+    {
+        let mut st = impostor.state();
+        st.controllers_paused = true;
+        let cm_rt = kubeadm_testapi::find("", "v1", "configmaps").unwrap();
+        st.store
+            .create(cm_rt, "kube-public", "cluster-info", portable(cluster_info))
+            .unwrap();
+        for resource in ["roles", "rolebindings"] {
+            let rt = kubeadm_testapi::find("rbac.authorization.k8s.io", "v1", resource).unwrap();
+            let name = "kubeadm:bootstrap-signer-clusterinfo";
+            let obj = admin
+                .get(&format!(
+                    "/apis/rbac.authorization.k8s.io/v1/namespaces/kube-public/{resource}/{name}"
+                ))
+                .unwrap();
+            st.store
+                .create(rt, "kube-public", name, portable(obj))
+                .unwrap();
+        }
+    }
+    impostor
+}
+
+const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+
+fn run(backend: Backend) {
+    let version = backend.version();
+    let binaries = backend.binaries();
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = (
         dir.path().join("a"),
@@ -502,7 +718,10 @@ fn init_join_worker_and_control_plane_then_reset() {
     let cfg_a = dir.path().join("init.yaml");
     let port = free_port("127.0.0.1");
     let healthz_a = free_port("127.0.0.1");
-    write(&cfg_a, &init_config(port, healthz_a));
+    write(
+        &cfg_a,
+        &init_config(port, healthz_a, &version, backend.health_timeout()),
+    );
 
     // A: certificates first, so the test API server can serve with A's apiserver certificate.
     ok(&kubeadm(
@@ -516,28 +735,31 @@ fn init_join_worker_and_control_plane_then_reset() {
             cfg_a.to_str().unwrap(),
         ],
     ));
-    let server_cfg = TestApiConfig::from_pki_dir(&a.join("etc/kubernetes/pki"), VERSION).unwrap();
-    let shared = {
-        let placeholder = TestApiServer::start(server_cfg.clone()).unwrap();
-        placeholder.shared_state()
+    let _test_server = match backend {
+        Backend::TestServer { .. } => {
+            let cfg = TestApiConfig::from_pki_dir(&a.join("etc/kubernetes/pki"), &version).unwrap();
+            Some(TestApiServer::start_on(&cfg, &format!("127.0.0.1:{port}")).unwrap())
+        }
+        // A's kubelet runs A's kube-apiserver from its manifest.
+        Backend::Real(_) => None,
     };
-    let server =
-        TestApiServer::start_frontend(&server_cfg, &shared, &format!("127.0.0.1:{port}")).unwrap();
     let endpoint = format!("127.0.0.1:{port}");
-    let kubelet_for = |root: &Path, node: &str, healthz_port: u16, run_etcd: bool| {
-        TestKubelet::start(KubeletSpec {
-            root: root.to_path_buf(),
-            node: node.into(),
-            healthz_port,
-            etcd: run_etcd.then(|| etcd_bin.clone()),
-            state: shared.clone(),
-        })
-    };
-    let kubelet_a = kubelet_for(&a, "cp-a", healthz_a, true);
-    // The kubelet registers its Node right after init writes kubelet.conf; mark-control-plane
-    // may run before that, so the Node is there from the start, as with a fast kubelet.
-    server.register_node("cp-a").unwrap();
-    let out = ok(&kubeadm(
+    let kubelet_for =
+        |root: &Path, node: &str, ip: &str, healthz_port: u16, control_plane: bool| {
+            TestKubelet::start(KubeletSpec {
+                root: root.to_path_buf(),
+                node: node.into(),
+                ip: ip.into(),
+                healthz_port,
+                binaries: if control_plane {
+                    binaries.clone()
+                } else {
+                    BTreeMap::new()
+                },
+            })
+        };
+    let kubelet_a = kubelet_for(&a, "cp-a", "127.0.0.1", healthz_a, true);
+    let out = kubeadm(
         &a,
         &[
             "init",
@@ -547,19 +769,27 @@ fn init_join_worker_and_control_plane_then_reset() {
             "--ignore-preflight-errors",
             "all",
         ],
-    ));
-    let hash = out
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\nkubelet A: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        kubelet_a.log()
+    );
+    let hash = stdout
         .split_whitespace()
         .skip_while(|w| *w != "--discovery-token-ca-cert-hash")
         .nth(1)
         .expect("init printed the CA hash")
         .to_string();
+    let admin = Admin::new(&a);
     // A's etcd runs from A's manifest.
     let wait = |what: &str, f: &dyn Fn() -> bool| {
         let start = Instant::now();
         while !f() {
             assert!(
-                start.elapsed() < Duration::from_secs(30),
+                start.elapsed() < Duration::from_secs(60),
                 "timed out waiting for {what}; kubelet A: {:?}",
                 kubelet_a.log()
             );
@@ -570,9 +800,14 @@ fn init_join_worker_and_control_plane_then_reset() {
         std::panic::catch_unwind(|| etcd_members(&a, "https://127.0.0.1:2379")).is_ok()
     });
     wait("the cluster-info signature", &|| {
-        server
-            .get("", "configmaps", "kube-public", "cluster-info")
+        admin
+            .get(CLUSTER_INFO)
             .is_some_and(|cm| cm["data"]["jws-kubeconfig-abcdef"].is_string())
+    });
+    wait("A's mirror Pods", &|| {
+        admin
+            .get("/api/v1/namespaces/kube-system/pods/etcd-cp-a")
+            .is_some()
     });
 
     // Refusals: each with its own error and nothing written.
@@ -603,8 +838,7 @@ fn init_join_worker_and_control_plane_then_reset() {
         join_config(&endpoint, "zzzzzz.0123456789abcdef", &hash, None),
         "invalid for this cluster or it has expired",
     );
-    // An expired token: the token cleaner deletes it and the signer drops its signature.
-    // Tokens stored with kubeadm's own Secret builder, then the controllers run.
+    // Tokens stored with kubeadm's own Secret builder; the cluster's controllers do the rest.
     let add_token = |token: &str, expires: &str, usages: &[&str]| {
         let t = kubeadm_api::v1beta4::BootstrapToken {
             token: kubeadm_api::BootstrapTokenString::parse(token).unwrap(),
@@ -613,16 +847,12 @@ fn init_join_worker_and_control_plane_then_reset() {
             ..Default::default()
         };
         let secret = kubeadm_cluster::token::secret(&t, jiff::Timestamp::now()).unwrap();
-        let obj = serde_json::to_value(&secret).unwrap();
-        let name = kubeadm_cluster::token::secret_name(t.token.id());
-        let rt = kubeadm_testapi::find("", "v1", "secrets").unwrap();
-        server
-            .state()
-            .store
-            .create(rt, "kube-system", &name, obj)
-            .unwrap();
-        server.reconcile();
+        admin.create(
+            "/api/v1/namespaces/kube-system/secrets",
+            &serde_json::to_value(&secret).unwrap(),
+        );
     };
+    // An expired token: the token cleaner deletes it and the signer never signs with it.
     add_token(
         "exp000.0123456789abcdef",
         "2000-01-01T00:00:00Z",
@@ -649,78 +879,31 @@ fn init_join_worker_and_control_plane_then_reset() {
         join_config(&endpoint, TOKEN, &hash, Some(&"f".repeat(64))),
         "error decoding secret data with provided key",
     );
-    // cluster-info edited after signing (the signer is paused so it cannot re-sign).
-    let cm_rt = kubeadm_testapi::find("", "v1", "configmaps").unwrap();
-    let original = server
-        .get("", "configmaps", "kube-public", "cluster-info")
-        .unwrap();
-    {
-        let mut st = server.state();
-        st.controllers_paused = true;
-        let mut edited = original.clone();
-        let kc = edited["data"]["kubeconfig"]
-            .as_str()
-            .unwrap()
-            .replace(&format!("127.0.0.1:{port}"), "203.0.113.9:6443");
-        edited["data"]["kubeconfig"] = json!(kc);
-        st.store
-            .update(cm_rt, "kube-public", "cluster-info", "", edited)
-            .unwrap();
-    }
+    // cluster-info edited after signing, as a man in the middle would serve it: the signature
+    // no longer matches.
+    let genuine = admin.get(CLUSTER_INFO).unwrap();
+    let mut edited = genuine.clone();
+    let kc = edited["data"]["kubeconfig"]
+        .as_str()
+        .unwrap()
+        .replace(&endpoint, "203.0.113.9:6443");
+    edited["data"]["kubeconfig"] = json!(kc);
+    let man_in_the_middle = impostor(&admin, edited);
     attack(
         "edited-cluster-info",
-        join_config(&endpoint, TOKEN, &hash, None),
+        join_config(&man_in_the_middle.addr().to_string(), TOKEN, &hash, None),
         "failed to verify JWS signature",
     );
-    {
-        let mut st = server.state();
-        let mut restored = original.clone();
-        restored["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("resourceVersion");
-        st.store
-            .update(cm_rt, "kube-public", "cluster-info", "", restored)
-            .unwrap();
-        st.controllers_paused = false;
-    }
+    drop(man_in_the_middle);
     // An impostor that replays the genuine cluster-info (valid JWS, genuine CA) but cannot prove
     // it holds a certificate from that CA: the second, verified read fails.
-    let impostor_pki = kubeadm_testapi::pki::TestPki::generate().unwrap();
-    let impostor = TestApiServer::start(impostor_pki.server_config()).unwrap();
-    {
-        let mut st = impostor.state();
-        st.controllers_paused = true;
-        let mut copy = server
-            .get("", "configmaps", "kube-public", "cluster-info")
-            .unwrap();
-        copy["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("resourceVersion");
-        st.store
-            .create(cm_rt, "kube-public", "cluster-info", copy)
-            .unwrap();
-        // The anonymous read of cluster-info is allowed there too.
-        for resource in ["roles", "rolebindings"] {
-            let rt = kubeadm_testapi::find("rbac.authorization.k8s.io", "v1", resource).unwrap();
-            let name = "kubeadm:bootstrap-signer-clusterinfo";
-            let mut obj = server
-                .get("rbac.authorization.k8s.io", resource, "kube-public", name)
-                .unwrap();
-            obj["metadata"]
-                .as_object_mut()
-                .unwrap()
-                .remove("resourceVersion");
-            st.store.create(rt, "kube-public", name, obj).unwrap();
-        }
-    }
+    let replay = impostor(&admin, genuine);
     attack(
         "impostor",
-        join_config(&impostor.addr().to_string(), TOKEN, &hash, None),
+        join_config(&replay.addr().to_string(), TOKEN, &hash, None),
         "impostor",
     );
-    drop(impostor);
+    drop(replay);
 
     // Worker join on B.
     // Patches are host paths: under the node's root.
@@ -744,7 +927,7 @@ fn init_join_worker_and_control_plane_then_reset() {
         "--ignore-preflight-errors",
         "all",
     ];
-    let kubelet_b = kubelet_for(&b, "worker-b", healthz_b, false);
+    let kubelet_b = kubelet_for(&b, "worker-b", "127.0.0.3", healthz_b, false);
     let out = kubeadm(&b, &join_b);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -767,11 +950,10 @@ fn init_join_worker_and_control_plane_then_reset() {
         read(&a, "etc/kubernetes/pki/ca.crt")
     );
     assert!(read(&b, "var/lib/kubelet/config.yaml").contains(&format!("healthzPort: {healthz_b}")));
-    assert!(
-        server.get("", "nodes", "", "worker-b").is_some(),
-        "worker-b registered"
-    );
-    let csrs = server.list("certificates.k8s.io", "certificatesigningrequests");
+    wait("worker-b's Node", &|| {
+        admin.get("/api/v1/nodes/worker-b").is_some()
+    });
+    let csrs = admin.items("/apis/certificates.k8s.io/v1/certificatesigningrequests");
     let csr = csrs
         .iter()
         .find(|c| {
@@ -790,7 +972,7 @@ fn init_join_worker_and_control_plane_then_reset() {
         &patches_c.join("kubeletconfiguration+merge.yaml"),
         &format!("healthzPort: {healthz_c}\n"),
     );
-    let kubelet_c = kubelet_for(&c, "cp-c", healthz_c, true);
+    let kubelet_c = kubelet_for(&c, "cp-c", "127.0.0.2", healthz_c, true);
     let port_c = free_port("127.0.0.2").to_string();
     let out = kubeadm(
         &c,
@@ -839,7 +1021,7 @@ fn init_join_worker_and_control_plane_then_reset() {
     let members = etcd_members(&a, "https://127.0.0.1:2379");
     assert_eq!(members.len(), 2, "{members:?}");
     assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
-    let node_c = server.get("", "nodes", "", "cp-c").unwrap();
+    let node_c = admin.get("/api/v1/nodes/cp-c").unwrap();
     assert!(
         node_c["metadata"]["labels"]["node-role.kubernetes.io/control-plane"].is_string(),
         "{node_c}"
@@ -867,7 +1049,7 @@ fn init_join_worker_and_control_plane_then_reset() {
         "[kubelet-start]",
         "[kubelet-check]",
     ] {
-        let kubelet = kubelet_for(&b, "worker-b", healthz_b, false);
+        let kubelet = kubelet_for(&b, "worker-b", "127.0.0.3", healthz_b, false);
         let mut child = Process::new(assert_cmd::cargo::cargo_bin("kubeadm"))
             .arg("--rootfs")
             .arg(&b)
@@ -891,7 +1073,7 @@ fn init_join_worker_and_control_plane_then_reset() {
         drop(kubelet);
         ok(&kubeadm(&b, &["reset", "-f"]));
     }
-    let kubelet_b = kubelet_for(&b, "worker-b", healthz_b, false);
+    let kubelet_b = kubelet_for(&b, "worker-b", "127.0.0.3", healthz_b, false);
     let out = kubeadm(&b, &join_b);
     assert!(
         out.status.success(),

@@ -237,6 +237,7 @@ pub async fn mark_control_plane(client: &Client, cfg: &InitConfig) -> Result<()>
             .into_iter()
             .map(|l| (l.to_string(), json!("")))
             .collect();
+    wait_for_node(&nodes, &name, api_call_timeout(cfg)).await?;
     retry(&format!("mark node {name} as control-plane"), 8, || {
         let nodes = nodes.clone();
         let name = name.clone();
@@ -271,6 +272,46 @@ pub async fn mark_control_plane(client: &Client, cfg: &InitConfig) -> Result<()>
     })
     .await?;
     Ok(())
+}
+
+/// Upstream's default for v1beta4 `timeouts.kubernetesAPICall`.
+const DEFAULT_API_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// v1beta4 `timeouts.kubernetesAPICall` (default 1m).
+pub fn api_call_timeout(cfg: &InitConfig) -> std::time::Duration {
+    cfg.init
+        .timeouts
+        .as_ref()
+        .and_then(|t| t.kubernetes_api_call)
+        .map(|d| d.to_std())
+        .unwrap_or(DEFAULT_API_CALL_TIMEOUT)
+}
+
+/// Waits until the kubelet has registered the Node: it does so only once it runs with its
+/// credentials, which can be after the phase that labels it starts (upstream polls the same way).
+async fn wait_for_node(nodes: &Api<Node>, name: &str, timeout: std::time::Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match nodes.get(name).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 && tokio::time::Instant::now() < deadline => {
+                tracing::debug!("node {name} is not registered yet");
+            }
+            Err(e) if apiclient::is_transient(&e) && tokio::time::Instant::now() < deadline => {
+                tracing::debug!("waiting for node {name}: {e}");
+            }
+            Err(source) => {
+                return Err(ApiError::Request {
+                    action: format!(
+                        "wait for the kubelet to register node {name} (timeouts.kubernetesAPICall: {timeout:?})"
+                    ),
+                    source,
+                }
+                .into());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 #[cfg(test)]
@@ -496,6 +537,39 @@ mod tests {
                     .iter()
                     .any(|t| t["key"] == "node-role.kubernetes.io/control-plane"
                         && t["effect"] == "NoSchedule")
+            );
+
+            // A kubelet that registers late: the phase waits for its Node...
+            let mut late = cfg.clone();
+            late.init.node_registration.name = "cp-late".into();
+            late.init.timeouts = Some(kubeadm_api::v1beta4::Timeouts {
+                kubernetes_api_call: Some(kubeadm_api::duration::Duration::from_secs(1)),
+                ..Default::default()
+            });
+            let register = {
+                let nodes = nodes.clone();
+                async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+                    let node: Node = serde_json::from_value(
+                        json!({"apiVersion":"v1","kind":"Node","metadata":{"name":"cp-late"}}),
+                    )
+                    .unwrap();
+                    nodes.create(&Default::default(), &node).await.unwrap();
+                }
+            };
+            let (marked, ()) = tokio::join!(mark_control_plane(&c, &late), register);
+            marked.unwrap();
+            assert!(
+                server.get("", "nodes", "", "cp-late").unwrap()["metadata"]["labels"]
+                    ["node-role.kubernetes.io/control-plane"]
+                    .is_string()
+            );
+            // ...until timeouts.kubernetesAPICall, then says what it waited for.
+            late.init.node_registration.name = "cp-never".into();
+            let err = mark_control_plane(&c, &late).await.unwrap_err().to_string();
+            assert!(
+                err.contains("register node cp-never") && err.contains("kubernetesAPICall"),
+                "{err}"
             );
         });
     }
