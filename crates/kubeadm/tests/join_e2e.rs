@@ -218,6 +218,7 @@ fn portable(mut obj: Value) -> Value {
 
 /// One node's stand-in kubelet; stops (and kills its static Pods' processes) when dropped.
 struct TestKubelet {
+    root: PathBuf,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     children: Arc<Mutex<Vec<Child>>>,
@@ -254,6 +255,7 @@ impl TestKubelet {
         // healthz: healthy once the kubelet has its configuration.
         let listener = TcpListener::bind(("127.0.0.1", spec.healthz_port)).unwrap();
         listener.set_nonblocking(true).unwrap();
+        let spec_root = spec.root.clone();
         let (s, root) = (stop.clone(), spec.root.clone());
         threads.push(std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
@@ -289,6 +291,7 @@ impl TestKubelet {
             }
         }));
         TestKubelet {
+            root: spec_root,
             stop,
             threads,
             children,
@@ -298,6 +301,30 @@ impl TestKubelet {
 
     fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The stdout of a kubeadm run on this kubelet's node, checked to have succeeded; on
+    /// failure, what the kubelet met and its static Pods' logs are shown too.
+    fn ok(&self, out: &std::process::Output) -> String {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            let logs: String = std::fs::read_dir(&self.root)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                .map(|e| {
+                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    format!("\n{}:\n{text}", e.path().display())
+                })
+                .collect();
+            panic!(
+                "{stdout}\n{}\nkubelet: {:?}{logs}",
+                String::from_utf8_lossy(&out.stderr),
+                self.log()
+            );
+        }
+        stdout
     }
 }
 
@@ -770,13 +797,7 @@ fn run(backend: Backend) {
             "all",
         ],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\nkubelet A: {:?}",
-        String::from_utf8_lossy(&out.stderr),
-        kubelet_a.log()
-    );
+    let stdout = kubelet_a.ok(&out);
     let hash = stdout
         .split_whitespace()
         .skip_while(|w| *w != "--discovery-token-ca-cert-hash")
@@ -929,13 +950,7 @@ fn run(backend: Backend) {
     ];
     let kubelet_b = kubelet_for(&b, "worker-b", "127.0.0.3", healthz_b, false);
     let out = kubeadm(&b, &join_b);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\nkubelet B: {:?}",
-        String::from_utf8_lossy(&out.stderr),
-        kubelet_b.log()
-    );
+    let stdout = kubelet_b.ok(&out);
     assert!(
         stdout.contains("This node has joined the cluster"),
         "{stdout}"
@@ -998,14 +1013,7 @@ fn run(backend: Backend) {
             "all",
         ],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\nkubelet C: {:?}\netcd C: {}",
-        String::from_utf8_lossy(&out.stderr),
-        kubelet_c.log(),
-        std::fs::read_to_string(c.join("etcd.log")).unwrap_or_default()
-    );
+    let stdout = kubelet_c.ok(&out);
     assert!(stdout.contains("Announced new etcd member"), "{stdout}");
     assert!(stdout.contains("Promoted the learner"), "{stdout}");
     for f in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key"] {
@@ -1075,13 +1083,7 @@ fn run(backend: Backend) {
     }
     let kubelet_b = kubelet_for(&b, "worker-b", "127.0.0.3", healthz_b, false);
     let out = kubeadm(&b, &join_b);
-    assert!(
-        out.status.success(),
-        "{}\n{}\nkubelet B: {:?}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        kubelet_b.log()
-    );
+    kubelet_b.ok(&out);
     assert!(b.join("etc/kubernetes/kubelet.conf").is_file());
     drop(kubelet_b);
     ok(&kubeadm(&b, &["reset", "-f"]));
