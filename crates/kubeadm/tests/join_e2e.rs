@@ -397,7 +397,7 @@ async fn tick(
             .to_string();
         if !state.started.contains(&name) {
             if let Some(bin) = spec.binaries.get(&component) {
-                let child = run_static_pod(bin, spec, &component, &pod)?;
+                let child = run_static_pod(bin, spec, &component, &e.path())?;
                 children.lock().unwrap().push(child);
             }
             state.started.insert(name.clone());
@@ -446,22 +446,21 @@ fn run_static_pod(
     bin: &Path,
     spec: &KubeletSpec,
     component: &str,
-    pod: &Value,
+    manifest: &Path,
 ) -> Result<Child, String> {
+    let (command, env) =
+        kubeadm_testapi::realbins::manifest_command(manifest).map_err(|e| e.to_string())?;
     let help = Process::new(bin)
         .arg("--help")
         .output()
         .map_err(|e| format!("{}: {e}", bin.display()))?;
     let help =
         String::from_utf8_lossy(&help.stdout).into_owned() + &String::from_utf8_lossy(&help.stderr);
-    let container = &pod["spec"]["containers"][0];
-    let command = container["command"].as_array().ok_or("no command")?;
     let mut flags: Vec<(String, String)> = command
         .iter()
         .skip(1)
         .filter_map(|a| {
-            a.as_str()?
-                .strip_prefix("--")?
+            a.strip_prefix("--")?
                 .split_once('=')
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         })
@@ -479,24 +478,15 @@ fn run_static_pod(
     }
     let mut args = Vec::new();
     for (k, v) in &flags {
-        let v = match k.as_str() {
-            "listen-client-urls" => client_urls.clone(),
+        let arg = match k.as_str() {
+            "listen-client-urls" => format!("--{k}={client_urls}"),
             "listen-metrics-urls" => continue,
-            "bind-address" => spec.ip.clone(),
+            "bind-address" => format!("--{k}={}", spec.ip),
             _ if !help.contains(&format!("--{k}")) => continue,
-            _ => kubeadm_testapi::realbins::rooted_arg(&format!("--{k}={v}"), &spec.root)
-                .split_once('=')
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default(),
+            _ => kubeadm_testapi::realbins::rooted_arg(&format!("--{k}={v}"), &spec.root),
         };
-        args.push(format!("--{k}={v}"));
+        args.push(arg);
     }
-    let env: Vec<(String, String)> = container["env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| Some((e["name"].as_str()?.into(), e["value"].as_str()?.into())))
-        .collect();
     let log = std::fs::File::create(spec.root.join(format!("{component}.log")))
         .map_err(|e| e.to_string())?;
     Process::new(bin)
