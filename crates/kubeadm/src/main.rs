@@ -21,11 +21,11 @@ fn main() -> ExitCode {
     let mut command = Cli::command();
     command = command.mut_subcommand("init", |init| {
         init.subcommand(phases::phase_command(
-            &phases::init_workflow(),
+            &phases::init::init_workflow(),
             "init",
             cli::InitArgs::augment_args,
         ))
-        .after_long_help(phases::init_workflow().help())
+        .after_long_help(phases::init::init_workflow().help())
     });
     command = command.mut_subcommand("join", |join| {
         join.subcommand(phases::phase_command(
@@ -121,12 +121,10 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         ),
         Command::Config(c) => commands::config::run(&root, c),
         Command::Token(t) => commands::token::run(&root, t),
-        Command::Certs(c) => commands::misc::certs(&root, c),
+        Command::Certs(c) => commands::certs::run(&root, c),
         Command::Host(h) => commands::host::run(&root, h),
-        Command::Kubeconfig(cli::KubeconfigCommand::User(a)) => {
-            commands::certs::kubeconfig_user(&root, a)
-        }
+        Command::Kubeconfig(k) => commands::kubeconfig::run(&root, k),
         Command::Version(v) => commands::version::run(v),
-        Command::Completion(c) => commands::misc::completion(c),
+        Command::Completion(c) => commands::completion::run(c),
     }
 }

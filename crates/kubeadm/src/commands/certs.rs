@@ -1,9 +1,9 @@
-//! `kubeadm certs check-expiration|renew|generate-csr` and `kubeadm kubeconfig user`.
+//! `kubeadm certs check-expiration|renew|generate-csr|certificate-key`.
 
 use std::path::{Path, PathBuf};
 
+use kubeadm_api::defaults;
 use kubeadm_api::v1beta4::ClusterConfiguration;
-use kubeadm_api::{defaults, net};
 use kubeadm_effects::{Content, Effects};
 use kubeadm_pki::cert::{self, Authority};
 use kubeadm_pki::kubeconfig::{self, KubeconfigData};
@@ -13,9 +13,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::read_config;
-use crate::cli::{CheckExpirationArgs, GenerateCsrArgs, KubeconfigUserArgs, ListFormat, RenewArgs};
+use crate::cli::{CertsCommand, CheckExpirationArgs, GenerateCsrArgs, ListFormat, RenewArgs};
 use crate::error::{Error, Result};
-use crate::phases::certs::{load_cert, load_key, read_text, write_pair};
+use crate::phases::init::certs::{load_cert, load_key, read_text, write_pair};
 
 /// Kubeconfig files whose embedded certificates `certs renew` and `check-expiration` handle
 /// (kubelet.conf is rotated by the kubelet itself).
@@ -27,7 +27,7 @@ const RENEWABLE_KUBECONFIGS: &[&str] = &[
 ];
 
 /// The ClusterConfiguration from `--config` (defaulted), with `--cert-dir` applied.
-fn cluster_config(
+pub(crate) fn cluster_config(
     config: Option<&Path>,
     cert_dir: Option<&str>,
 ) -> Result<(
@@ -119,6 +119,22 @@ fn kubeconfig_cert(fx: &dyn Effects, path: &Path) -> Result<Option<CertInfo>> {
 
 fn renewable_certs() -> impl Iterator<Item = &'static CertSpec> {
     table::CERTS.iter().filter(|c| !c.is_ca())
+}
+
+/// Runs a `kubeadm certs` sub-command.
+pub fn run(root: &Path, cmd: CertsCommand) -> Result<()> {
+    match cmd {
+        CertsCommand::CheckExpiration(a) => check_expiration(root, a),
+        CertsCommand::Renew(a) => renew(root, a),
+        CertsCommand::GenerateCsr(a) => generate_csr(root, a),
+        CertsCommand::CertificateKey => {
+            println!(
+                "{}",
+                kubeadm_api::token::generate_certificate_key().map_err(Error::msg)?
+            );
+            Ok(())
+        }
+    }
 }
 
 /// `kubeadm certs check-expiration`.
@@ -473,80 +489,5 @@ pub fn generate_csr(root: &Path, args: GenerateCsrArgs) -> Result<()> {
         }
         fx.write_file(&path, content, mode)?;
     }
-    Ok(())
-}
-
-/// `kubeadm kubeconfig user`: prints a kubeconfig for a user, signed by the cluster CA.
-pub fn kubeconfig_user(root: &Path, args: KubeconfigUserArgs) -> Result<()> {
-    let fx = crate::commands::init::effects(root, true);
-    let fx = fx.as_ref();
-    let (cluster, init) = cluster_config(args.config.as_deref(), None)?;
-    let dir = PathBuf::from(&cluster.certificates_dir);
-    let ca = load_cert(fx, &dir.join("ca.crt"))?.ok_or_else(|| {
-        Error::with_hint(
-            format!("{} does not exist", dir.join("ca.crt").display()),
-            "run this on a control-plane node, or set certificatesDir in --config",
-        )
-    })?;
-    let ca_key = load_key(fx, &dir.join("ca.key"))?.ok_or_else(|| {
-        Error::with_hint(
-            format!("{} does not exist", dir.join("ca.key").display()),
-            "kubeconfig user needs the cluster CA key",
-        )
-    })?;
-    let port = u16::try_from(init.local_api_endpoint.bind_port)
-        .ok()
-        .filter(|p| *p != 0)
-        .unwrap_or(6443);
-    let server = if !cluster.control_plane_endpoint.is_empty() {
-        let (h, p) = kubeadm_api::validate::host_port(&cluster.control_plane_endpoint)
-            .map_err(|e| Error::msg(format!("controlPlaneEndpoint: {e}")))?;
-        format!("https://{}", net::join_host_port(&h, p.unwrap_or(port)))
-    } else if !init.local_api_endpoint.advertise_address.is_empty() {
-        format!(
-            "https://{}",
-            net::join_host_port(&init.local_api_endpoint.advertise_address, port)
-        )
-    } else {
-        return Err(Error::with_hint(
-            "no API server address known",
-            "pass --config with controlPlaneEndpoint or localAPIEndpoint.advertiseAddress",
-        ));
-    };
-    let validity = match &args.validity_period {
-        Some(v) => kubeadm_api::Duration::parse(v)
-            .map_err(|e| super::flag_error("validity-period", v, &e))?
-            .to_std(),
-        None => cluster
-            .certificate_validity_period
-            .map(|d| d.to_std())
-            .unwrap_or(std::time::Duration::from_secs(365 * 86400)),
-    };
-    let key = PrivateKey::generate(KeyAlgorithm::for_cluster(&cluster)?)?;
-    let req = kubeadm_pki::CertRequest {
-        cn: args.client_name.clone(),
-        orgs: args.org.clone(),
-        usage: table::Usage::Client,
-        alt: Default::default(),
-        validity,
-    };
-    let issued = cert::sign(
-        &req,
-        &key,
-        &Authority {
-            cert_der: &ca.der,
-            key: &ca_key,
-        },
-        OffsetDateTime::now_utc(),
-    )?;
-    let (yaml, _) = kubeconfig::build(&KubeconfigData {
-        cluster: cluster.cluster_name.clone(),
-        server,
-        ca_pem: kubeadm_pki::keys::pem_encode("CERTIFICATE", ca.der.clone()),
-        user: args.client_name,
-        client_cert_pem: issued.pem,
-        client_key_pem: key.pem.clone(),
-    })?;
-    print!("{yaml}");
     Ok(())
 }

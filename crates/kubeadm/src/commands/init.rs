@@ -13,7 +13,7 @@ use super::{check_mixed_flags, flag_error, parse_feature_gates, read_config};
 use crate::cli::InitArgs;
 use crate::error::{Error, Result};
 use crate::host;
-use crate::phases::{self, InitContext, InitOptions};
+use crate::phases::init::{self, InitContext, InitOptions};
 
 /// Builds the effects layer for a command: the recorder under `--dry-run`, the host otherwise.
 pub fn effects(root: &Path, dry_run: bool) -> Box<dyn Effects> {
@@ -159,9 +159,9 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
     let mut ctx = InitContext::new(cfg, fx, opts);
     if phase.is_none() {
         // A malformed patch file must stop `init` before its first phase writes anything.
-        phases::staticpods::load_patches(&ctx)?;
+        init::manifests::load_patches(&ctx)?;
     }
-    let workflow = phases::init_workflow();
+    let workflow = init::init_workflow();
     workflow
         .run(&mut ctx, phase, &skips, |path| {
             tracing::info!(phase = path, "running phase")

@@ -1,11 +1,12 @@
 //! One module per command: each turns parsed flags into options and runs the command.
 
 pub mod certs;
+pub mod completion;
 pub mod config;
 pub mod host;
 pub mod init;
 pub mod join;
-pub mod misc;
+pub mod kubeconfig;
 pub mod reset;
 pub mod token;
 pub mod version;

@@ -91,7 +91,11 @@ fn read_kubeconfig(root: &Path, given: &Option<PathBuf>) -> Result<(String, Stri
 /// Runs a `kubeadm token` sub-command.
 pub fn run(root: &Path, cmd: TokenCommand) -> Result<()> {
     match cmd {
-        TokenCommand::Generate => crate::commands::misc::token(TokenCommand::Generate),
+        TokenCommand::Generate => {
+            let t = kubeadm_api::BootstrapTokenString::generate().map_err(Error::msg)?;
+            println!("{t}");
+            Ok(())
+        }
         TokenCommand::Create(a) => create(root, a),
         TokenCommand::List(a) => list(root, a),
         TokenCommand::Delete(a) => delete(root, a),

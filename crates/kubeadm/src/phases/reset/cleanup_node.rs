@@ -1,207 +1,17 @@
-//! `kubeadm reset`: undo what init or join did on this node, and nothing else.
-//!
-//! Only known paths are touched, always under the effects root; directories are emptied without
-//! following symbolic links (the effects layer guarantees it); a file that cannot be removed is
-//! reported, not fatal. Commands that act on the whole host (stopping the kubelet, flushing
-//! iptables) run only when the host's systemd is visible under the root, or the root is `/`.
+//! `reset phase cleanup-node`: the kubelet stopped, kubeadm's files and directories removed
+//! (never following links out of the root), optional CNI/iptables/tmp cleanup.
 
 use std::path::{Path, PathBuf};
 
-use kubeadm_api::v1beta4::ResetConfiguration;
 use kubeadm_effects::{CommandKind, Effects};
-use kubeadm_workflow::{Phase, Workflow};
+use kubeadm_workflow::Phase;
 
+use super::{KUBECONFIG_FILES, ResetContext};
 use crate::error::{Error, Result};
 
-/// kubeconfig files reset deletes from /etc/kubernetes.
-pub const KUBECONFIG_FILES: &[&str] = &[
-    "admin.conf",
-    "super-admin.conf",
-    "kubelet.conf",
-    "bootstrap-kubelet.conf",
-    "controller-manager.conf",
-    "scheduler.conf",
-];
-
-/// Command-line choices of `kubeadm reset`.
-#[derive(Debug, Clone, Default)]
-pub struct ResetOptions {
-    /// `--force`: do not ask.
-    pub force: bool,
-    /// `--dry-run`.
-    pub dry_run: bool,
-    /// `--cleanup-cni` (beyond upstream): also empty /etc/cni/net.d.
-    pub cleanup_cni: bool,
-    /// `--cleanup-iptables` (beyond upstream): also flush iptables and IPVS rules.
-    pub cleanup_iptables: bool,
-}
-
-/// What reset phases see.
-pub struct ResetContext {
-    /// The resolved ResetConfiguration.
-    pub cfg: ResetConfiguration,
-    /// Every side effect goes through here.
-    pub fx: Box<dyn Effects>,
-    /// Command-line choices.
-    pub opts: ResetOptions,
-    /// How to ask the operator for confirmation (injected so tests can answer).
-    pub confirm: fn() -> bool,
-    /// What was left alone, for the closing message.
-    pub not_cleaned: Vec<String>,
-}
-
-/// The `kubeadm reset` phase tree.
-pub fn reset_workflow() -> Workflow<ResetContext, Error> {
-    Workflow {
-        command: "reset",
-        phases: vec![
-            Phase::leaf("preflight", "Run reset pre-flight checks", preflight),
-            Phase::leaf(
-                "remove-etcd-member",
-                "Remove a local etcd member.",
-                remove_etcd_member,
-            ),
-            Phase::leaf("cleanup-node", "Run cleanup node.", cleanup_node),
-        ],
-    }
-}
-
-/// Asks on standard input; anything but y/yes (including end of input) is a no.
-pub fn ask_stdin() -> bool {
-    use std::io::Write;
-    print!("[reset] Are you sure you want to proceed? [y/N]: ");
-    let _ = std::io::stdout().flush();
-    let mut line = String::new();
-    match std::io::stdin().read_line(&mut line) {
-        Ok(_) => matches!(line.trim().to_lowercase().as_str(), "y" | "yes"),
-        Err(_) => false,
-    }
-}
-
-fn preflight(ctx: &mut ResetContext) -> Result<()> {
-    println!(
-        "[reset] WARNING: Changes made to this host by 'kubeadm init' or 'kubeadm join' will be reverted."
-    );
-    if ctx.opts.force || ctx.opts.dry_run {
-        return Ok(());
-    }
-    if !(ctx.confirm)() {
-        return Err(Error::with_hint(
-            "aborted reset operation",
-            "answer 'y' to the prompt, or pass --force to reset without asking",
-        ));
-    }
-    Ok(())
-}
-
-/// The flag values of a container command line (`--name=value`).
-fn flag<'a>(command: &'a [serde_json::Value], name: &str) -> Option<&'a str> {
-    let prefix = format!("--{name}=");
-    command
-        .iter()
-        .filter_map(|a| a.as_str())
-        .find_map(|a| a.strip_prefix(prefix.as_str()))
-}
-
-/// Removes this node's member from the local etcd cluster (found from the etcd manifest), using
-/// the healthcheck-client certificate as upstream does. Not fatal: an unreachable etcd is
-/// reported with what to run by hand.
-fn remove_etcd_member(ctx: &mut ResetContext) -> Result<()> {
-    let fx = ctx.fx.as_ref();
-    let manifest = Path::new("/etc/kubernetes/manifests/etcd.yaml");
-    let Some(text) = fx.read_to_string(manifest)? else {
-        println!("[reset] No etcd config found. Assuming external etcd");
-        println!("[reset] Please, manually reset etcd to prevent further issues");
-        return Ok(());
-    };
-    let pod: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
-        Error::with_hint(
-            format!("cannot parse {}: {e}", manifest.display()),
-            "fix or remove the etcd manifest",
-        )
-    })?;
-    let command = pod["spec"]["containers"][0]["command"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let (Some(peer), Some(client)) = (
-        flag(&command, "initial-advertise-peer-urls"),
-        flag(&command, "advertise-client-urls"),
-    ) else {
-        println!(
-            "[reset] WARNING: the etcd manifest names no peer or client URL; remove this etcd member by hand with etcdctl"
-        );
-        return Ok(());
-    };
-    let client = client.split(',').next().unwrap_or(client).to_string();
-    if ctx.opts.dry_run {
-        fx.note(&format!(
-            "Would remove the etcd member with peer URL {peer} (via {client})"
-        ));
-        return Ok(());
-    }
-    let dir = Path::new(if ctx.cfg.certificates_dir.is_empty() {
-        kubeadm_api::defaults::DEFAULT_CERTIFICATES_DIR
-    } else {
-        &ctx.cfg.certificates_dir
-    });
-    let read = |name: &str| -> Result<Vec<u8>> {
-        let p = dir.join(name);
-        fx.read(&p)?.ok_or_else(|| {
-            Error::with_hint(
-                format!("{} is missing", p.display()),
-                "remove this etcd member by hand with etcdctl",
-            )
-        })
-    };
-    let outcome = (|| -> Result<String> {
-        let tls = kubeadm_etcd::TlsFiles {
-            ca: read("etcd/ca.crt")?,
-            cert: read("etcd/healthcheck-client.crt")?,
-            key: read("etcd/healthcheck-client.key")?,
-        };
-        let timeout = ctx
-            .cfg
-            .timeouts
-            .as_ref()
-            .and_then(|t| t.etcd_api_call)
-            .map(|d| d.to_std())
-            .unwrap_or(std::time::Duration::from_secs(120));
-        let etcd = kubeadm_etcd::EtcdClient::new(
-            std::slice::from_ref(&client),
-            Some(&tls),
-            std::time::Duration::from_secs(10),
-        )
-        .map_err(|e| Error::msg(e.to_string()))?;
-        let members = etcd.member_list().map_err(|e| Error::msg(e.to_string()))?;
-        let Some(me) = members
-            .iter()
-            .find(|m| m.peer_urls.iter().any(|u| u == peer))
-        else {
-            return Ok(format!(
-                "[reset] This node's etcd member ({peer}) is not in the cluster any more"
-            ));
-        };
-        if members.len() == 1 {
-            return Ok(
-                "[reset] Not removing the etcd member: it is the only member of the cluster".into(),
-            );
-        }
-        etcd.remove_when_ready(me.id, timeout)
-            .map_err(|e| Error::msg(e.to_string()))?;
-        Ok(format!(
-            "[reset] Removed the etcd member {} ({peer}); {} member(s) remain",
-            me.name,
-            members.len() - 1
-        ))
-    })();
-    match outcome {
-        Ok(line) => println!("{line}"),
-        Err(e) => println!(
-            "[reset] WARNING: failed to remove the etcd member: {e}; remove it by hand with `etcdctl member remove`"
-        ),
-    }
-    Ok(())
+/// `cleanup-node`.
+pub fn phase() -> Phase<ResetContext, Error> {
+    Phase::leaf("cleanup-node", "Run cleanup node.", run)
 }
 
 /// Host-wide commands are safe to run only on the real host (root `/`) or when the root shows a
@@ -214,7 +24,7 @@ fn live_host(fx: &dyn Effects) -> bool {
     fx.root() == Path::new("/")
 }
 
-fn cleanup_node(ctx: &mut ResetContext) -> Result<()> {
+pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     let fx = ctx.fx.as_ref();
     // 1. Stop the kubelet so it does not restart what we delete.
     if systemd_here(fx) {

@@ -1,0 +1,57 @@
+//! `init phase control-plane apiserver|controller-manager|scheduler`: the control plane's
+//! static Pod manifests (also written by `join phase control-plane-prepare control-plane`).
+
+use kubeadm_render::staticpod::MANIFESTS_DIR;
+use kubeadm_render::{controlplane, pod_yaml};
+use kubeadm_workflow::Phase;
+
+use super::InitContext;
+use super::manifests::{host_info, load_patches, report_patches, write_manifest};
+use crate::error::{Error, Result};
+
+/// `control-plane` with `apiserver`, `controller-manager` and `scheduler`.
+pub fn phase() -> Phase<InitContext, Error> {
+    Phase::group(
+        "control-plane",
+        "Generate all static Pod manifest files necessary to establish the control plane",
+        vec![
+            Phase::leaf(
+                "apiserver",
+                "Generates the kube-apiserver static Pod manifest",
+                |c| run_component(c, "kube-apiserver"),
+            ),
+            Phase::leaf(
+                "controller-manager",
+                "Generates the kube-controller-manager static Pod manifest",
+                |c| run_component(c, "kube-controller-manager"),
+            ),
+            Phase::leaf(
+                "scheduler",
+                "Generates the kube-scheduler static Pod manifest",
+                |c| run_component(c, "kube-scheduler"),
+            ),
+        ],
+    )
+}
+
+/// Builds, patches and writes one control-plane component's manifest.
+pub(crate) fn run_component(ctx: &mut InitContext, component: &str) -> Result<()> {
+    let patches = load_patches(ctx)?;
+    let host = host_info(ctx);
+    let Some(mut pod) = controlplane::pod(&ctx.cfg, component, &host) else {
+        return Err(Error::msg(format!(
+            "unknown control-plane component {component}"
+        )));
+    };
+    if let Some(set) = &patches {
+        let (patched, applied) = set.apply_pod(component, pod)?;
+        report_patches(component, &applied);
+        pod = patched;
+    }
+    let yaml = pod_yaml(&pod)?;
+    if component == "kube-apiserver" {
+        println!("[control-plane] Using manifest folder {MANIFESTS_DIR:?}");
+    }
+    println!("[control-plane] Creating static Pod manifest for {component:?}");
+    write_manifest(ctx, component, yaml)
+}

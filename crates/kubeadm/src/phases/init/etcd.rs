@@ -1,0 +1,41 @@
+//! `init phase etcd local`: the static Pod manifest of a single-member local etcd.
+
+use std::path::Path;
+
+use kubeadm_render::staticpod::MANIFESTS_DIR;
+use kubeadm_render::{etcd, pod_yaml};
+use kubeadm_workflow::Phase;
+
+use super::InitContext;
+use super::manifests::{ensure_private_dir, load_patches, report_patches, write_manifest};
+use crate::error::{Error, Result};
+
+/// `etcd` with its `local` sub-phase (runs only with local etcd).
+pub fn phase() -> Phase<InitContext, Error> {
+    Phase::group(
+        "etcd",
+        "Generate static Pod manifest file for local etcd",
+        vec![
+            Phase::leaf("local", "Generate the static Pod manifest file for a local, single-node local etcd instance", run_etcd_local)
+                .when(|c| c.cfg.local_etcd().is_some()),
+        ],
+    )
+}
+
+fn run_etcd_local(ctx: &mut InitContext) -> Result<()> {
+    let Some(local) = ctx.cfg.local_etcd().cloned() else {
+        return Ok(());
+    };
+    let patches = load_patches(ctx)?;
+    let mut pod = etcd::pod(&ctx.cfg, &local, &[]);
+    if let Some(set) = &patches {
+        let (patched, applied) = set.apply_pod("etcd", pod)?;
+        report_patches("etcd", &applied);
+        pod = patched;
+    }
+    let yaml = pod_yaml(&pod)?;
+    // etcd's data directory is private to it (upstream creates it 0700 before the manifest).
+    ensure_private_dir(ctx, Path::new(&local.data_dir), 0o700)?;
+    println!("[etcd] Creating static Pod manifest for local etcd in {MANIFESTS_DIR:?}");
+    write_manifest(ctx, "etcd", yaml)
+}

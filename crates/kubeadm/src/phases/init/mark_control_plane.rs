@@ -1,0 +1,151 @@
+//! `init phase mark-control-plane`: the control-plane labels and taints on this node, once the
+//! kubelet has registered it (also run by `join phase control-plane-join mark-control-plane`).
+
+use k8s_openapi::api::core::v1::Node;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+use kubeadm_api::config::InitConfig;
+use kubeadm_workflow::Phase;
+use serde_json::json;
+
+use super::InitContext;
+use super::api_session::with_client;
+use crate::apiclient::{self, ApiError, retry};
+use crate::error::{Error, Result};
+
+/// `mark-control-plane`.
+pub fn phase() -> Phase<InitContext, Error> {
+    Phase::leaf("mark-control-plane", "Mark a node as a control-plane", run)
+}
+
+fn run(ctx: &mut InitContext) -> Result<()> {
+    with_client(ctx, |c, cfg| async move {
+        mark_control_plane(&c, &cfg).await?;
+        let info = cfg.info();
+        let name = cfg.node_name();
+        let labels = kubeadm_cluster::node::control_plane_labels(info);
+        println!(
+            "[mark-control-plane] Marking the node {name} as control-plane by adding the labels: {labels:?}"
+        );
+        match &cfg.init.node_registration.taints {
+            Some(t) => println!(
+                "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
+                t.iter()
+                    .map(|t| format!("{}:{}", t.key, t.effect))
+                    .collect::<Vec<_>>()
+            ),
+            None => println!(
+                "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
+                kubeadm_cluster::node::default_taints(info)
+                    .iter()
+                    .map(|(k, e)| format!("{k}:{e}"))
+                    .collect::<Vec<_>>()
+            ),
+        }
+        Ok(())
+    })
+}
+
+/// mark-control-plane: labels and taints on this node (strategic merge patch; existing taints
+/// are kept, missing ones added).
+pub async fn mark_control_plane(client: &Client, cfg: &InitConfig) -> Result<()> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let name = cfg.node_name().to_string();
+    let info = cfg.info();
+    let want_taints: Vec<serde_json::Value> = match &cfg.init.node_registration.taints {
+        Some(t) => t
+            .iter()
+            .map(|t| {
+                let mut v = json!({"key": t.key, "effect": t.effect});
+                if !t.value.is_empty() {
+                    v["value"] = json!(t.value);
+                }
+                v
+            })
+            .collect(),
+        None => kubeadm_cluster::node::default_taints(info)
+            .into_iter()
+            .map(|(k, e)| json!({"key": k, "effect": e}))
+            .collect(),
+    };
+    let labels: serde_json::Map<String, serde_json::Value> =
+        kubeadm_cluster::node::control_plane_labels(info)
+            .into_iter()
+            .map(|l| (l.to_string(), json!("")))
+            .collect();
+    wait_for_node(&nodes, &name, api_call_timeout(cfg)).await?;
+    retry(&format!("mark node {name} as control-plane"), 8, || {
+        let nodes = nodes.clone();
+        let name = name.clone();
+        let labels = labels.clone();
+        let want = want_taints.clone();
+        async move {
+            let node = nodes.get(&name).await?;
+            let mut taints: Vec<serde_json::Value> = node
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.clone())
+                .unwrap_or_default()
+                .iter()
+                .map(|t| serde_json::to_value(t).unwrap_or_default())
+                .collect();
+            for t in want {
+                if !taints
+                    .iter()
+                    .any(|x| x["key"] == t["key"] && x["effect"] == t["effect"])
+                {
+                    taints.push(t);
+                }
+            }
+            let mut patch = json!({"metadata": {"labels": labels}, "spec": {"taints": taints}});
+            // Guard against racing writers: the patch applies only to what we read.
+            patch["metadata"]["resourceVersion"] = json!(node.metadata.resource_version);
+            nodes
+                .patch(&name, &PatchParams::default(), &Patch::Strategic(patch))
+                .await
+                .map(|_| ())
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Upstream's default for v1beta4 `timeouts.kubernetesAPICall`.
+const DEFAULT_API_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// v1beta4 `timeouts.kubernetesAPICall` (default 1m).
+pub fn api_call_timeout(cfg: &InitConfig) -> std::time::Duration {
+    cfg.init
+        .timeouts
+        .as_ref()
+        .and_then(|t| t.kubernetes_api_call)
+        .map(|d| d.to_std())
+        .unwrap_or(DEFAULT_API_CALL_TIMEOUT)
+}
+
+/// Waits until the kubelet has registered the Node: it does so only once it runs with its
+/// credentials, which can be after the phase that labels it starts (upstream polls the same way).
+async fn wait_for_node(nodes: &Api<Node>, name: &str, timeout: std::time::Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match nodes.get(name).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 && tokio::time::Instant::now() < deadline => {
+                tracing::debug!("node {name} is not registered yet");
+            }
+            Err(e) if apiclient::is_transient(&e) && tokio::time::Instant::now() < deadline => {
+                tracing::debug!("waiting for node {name}: {e}");
+            }
+            Err(source) => {
+                return Err(ApiError::Request {
+                    action: format!(
+                        "wait for the kubelet to register node {name} (timeouts.kubernetesAPICall: {timeout:?})"
+                    ),
+                    source,
+                }
+                .into());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

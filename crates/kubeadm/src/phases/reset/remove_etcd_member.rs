@@ -1,0 +1,123 @@
+//! `reset phase remove-etcd-member`: this node's member removed from the local etcd cluster.
+
+use std::path::Path;
+
+use kubeadm_workflow::Phase;
+
+use super::ResetContext;
+use crate::error::{Error, Result};
+
+/// `remove-etcd-member`.
+pub fn phase() -> Phase<ResetContext, Error> {
+    Phase::leaf("remove-etcd-member", "Remove a local etcd member.", run)
+}
+
+/// The flag values of a container command line (`--name=value`).
+fn flag<'a>(command: &'a [serde_json::Value], name: &str) -> Option<&'a str> {
+    let prefix = format!("--{name}=");
+    command
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find_map(|a| a.strip_prefix(prefix.as_str()))
+}
+
+/// Removes this node's member from the local etcd cluster (found from the etcd manifest), using
+/// the healthcheck-client certificate as upstream does. Not fatal: an unreachable etcd is
+/// reported with what to run by hand.
+pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
+    let fx = ctx.fx.as_ref();
+    let manifest = Path::new("/etc/kubernetes/manifests/etcd.yaml");
+    let Some(text) = fx.read_to_string(manifest)? else {
+        println!("[reset] No etcd config found. Assuming external etcd");
+        println!("[reset] Please, manually reset etcd to prevent further issues");
+        return Ok(());
+    };
+    let pod: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+        Error::with_hint(
+            format!("cannot parse {}: {e}", manifest.display()),
+            "fix or remove the etcd manifest",
+        )
+    })?;
+    let command = pod["spec"]["containers"][0]["command"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let (Some(peer), Some(client)) = (
+        flag(&command, "initial-advertise-peer-urls"),
+        flag(&command, "advertise-client-urls"),
+    ) else {
+        println!(
+            "[reset] WARNING: the etcd manifest names no peer or client URL; remove this etcd member by hand with etcdctl"
+        );
+        return Ok(());
+    };
+    let client = client.split(',').next().unwrap_or(client).to_string();
+    if ctx.opts.dry_run {
+        fx.note(&format!(
+            "Would remove the etcd member with peer URL {peer} (via {client})"
+        ));
+        return Ok(());
+    }
+    let dir = Path::new(if ctx.cfg.certificates_dir.is_empty() {
+        kubeadm_api::defaults::DEFAULT_CERTIFICATES_DIR
+    } else {
+        &ctx.cfg.certificates_dir
+    });
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let p = dir.join(name);
+        fx.read(&p)?.ok_or_else(|| {
+            Error::with_hint(
+                format!("{} is missing", p.display()),
+                "remove this etcd member by hand with etcdctl",
+            )
+        })
+    };
+    let outcome = (|| -> Result<String> {
+        let tls = kubeadm_etcd::TlsFiles {
+            ca: read("etcd/ca.crt")?,
+            cert: read("etcd/healthcheck-client.crt")?,
+            key: read("etcd/healthcheck-client.key")?,
+        };
+        let timeout = ctx
+            .cfg
+            .timeouts
+            .as_ref()
+            .and_then(|t| t.etcd_api_call)
+            .map(|d| d.to_std())
+            .unwrap_or(std::time::Duration::from_secs(120));
+        let etcd = kubeadm_etcd::EtcdClient::new(
+            std::slice::from_ref(&client),
+            Some(&tls),
+            std::time::Duration::from_secs(10),
+        )
+        .map_err(|e| Error::msg(e.to_string()))?;
+        let members = etcd.member_list().map_err(|e| Error::msg(e.to_string()))?;
+        let Some(me) = members
+            .iter()
+            .find(|m| m.peer_urls.iter().any(|u| u == peer))
+        else {
+            return Ok(format!(
+                "[reset] This node's etcd member ({peer}) is not in the cluster any more"
+            ));
+        };
+        if members.len() == 1 {
+            return Ok(
+                "[reset] Not removing the etcd member: it is the only member of the cluster".into(),
+            );
+        }
+        etcd.remove_when_ready(me.id, timeout)
+            .map_err(|e| Error::msg(e.to_string()))?;
+        Ok(format!(
+            "[reset] Removed the etcd member {} ({peer}); {} member(s) remain",
+            me.name,
+            members.len() - 1
+        ))
+    })();
+    match outcome {
+        Ok(line) => println!("{line}"),
+        Err(e) => println!(
+            "[reset] WARNING: failed to remove the etcd member: {e}; remove it by hand with `etcdctl member remove`"
+        ),
+    }
+    Ok(())
+}
