@@ -1,11 +1,12 @@
-//! The phase engine: a command's phases are a tree of values (name, help, children, run
-//! function); one runner orders them, honours `--skip-phases`, runs one phase for
-//! `<command> phase <name>`, and renders the phase list for `--help`.
+//! The phase engine: a command's phases are a tree of values (name, help, the flags each
+//! phase uses, children, run function); one runner orders them, honours `--skip-phases`, runs
+//! one phase for `<command> phase <name>`, and renders the phase list for `--help`.
 
 use std::fmt;
 
-/// What a phase does when it runs.
-pub type RunFn<C, E> = fn(&mut C) -> Result<(), E>;
+/// What a phase does when it runs: a function, or a closure carrying its payload (the
+/// certificate or kubeconfig row a generated leaf stands for).
+pub type RunFn<C, E> = Box<dyn Fn(&mut C) -> Result<(), E> + Send + Sync>;
 
 /// A predicate deciding at run time whether a phase applies (e.g. etcd only when local).
 pub type RunIfFn<C> = fn(&C) -> bool;
@@ -18,6 +19,11 @@ pub struct Phase<C, E> {
     pub aliases: &'static [&'static str],
     /// One-line help.
     pub short: &'static str,
+    /// Longer help for `<command> phase <name> --help` (`None`: the one-line help).
+    pub long: Option<String>,
+    /// The command's flags this phase uses, by long name (`None`: all of them). The
+    /// `phase` sub-command's help lists only these, as upstream's `InheritFlags` does.
+    pub flags: Option<Vec<&'static str>>,
     /// The phase's work; `None` for pure groups.
     pub run: Option<RunFn<C, E>>,
     /// Whether it applies to this run.
@@ -30,12 +36,18 @@ pub struct Phase<C, E> {
 
 impl<C, E> Phase<C, E> {
     /// A leaf phase.
-    pub fn leaf(name: &'static str, short: &'static str, run: RunFn<C, E>) -> Self {
+    pub fn leaf(
+        name: &'static str,
+        short: &'static str,
+        run: impl Fn(&mut C) -> Result<(), E> + Send + Sync + 'static,
+    ) -> Self {
         Phase {
             name,
             aliases: &[],
             short,
-            run: Some(run),
+            long: None,
+            flags: None,
+            run: Some(Box::new(run)),
             run_if: None,
             children: Vec::new(),
             run_all_siblings: false,
@@ -48,6 +60,8 @@ impl<C, E> Phase<C, E> {
             name,
             aliases: &[],
             short,
+            long: None,
+            flags: None,
             run: None,
             run_if: None,
             children,
@@ -65,6 +79,46 @@ impl<C, E> Phase<C, E> {
     pub fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
         self.aliases = aliases;
         self
+    }
+
+    /// Sets the long help.
+    pub fn long(mut self, long: impl Into<String>) -> Self {
+        self.long = Some(long.into());
+        self
+    }
+
+    /// Sets the flags this phase uses (long names, without `--`).
+    pub fn flags(mut self, flags: &[&'static str]) -> Self {
+        self.flags = Some(flags.to_vec());
+        self
+    }
+
+    /// Gives a group its own step, run before its children (e.g. checking every existing
+    /// certificate before the first one is written).
+    pub fn with_run(
+        mut self,
+        run: impl Fn(&mut C) -> Result<(), E> + Send + Sync + 'static,
+    ) -> Self {
+        self.run = Some(Box::new(run));
+        self
+    }
+
+    /// The flags this phase's sub-command shows: a leaf's own; for a group (and its `all`),
+    /// its own plus every phase's below it. `None` when any of them uses all the command's
+    /// flags.
+    pub fn all_flags(&self) -> Option<Vec<&'static str>> {
+        if self.children.is_empty() {
+            return self.flags.clone();
+        }
+        let mut out = self.flags.clone().unwrap_or_default();
+        for c in &self.children {
+            for f in c.all_flags()? {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        Some(out)
     }
 }
 
@@ -231,7 +285,7 @@ impl<C, E> Workflow<C, E> {
                 disabled.push(path.clone());
                 continue;
             }
-            if let Some(run) = fp.phase.run {
+            if let Some(run) = &fp.phase.run {
                 on_phase(&path);
                 run(ctx).map_err(|source| WorkflowError::Phase {
                     path: path.clone(),
@@ -357,5 +411,36 @@ mod tests {
         let a = h.find("a ").unwrap();
         let one = h.find("  /one").unwrap();
         assert!(a < one && h.contains("\"init\""));
+    }
+
+    #[test]
+    fn closures_carry_their_payload_and_groups_collect_flags() {
+        let names = ["x", "y"];
+        let leaves: Vec<Phase<Ctx, String>> = names
+            .iter()
+            .map(|&n| {
+                Phase::leaf(n, "generated", move |c: &mut Ctx| {
+                    c.push(n);
+                    Ok(())
+                })
+                .flags(&["config", n])
+            })
+            .collect();
+        let w = Workflow {
+            command: "t",
+            phases: vec![Phase::group("g", "group", leaves).flags(&["dry-run"])],
+        };
+        let mut ctx = Vec::new();
+        w.run(&mut ctx, Some("g"), &[], |_| {}).unwrap();
+        assert_eq!(ctx, vec!["x", "y"]);
+        assert_eq!(
+            w.phases[0].all_flags(),
+            Some(vec!["dry-run", "config", "x", "y"])
+        );
+        assert_eq!(
+            wf().phases[1].all_flags(),
+            None,
+            "unset flags mean all of them"
+        );
     }
 }

@@ -18,26 +18,28 @@ use crate::cli::{Cli, Command};
 use crate::error::Error;
 
 fn main() -> ExitCode {
-    let mut command = Cli::command();
-    command = command.mut_subcommand("init", |init| {
-        init.subcommand(phases::phase_command(
-            &phases::init::init_workflow(),
-            "init",
-            cli::InitArgs::augment_args,
-        ))
-        .after_long_help(phases::init::init_workflow().help())
-    });
-    command = command.mut_subcommand("join", |join| {
-        join.subcommand(phases::phase_command(
-            &phases::join::join_workflow(),
-            "join",
-            cli::JoinArgs::augment_args,
-        ))
-        .after_long_help(phases::join::join_workflow().help())
-    });
-    command = command.mut_subcommand("reset", |reset| {
-        reset.after_long_help(phases::reset::reset_workflow().help())
-    });
+    let command = Cli::command()
+        .mut_subcommand("init", |c| {
+            phases::attach(
+                c,
+                &phases::init::init_workflow(),
+                cli::InitArgs::augment_args,
+            )
+        })
+        .mut_subcommand("join", |c| {
+            phases::attach(
+                c,
+                &phases::join::join_workflow(),
+                cli::JoinArgs::augment_args,
+            )
+        })
+        .mut_subcommand("reset", |c| {
+            phases::attach(
+                c,
+                &phases::reset::reset_workflow(),
+                cli::ResetArgs::augment_args,
+            )
+        });
     let matches = command.get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -91,34 +93,17 @@ fn print_error(e: &Error) {
 
 fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
     let root = cli.rootfs.clone().unwrap_or_else(|| "/".into());
+    let sub = |name: &str| matches.subcommand_matches(name).unwrap_or(matches);
     match cli.command {
-        Command::Init(args) => {
-            let init_matches = matches.subcommand_matches("init");
-            match init_matches.and_then(|m| phases::selected_phase(m, "init")) {
-                Some((path, phase_matches)) => {
-                    let args = <cli::InitArgs as FromArgMatches>::from_arg_matches(phase_matches)
-                        .map_err(|e| Error::msg(e.to_string()))?;
-                    commands::init::run(&root, &args, phase_matches, Some(&path))
-                }
-                None => commands::init::run(&root, &args, init_matches.unwrap_or(matches), None),
-            }
-        }
-        Command::Join(args) => {
-            let join_matches = matches.subcommand_matches("join");
-            match join_matches.and_then(|m| phases::selected_phase(m, "join")) {
-                Some((path, phase_matches)) => {
-                    let args = <cli::JoinArgs as FromArgMatches>::from_arg_matches(phase_matches)
-                        .map_err(|e| Error::msg(e.to_string()))?;
-                    commands::join::run(&root, &args, phase_matches, Some(&path))
-                }
-                None => commands::join::run(&root, &args, join_matches.unwrap_or(matches), None),
-            }
-        }
-        Command::Reset(args) => commands::reset::run(
-            &root,
-            &args,
-            matches.subcommand_matches("reset").unwrap_or(matches),
-        ),
+        Command::Init(args) => phases::dispatch(sub("init"), args.as_ref(), |a, m, phase| {
+            commands::init::run(&root, a, m, phase)
+        }),
+        Command::Join(args) => phases::dispatch(sub("join"), args.as_ref(), |a, m, phase| {
+            commands::join::run(&root, a, m, phase)
+        }),
+        Command::Reset(args) => phases::dispatch(sub("reset"), &args, |a, m, phase| {
+            commands::reset::run(&root, a, m, phase)
+        }),
         Command::Config(c) => commands::config::run(&root, c),
         Command::Token(t) => commands::token::run(&root, t),
         Command::Certs(c) => commands::certs::run(&root, c),

@@ -191,3 +191,48 @@ fn snapshot(root: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+#[test]
+fn reset_phases_are_listed_and_run_alone() {
+    let help = Command::cargo_bin("kubeadm")
+        .unwrap()
+        .args(["reset", "phase", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for p in ["preflight", "remove-etcd-member", "cleanup-node"] {
+        assert!(text.contains(p), "{p} missing from:\n{text}");
+    }
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fixture(root.path(), outside.path());
+    let r = |p: &str| root.path().join(p.trim_start_matches('/'));
+    let phase = |name: &str, extra: &[&str]| {
+        Command::cargo_bin("kubeadm")
+            .unwrap()
+            .args(["reset", "phase", name, "--rootfs"])
+            .arg(root.path())
+            .args(extra)
+            .write_stdin("")
+            .output()
+            .unwrap()
+    };
+    // preflight alone asks, and with no answer refuses; nothing is touched.
+    let out = phase("preflight", &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("aborted reset operation"));
+    assert!(r("/etc/kubernetes/admin.conf").exists());
+    // cleanup-node alone does not ask (that is preflight's job) and removes our files.
+    let out = phase("cleanup-node", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!r("/etc/kubernetes/admin.conf").exists());
+    assert!(r("/etc/kubernetes/operator-notes.txt").exists());
+    assert_eq!(
+        fs::read_to_string(outside.path().join("precious")).unwrap(),
+        "keep"
+    );
+}

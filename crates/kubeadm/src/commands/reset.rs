@@ -43,8 +43,8 @@ pub fn load(args: &ResetArgs, matches: &ArgMatches) -> Result<ResetConfiguration
     Ok(cfg)
 }
 
-/// Runs `kubeadm reset`.
-pub fn run(root: &Path, args: &ResetArgs, matches: &ArgMatches) -> Result<()> {
+/// Runs `kubeadm reset` (all phases) or `kubeadm reset phase <path>`.
+pub fn run(root: &Path, args: &ResetArgs, matches: &ArgMatches, phase: Option<&str>) -> Result<()> {
     let cfg = load(args, matches)?;
     let opts = ResetOptions {
         force: cfg.force,
@@ -62,7 +62,9 @@ pub fn run(root: &Path, args: &ResetArgs, matches: &ArgMatches) -> Result<()> {
         not_cleaned: Vec::new(),
     };
     reset_workflow()
-        .run(&mut ctx, None, &skips, |_| {})
+        .run(&mut ctx, phase, &skips, |path| {
+            tracing::info!(phase = path, "running phase")
+        })
         .map_err(|e| super::workflow_error(e, "reset"))?;
     for line in &ctx.not_cleaned {
         println!("\n{line}");

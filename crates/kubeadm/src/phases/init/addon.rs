@@ -20,12 +20,32 @@ pub fn phase() -> Phase<InitContext, Error> {
                 "Install the CoreDNS addon to a Kubernetes cluster",
                 run_coredns,
             )
+            .flags(&[
+                "config",
+                "kubernetes-version",
+                "image-repository",
+                "service-dns-domain",
+                "service-cidr",
+                "feature-gates",
+                "dry-run",
+            ])
             .when(|ctx: &InitContext| !ctx.cfg.cluster.dns.disabled),
             Phase::leaf(
                 "kube-proxy",
                 "Install the kube-proxy addon to a Kubernetes cluster",
                 run_kube_proxy,
             )
+            .flags(&[
+                "config",
+                "kubernetes-version",
+                "image-repository",
+                "apiserver-advertise-address",
+                "control-plane-endpoint",
+                "apiserver-bind-port",
+                "pod-network-cidr",
+                "feature-gates",
+                "dry-run",
+            ])
             .when(|ctx: &InitContext| !ctx.cfg.cluster.proxy.disabled),
         ],
     )

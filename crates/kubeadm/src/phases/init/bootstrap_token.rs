@@ -18,6 +18,13 @@ pub fn phase() -> Phase<InitContext, Error> {
         "Generates bootstrap tokens used to join a node to a cluster",
         run,
     )
+    .flags(&[
+        "config",
+        "token",
+        "token-ttl",
+        "skip-token-print",
+        "dry-run",
+    ])
 }
 
 fn run(ctx: &mut InitContext) -> Result<()> {

@@ -343,44 +343,54 @@ fn local_etcd(ctx: &InitContext) -> bool {
     ctx.cfg.local_etcd().is_some()
 }
 
-macro_rules! cert_phases {
-    ($($f:ident => $name:literal),* $(,)?) => {
-        $(fn $f(ctx: &mut InitContext) -> Result<()> { run_cert(ctx, $name) })*
-        fn leaves() -> Vec<Phase<InitContext, Error>> {
-            let mut v = Vec::new();
-            $(
-                let spec = table::find($name).map(|s| (s.help, s.local_etcd)).unwrap_or(("", false));
-                let p = Phase::leaf($name, spec.0, $f);
-                v.push(if spec.1 { p.when(local_etcd) } else { p });
-            )*
-            v
-        }
-    };
-}
+/// Flags of every certificate phase (upstream's `getCertPhaseFlags`).
+const CERT_FLAGS: &[&str] = &["cert-dir", "config", "kubernetes-version", "dry-run"];
+/// What the apiserver certificate's SANs also depend on.
+const APISERVER_CERT_FLAGS: &[&str] = &[
+    "cert-dir",
+    "config",
+    "kubernetes-version",
+    "dry-run",
+    "apiserver-advertise-address",
+    "control-plane-endpoint",
+    "apiserver-cert-extra-sans",
+    "service-dns-domain",
+    "service-cidr",
+];
 
-cert_phases!(
-    ca => "ca",
-    apiserver => "apiserver",
-    apiserver_kubelet_client => "apiserver-kubelet-client",
-    front_proxy_ca => "front-proxy-ca",
-    front_proxy_client => "front-proxy-client",
-    etcd_ca => "etcd-ca",
-    etcd_server => "etcd-server",
-    etcd_peer => "etcd-peer",
-    etcd_healthcheck_client => "etcd-healthcheck-client",
-    apiserver_etcd_client => "apiserver-etcd-client",
-);
-
-/// The `certs` phase group, in upstream order.
+/// The `certs` phase group, in upstream order: one leaf per row of the certificate table,
+/// then `sa`. The group's own step checks every existing file before the first is written.
 pub fn phase() -> Phase<InitContext, Error> {
-    let mut children = leaves();
-    children.push(Phase::leaf(
-        "sa",
-        "Generate a private key for signing service account tokens along with its public key",
-        run_sa,
-    ));
-    Phase {
-        run: Some(prepare),
-        ..Phase::group("certs", "Certificate generation", children)
-    }
+    let mut children: Vec<Phase<InitContext, Error>> = table::CERTS
+        .iter()
+        .map(|spec| {
+            let name = spec.name;
+            let leaf = Phase::leaf(name, spec.help, move |ctx: &mut InitContext| {
+                run_cert(ctx, name)
+            })
+            .long(format!(
+                "{}, and save them into {}.crt and {}.key files.\n\nIf both files already exist, kubeadm skips the generation step and existing files will be used.",
+                spec.help, spec.base, spec.base
+            ))
+            .flags(if name == "apiserver" {
+                APISERVER_CERT_FLAGS
+            } else {
+                CERT_FLAGS
+            });
+            if spec.local_etcd {
+                leaf.when(local_etcd)
+            } else {
+                leaf
+            }
+        })
+        .collect();
+    children.push(
+        Phase::leaf(
+            "sa",
+            "Generate a private key for signing service account tokens along with its public key",
+            run_sa,
+        )
+        .flags(&["cert-dir", "config", "dry-run"]),
+    );
+    Phase::group("certs", "Certificate generation", children).with_run(prepare)
 }

@@ -9,6 +9,16 @@ use super::InitContext;
 use super::manifests::{host_info, load_patches, report_patches, write_manifest};
 use crate::error::{Error, Result};
 
+/// Flags of every control-plane phase (upstream's `getControlPlanePhaseFlags`).
+const CONTROL_PLANE_FLAGS: &[&str] = &[
+    "config",
+    "cert-dir",
+    "kubernetes-version",
+    "image-repository",
+    "patches",
+    "dry-run",
+];
+
 /// `control-plane` with `apiserver`, `controller-manager` and `scheduler`.
 pub fn phase() -> Phase<InitContext, Error> {
     Phase::group(
@@ -19,17 +29,32 @@ pub fn phase() -> Phase<InitContext, Error> {
                 "apiserver",
                 "Generates the kube-apiserver static Pod manifest",
                 |c| run_component(c, "kube-apiserver"),
+            )
+            .flags(
+                &[
+                    CONTROL_PLANE_FLAGS,
+                    &[
+                        "apiserver-advertise-address",
+                        "control-plane-endpoint",
+                        "apiserver-bind-port",
+                        "feature-gates",
+                        "service-cidr",
+                    ],
+                ]
+                .concat(),
             ),
             Phase::leaf(
                 "controller-manager",
                 "Generates the kube-controller-manager static Pod manifest",
                 |c| run_component(c, "kube-controller-manager"),
-            ),
+            )
+            .flags(&[CONTROL_PLANE_FLAGS, &["pod-network-cidr"]].concat()),
             Phase::leaf(
                 "scheduler",
                 "Generates the kube-scheduler static Pod manifest",
                 |c| run_component(c, "kube-scheduler"),
-            ),
+            )
+            .flags(CONTROL_PLANE_FLAGS),
         ],
     )
 }

@@ -16,7 +16,7 @@ pub fn phase() -> Phase<InitContext, Error> {
         "etcd",
         "Generate static Pod manifest file for local etcd",
         vec![
-            Phase::leaf("local", "Generate the static Pod manifest file for a local, single-node local etcd instance", run_etcd_local)
+            Phase::leaf("local", "Generate the static Pod manifest file for a local, single-node local etcd instance", run_etcd_local).flags(&["cert-dir", "config", "image-repository", "patches", "dry-run"])
                 .when(|c| c.cfg.local_etcd().is_some()),
         ],
     )

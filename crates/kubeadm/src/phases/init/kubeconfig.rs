@@ -195,45 +195,51 @@ pub fn run_kubeconfig(ctx: &mut InitContext, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn admin(ctx: &mut InitContext) -> Result<()> {
-    run_kubeconfig(ctx, "admin")
-}
-fn super_admin(ctx: &mut InitContext) -> Result<()> {
-    run_kubeconfig(ctx, "super-admin")
-}
-fn kubelet(ctx: &mut InitContext) -> Result<()> {
-    run_kubeconfig(ctx, "kubelet")
-}
-fn controller_manager(ctx: &mut InitContext) -> Result<()> {
-    run_kubeconfig(ctx, "controller-manager")
-}
-fn scheduler(ctx: &mut InitContext) -> Result<()> {
-    run_kubeconfig(ctx, "scheduler")
-}
 fn has_super_admin(ctx: &InitContext) -> bool {
     ctx.cfg.info().has_super_admin()
 }
 
-/// The `kubeconfig` phase group, in upstream order.
+/// Flags of every kubeconfig phase (upstream's `getKubeConfigPhaseFlags`).
+const KUBECONFIG_FLAGS: &[&str] = &[
+    "apiserver-advertise-address",
+    "control-plane-endpoint",
+    "apiserver-bind-port",
+    "cert-dir",
+    "config",
+    "kubernetes-version",
+    "dry-run",
+];
+
+/// The `kubeconfig` phase group, in upstream order: one leaf per row of the kubeconfig
+/// table (super-admin only from 1.29). The group's own step checks the existing files first.
 pub fn phase() -> Phase<InitContext, Error> {
-    let help = |n: &str| table::find_kubeconfig(n).map(|k| k.help).unwrap_or("");
-    let children = vec![
-        Phase::leaf("admin", help("admin"), admin),
-        Phase::leaf("super-admin", help("super-admin"), super_admin).when(has_super_admin),
-        Phase::leaf("kubelet", help("kubelet"), kubelet),
-        Phase::leaf(
-            "controller-manager",
-            help("controller-manager"),
-            controller_manager,
-        ),
-        Phase::leaf("scheduler", help("scheduler"), scheduler),
-    ];
-    Phase {
-        run: Some(prepare),
-        ..Phase::group(
-            "kubeconfig",
-            "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file",
-            children,
-        )
-    }
+    let children = table::KUBECONFIGS
+        .iter()
+        .map(|spec| {
+            let name = spec.name;
+            let leaf = Phase::leaf(name, spec.help, move |ctx: &mut InitContext| {
+                run_kubeconfig(ctx, name)
+            })
+            .long(format!(
+                "{}, and save it to the {} file.",
+                spec.help, spec.file
+            ));
+            let leaf = if name == "kubelet" {
+                leaf.flags(&[KUBECONFIG_FLAGS, &["node-name"]].concat())
+            } else {
+                leaf.flags(KUBECONFIG_FLAGS)
+            };
+            if name == "super-admin" {
+                leaf.when(has_super_admin)
+            } else {
+                leaf
+            }
+        })
+        .collect();
+    Phase::group(
+        "kubeconfig",
+        "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file",
+        children,
+    )
+    .with_run(prepare)
 }

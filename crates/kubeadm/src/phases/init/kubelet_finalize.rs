@@ -32,7 +32,8 @@ pub fn phase() -> Phase<InitContext, Error> {
                 "Enable kubelet client certificate rotation",
                 enable_client_cert_rotation,
             )
-            .aliases(&["experimental-cert-rotation"]),
+            .aliases(&["experimental-cert-rotation"])
+            .flags(&["cert-dir", "config", "dry-run"]),
         ],
     )
 }

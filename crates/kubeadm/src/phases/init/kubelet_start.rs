@@ -23,6 +23,7 @@ pub fn phase() -> Phase<InitContext, Error> {
         "Write kubelet settings and (re)start the kubelet",
         run_kubelet_start,
     )
+    .flags(&["config", "cri-socket", "node-name", "patches", "dry-run"])
 }
 
 /// Writes the kubelet's files and (re)starts it (shared by init and join).

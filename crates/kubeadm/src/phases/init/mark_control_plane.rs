@@ -15,7 +15,11 @@ use crate::error::{Error, Result};
 
 /// `mark-control-plane`.
 pub fn phase() -> Phase<InitContext, Error> {
-    Phase::leaf("mark-control-plane", "Mark a node as a control-plane", run)
+    Phase::leaf("mark-control-plane", "Mark a node as a control-plane", run).flags(&[
+        "config",
+        "node-name",
+        "dry-run",
+    ])
 }
 
 fn run(ctx: &mut InitContext) -> Result<()> {

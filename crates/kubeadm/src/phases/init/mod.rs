@@ -76,7 +76,13 @@ pub fn init_workflow() -> Workflow<InitContext, Error> {
         phases: {
             // Upstream order (1.28+): the files first, then the conversation with the API server.
             vec![
-                Phase::leaf("preflight", "Run pre-flight checks", preflight::run),
+                Phase::leaf("preflight", "Run pre-flight checks", preflight::run).flags(&[
+                    "config",
+                    "cri-socket",
+                    "image-repository",
+                    "ignore-preflight-errors",
+                    "dry-run",
+                ]),
                 certs::phase(),
                 kubeconfig::phase(),
                 etcd::phase(),
@@ -86,7 +92,8 @@ pub fn init_workflow() -> Workflow<InitContext, Error> {
                     "wait-control-plane",
                     "Wait for the control plane to start",
                     wait_control_plane::run,
-                ),
+                )
+                .flags(&["config", "dry-run"]),
                 upload_config::phase(),
                 upload_certs::phase(),
                 mark_control_plane::phase(),

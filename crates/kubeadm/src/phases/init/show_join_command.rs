@@ -15,6 +15,14 @@ pub fn phase() -> Phase<InitContext, Error> {
         "Show the join command for control-plane and worker node",
         run,
     )
+    .flags(&[
+        "config",
+        "token",
+        "upload-certs",
+        "skip-token-print",
+        "skip-certificate-key-print",
+        "dry-run",
+    ])
 }
 
 /// The join commands for workers and (with uploaded certificates) control-plane nodes.

@@ -15,6 +15,13 @@ use crate::error::{Error, Result};
 /// `upload-certs`, run only with `--upload-certs`.
 pub fn phase() -> Phase<InitContext, Error> {
     Phase::leaf("upload-certs", "Upload certificates to kubeadm-certs", run)
+        .flags(&[
+            "config",
+            "upload-certs",
+            "certificate-key",
+            "skip-certificate-key-print",
+            "dry-run",
+        ])
         .when(|ctx: &InitContext| ctx.opts.upload_certs)
 }
 

@@ -21,12 +21,14 @@ pub fn phase() -> Phase<InitContext, Error> {
                 "kubeadm",
                 "Upload the kubeadm ClusterConfiguration to a ConfigMap",
                 run_kubeadm,
-            ),
+            )
+            .flags(&["config", "dry-run"]),
             Phase::leaf(
                 "kubelet",
                 "Upload the kubelet component config to a ConfigMap",
                 run_kubelet,
-            ),
+            )
+            .flags(&["config", "dry-run"]),
         ],
     )
 }

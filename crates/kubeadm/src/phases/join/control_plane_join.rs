@@ -23,12 +23,24 @@ pub fn phase() -> Phase<JoinContext, Error> {
         "control-plane-join",
         "Join a machine as a control plane instance",
         vec![
-            Phase::leaf("etcd", "Add a new local etcd member", etcd_join),
+            Phase::leaf("etcd", "Add a new local etcd member", etcd_join).flags(
+                &[
+                    super::DISCOVERY_FLAGS,
+                    &[
+                        "control-plane",
+                        "node-name",
+                        "apiserver-advertise-address",
+                        "patches",
+                    ],
+                ]
+                .concat(),
+            ),
             Phase::leaf(
                 "mark-control-plane",
                 "Mark a node as a control-plane",
                 mark_control_plane,
-            ),
+            )
+            .flags(&[super::DISCOVERY_FLAGS, &["control-plane", "node-name"]].concat()),
         ],
     )
     .when(super::is_control_plane)

@@ -21,10 +21,10 @@ pub fn phase() -> Phase<JoinContext, Error> {
         "control-plane-prepare",
         "Prepare the machine for serving a control plane",
         vec![
-            Phase::leaf("download-certs", "Download certificates shared among control-plane nodes from the kubeadm-certs Secret", download_certs),
-            Phase::leaf("certs", "Generate the certificates for the new control plane components", prepare_certs),
-            Phase::leaf("kubeconfig", "Generate the kubeconfig for the new control plane components", prepare_kubeconfig),
-            Phase::leaf("control-plane", "Generate the manifests for the new control plane components", prepare_control_plane),
+            Phase::leaf("download-certs", "Download certificates shared among control-plane nodes from the kubeadm-certs Secret", download_certs).flags(&[super::DISCOVERY_FLAGS, &["control-plane", "certificate-key"]].concat()),
+            Phase::leaf("certs", "Generate the certificates for the new control plane components", prepare_certs).flags(&[super::DISCOVERY_FLAGS, &["control-plane", "node-name", "apiserver-advertise-address"]].concat()),
+            Phase::leaf("kubeconfig", "Generate the kubeconfig for the new control plane components", prepare_kubeconfig).flags(&[super::DISCOVERY_FLAGS, &["control-plane", "certificate-key"]].concat()),
+            Phase::leaf("control-plane", "Generate the manifests for the new control plane components", prepare_control_plane).flags(&[super::DISCOVERY_FLAGS, &["control-plane", "apiserver-advertise-address", "apiserver-bind-port", "patches"]].concat()),
         ],
     )
     .when(super::is_control_plane)

@@ -23,6 +23,13 @@ pub fn phase() -> Phase<JoinContext, Error> {
         "Write kubelet settings, certificates and (re)start the kubelet",
         run,
     )
+    .flags(
+        &[
+            super::DISCOVERY_FLAGS,
+            &["cri-socket", "node-name", "patches"],
+        ]
+        .concat(),
+    )
 }
 
 /// The kubelet's healthz address from its configuration (upstream waits there).

@@ -37,6 +37,19 @@ pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
 /// The admin kubeconfig a control-plane join writes.
 const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 
+/// The flags every join phase that reads the cluster uses: the configuration, discovery and
+/// the TLS-bootstrap token (the cluster's configuration is fetched with them).
+const DISCOVERY_FLAGS: &[&str] = &[
+    "config",
+    "token",
+    "tls-bootstrap-token",
+    "discovery-file",
+    "discovery-token",
+    "discovery-token-ca-cert-hash",
+    "discovery-token-unsafe-skip-ca-verification",
+    "dry-run",
+];
+
 /// Command-line choices of `kubeadm join` that are not part of the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct JoinOptions {

@@ -11,7 +11,21 @@ use crate::error::{Error, Result};
 
 /// `preflight`.
 pub fn phase() -> Phase<JoinContext, Error> {
-    Phase::leaf("preflight", "Run join pre-flight checks", run)
+    Phase::leaf("preflight", "Run join pre-flight checks", run).flags(
+        &[
+            super::DISCOVERY_FLAGS,
+            &[
+                "ignore-preflight-errors",
+                "control-plane",
+                "apiserver-advertise-address",
+                "apiserver-bind-port",
+                "cri-socket",
+                "node-name",
+                "certificate-key",
+            ],
+        ]
+        .concat(),
+    )
 }
 
 pub(super) fn run(ctx: &mut JoinContext) -> Result<()> {

@@ -15,6 +15,7 @@ pub fn phase() -> Phase<JoinContext, Error> {
         "Wait for the control plane to start",
         run,
     )
+    .flags(&[super::DISCOVERY_FLAGS, &["control-plane"]].concat())
     .when(super::is_control_plane)
 }
 

@@ -11,7 +11,15 @@ use crate::error::{Error, Result};
 
 /// `cleanup-node`.
 pub fn phase() -> Phase<ResetContext, Error> {
-    Phase::leaf("cleanup-node", "Run cleanup node.", run)
+    Phase::leaf("cleanup-node", "Run cleanup node.", run).flags(&[
+        "config",
+        "cert-dir",
+        "cri-socket",
+        "cleanup-tmp-dir",
+        "cleanup-cni",
+        "cleanup-iptables",
+        "dry-run",
+    ])
 }
 
 /// Host-wide commands are safe to run only on the real host (root `/`) or when the root shows a

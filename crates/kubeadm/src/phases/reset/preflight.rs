@@ -7,7 +7,12 @@ use crate::error::{Error, Result};
 
 /// `preflight`.
 pub fn phase() -> Phase<ResetContext, Error> {
-    Phase::leaf("preflight", "Run reset pre-flight checks", run)
+    Phase::leaf("preflight", "Run reset pre-flight checks", run).flags(&[
+        "config",
+        "ignore-preflight-errors",
+        "force",
+        "dry-run",
+    ])
 }
 
 pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {

@@ -9,7 +9,11 @@ use crate::error::{Error, Result};
 
 /// `remove-etcd-member`.
 pub fn phase() -> Phase<ResetContext, Error> {
-    Phase::leaf("remove-etcd-member", "Remove a local etcd member.", run)
+    Phase::leaf("remove-etcd-member", "Remove a local etcd member.", run).flags(&[
+        "config",
+        "kubeconfig",
+        "dry-run",
+    ])
 }
 
 /// The flag values of a container command line (`--name=value`).
