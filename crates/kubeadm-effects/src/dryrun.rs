@@ -267,6 +267,16 @@ impl Effects for DryRunEffects {
     fn note(&self, message: &str) {
         self.record(Action::Note(message.to_string()));
     }
+
+    fn wait_until(
+        &self,
+        what: &str,
+        _timeout: std::time::Duration,
+        _ready: &mut dyn FnMut() -> bool,
+    ) -> Option<std::time::Duration> {
+        self.record(Action::Note(format!("Would wait for {what}")));
+        Some(std::time::Duration::ZERO)
+    }
 }
 
 #[cfg(test)]

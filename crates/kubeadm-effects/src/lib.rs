@@ -6,6 +6,7 @@
 //! them apart, so `--dry-run` runs exactly the code a real run does.
 
 mod dryrun;
+pub mod poll;
 mod real;
 mod rooted;
 
@@ -163,6 +164,19 @@ pub trait Effects: Send + Sync {
 
     /// A message for the operator about something not done (dry-run prints it, a real run logs it).
     fn note(&self, message: &str);
+
+    /// Waits until `ready` answers true (a health probe, a file appearing), for at most
+    /// `timeout`, through [`poll::poll_until`]; the time it took, or `None` when it ran out.
+    /// The dry-run twin probes nothing: it says what it would wait for and answers at once.
+    fn wait_until(
+        &self,
+        what: &str,
+        timeout: std::time::Duration,
+        ready: &mut dyn FnMut() -> bool,
+    ) -> Option<std::time::Duration> {
+        let _ = what;
+        poll::poll_until(timeout, ready)
+    }
 
     /// Reads a file as UTF-8 text; `Ok(None)` when absent.
     fn read_to_string(&self, path: &Path) -> Result<Option<String>, EffectError> {

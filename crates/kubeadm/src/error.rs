@@ -46,6 +46,15 @@ pub enum Error {
     /// Building a cluster object failed.
     #[error(transparent)]
     Cluster(#[from] kubeadm_cluster::ClusterError),
+    /// etcd refused a membership change or could not be reached.
+    #[error("etcd: cannot {action}")]
+    Etcd {
+        /// What kubeadm was doing (`add this node's member`).
+        action: String,
+        /// etcd's error.
+        #[source]
+        source: kubeadm_etcd::EtcdError,
+    },
     /// Discovery refused or could not reach the cluster.
     #[error(transparent)]
     Discovery(#[from] crate::discovery::DiscoveryError),
@@ -96,6 +105,9 @@ impl Error {
             Error::Api(e) => e.hint(),
             Error::Cluster(_) => None,
             Error::Discovery(e) => Some(e.hint()),
+            Error::Etcd { .. } => Some(
+                "check the etcd members' health with etcdctl (`endpoint health`, `member list`) using the healthcheck-client certificate".into(),
+            ),
         }
     }
 }

@@ -6,6 +6,7 @@ mod commands;
 mod discovery;
 mod dryrun_client;
 mod error;
+mod etcd_membership;
 mod host;
 mod phases;
 mod waiter;

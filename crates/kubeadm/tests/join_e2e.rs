@@ -916,6 +916,95 @@ fn run(backend: Backend) {
     );
     drop(replay);
 
+    // Dry runs of a worker and a control-plane join: the cluster is read (discovery, its
+    // configuration, the Node check), every change is printed, nothing is written and the API
+    // server sees no write.
+    let writes = |server: &Option<TestApiServer>| {
+        server
+            .as_ref()
+            .map(|s| s.requests().iter().filter(|r| r.method != "GET").count())
+    };
+    let dry = dir.path().join("dry");
+    for (name, extra) in [
+        ("worker", vec![]),
+        (
+            "control-plane",
+            vec![
+                "--control-plane",
+                "--certificate-key",
+                CERT_KEY,
+                "--apiserver-advertise-address",
+                "127.0.0.4",
+            ],
+        ),
+    ] {
+        let root = dry.join(name);
+        std::fs::create_dir_all(&root).unwrap();
+        let writes_before = writes(&_test_server);
+        let mut args = vec![
+            "join",
+            &endpoint,
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--node-name",
+            "dry-node",
+            "--ignore-preflight-errors",
+            "all",
+            "--dry-run",
+        ];
+        args.extend(extra.iter().copied());
+        let stdout = ok(&kubeadm(&root, &args));
+        for want in [
+            "[dryrun] Would write file \"/etc/kubernetes/bootstrap-kubelet.conf\"",
+            "[dryrun] Would write file \"/var/lib/kubelet/config.yaml\"",
+            "[dryrun] Would wait for a healthy kubelet at http://127.0.0.1:",
+            "[dryrun] Would wait for the kubelet to write /etc/kubernetes/kubelet.conf (TLS bootstrap)",
+            "[dryrun] Would remove file \"/etc/kubernetes/bootstrap-kubelet.conf\"",
+        ] {
+            assert!(
+                stdout.contains(want),
+                "{name}: {want:?} missing from:\n{stdout}"
+            );
+        }
+        if name == "control-plane" {
+            for want in [
+                "to \"/etc/kubernetes/pki/ca.key\" with mode 0600 (content not shown)",
+                "[dryrun] Would write file \"/etc/kubernetes/manifests/kube-apiserver.yaml\"",
+                "[dryrun] Would perform action LIST on resource \"pods\" in API group \"core/v1\"",
+                "[dryrun] Would add the etcd member with peer URL https://127.0.0.4:2380",
+                "[dryrun] Would write file \"/etc/kubernetes/manifests/etcd.yaml\"",
+                "[mark-control-plane] Marking the node dry-node as control-plane",
+                "[dryrun] Would perform action PATCH on resource \"nodes\" in API group \"core/v1\"",
+            ] {
+                assert!(
+                    stdout.contains(want),
+                    "{name}: {want:?} missing from:\n{stdout}"
+                );
+            }
+            // Each heading comes before the requests it announces.
+            let heading = stdout.find("[mark-control-plane] Marking").unwrap();
+            let patch = stdout.find("Would perform action PATCH").unwrap();
+            assert!(heading < patch, "{stdout}");
+        }
+        assert!(
+            files_under(&root).is_empty(),
+            "{name} --dry-run wrote {:?}",
+            files_under(&root)
+        );
+        assert_eq!(
+            writes(&_test_server),
+            writes_before,
+            "{name} --dry-run wrote to the cluster"
+        );
+    }
+    assert_eq!(
+        etcd_members(&a, "https://127.0.0.1:2379").len(),
+        1,
+        "a dry run added an etcd member"
+    );
+
     // Worker join on B.
     // Patches are host paths: under the node's root.
     let patches_b = b.join("patches");
@@ -1024,6 +1113,36 @@ fn run(backend: Backend) {
         node_c["metadata"]["labels"]["node-role.kubernetes.io/control-plane"].is_string(),
         "{node_c}"
     );
+
+    // A dry-run reset of C reads the real member list, says which member it would remove,
+    // and changes nothing: on disk or in etcd.
+    let before: Vec<(PathBuf, Vec<u8>)> = {
+        let mut v: Vec<_> = files_under(&c)
+            .into_iter()
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap_or_default()))
+            .collect();
+        v.sort();
+        v
+    };
+    let stdout = ok(&kubeadm(&c, &["reset", "--dry-run"]));
+    assert!(
+        stdout.contains("[dryrun] Would remove the etcd member"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[dryrun] Would remove file \"/etc/kubernetes/admin.conf\""),
+        "{stdout}"
+    );
+    let after: Vec<(PathBuf, Vec<u8>)> = {
+        let mut v: Vec<_> = files_under(&c)
+            .into_iter()
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap_or_default()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(before == after, "reset --dry-run changed files under C");
+    assert_eq!(etcd_members(&a, "https://127.0.0.1:2379").len(), 2);
 
     // Reset C: its member leaves etcd.
     ok(&kubeadm(&c, &["reset", "-f"]));

@@ -156,7 +156,7 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
         skip_certificate_key_print: args.skip_certificate_key_print,
         ignore_preflight_errors: ignore,
     };
-    let mut ctx = InitContext::new(cfg, fx, opts);
+    let mut ctx = InitContext::new(cfg, fx.into(), opts);
     if phase.is_none() {
         // A malformed patch file must stop `init` before its first phase writes anything.
         init::manifests::load_patches(&ctx)?;

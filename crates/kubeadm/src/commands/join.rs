@@ -108,10 +108,9 @@ pub fn run(root: &Path, args: &JoinArgs, matches: &ArgMatches, phase: Option<&st
     let opts = JoinOptions {
         dry_run,
         ignore_preflight_errors: cfg.join.node_registration.ignore_preflight_errors.clone(),
-        root: root.to_path_buf(),
     };
     let node = cfg.join.node_registration.name.clone();
-    let mut ctx = JoinContext::new(cfg, fx, opts);
+    let mut ctx = JoinContext::new(cfg, fx.into(), opts);
     join_workflow()
         .run(&mut ctx, phase, &skips, |path| {
             tracing::info!(phase = path, "running phase")

@@ -7,7 +7,7 @@ use kubeadm_api::config::InitConfig;
 use kubeadm_workflow::Phase;
 
 use super::InitContext;
-use super::api_session::{apply_rbac, pki_path, read, with_client};
+use super::api_session::{EARLIER_PHASES, apply_rbac, pki_path, read_planned, with_client};
 use crate::apiclient::{self, ApiError, apply_ns, retry};
 use crate::error::{Error, Result};
 
@@ -30,17 +30,13 @@ pub fn phase() -> Phase<InitContext, Error> {
 fn run(ctx: &mut InitContext) -> Result<()> {
     let show = !ctx.opts.skip_token_print;
     let ca_path = pki_path(&ctx.cfg, "ca.crt");
-    let ca = match ctx.fx.read(&ca_path)? {
-        Some(ca) => ca,
-        None if ctx.opts.dry_run => {
-            ctx.fx.note(&format!(
-                "{} does not exist: cluster-info would carry this run's CA",
-                ca_path.display()
-            ));
-            Vec::new()
-        }
-        None => read(ctx, &ca_path)?,
-    };
+    let ca = read_planned(
+        ctx,
+        &ca_path,
+        "cluster-info would carry this run's CA",
+        EARLIER_PHASES,
+    )?
+    .unwrap_or_default();
     with_client(ctx, |c, cfg| async move {
         bootstrap_token(&c, &cfg, &ca).await?;
         for t in &cfg.init.bootstrap_tokens {

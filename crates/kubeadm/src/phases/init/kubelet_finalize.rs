@@ -10,6 +10,7 @@ use kubeadm_workflow::Phase;
 use serde_json::Value;
 
 use super::InitContext;
+use super::api_session::read_planned;
 use crate::error::{Error, Result};
 
 /// Where the kubeadm-written kubelet kubeconfig lives.
@@ -133,16 +134,17 @@ fn enable_client_cert_rotation(ctx: &mut InitContext) -> Result<()> {
         "[kubelet-finalize] Updating {KUBELET_CONF:?} to point to a rotatable kubelet client certificate and key"
     );
     let path = Path::new(KUBELET_CONF);
-    let Some(text) = ctx.fx.read_to_string(path)? else {
-        if ctx.opts.dry_run {
-            ctx.fx.note(&format!("{KUBELET_CONF} does not exist yet"));
-            return Ok(());
-        }
-        return Err(Error::with_hint(
-            format!("could not load {KUBELET_CONF:?}: it does not exist"),
-            "write it with `kubeadm init phase kubeconfig kubelet`",
-        ));
+    let Some(text) = read_planned(
+        ctx,
+        path,
+        "nothing to update",
+        "write it with `kubeadm init phase kubeconfig kubelet`",
+    )?
+    else {
+        return Ok(());
     };
+    let text =
+        String::from_utf8(text).map_err(|_| Error::msg(format!("{KUBELET_CONF} is not UTF-8")))?;
     let updated = point_user_at(&text, &pem.display().to_string())?;
     // No key material is left in the file: it can be shown in full.
     ctx.fx

@@ -23,31 +23,31 @@ pub fn phase() -> Phase<InitContext, Error> {
 }
 
 fn run(ctx: &mut InitContext) -> Result<()> {
-    with_client(ctx, |c, cfg| async move {
-        mark_control_plane(&c, &cfg).await?;
-        let info = cfg.info();
-        let name = cfg.node_name();
-        let labels = kubeadm_cluster::node::control_plane_labels(info);
-        println!(
-            "[mark-control-plane] Marking the node {name} as control-plane by adding the labels: {labels:?}"
-        );
-        match &cfg.init.node_registration.taints {
-            Some(t) => println!(
-                "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
-                t.iter()
-                    .map(|t| format!("{}:{}", t.key, t.effect))
-                    .collect::<Vec<_>>()
-            ),
-            None => println!(
-                "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {:?}",
-                kubeadm_cluster::node::default_taints(info)
-                    .iter()
-                    .map(|(k, e)| format!("{k}:{e}"))
-                    .collect::<Vec<_>>()
-            ),
-        }
-        Ok(())
-    })
+    // The headings come before the requests they announce.
+    let cfg = &ctx.cfg;
+    let info = cfg.info();
+    let name = cfg.node_name();
+    let labels = kubeadm_cluster::node::control_plane_labels(info);
+    println!(
+        "[mark-control-plane] Marking the node {name} as control-plane by adding the labels: {labels:?}"
+    );
+    let taints: Vec<String> = match &cfg.init.node_registration.taints {
+        Some(t) => t
+            .iter()
+            .map(|t| format!("{}:{}", t.key, t.effect))
+            .collect(),
+        None => kubeadm_cluster::node::default_taints(info)
+            .iter()
+            .map(|(k, e)| format!("{k}:{e}"))
+            .collect(),
+    };
+    println!(
+        "[mark-control-plane] Marking the node {name} as control-plane by adding the taints {taints:?}"
+    );
+    with_client(
+        ctx,
+        |c, cfg| async move { mark_control_plane(&c, &cfg).await },
+    )
 }
 
 /// mark-control-plane: labels and taints on this node (strategic merge patch; existing taints

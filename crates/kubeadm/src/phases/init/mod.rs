@@ -22,6 +22,8 @@ pub mod wait_control_plane;
 #[cfg(test)]
 mod api_tests;
 
+use std::sync::Arc;
+
 use kubeadm_api::config::InitConfig;
 use kubeadm_effects::Effects;
 use kubeadm_workflow::{Phase, Workflow};
@@ -48,7 +50,7 @@ pub struct InitContext {
     /// The resolved configuration.
     pub cfg: InitConfig,
     /// Every side effect goes through here.
-    pub fx: Box<dyn Effects>,
+    pub fx: Arc<dyn Effects>,
     /// Command-line options.
     pub opts: InitOptions,
     /// The API client of this run, made by the first API phase and reused by the others.
@@ -58,7 +60,7 @@ pub struct InitContext {
 impl InitContext {
     /// A context for running init phases (also used by `kubeadm join --control-plane`, which runs
     /// the certs, kubeconfig and control-plane phases with a configuration built from the cluster's).
-    pub fn new(cfg: InitConfig, fx: Box<dyn Effects>, opts: InitOptions) -> Self {
+    pub fn new(cfg: InitConfig, fx: Arc<dyn Effects>, opts: InitOptions) -> Self {
         InitContext {
             cfg,
             fx,

@@ -5,7 +5,7 @@ use kubeadm_api::config::InitConfig;
 use kubeadm_workflow::Phase;
 
 use super::InitContext;
-use super::api_session::{pki_path, read};
+use super::api_session::{EARLIER_PHASES, pki_path, read_planned};
 use crate::error::{Error, Result};
 
 /// `show-join-command`.
@@ -72,12 +72,14 @@ pub fn join_commands(
 }
 
 fn run(ctx: &mut InitContext) -> Result<()> {
-    let ca = if ctx.opts.dry_run && !ctx.fx.exists(&pki_path(&ctx.cfg, "ca.crt")) {
-        ctx.fx
-            .note("[dry-run] would print the join commands (no CA certificate yet)");
+    let Some(ca) = read_planned(
+        ctx,
+        &pki_path(&ctx.cfg, "ca.crt"),
+        "the join commands cannot be shown",
+        EARLIER_PHASES,
+    )?
+    else {
         return Ok(());
-    } else {
-        read(ctx, &pki_path(&ctx.cfg, "ca.crt"))?
     };
     println!(
         "\nYour Kubernetes control-plane has initialized successfully!\n\nTo start using your cluster, run as a regular user:\n\n  mkdir -p $HOME/.kube\n  sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config\n  sudo chown $(id -u):$(id -g) $HOME/.kube/config\n\nor, as root:\n\n  export KUBECONFIG=/etc/kubernetes/admin.conf\n\nDeploy a pod network to the cluster next (see https://kubernetes.io/docs/concepts/cluster-administration/addons/).\n"

@@ -8,7 +8,7 @@ use kubeadm_api::v1beta4::BootstrapToken;
 use kubeadm_workflow::Phase;
 
 use super::InitContext;
-use super::api_session::{apply_rbac, pki_path, read, with_client};
+use super::api_session::{EARLIER_PHASES, apply_rbac, pki_path, read_planned, with_client};
 use crate::apiclient::{self, apply_ns};
 use crate::error::{Error, Result};
 
@@ -44,16 +44,9 @@ fn run(ctx: &mut InitContext) -> Result<()> {
         let path = pki_path(&ctx.cfg, n);
         // A dry run sees what the certs phase of the same run would have written; a file
         // missing even then is left out of the printed Secret.
-        let data = match ctx.fx.read(&path)? {
-            Some(d) => d,
-            None if ctx.opts.dry_run => {
-                ctx.fx.note(&format!(
-                    "{} does not exist: left out of kubeadm-certs",
-                    path.display()
-                ));
-                continue;
-            }
-            None => read(ctx, &path)?,
+        let Some(data) = read_planned(ctx, &path, "left out of kubeadm-certs", EARLIER_PHASES)?
+        else {
+            continue;
         };
         files.insert(n.replace('/', "-"), data);
     }

@@ -34,19 +34,21 @@ pub fn phase() -> Phase<InitContext, Error> {
 }
 
 fn run_kubeadm(ctx: &mut InitContext) -> Result<()> {
+    // The heading comes before the first request (the session's own included).
+    println!(
+        "[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace"
+    );
     with_client(ctx, |c, cfg| async move {
-        println!(
-            "[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace"
-        );
         upload_kubeadm_config(&c, &cfg).await
     })
 }
 
 fn run_kubelet(ctx: &mut InitContext) -> Result<()> {
+    // The heading comes before the first request (the session's own included).
+    println!(
+        "[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster"
+    );
     with_client(ctx, |c, cfg| async move {
-        println!(
-            "[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster"
-        );
         upload_kubelet_config(&c, &cfg).await
     })
 }

@@ -107,7 +107,6 @@ pub fn run(ctx: &mut InitContext) -> Result<()> {
     let kubelet = waiter::kubelet_endpoint(&ctx.cfg.kubelet);
     let all = wait_for_all_components(&ctx.cfg);
     let cp_timeout = control_plane_timeout(&ctx.cfg);
-    let kubelet_timeout = kubelet_timeout(&ctx.cfg);
     let first = ctx.cfg.info().kubelet_check_first();
     // The endpoints come from what is on disk (or what this dry run would have written).
     let control_plane = if all {
@@ -134,15 +133,32 @@ pub fn run(ctx: &mut InitContext) -> Result<()> {
             format!("{}/readyz", ctx.cfg.local_api_server_url()),
         )]
     };
-    if ctx.opts.dry_run {
-        let mut what: Vec<String> = kubelet.iter().map(|e| e.url.clone()).collect();
-        what.extend(control_plane.iter().map(|e| e.url.clone()));
-        ctx.fx.note(&format!(
-            "Would wait for the kubelet and the control plane to be healthy: {}",
-            what.join(", ")
-        ));
-        return Ok(());
-    }
+    let mut what: Vec<String> = kubelet.iter().map(|e| e.url.clone()).collect();
+    what.extend(control_plane.iter().map(|e| e.url.clone()));
+    let what = format!(
+        "the kubelet and the control plane to be healthy: {}",
+        what.join(", ")
+    );
+    // The probes run inside the effects layer's wait: a dry run says what it would wait for
+    // and probes nothing; a real run's first readiness check is the whole wait below.
+    let mut outcome = Ok(());
+    ctx.fx.wait_until(&what, cp_timeout, &mut || {
+        outcome = wait(ctx, kubelet.clone(), &control_plane, all, first);
+        true
+    });
+    outcome
+}
+
+/// The real wait: the kubelet (first, from 1.31), then the control plane.
+fn wait(
+    ctx: &InitContext,
+    kubelet: Option<Endpoint>,
+    control_plane: &[Endpoint],
+    all: bool,
+    first: bool,
+) -> Result<()> {
+    let cp_timeout = control_plane_timeout(&ctx.cfg);
+    let kubelet_timeout = kubelet_timeout(&ctx.cfg);
     println!(
         "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory {MANIFESTS_DIR:?}"
     );
@@ -182,14 +198,14 @@ pub fn run(ctx: &mut InitContext) -> Result<()> {
         WaitOptions::new("api-check")
     };
     if first || kubelet.is_none() {
-        waiter::wait_for_blocking(&control_plane, cp_timeout, &opts).map_err(|e| failed(ctx, e))?;
+        waiter::wait_for_blocking(control_plane, cp_timeout, &opts).map_err(|e| failed(ctx, e))?;
         return Ok(());
     }
     // Before 1.31: the control plane, and the kubelet only once the first 40 s have passed.
     let kubelet = kubelet.unwrap_or_else(|| Endpoint::new("The kubelet", ""));
     let rt = crate::apiclient::runtime()?;
     let result = rt.block_on(async {
-        let cp = waiter::wait_for(&control_plane, cp_timeout, &opts);
+        let cp = waiter::wait_for(control_plane, cp_timeout, &opts);
         let kubelet_watch = async {
             tokio::time::sleep(KUBELET_INITIAL_WAIT).await;
             loop {

@@ -2,14 +2,14 @@
 //! learner, promoted once caught up) and the node labelled and tainted.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kubeadm_render::{etcd, pod_yaml};
 use kubeadm_workflow::Phase;
 
-use super::{ADMIN_CONF, JoinContext};
+use super::JoinContext;
 use crate::apiclient;
 use crate::error::{Error, Result};
 use crate::phases::init::manifests;
@@ -48,8 +48,7 @@ pub fn phase() -> Phase<JoinContext, Error> {
 
 /// The client URLs of the running etcd members, from the etcd mirror Pods' annotation (as
 /// upstream finds them).
-async fn etcd_endpoints(admin: &str) -> Result<Vec<String>> {
-    let client = apiclient::client_from_kubeconfig(ADMIN_CONF, admin).await?;
+async fn etcd_endpoints(client: kube::Client) -> Result<Vec<String>> {
     let api: Api<Pod> = Api::namespaced(client, "kube-system");
     let lp = ListParams::default().labels("component=etcd,tier=control-plane");
     let pods = apiclient::retry("list etcd Pods in kube-system", 5, || api.list(&lp)).await?;
@@ -94,50 +93,16 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
             manifests::write_manifest(ictx, "etcd", pod_yaml(&pod)?)
         })
     };
-    if ctx.opts.dry_run {
-        ctx.fx.note(&format!(
-            "Would add this node's etcd member ({peer_url}) to the existing etcd cluster{}",
-            if learner {
-                " as a learner, then promote it"
-            } else {
-                ""
-            }
-        ));
-        return write_manifest(ctx, &[(cfg.node_name().to_string(), peer_url)]);
-    }
-    let admin = ctx.admin_kubeconfig()?;
-    let endpoints = apiclient::runtime()?.block_on(etcd_endpoints(&admin))?;
-    if endpoints.is_empty() {
-        return Err(Error::with_hint(
-            "etcd endpoints could not be determined: no etcd Pod in kube-system carries the kubeadm.kubernetes.io/etcd.advertise-client-urls annotation",
-            "check that the existing control-plane nodes' etcd static Pods are running (`kubectl -n kube-system get pods -l component=etcd`)",
-        ));
-    }
-    let dir = Path::new(&cfg.cluster.certificates_dir);
-    let read = |f: &str| -> Result<Vec<u8>> {
-        let p = dir.join(f);
-        ctx.fx.read(&p)?.ok_or_else(|| {
-            Error::with_hint(
-                format!("{} is missing", p.display()),
-                "run `kubeadm join phase control-plane-prepare certs` first",
-            )
-        })
+    let endpoints = ctx.admin_api()?.run(etcd_endpoints)?;
+    let etcd = ctx.etcd(&endpoints, Path::new(&cfg.cluster.certificates_dir))?;
+    let etcd_err = |action: &str| {
+        let action = action.to_string();
+        move |source| Error::Etcd { action, source }
     };
-    let tls = kubeadm_etcd::TlsFiles {
-        ca: read("etcd/ca.crt")?,
-        cert: read("etcd/healthcheck-client.crt")?,
-        key: read("etcd/healthcheck-client.key")?,
-    };
-    let etcd_err = |e: kubeadm_etcd::EtcdError| {
-        Error::with_hint(
-            format!("etcd: {e}"),
-            "check the existing etcd members' health with etcdctl (endpoint health, member list)",
-        )
-    };
-    let client = kubeadm_etcd::EtcdClient::new(&endpoints, Some(&tls), Duration::from_secs(10))
-        .map_err(etcd_err)?;
     let timeout = ctx.timeout(|t| t.etcd_api_call, 120);
-    let existing = client.member_list().map_err(etcd_err)?;
+    let existing = etcd
+        .member_list()
+        .map_err(etcd_err("list the etcd members"))?;
     // A join that died after adding the member finds it again instead of adding a second one.
     let (me, members) = match existing.iter().find(|m| m.peer_urls.contains(&peer_url)) {
         Some(m) => {
@@ -145,7 +110,9 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
             (m.clone(), existing.clone())
         }
         None => {
-            let (m, list) = client.member_add(&peer_url, learner).map_err(etcd_err)?;
+            let (m, list) = etcd
+                .member_add(&peer_url, learner)
+                .map_err(etcd_err("add this node's etcd member"))?;
             println!("[etcd] Announced new etcd member joining to the existing etcd cluster");
             (m, list)
         }
@@ -168,9 +135,8 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
     );
     let start = Instant::now();
     if me.is_learner {
-        client
-            .promote_when_ready(me.id, timeout)
-            .map_err(etcd_err)?;
+        etcd.promote_when_ready(me.id, timeout)
+            .map_err(etcd_err("promote this node's learner member"))?;
         println!(
             "[etcd] Promoted the learner member {:x} to a voting member after {:.3}s",
             me.id,
@@ -182,20 +148,12 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
 
 fn mark_control_plane(ctx: &mut JoinContext) -> Result<()> {
     let cfg = ctx.init_config()?;
-    if ctx.opts.dry_run {
-        ctx.fx
-            .note("Would label and taint this node as a control-plane node");
-        return Ok(());
-    }
-    let admin = ctx.admin_kubeconfig()?;
-    apiclient::runtime()?.block_on(async {
-        let client = apiclient::client_from_kubeconfig(ADMIN_CONF, &admin).await?;
-        crate::phases::init::mark_control_plane::mark_control_plane(&client, &cfg).await
-    })?;
     println!(
         "[mark-control-plane] Marking the node {} as control-plane by adding the labels {:?} and taints",
         cfg.node_name(),
         kubeadm_cluster::node::control_plane_labels(cfg.info())
     );
-    Ok(())
+    ctx.admin_api()?.run(|client| async move {
+        crate::phases::init::mark_control_plane::mark_control_plane(&client, &cfg).await
+    })
 }

@@ -2,7 +2,6 @@
 //! waits for the kubelet's healthz and its TLS bootstrap.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
@@ -10,11 +9,8 @@ use kubeadm_effects::{Content, Effects};
 use kubeadm_workflow::Phase;
 
 use super::{BOOTSTRAP_KUBELET_CONF, JoinContext, KUBELET_CONF};
-use crate::apiclient;
 use crate::error::{Error, Result};
-
-/// How often waits look again.
-const WAIT_INTERVAL: Duration = Duration::from_millis(200);
+use crate::{apiclient, waiter};
 
 /// `kubelet-start`.
 pub fn phase() -> Phase<JoinContext, Error> {
@@ -32,44 +28,6 @@ pub fn phase() -> Phase<JoinContext, Error> {
     )
 }
 
-/// The kubelet's healthz address from its configuration (upstream waits there).
-fn kubelet_healthz(config: &serde_json::Value) -> String {
-    let addr = config["healthzBindAddress"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("127.0.0.1");
-    let port = config["healthzPort"]
-        .as_u64()
-        .and_then(|p| u16::try_from(p).ok())
-        .unwrap_or(10248);
-    kubeadm_api::net::join_host_port(addr, port)
-}
-
-/// A plain-HTTP `GET /healthz` answered 200 (the kubelet's healthz is plain HTTP on loopback).
-fn healthz_ok(addr: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 16];
-    let mut got = 0;
-    while got < head.len() {
-        match s.read(&mut head[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    let status = String::from_utf8_lossy(&head[..got]);
-    status.starts_with("HTTP/1.") && status.get(9..12) == Some("200")
-}
-
 /// True when kubelet.conf exists, parses and its client certificate is in place.
 fn kubelet_conf_ready(fx: &dyn Effects) -> bool {
     let Ok(Some(text)) = fx.read_to_string(Path::new(KUBELET_CONF)) else {
@@ -84,26 +42,14 @@ fn kubelet_conf_ready(fx: &dyn Effects) -> bool {
 
 const JOIN_FAIL_HELP: &str = "the kubelet is not running or is unhealthy (e.g. required cgroups disabled); on systemd hosts look with `systemctl status kubelet` and `journalctl -xeu kubelet`";
 
-fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        if ready() {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() >= timeout {
-            return None;
-        }
-        std::thread::sleep(WAIT_INTERVAL);
-    }
-}
-
 pub(super) fn run(ctx: &mut JoinContext) -> Result<()> {
     // Everything that can refuse the cluster runs before the first write.
     let kc = ctx.bootstrap_kubeconfig()?;
     let cfg = ctx.init_config()?;
     let info = ctx.cluster()?;
     let node_name = cfg.node_name().to_string();
-    if !ctx.opts.dry_run {
+    // Reads are real under --dry-run too: a dry run refuses what a real run would refuse.
+    {
         let rt = apiclient::runtime()?;
         let ready = rt.block_on(async {
             let client = apiclient::client_from_kubeconfig(BOOTSTRAP_KUBELET_CONF, &kc).await?;
@@ -150,36 +96,49 @@ pub(super) fn run(ctx: &mut JoinContext) -> Result<()> {
         )?;
     }
     ctx.with_init(crate::phases::init::kubelet_start::run_kubelet_start)?;
-    if ctx.opts.dry_run {
-        println!("[kubelet-start] Would wait for the kubelet to perform the TLS Bootstrap");
-        return Ok(());
-    }
     // The written config.yaml carries the operator's patches (e.g. another healthzPort).
     let written: serde_json::Value = ctx
         .fx
         .read_to_string(Path::new(kubeadm_render::kubelet::CONFIG_PATH))?
         .and_then(|t| serde_saphyr::from_str(&t).ok())
         .unwrap_or_else(|| cfg.kubelet.clone());
-    let healthz = kubelet_healthz(&written);
-    let health_timeout = ctx.timeout(|t| t.kubelet_health_check, 240);
-    println!(
-        "[kubelet-check] Waiting for a healthy kubelet at http://{healthz}/healthz. This can take up to {:?}",
-        health_timeout
-    );
-    let took = wait_until(health_timeout, || healthz_ok(&healthz)).ok_or_else(|| {
-        Error::with_hint(
-            format!("the kubelet at http://{healthz}/healthz did not become healthy within {health_timeout:?}"),
-            JOIN_FAIL_HELP,
-        )
-    })?;
-    println!(
-        "[kubelet-check] The kubelet is healthy after {:.3}s",
-        took.as_secs_f64()
-    );
+    let fx = ctx.fx.as_ref();
+    match waiter::kubelet_endpoint(&written) {
+        // As init: `healthzPort: 0` turns the kubelet's healthz off, so there is nothing to ask.
+        None => println!(
+            "[kubelet-check] Skipping the kubelet health check because the healthz port is set to 0"
+        ),
+        Some(kubelet) => {
+            let timeout = ctx.timeout(|t| t.kubelet_health_check, 240);
+            let url = &kubelet.url;
+            println!(
+                "[kubelet-check] Waiting for a healthy kubelet at {url}. This can take up to {timeout:?}"
+            );
+            let rt = apiclient::runtime()?;
+            let took = fx
+                .wait_until(&format!("a healthy kubelet at {url}"), timeout, &mut || {
+                    rt.block_on(waiter::probe(url)).is_ok()
+                })
+                .ok_or_else(|| {
+                    Error::with_hint(
+                        format!("the kubelet at {url} did not become healthy within {timeout:?}"),
+                        JOIN_FAIL_HELP,
+                    )
+                })?;
+            println!(
+                "[kubelet-check] The kubelet is healthy after {:.3}s",
+                took.as_secs_f64()
+            );
+        }
+    }
     println!("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap");
     let tls_timeout = ctx.timeout(|t| t.tls_bootstrap, 300);
-    let fx = ctx.fx.as_ref();
-    wait_until(tls_timeout, || kubelet_conf_ready(fx)).ok_or_else(|| {
+    fx.wait_until(
+        &format!("the kubelet to write {KUBELET_CONF} (TLS bootstrap)"),
+        tls_timeout,
+        &mut || kubelet_conf_ready(fx),
+    )
+    .ok_or_else(|| {
         Error::with_hint(
             format!(
                 "the kubelet did not write {KUBELET_CONF} (TLS bootstrap) within {tls_timeout:?}"
@@ -198,12 +157,16 @@ mod tests {
 
     #[test]
     fn kubelet_healthz_address_from_config() {
-        assert_eq!(kubelet_healthz(&serde_json::json!({})), "127.0.0.1:10248");
+        let url = |v: serde_json::Value| waiter::kubelet_endpoint(&v).map(|e| e.url);
         assert_eq!(
-            kubelet_healthz(
-                &serde_json::json!({"healthzBindAddress": "::1", "healthzPort": 20248})
-            ),
-            "[::1]:20248"
+            url(serde_json::json!({})).as_deref(),
+            Some("http://127.0.0.1:10248/healthz")
         );
+        assert_eq!(
+            url(serde_json::json!({"healthzBindAddress": "::1", "healthzPort": 20248})).as_deref(),
+            Some("http://[::1]:20248/healthz")
+        );
+        // Join skips the check for `healthzPort: 0`, as init does.
+        assert_eq!(url(serde_json::json!({"healthzPort": 0})), None);
     }
 }

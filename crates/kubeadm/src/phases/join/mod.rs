@@ -9,18 +9,22 @@
 //! this node's JoinConfiguration, as upstream converts a JoinConfiguration into an
 //! InitConfiguration.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kubeadm_api::config::{InitConfig, JoinConfig};
 use kubeadm_api::v1beta4::{Arg, InitConfiguration};
-use kubeadm_effects::{DryRunEffects, Effects};
+use kubeadm_effects::Effects;
+use kubeadm_etcd::EtcdClient;
 use kubeadm_workflow::Workflow;
 
 use crate::discovery::{self, ClusterInfo};
 use crate::error::{Error, Result};
+use crate::etcd_membership::{self, Membership};
+use crate::phases::init::api_session::ApiSession;
 use crate::phases::init::{InitContext, InitOptions};
 use crate::{apiclient, host};
 
@@ -57,8 +61,6 @@ pub struct JoinOptions {
     pub dry_run: bool,
     /// `--ignore-preflight-errors` merged with the file's list.
     pub ignore_preflight_errors: Vec<String>,
-    /// The `--rootfs` (for the placeholder effects while init phases run).
-    pub root: PathBuf,
 }
 
 /// What join phases see.
@@ -68,22 +70,26 @@ pub struct JoinContext {
     /// Command-line options.
     pub opts: JoinOptions,
     /// Every side effect goes through here.
-    pub fx: Box<dyn Effects>,
+    pub fx: Arc<dyn Effects>,
     /// The authenticated cluster (after discovery).
     cluster: Option<ClusterInfo>,
     /// The cluster's configuration completed for this node (after the first fetch).
     init: Option<InitConfig>,
+    /// The admin API client (after control-plane-prepare wrote admin.conf); under `--dry-run`
+    /// the printing client.
+    api: Option<ApiSession>,
 }
 
 impl JoinContext {
     /// A context; nothing is fetched until a phase needs it.
-    pub fn new(cfg: JoinConfig, fx: Box<dyn Effects>, opts: JoinOptions) -> Self {
+    pub fn new(cfg: JoinConfig, fx: Arc<dyn Effects>, opts: JoinOptions) -> Self {
         JoinContext {
             cfg,
             opts,
             fx,
             cluster: None,
             init: None,
+            api: None,
         }
     }
 
@@ -218,36 +224,69 @@ impl JoinContext {
         )?)
     }
 
-    /// Runs `f` on an init context holding the cluster's configuration for this node, then takes
-    /// the effects layer back.
+    /// Runs `f` on an init context holding the cluster's configuration for this node; both
+    /// contexts share the one effects layer, so init's phases write (or, under `--dry-run`,
+    /// print) exactly as join's own do.
     fn with_init<R>(&mut self, f: impl FnOnce(&mut InitContext) -> Result<R>) -> Result<R> {
         let cfg = self.init_config()?;
-        let placeholder: Box<dyn Effects> = Box::new(DryRunEffects::new(
-            &self.opts.root,
-            Box::new(std::io::sink()),
-        ));
-        let fx = std::mem::replace(&mut self.fx, placeholder);
         let opts = InitOptions {
             dry_run: self.opts.dry_run,
             ignore_preflight_errors: self.opts.ignore_preflight_errors.clone(),
             ..Default::default()
         };
-        let mut ictx = InitContext::new(cfg, fx, opts);
-        let out = f(&mut ictx);
-        self.fx = ictx.fx;
-        out
+        f(&mut InitContext::new(cfg, Arc::clone(&self.fx), opts))
     }
 
-    /// A client from admin.conf (written by control-plane-prepare).
-    fn admin_kubeconfig(&self) -> Result<String> {
-        self.fx
-            .read_to_string(Path::new(ADMIN_CONF))?
-            .ok_or_else(|| {
-                Error::with_hint(
-                    format!("{ADMIN_CONF} does not exist"),
-                    "run `kubeadm join phase control-plane-prepare kubeconfig` first",
-                )
-            })
+    /// The admin API client: from admin.conf (written by control-plane-prepare), or under
+    /// `--dry-run` the client that prints each request instead of sending it.
+    fn admin_api(&mut self) -> Result<&ApiSession> {
+        if self.api.is_none() {
+            let session = if self.opts.dry_run {
+                ApiSession::dry_run()?
+            } else {
+                let text = self
+                    .fx
+                    .read_to_string(Path::new(ADMIN_CONF))?
+                    .ok_or_else(|| {
+                        Error::with_hint(
+                            format!("{ADMIN_CONF} does not exist"),
+                            "run `kubeadm join phase control-plane-prepare kubeconfig` first",
+                        )
+                    })?;
+                ApiSession::from_kubeconfig(ADMIN_CONF, &text)?
+            };
+            self.api = Some(session);
+        }
+        self.api.as_ref().ok_or_else(|| Error::msg("no API client"))
+    }
+
+    /// etcd membership for this join: the real client for `endpoints` (the members' client
+    /// URLs), or under `--dry-run` the recording twin.
+    fn etcd(&self, endpoints: &[String], certs_dir: &Path) -> Result<Box<dyn Membership>> {
+        // Nothing of this node's is in the cluster yet, so a dry run has nothing to read.
+        match self.opts.dry_run {
+            true => Ok(Box::new(etcd_membership::Recording::new(None))),
+            false => Ok(Box::new(self.etcd_client(endpoints, certs_dir)?)),
+        }
+    }
+
+    /// The real etcd client for `endpoints`, with this node's healthcheck-client identity.
+    fn etcd_client(&self, endpoints: &[String], certs_dir: &Path) -> Result<EtcdClient> {
+        if endpoints.is_empty() {
+            return Err(Error::with_hint(
+                "etcd endpoints could not be determined: no etcd Pod in kube-system carries the kubeadm.kubernetes.io/etcd.advertise-client-urls annotation",
+                "check that the existing control-plane nodes' etcd static Pods are running (`kubectl -n kube-system get pods -l component=etcd`)",
+            ));
+        }
+        let tls = etcd_membership::load_tls(
+            self.fx.as_ref(),
+            certs_dir,
+            "run `kubeadm join phase control-plane-prepare certs` first",
+        )?;
+        etcd_membership::client(endpoints, &tls).map_err(|source| Error::Etcd {
+            action: "connect to the existing etcd members".into(),
+            source,
+        })
     }
 }
 

@@ -28,16 +28,31 @@ pub(super) fn run(ctx: &mut JoinContext) -> Result<()> {
         );
         return Ok(());
     }
-    if ctx.opts.dry_run {
-        ctx.fx
-            .note("Would wait for the control plane components to become healthy");
-        return Ok(());
-    }
+    let timeout = wait_control_plane::control_plane_timeout(&cfg);
+    let fx = ctx.fx.as_ref();
+    // The probes run inside the effects layer's wait: a dry run says what it would wait for.
+    let mut outcome = Ok(());
+    fx.wait_until(
+        "the control plane components to become healthy",
+        timeout,
+        &mut || {
+            outcome = wait(fx, &cfg, timeout);
+            true
+        },
+    );
+    outcome
+}
+
+/// The real wait for this node's control-plane components, found from their manifests.
+fn wait(
+    fx: &dyn kubeadm_effects::Effects,
+    cfg: &kubeadm_api::config::InitConfig,
+    timeout: std::time::Duration,
+) -> Result<()> {
     let endpoints = wait_control_plane::endpoints_from_manifests(
-        ctx.fx.as_ref(),
+        fx,
         &cfg.init.local_api_endpoint.advertise_address,
     )?;
-    let timeout = wait_control_plane::control_plane_timeout(&cfg);
     waiter::wait_for_blocking(
         &endpoints,
         timeout,

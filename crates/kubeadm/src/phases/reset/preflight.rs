@@ -19,10 +19,9 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     println!(
         "[reset] WARNING: Changes made to this host by 'kubeadm init' or 'kubeadm join' will be reverted."
     );
-    if ctx.opts.force || ctx.opts.dry_run {
-        return Ok(());
-    }
-    if !(ctx.confirm)() {
+    // A dry run changes nothing, so it needs no confirmation.
+    let confirmed = ctx.opts.force || ctx.opts.dry_run || (ctx.confirm)();
+    if !confirmed {
         return Err(Error::with_hint(
             "aborted reset operation",
             "answer 'y' to the prompt, or pass --force to reset without asking",

@@ -6,6 +6,7 @@ use kubeadm_workflow::Phase;
 
 use super::ResetContext;
 use crate::error::{Error, Result};
+use crate::etcd_membership::{self, Membership};
 
 /// `remove-etcd-member`.
 pub fn phase() -> Phase<ResetContext, Error> {
@@ -56,46 +57,40 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
         return Ok(());
     };
     let client = client.split(',').next().unwrap_or(client).to_string();
-    if ctx.opts.dry_run {
-        fx.note(&format!(
-            "Would remove the etcd member with peer URL {peer} (via {client})"
-        ));
-        return Ok(());
-    }
     let dir = Path::new(if ctx.cfg.certificates_dir.is_empty() {
         kubeadm_api::defaults::DEFAULT_CERTIFICATES_DIR
     } else {
         &ctx.cfg.certificates_dir
     });
-    let read = |name: &str| -> Result<Vec<u8>> {
-        let p = dir.join(name);
-        fx.read(&p)?.ok_or_else(|| {
-            Error::with_hint(
-                format!("{} is missing", p.display()),
-                "remove this etcd member by hand with etcdctl",
-            )
-        })
-    };
+    let timeout = ctx
+        .cfg
+        .timeouts
+        .as_ref()
+        .and_then(|t| t.etcd_api_call)
+        .map(|d| d.to_std())
+        .unwrap_or(std::time::Duration::from_secs(120));
+    let dry_run = ctx.opts.dry_run;
     let outcome = (|| -> Result<String> {
-        let tls = kubeadm_etcd::TlsFiles {
-            ca: read("etcd/ca.crt")?,
-            cert: read("etcd/healthcheck-client.crt")?,
-            key: read("etcd/healthcheck-client.key")?,
+        let endpoints = std::slice::from_ref(&client);
+        let connect = || -> Result<kubeadm_etcd::EtcdClient> {
+            let tls =
+                etcd_membership::load_tls(fx, dir, "remove this etcd member by hand with etcdctl")?;
+            etcd_membership::client(endpoints, &tls).map_err(|source| Error::Etcd {
+                action: format!("connect to etcd at {client}"),
+                source,
+            })
         };
-        let timeout = ctx
-            .cfg
-            .timeouts
-            .as_ref()
-            .and_then(|t| t.etcd_api_call)
-            .map(|d| d.to_std())
-            .unwrap_or(std::time::Duration::from_secs(120));
-        let etcd = kubeadm_etcd::EtcdClient::new(
-            std::slice::from_ref(&client),
-            Some(&tls),
-            std::time::Duration::from_secs(10),
-        )
-        .map_err(|e| Error::msg(e.to_string()))?;
-        let members = etcd.member_list().map_err(|e| Error::msg(e.to_string()))?;
+        // A dry run reads the member list as a real run does (and fails as it would), and
+        // records the removal instead of making it.
+        let etcd: Box<dyn Membership> = if dry_run {
+            Box::new(etcd_membership::Recording::new(Some(connect()?)))
+        } else {
+            Box::new(connect()?)
+        };
+        let members = etcd.member_list().map_err(|source| Error::Etcd {
+            action: "list the etcd members".into(),
+            source,
+        })?;
         let Some(me) = members
             .iter()
             .find(|m| m.peer_urls.iter().any(|u| u == peer))
@@ -110,7 +105,10 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
             );
         }
         etcd.remove_when_ready(me.id, timeout)
-            .map_err(|e| Error::msg(e.to_string()))?;
+            .map_err(|source| Error::Etcd {
+                action: format!("remove the etcd member {}", me.name),
+                source,
+            })?;
         Ok(format!(
             "[reset] Removed the etcd member {} ({peer}); {} member(s) remain",
             me.name,

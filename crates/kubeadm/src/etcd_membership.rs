@@ -1,0 +1,172 @@
+//! etcd membership as join and reset change it, behind one trait with two implementations:
+//! the real client ([`kubeadm_etcd::EtcdClient`]) and, for `--dry-run`, [`Recording`], which
+//! prints each change it would make and answers as etcd would (reading the real member list
+//! when it can). Also the one loader of the etcd client TLS material kubeadm uses.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kubeadm_effects::Effects;
+use kubeadm_etcd::{EtcdClient, EtcdError, Member, TlsFiles};
+
+use crate::error::{Error, Result};
+
+/// The membership calls of join's etcd phase and reset's remove-etcd-member.
+pub trait Membership {
+    /// The current members.
+    fn member_list(&self) -> Result<Vec<Member>, EtcdError>;
+    /// Adds a member (as a learner when `learner`); returns it and the new list.
+    fn member_add(&self, peer_url: &str, learner: bool)
+    -> Result<(Member, Vec<Member>), EtcdError>;
+    /// Promotes a learner once it has caught up, within `within`.
+    fn promote_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError>;
+    /// Removes a member once the cluster allows it, within `within`.
+    fn remove_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError>;
+}
+
+impl Membership for EtcdClient {
+    fn member_list(&self) -> Result<Vec<Member>, EtcdError> {
+        EtcdClient::member_list(self)
+    }
+    fn member_add(
+        &self,
+        peer_url: &str,
+        learner: bool,
+    ) -> Result<(Member, Vec<Member>), EtcdError> {
+        EtcdClient::member_add(self, peer_url, learner)
+    }
+    fn promote_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError> {
+        EtcdClient::promote_when_ready(self, id, within)
+    }
+    fn remove_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError> {
+        EtcdClient::remove_when_ready(self, id, within)
+    }
+}
+
+/// The dry-run twin: reads the member list from `reader` when there is one (else starts
+/// empty), prints every change as `[dryrun] Would …` and applies it to its own copy only.
+pub struct Recording {
+    reader: Option<EtcdClient>,
+    /// The members as they would be after the recorded changes (`None` until first read).
+    members: Mutex<Option<Vec<Member>>>,
+}
+
+impl Recording {
+    /// A recorder reading through `reader` (a real client) when given.
+    pub fn new(reader: Option<EtcdClient>) -> Self {
+        Recording {
+            reader,
+            members: Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the current member list (read once), returning its result.
+    fn with_members<R>(&self, f: impl FnOnce(&mut Vec<Member>) -> R) -> Result<R, EtcdError> {
+        let mut guard = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            let read = match &self.reader {
+                Some(r) => r.member_list()?,
+                None => Vec::new(),
+            };
+            *guard = Some(read);
+        }
+        let list = guard.get_or_insert_with(Vec::new);
+        Ok(f(list))
+    }
+}
+
+impl Membership for Recording {
+    fn member_list(&self) -> Result<Vec<Member>, EtcdError> {
+        self.with_members(|m| m.clone())
+    }
+
+    fn member_add(
+        &self,
+        peer_url: &str,
+        learner: bool,
+    ) -> Result<(Member, Vec<Member>), EtcdError> {
+        println!(
+            "[dryrun] Would add the etcd member with peer URL {peer_url}{}",
+            if learner { " as a learner" } else { "" }
+        );
+        self.with_members(|list| {
+            // etcd picks a random id; any id not in use stands for it here.
+            let id = list.iter().map(|m| m.id).max().unwrap_or(0) + 1;
+            let me = Member {
+                id,
+                name: String::new(),
+                peer_urls: vec![peer_url.to_string()],
+                client_urls: Vec::new(),
+                is_learner: learner,
+            };
+            list.push(me.clone());
+            (me, list.clone())
+        })
+    }
+
+    fn promote_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError> {
+        println!(
+            "[dryrun] Would promote the learner etcd member {id:x} to a voting member once it has caught up (within {within:?})"
+        );
+        self.with_members(|list| {
+            for m in list.iter_mut().filter(|m| m.id == id) {
+                m.is_learner = false;
+            }
+            list.clone()
+        })
+    }
+
+    fn remove_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError> {
+        println!("[dryrun] Would remove the etcd member {id:x} (within {within:?})");
+        self.with_members(|list| {
+            list.retain(|m| m.id != id);
+            list.clone()
+        })
+    }
+}
+
+/// Reads the CA and the healthcheck-client pair (the identity kubeadm talks to etcd with, as
+/// upstream does) from `certs_dir` through the effects layer. A missing file is an error
+/// naming it, with `hint`.
+pub fn load_tls(fx: &dyn Effects, certs_dir: &Path, hint: &str) -> Result<TlsFiles> {
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let p = certs_dir.join(name);
+        fx.read(&p)?
+            .ok_or_else(|| Error::with_hint(format!("{} is missing", p.display()), hint))
+    };
+    Ok(TlsFiles {
+        ca: read("etcd/ca.crt")?,
+        cert: read("etcd/healthcheck-client.crt")?,
+        key: read("etcd/healthcheck-client.key")?,
+    })
+}
+
+/// How long one etcd request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A real client for `endpoints` with `tls`.
+pub fn client(endpoints: &[String], tls: &TlsFiles) -> Result<EtcdClient, EtcdError> {
+    EtcdClient::new(endpoints, Some(tls), REQUEST_TIMEOUT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_answers_as_etcd_would_without_a_cluster() {
+        let r = Recording::new(None);
+        assert!(r.member_list().unwrap().is_empty());
+        let (me, list) = r.member_add("https://10.0.0.2:2380", true).unwrap();
+        assert!(me.is_learner);
+        assert_eq!(list.len(), 1);
+        let list = r.promote_when_ready(me.id, Duration::from_secs(1)).unwrap();
+        assert!(!list[0].is_learner);
+        assert!(
+            r.remove_when_ready(me.id, Duration::from_secs(1))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
