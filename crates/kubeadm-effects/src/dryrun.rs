@@ -45,6 +45,13 @@ pub enum Action {
         /// The entries that would go.
         entries: Vec<String>,
     },
+    /// A rename (a move inside the root).
+    Rename {
+        /// Host path before.
+        from: PathBuf,
+        /// Host path after.
+        to: PathBuf,
+    },
     /// A host command.
     Run {
         /// Program and arguments.
@@ -145,6 +152,11 @@ pub fn render(action: &Action) -> String {
                 entries.join(", ")
             }
         ),
+        Action::Rename { from, to } => format!(
+            "[dryrun] Would move {:?} to {:?}\n",
+            from.display().to_string(),
+            to.display().to_string()
+        ),
         Action::Run { command } => format!("[dryrun] Would run: {}\n", command.join(" ")),
         Action::Note(n) => format!("[dryrun] {n}\n"),
     }
@@ -206,6 +218,53 @@ impl Effects for DryRunEffects {
             path: path.to_path_buf(),
             mode,
             content,
+        });
+        Ok(())
+    }
+
+    fn write_with(
+        &self,
+        path: &Path,
+        mode: u32,
+        what: &str,
+        _fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), EffectError> {
+        resolve(&self.root, path)?;
+        self.record(Action::WriteFile {
+            path: path.to_path_buf(),
+            mode,
+            content: Content::Secret {
+                data: Vec::new(),
+                what: what.to_string(),
+            },
+        });
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> Result<(), EffectError> {
+        resolve(&self.root, from)?;
+        resolve(&self.root, to)?;
+        if self.exists(to) {
+            return Err(EffectError::Io {
+                op: "rename",
+                path: from.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", to.display()),
+                ),
+            });
+        }
+        // Later steps of the run see the file at its new place.
+        let moved = self.read(from).ok().flatten();
+        if let Ok(mut o) = self.overlay.lock() {
+            o.insert(from.to_path_buf(), None);
+            if moved.is_some() {
+                o.insert(to.to_path_buf(), moved);
+            }
+        }
+        self.record(Action::Rename {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
         });
         Ok(())
     }

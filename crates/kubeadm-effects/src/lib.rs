@@ -142,6 +142,22 @@ pub trait Effects: Send + Sync {
         Ok(())
     }
 
+    /// Writes a file atomically like [`Effects::write_file`], its content produced by `fill`
+    /// into the temp file (a stream too large to hold in memory, such as an etcd snapshot). If
+    /// `fill` fails, nothing is left behind and the target keeps its old content. The recording
+    /// twin does not call `fill`: it records a write of `what`.
+    fn write_with(
+        &self,
+        path: &Path,
+        mode: u32,
+        what: &str,
+        fill: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), EffectError>;
+
+    /// Renames a file or directory (both host paths under the root); refuses to replace an
+    /// existing `to`, so nothing is ever lost by a move.
+    fn rename(&self, from: &Path, to: &Path) -> Result<(), EffectError>;
+
     /// Creates a directory and its parents with `mode`.
     fn create_dir_all(&self, path: &Path, mode: u32) -> Result<(), EffectError>;
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use crate::rooted::{create_dirs, replace_file, resolve, sync_dir};
+use crate::rooted::{create_dirs, replace_file, replace_file_with, resolve, sync_dir};
 use crate::{CommandKind, CommandOutput, Content, EffectError, Effects};
 
 /// Reads and writes the host under `root`.
@@ -28,6 +28,17 @@ impl RealEffects {
         RealEffects {
             root: root.into(),
             unsynced: Arc::default(),
+        }
+    }
+}
+
+impl RealEffects {
+    /// Remembers that `dir` received a new name, to fsync it at the next [`Effects::sync`].
+    fn mark_unsynced(&self, dir: &Path, shown: &Path) {
+        if let Ok(mut unsynced) = self.unsynced.lock() {
+            unsynced
+                .entry(dir.to_path_buf())
+                .or_insert_with(|| shown.to_path_buf());
         }
     }
 }
@@ -145,12 +156,46 @@ impl Effects for RealEffects {
     fn write_file(&self, path: &Path, content: Content, mode: u32) -> Result<(), EffectError> {
         let real = resolve(&self.root, path)?;
         let dir = replace_file(&real, content.data(), mode, path)?;
-        if let Ok(mut unsynced) = self.unsynced.lock() {
-            unsynced
-                .entry(dir.to_path_buf())
-                .or_insert_with(|| path.to_path_buf());
-        }
+        self.mark_unsynced(dir, path);
         tracing::debug!(path = %path.display(), mode = format_args!("{mode:04o}"), "wrote file");
+        Ok(())
+    }
+
+    fn write_with(
+        &self,
+        path: &Path,
+        mode: u32,
+        _what: &str,
+        fill: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), EffectError> {
+        let real = resolve(&self.root, path)?;
+        let dir = replace_file_with(&real, mode, path, &mut |f| fill(f))?;
+        self.mark_unsynced(dir, path);
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> Result<(), EffectError> {
+        let (real_from, real_to) = (resolve(&self.root, from)?, resolve(&self.root, to)?);
+        let err = |source| EffectError::Io {
+            op: "rename",
+            path: from.to_path_buf(),
+            source,
+        };
+        if real_to.symlink_metadata().is_ok() {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} already exists", to.display()),
+            )));
+        }
+        if let Some(parent) = real_to.parent() {
+            create_dirs(parent, 0o755, to)?;
+        }
+        fs::rename(&real_from, &real_to).map_err(err)?;
+        for (real, shown) in [(&real_from, from), (&real_to, to)] {
+            if let Some(dir) = real.parent() {
+                self.mark_unsynced(dir, shown);
+            }
+        }
         Ok(())
     }
 

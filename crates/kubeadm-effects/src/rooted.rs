@@ -74,6 +74,17 @@ pub(crate) fn replace_file<'t>(
     mode: u32,
     shown: &Path,
 ) -> Result<&'t Path, EffectError> {
+    replace_file_with(target, mode, shown, &mut |f| f.write_all(data))
+}
+
+/// [`replace_file`] with the content produced by `fill` (a stream too large to hold in memory);
+/// when `fill` fails the temp file is removed and the target is untouched.
+pub(crate) fn replace_file_with<'t>(
+    target: &'t Path,
+    mode: u32,
+    shown: &Path,
+    fill: &mut dyn FnMut(&mut fs::File) -> std::io::Result<()>,
+) -> Result<&'t Path, EffectError> {
     let dir = target
         .parent()
         .ok_or_else(|| EffectError::BadPath(shown.to_path_buf()))?;
@@ -106,7 +117,7 @@ pub(crate) fn replace_file<'t>(
         ))
     })?;
     let result = (|| {
-        file.write_all(data)?;
+        fill(&mut file)?;
         // The umask may have narrowed the mode at creation; set it exactly.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;

@@ -1,5 +1,5 @@
-//! The etcd membership operations kubeadm needs: list members, add one as a learner, promote it,
-//! remove one, and check health.
+//! The etcd operations kubeadm needs: list members, add one as a learner, promote it, remove
+//! one, check health, and stream a snapshot ([`snapshot`]; gRPC, see there why).
 //!
 //! Hand-written over etcd's HTTPS JSON gateway (`/v3/cluster/member/*`, on by default in etcd
 //! 3.4+) instead of the gRPC client crate: the gateway carries the same Cluster API calls, and
@@ -18,6 +18,11 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+
+pub mod backup;
+pub mod bolt;
+pub mod restore;
+pub mod snapshot;
 
 /// What can go wrong talking to etcd.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +55,14 @@ pub enum EtcdError {
         /// The call.
         call: &'static str,
         /// What was wrong.
+        message: String,
+    },
+    /// A snapshot stream failed after it started (the partial output must be discarded).
+    #[error("snapshot from {endpoint} failed: {message}")]
+    Snapshot {
+        /// The endpoint streaming it.
+        endpoint: String,
+        /// What went wrong.
         message: String,
     },
     /// A wait ran out.
@@ -104,6 +117,8 @@ fn u64_string<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 pub struct EtcdClient {
     endpoints: Vec<String>,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// The same TLS material offering HTTP/2 (ALPN `h2`), for gRPC.
+    tls_h2: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
     runtime: tokio::runtime::Runtime,
 }
@@ -202,7 +217,9 @@ impl EtcdClient {
         if endpoints.is_empty() {
             return Err(EtcdError::Endpoint(String::new()));
         }
-        let tls = tls.map(tls_config).transpose()?.map(Arc::new);
+        let tls = tls.map(tls_config).transpose()?;
+        let tls_h2 = tls.as_ref().map(snapshot::h2_config);
+        let tls = tls.map(Arc::new);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -210,6 +227,7 @@ impl EtcdClient {
         Ok(EtcdClient {
             endpoints: endpoints.to_vec(),
             tls,
+            tls_h2,
             timeout,
             runtime,
         })

@@ -1,6 +1,7 @@
 //! Pure builders for what kubeadm writes for the kubelet to run: the static Pod manifests of
 //! etcd, kube-apiserver, kube-controller-manager and kube-scheduler, the kubelet's
-//! `config.yaml` and `kubeadm-flags.env`, and upstream's `--patches` mechanism.
+//! `config.yaml` and `kubeadm-flags.env`, upstream's `--patches` mechanism, and the systemd
+//! service + timer units of kubeadm's periodic jobs.
 //!
 //! Configuration in, `k8s_openapi` objects and file bytes out; this crate does no I/O.
 
@@ -10,6 +11,7 @@ pub mod etcd;
 pub mod kubelet;
 pub mod patches;
 pub mod staticpod;
+pub mod systemd;
 
 use k8s_openapi::api::core::v1::Pod;
 

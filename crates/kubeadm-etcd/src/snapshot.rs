@@ -1,0 +1,369 @@
+//! Snapshots: streaming one out of etcd's Maintenance API, and checking a snapshot file.
+//!
+//! The stream uses gRPC (`etcdserverpb.Maintenance/Snapshot` over HTTP/2) rather than the JSON
+//! gateway the membership calls use. Measured on this project's machine with a 140 MB database
+//! (etcd 3.5.1, loopback): `etcdctl snapshot save` took 0.83–1.2 s, while only downloading the
+//! gateway's `/v3/maintenance/snapshot` with curl took 1.55–1.9 s and 187 MB (each 32 KiB chunk
+//! base64 inside a JSON object), before any decoding: the gateway cannot reach 0.9× etcdctl.
+//! gRPC framing is a 5-byte prefix per message and the two messages involved are declared by
+//! hand for prost below, so no `protoc` and no generated code are needed.
+//!
+//! etcd appends the SHA-256 of the database to the stream as a last 32-byte chunk; the file we
+//! keep is exactly the stream, so `etcdutl snapshot restore` can verify that hash too.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use prost::Message;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+
+use crate::{EtcdClient, EtcdError, bolt, parse_endpoint};
+
+/// The gRPC method streaming a snapshot (etcd's `rpc.proto`).
+const SNAPSHOT_PATH: &str = "/etcdserverpb.Maintenance/Snapshot";
+/// Length of the SHA-256 etcd appends to the database.
+pub const HASH_LEN: usize = 32;
+
+/// `etcdserverpb.ResponseHeader` (only the fields we read).
+#[derive(Clone, PartialEq, Message)]
+struct ResponseHeader {
+    #[prost(uint64, tag = "1")]
+    cluster_id: u64,
+    #[prost(uint64, tag = "2")]
+    member_id: u64,
+    #[prost(int64, tag = "3")]
+    revision: i64,
+}
+
+/// `etcdserverpb.SnapshotResponse`.
+#[derive(Clone, PartialEq, Message)]
+struct SnapshotResponse {
+    #[prost(message, optional, tag = "1")]
+    header: Option<ResponseHeader>,
+    #[prost(uint64, tag = "2")]
+    remaining_bytes: u64,
+    #[prost(bytes = "bytes", tag = "3")]
+    blob: Bytes,
+}
+
+/// What a finished stream produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streamed {
+    /// The endpoint that served it.
+    pub endpoint: String,
+    /// Bytes written (the database plus etcd's 32-byte hash).
+    pub size: u64,
+    /// SHA-256 of everything written, hex.
+    pub sha256: String,
+    /// etcd's cluster id, from the response header.
+    pub cluster_id: u64,
+    /// The serving member's id.
+    pub member_id: u64,
+}
+
+/// A checked snapshot file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The file's size in bytes.
+    pub size: u64,
+    /// SHA-256 of the whole file, hex.
+    pub sha256: String,
+    /// Whether etcd's appended database hash was present (and then it matched).
+    pub embedded_hash: bool,
+    /// Revision and key count read from the database.
+    pub db: bolt::DbStatus,
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a snapshot's bytes: etcd's appended SHA-256 of the database (present when the size
+/// is 32 more than a multiple of 512, the rule etcdutl uses), then the database's pages.
+pub fn check(data: &[u8]) -> Result<Checked, String> {
+    let has_hash = data.len() % 512 == HASH_LEN;
+    let db = if has_hash {
+        let (db, tail) = data.split_at(data.len() - HASH_LEN);
+        if digest::digest(&digest::SHA256, db).as_ref() != tail {
+            return Err(
+                "the SHA-256 etcd appended to the snapshot does not match its data (the file is corrupted)"
+                    .into(),
+            );
+        }
+        db
+    } else if data.len() % 512 == 0 {
+        data
+    } else {
+        return Err(format!(
+            "the size {} is neither a whole database nor one with etcd's hash (the file is truncated or padded)",
+            data.len()
+        ));
+    };
+    let status = bolt::status(db)?;
+    Ok(Checked {
+        size: data.len() as u64,
+        sha256: hex(digest::digest(&digest::SHA256, data).as_ref()),
+        embedded_hash: has_hash,
+        db: status,
+    })
+}
+
+/// Splits complete gRPC messages (1 byte compressed flag, 4 bytes big-endian length) off `buf`.
+fn next_message(buf: &mut bytes::BytesMut) -> Result<Option<Bytes>, String> {
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    if buf[0] != 0 {
+        return Err("etcd sent a compressed gRPC message, which was not asked for".into());
+    }
+    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if buf.len() < 5 + len {
+        return Ok(None);
+    }
+    let mut msg = buf.split_to(5 + len);
+    let _ = msg.split_to(5);
+    Ok(Some(msg.freeze()))
+}
+
+fn grpc_error(status: &str, message: Option<&str>) -> String {
+    let message = message
+        .map(|m| {
+            // grpc-message is percent-encoded.
+            let mut out = Vec::new();
+            let b = m.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%'
+                    && let Some(h) = m.get(i + 1..i + 3)
+                    && let Ok(v) = u8::from_str_radix(h, 16)
+                {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                out.push(b[i]);
+                i += 1;
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        })
+        .unwrap_or_default();
+    format!("gRPC status {status}: {message}")
+}
+
+impl EtcdClient {
+    /// Streams a snapshot from the first endpoint that accepts the call into `out`, hashing it
+    /// on the way. Nothing is retried once bytes were written: the caller discards `out`.
+    pub fn snapshot(&self, out: &mut dyn Write) -> Result<Streamed, EtcdError> {
+        let mut last = String::new();
+        for endpoint in &self.endpoints {
+            let fut = self.snapshot_from(endpoint, out);
+            match self.runtime.block_on(fut) {
+                Ok(s) => return Ok(s),
+                Err((false, e)) => last = e,
+                Err((true, e)) => {
+                    return Err(EtcdError::Snapshot {
+                        endpoint: endpoint.clone(),
+                        message: e,
+                    });
+                }
+            }
+        }
+        Err(EtcdError::Unreachable {
+            endpoints: self.endpoints.join(", "),
+            last,
+        })
+    }
+
+    /// `Err((started, message))`: `started` once a byte reached `out`.
+    async fn snapshot_from(
+        &self,
+        endpoint: &str,
+        out: &mut dyn Write,
+    ) -> Result<Streamed, (bool, String)> {
+        let early = |e: String| (false, format!("{endpoint}: {e}"));
+        let t = parse_endpoint(endpoint).map_err(|e| early(e.to_string()))?;
+        let addr = if t.host.contains(':') {
+            format!("[{}]:{}", t.host, t.port)
+        } else {
+            format!("{}:{}", t.host, t.port)
+        };
+        let connect = tokio::time::timeout(self.timeout, TcpStream::connect(&addr));
+        let tcp = connect
+            .await
+            .map_err(|_| early(format!("no connection within {:?}", self.timeout)))?
+            .map_err(|e| early(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let scheme = if t.https { "https" } else { "http" };
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri(format!("{scheme}://{addr}{SNAPSHOT_PATH}"))
+            .header(hyper::header::CONTENT_TYPE, "application/grpc")
+            .header("te", "trailers")
+            // An empty SnapshotRequest: no compression flag, zero length.
+            .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
+            .map_err(|e| early(e.to_string()))?;
+        if t.https {
+            let cfg = self
+                .tls_h2
+                .clone()
+                .ok_or_else(|| early("https needs the etcd CA and a client certificate".into()))?;
+            let name = ServerName::try_from(t.host.clone()).map_err(|e| early(e.to_string()))?;
+            let tls = tokio::time::timeout(
+                self.timeout,
+                tokio_rustls::TlsConnector::from(cfg).connect(name, tcp),
+            )
+            .await
+            .map_err(|_| early(format!("no TLS handshake within {:?}", self.timeout)))?
+            .map_err(|e| early(format!("TLS: {e}")))?;
+            self.stream(endpoint, tls, req, out).await
+        } else {
+            self.stream(endpoint, tcp, req, out).await
+        }
+    }
+
+    async fn stream<T>(
+        &self,
+        endpoint: &str,
+        io: T,
+        req: hyper::Request<Full<Bytes>>,
+        out: &mut dyn Write,
+    ) -> Result<Streamed, (bool, String)>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let early = |e: String| (false, format!("{endpoint}: {e}"));
+        // Large windows: the default 64 KiB stream window would stall every 2 chunks.
+        let (mut sender, conn) =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .initial_stream_window_size(16 << 20)
+                .initial_connection_window_size(32 << 20)
+                .max_frame_size(1 << 20)
+                .handshake(hyper_util::rt::TokioIo::new(io))
+                .await
+                .map_err(|e| early(e.to_string()))?;
+        tokio::spawn(conn);
+        let resp = tokio::time::timeout(self.timeout, sender.send_request(req))
+            .await
+            .map_err(|_| early(format!("no answer within {:?}", self.timeout)))?
+            .map_err(|e| early(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(early(format!("HTTP status {}", resp.status())));
+        }
+        // A trailers-only answer (an immediate refusal) carries grpc-status in the headers.
+        if let Some(s) = resp.headers().get("grpc-status")
+            && s.as_bytes() != b"0"
+        {
+            let msg = resp
+                .headers()
+                .get("grpc-message")
+                .and_then(|m| m.to_str().ok());
+            return Err(early(grpc_error(
+                &String::from_utf8_lossy(s.as_bytes()),
+                msg,
+            )));
+        }
+        let mut body = resp.into_body();
+        let mut buf = bytes::BytesMut::with_capacity(1 << 20);
+        let mut sha = digest::Context::new(&digest::SHA256);
+        let mut size = 0u64;
+        let mut header: Option<ResponseHeader> = None;
+        let mut done = false;
+        let mut status_ok = false;
+        let mid = |size: u64, e: String| (size > 0, format!("{endpoint}: {e}"));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| mid(size, format!("stream broken: {e}")))?;
+            let frame = match frame.into_data() {
+                Ok(data) => {
+                    buf.extend_from_slice(&data);
+                    while let Some(msg) = next_message(&mut buf).map_err(|e| mid(size, e))? {
+                        let m = SnapshotResponse::decode(msg)
+                            .map_err(|e| mid(size, format!("undecodable snapshot message: {e}")))?;
+                        if header.is_none() {
+                            header = m.header;
+                        }
+                        sha.update(&m.blob);
+                        out.write_all(&m.blob).map_err(|e| {
+                            (
+                                true,
+                                format!("writing the snapshot received from {endpoint}: {e}"),
+                            )
+                        })?;
+                        size += m.blob.len() as u64;
+                        if m.remaining_bytes == 0 {
+                            done = true;
+                        }
+                    }
+                    continue;
+                }
+                Err(frame) => frame,
+            };
+            if let Ok(trailers) = frame.into_trailers() {
+                let status = trailers
+                    .get("grpc-status")
+                    .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+                    .unwrap_or_default();
+                if status != "0" {
+                    let msg = trailers.get("grpc-message").and_then(|m| m.to_str().ok());
+                    return Err(mid(size, grpc_error(&status, msg)));
+                }
+                status_ok = true;
+            }
+        }
+        if !done || !status_ok || !buf.is_empty() {
+            return Err(mid(
+                size,
+                "the stream ended before etcd sent the whole snapshot".into(),
+            ));
+        }
+        let header = header.unwrap_or_default();
+        Ok(Streamed {
+            endpoint: endpoint.to_string(),
+            size,
+            sha256: hex(sha.finish().as_ref()),
+            cluster_id: header.cluster_id,
+            member_id: header.member_id,
+        })
+    }
+}
+
+/// The TLS configuration for gRPC: the same trust and client certificate, offering HTTP/2.
+pub(crate) fn h2_config(base: &rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    let mut cfg = base.clone();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_frames_split_at_their_length_prefix() {
+        let mut buf = bytes::BytesMut::from(&[0u8, 0, 0, 0, 2, 7, 8, 0, 0][..]);
+        assert_eq!(next_message(&mut buf).unwrap().unwrap().as_ref(), &[7, 8]);
+        assert_eq!(next_message(&mut buf).unwrap(), None);
+        let mut compressed = bytes::BytesMut::from(&[1u8, 0, 0, 0, 0][..]);
+        assert!(next_message(&mut compressed).is_err());
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        assert_eq!(
+            grpc_error("14", Some("etcdserver%3A not leader")),
+            "gRPC status 14: etcdserver: not leader"
+        );
+    }
+
+    #[test]
+    fn sizes_that_fit_no_database_are_refused() {
+        assert!(check(&[0u8; 100]).unwrap_err().contains("truncated"));
+        let mut with_hash = vec![0u8; 512];
+        with_hash.extend_from_slice(&[0u8; HASH_LEN]);
+        assert!(check(&with_hash).unwrap_err().contains("corrupted"));
+    }
+}
