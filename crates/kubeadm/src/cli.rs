@@ -51,6 +51,9 @@ pub enum Command {
     /// Commands related to handling Kubernetes certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Snapshots, restore and membership of the local etcd cluster (beyond upstream).
+    #[command(subcommand)]
+    Etcd(crate::commands::etcd::EtcdCommand),
     /// Prepare this host for Kubernetes (beyond upstream): kernel modules, sysctls, swap.
     #[command(subcommand)]
     Host(HostCommand),

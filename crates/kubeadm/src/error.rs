@@ -58,6 +58,15 @@ pub enum Error {
     /// Discovery refused or could not reach the cluster.
     #[error(transparent)]
     Discovery(#[from] crate::discovery::DiscoveryError),
+    /// A snapshot could not be saved, checked or pruned.
+    #[error(transparent)]
+    Backup(#[from] kubeadm_etcd::backup::BackupError),
+    /// A snapshot restore was refused or failed.
+    #[error(transparent)]
+    Restore(#[from] kubeadm_etcd::restore::RestoreError),
+    /// A systemd unit could not be built.
+    #[error(transparent)]
+    Unit(#[from] kubeadm_render::systemd::UnitError),
     /// Anything else, with an optional hint.
     #[error("{message}")]
     Message {
@@ -108,6 +117,9 @@ impl Error {
             Error::Etcd { .. } => Some(
                 "check the etcd members' health with etcdctl (`endpoint health`, `member list`) using the healthcheck-client certificate".into(),
             ),
+            Error::Backup(e) => e.hint(),
+            Error::Restore(e) => e.hint(),
+            Error::Unit(_) => Some("check the flag values used for the unit".into()),
         }
     }
 }

@@ -9,6 +9,8 @@ mod error;
 mod etcd_membership;
 mod host;
 mod phases;
+mod restart;
+mod timers;
 mod waiter;
 
 use std::process::ExitCode;
@@ -108,6 +110,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         Command::Config(c) => commands::config::run(&root, c),
         Command::Token(t) => commands::token::run(&root, t),
         Command::Certs(c) => commands::certs::run(&root, c),
+        Command::Etcd(c) => commands::etcd::run(&root, c),
         Command::Host(h) => commands::host::run(&root, h),
         Command::Kubeconfig(k) => commands::kubeconfig::run(&root, k),
         Command::Version(v) => commands::version::run(v),

@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod completion;
 pub mod config;
+pub mod etcd;
 pub mod host;
 pub mod init;
 pub mod join;
