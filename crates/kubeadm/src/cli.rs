@@ -394,8 +394,26 @@ pub struct CheckExpirationArgs {
 /// Flags of `certs renew`.
 #[derive(Debug, Args)]
 pub struct RenewArgs {
-    /// What to renew: `all`, a certificate (`apiserver`, `etcd-server`, …) or a kubeconfig (`admin.conf`, …).
-    pub name: String,
+    /// What to renew: `all`, a certificate (`apiserver`, `etcd-server`, …) or a kubeconfig (`admin.conf`, …); `schedule` installs a systemd timer running `certs renew --auto`.
+    pub name: Option<String>,
+    /// Renew only what expires within --within (leaf certificates and kubeconfigs' client certificates, never the CAs), then restart the static Pods using them.
+    #[arg(long)]
+    pub auto: bool,
+    /// With --auto and schedule: the renewal window (`30d`, `720h`).
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    pub within: String,
+    /// With --auto: how long a static Pod's manifest stays out of the manifests directory (the kubelet looks every fileCheckFrequency, 20s by default).
+    #[arg(long, value_name = "DURATION", default_value = "20s")]
+    pub restart_wait: String,
+    /// With schedule: time between two checks.
+    #[arg(long, value_name = "INTERVAL", default_value = "24h")]
+    pub every: String,
+    /// With schedule: remove the timer and its service instead.
+    #[arg(long)]
+    pub disable: bool,
+    /// Don't apply any changes; just output what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
     /// The path where to save the certificates.
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<String>,

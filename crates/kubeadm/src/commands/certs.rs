@@ -186,6 +186,12 @@ pub fn check_expiration(root: &Path, args: CheckExpirationArgs) -> Result<()> {
     }
     cas.sort_by(|a, b| a.name.cmp(&b.name));
     let now = OffsetDateTime::now_utc().unix_timestamp();
+    if !super::certs_auto::scheduled(fx) {
+        // On stderr, so the json/yaml forms stay machine-readable.
+        eprintln!(
+            "[check-expiration] WARNING: no automatic renewal is scheduled: `kubeadm certs renew schedule` installs a systemd timer running `kubeadm certs renew --auto`"
+        );
+    }
     match args.output {
         ListFormat::Text => {
             println!("[check-expiration] Reading configuration from the files on disk...");
@@ -275,30 +281,87 @@ enum Renewal {
     },
 }
 
-/// `kubeadm certs renew <name>|all`.
+/// `kubeadm certs renew <name>|all|schedule`, `kubeadm certs renew --auto`.
 pub fn renew(root: &Path, args: RenewArgs) -> Result<()> {
-    let fx = crate::commands::init::effects(root, false);
+    if args.auto || args.name.as_deref() == Some("schedule") {
+        return super::certs_auto::run(root, args);
+    }
+    let Some(name) = args.name.clone() else {
+        return Err(Error::with_hint(
+            "certs renew needs what to renew",
+            "name a certificate, a kubeconfig file or `all`; or pass --auto to renew what expires soon",
+        ));
+    };
+    let fx = crate::commands::init::effects(root, args.dry_run);
     let fx = fx.as_ref();
     let (cluster, _) = cluster_config(args.config.as_deref(), args.cert_dir.as_deref())?;
-    let alg = KeyAlgorithm::for_cluster(&cluster)?;
+    let renewed = renew_names(fx, &cluster, Path::new(&args.kubeconfig_dir), &name)?;
+    if !renewed.is_empty() {
+        println!();
+        println!(
+            "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
+        );
+    }
+    Ok(())
+}
+
+/// Every name `certs renew` accepts besides `all`: leaf certificates, then kubeconfig files.
+pub(crate) fn renewable_names() -> Vec<String> {
+    renewable_certs()
+        .map(|c| c.name.to_string())
+        .chain(RENEWABLE_KUBECONFIGS.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+/// When a leaf certificate or a kubeconfig's embedded certificate expires (Unix seconds);
+/// `None` when the file is absent.
+pub(crate) fn not_after(
+    fx: &dyn Effects,
+    cluster: &ClusterConfiguration,
+    kubeconfig_dir: &Path,
+    name: &str,
+) -> Result<Option<i64>> {
+    let info = match table::find(name) {
+        Some(spec) => load_cert(fx, &Path::new(&cluster.certificates_dir).join(spec.cert_file()))?,
+        None => kubeconfig_cert(fx, &kubeconfig_dir.join(name))?,
+    };
+    Ok(info.map(|c| c.not_after))
+}
+
+/// True when the CA that signs `name` has its key here (not an external CA).
+pub(crate) fn signable(fx: &dyn Effects, cluster: &ClusterConfiguration, name: &str) -> bool {
+    let ca = table::find(name).and_then(|s| s.ca).unwrap_or("ca");
+    let spec = table::find(ca).unwrap_or(&table::CERTS[0]);
+    fx.exists(&Path::new(&cluster.certificates_dir).join(spec.key_file()))
+}
+
+/// Renews `which` (`all`, one name, or a comma-separated list of names) and returns the names
+/// renewed. Everything is prepared before the first file is written.
+pub(crate) fn renew_names(
+    fx: &dyn Effects,
+    cluster: &ClusterConfiguration,
+    kdir: &Path,
+    which: &str,
+) -> Result<Vec<String>> {
+    let alg = KeyAlgorithm::for_cluster(cluster)?;
     let validity = cluster
         .certificate_validity_period
         .map(|d| d.to_std())
         .unwrap_or(std::time::Duration::from_secs(365 * 86400));
     let dir = PathBuf::from(&cluster.certificates_dir);
-    let kdir = PathBuf::from(&args.kubeconfig_dir);
-    let valid: Vec<String> = renewable_certs()
-        .map(|c| c.name.to_string())
-        .chain(RENEWABLE_KUBECONFIGS.iter().map(|s| s.to_string()))
-        .collect();
-    let all = args.name == "all";
-    if !all && !valid.contains(&args.name) {
+    let valid = renewable_names();
+    let all = which == "all";
+    let wanted: Vec<&str> = which.split(',').collect();
+    if let Some(bad) = wanted.iter().find(|w| !all && !valid.iter().any(|v| v == *w)) {
         return Err(Error::with_hint(
-            format!("unknown certificate {:?}", args.name),
+            format!("unknown certificate {bad:?}"),
             format!("valid names: all, {}", valid.join(", ")),
         ));
     }
-    let selected: Vec<&String> = valid.iter().filter(|n| all || **n == args.name).collect();
+    let selected: Vec<&String> = valid
+        .iter()
+        .filter(|n| all || wanted.contains(&n.as_str()))
+        .collect();
     let load_ca = |name: &str| -> Result<(CertInfo, PrivateKey)> {
         let spec = table::find(name).unwrap_or(&table::CERTS[0]);
         let crt = dir.join(spec.cert_file());
@@ -318,7 +381,7 @@ pub fn renew(root: &Path, args: RenewArgs) -> Result<()> {
         Ok((ca, k))
     };
     // Prepare everything first; write only when every renewal could be built.
-    let mut todo: Vec<(String, Renewal)> = Vec::new();
+    let mut todo: Vec<(String, String, Renewal)> = Vec::new();
     let mut keys = PrivateKey::generate_many(alg, selected.len())?;
     let now = OffsetDateTime::now_utc();
     for name in selected {
@@ -347,6 +410,7 @@ pub fn renew(root: &Path, args: RenewArgs) -> Result<()> {
                 now,
             )?;
             todo.push((
+                name.clone(),
                 format!("certificate {}", spec.name),
                 Renewal::Cert {
                     crt,
@@ -386,12 +450,14 @@ pub fn renew(root: &Path, args: RenewArgs) -> Result<()> {
                 client_key_pem: key.pem.clone(),
             })?;
             todo.push((
+                name.clone(),
                 format!("certificate embedded in the kubeconfig file {name}"),
                 Renewal::Kubeconfig { path, yaml, shown },
             ));
         }
     }
-    for (what, r) in todo {
+    let mut renewed = Vec::new();
+    for (name, what, r) in todo {
         match r {
             Renewal::Cert {
                 crt,
@@ -409,12 +475,9 @@ pub fn renew(root: &Path, args: RenewArgs) -> Result<()> {
             )?,
         }
         println!("{what} renewed");
+        renewed.push(name);
     }
-    println!();
-    println!(
-        "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
-    );
-    Ok(())
+    Ok(renewed)
 }
 
 /// `kubeadm certs generate-csr`: keys and CSRs for every certificate and kubeconfig, for an

@@ -1,6 +1,7 @@
 //! One module per command: each turns parsed flags into options and runs the command.
 
 pub mod certs;
+pub mod certs_auto;
 pub mod completion;
 pub mod config;
 pub mod etcd;
