@@ -38,6 +38,11 @@ pub enum Action {
         /// Host path.
         path: PathBuf,
     },
+    /// Removing an empty directory.
+    RemoveDir {
+        /// Host path.
+        path: PathBuf,
+    },
     /// Emptying a directory.
     RemoveDirContents {
         /// Host path.
@@ -141,6 +146,10 @@ pub fn render(action: &Action) -> String {
         ),
         Action::RemoveFile { path } => format!(
             "[dryrun] Would remove file {:?}\n",
+            path.display().to_string()
+        ),
+        Action::RemoveDir { path } => format!(
+            "[dryrun] Would remove directory {:?}\n",
             path.display().to_string()
         ),
         Action::RemoveDirContents { path, entries } => format!(
@@ -284,6 +293,14 @@ impl Effects for DryRunEffects {
             o.insert(path.to_path_buf(), None);
         }
         self.record(Action::RemoveFile {
+            path: path.to_path_buf(),
+        });
+        Ok(())
+    }
+
+    fn remove_dir(&self, path: &Path) -> Result<(), EffectError> {
+        resolve(&self.root, path)?;
+        self.record(Action::RemoveDir {
             path: path.to_path_buf(),
         });
         Ok(())

@@ -164,6 +164,9 @@ pub trait Effects: Send + Sync {
     /// Removes a file (absent is fine).
     fn remove_file(&self, path: &Path) -> Result<(), EffectError>;
 
+    /// Removes an empty directory (absent is fine).
+    fn remove_dir(&self, path: &Path) -> Result<(), EffectError>;
+
     /// Removes everything inside a directory, keeping the directory itself (absent is fine).
     /// Symbolic links are removed, never followed, so nothing outside the directory is touched.
     /// Entries that cannot be removed (read-only file system, busy mount point) are returned as

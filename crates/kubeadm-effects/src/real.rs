@@ -217,6 +217,19 @@ impl Effects for RealEffects {
         }
     }
 
+    fn remove_dir(&self, path: &Path) -> Result<(), EffectError> {
+        let real = resolve(&self.root, path)?;
+        match fs::remove_dir(&real) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(EffectError::Io {
+                op: "remove directory",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
     fn remove_dir_contents(&self, path: &Path) -> Result<Vec<String>, EffectError> {
         let real = resolve(&self.root, path)?;
         let mut problems = Vec::new();

@@ -19,9 +19,8 @@ fn kubeadm(root: &Path) -> Command {
 
 /// A peer program on PATH; missing: fail under CI, else skip loudly.
 fn peer(name: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|d| d.join(name).is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()));
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -113,7 +112,10 @@ fn verify_units(dir: &Path, name: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "systemd-analyze verify {name}: {text}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify {name}: {text}"
+    );
     // verify prints problems with the units named; other units on the host are not ours.
     assert!(!text.contains(&format!("{name}.")), "{text}");
 }
@@ -183,7 +185,9 @@ fn renew_auto_renews_exactly_the_expiring_leaves_and_restarts_their_static_pods(
         ])
         .assert()
         .success()
-        .stdout(contains("Moved /etc/kubernetes/manifests/kube-apiserver.yaml"));
+        .stdout(contains(
+            "Moved /etc/kubernetes/manifests/kube-apiserver.yaml",
+        ));
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     let after = files(&root);
     for ca in CAS {
@@ -194,7 +198,10 @@ fn renew_auto_renews_exactly_the_expiring_leaves_and_restarts_their_static_pods(
     }
     for leaf in LEAVES {
         let p = pki.join(format!("{leaf}.crt"));
-        assert_ne!(before[&p], after[&p], "{leaf} expires within 2d and must be renewed");
+        assert_ne!(
+            before[&p], after[&p],
+            "{leaf} expires within 2d and must be renewed"
+        );
         let ca = if leaf.starts_with("etcd/") || *leaf == "apiserver-etcd-client" {
             "etcd/ca"
         } else if leaf.starts_with("front-proxy") {
@@ -203,27 +210,52 @@ fn renew_auto_renews_exactly_the_expiring_leaves_and_restarts_their_static_pods(
             "ca"
         };
         let ca = pki.join(format!("{ca}.crt"));
-        openssl(&["verify", "-CAfile", ca.to_str().unwrap(), p.to_str().unwrap()]);
+        openssl(&[
+            "verify",
+            "-CAfile",
+            ca.to_str().unwrap(),
+            p.to_str().unwrap(),
+        ]);
     }
     assert_ne!(end(&pki.join("apiserver.crt")), apiserver_end);
     let tmp = dir.path().join("cert.pem");
     for kc in KUBECONFIGS {
         let p = kdir.join(kc);
-        assert_ne!(embedded_cert(&p), {
-            let old = dir.path().join("old.conf");
-            std::fs::write(&old, &before[&p]).unwrap();
-            embedded_cert(&old)
-        }, "{kc}: embedded certificate renewed");
+        assert_ne!(
+            embedded_cert(&p),
+            {
+                let old = dir.path().join("old.conf");
+                std::fs::write(&old, &before[&p]).unwrap();
+                embedded_cert(&old)
+            },
+            "{kc}: embedded certificate renewed"
+        );
         std::fs::write(&tmp, embedded_cert(&p)).unwrap();
-        openssl(&["verify", "-CAfile", pki.join("ca.crt").to_str().unwrap(), tmp.to_str().unwrap()]);
+        openssl(&[
+            "verify",
+            "-CAfile",
+            pki.join("ca.crt").to_str().unwrap(),
+            tmp.to_str().unwrap(),
+        ]);
     }
     let kubelet = kdir.join("kubelet.conf");
-    assert_eq!(before[&kubelet], after[&kubelet], "the kubelet rotates its own certificate");
+    assert_eq!(
+        before[&kubelet], after[&kubelet],
+        "the kubelet rotates its own certificate"
+    );
     // Every manifest is back, unchanged.
-    for m in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+    for m in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
         let p = kdir.join(format!("manifests/{m}.yaml"));
         assert_eq!(before[&p], after[&p], "{m} manifest back in place");
-        assert!(stdout.contains(&format!("Moved /etc/kubernetes/manifests/{m}.yaml back")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("Moved /etc/kubernetes/manifests/{m}.yaml back")),
+            "{stdout}"
+        );
     }
     // Renewed for the default year: nothing is due any more.
     kubeadm(&root)
@@ -234,7 +266,9 @@ fn renew_auto_renews_exactly_the_expiring_leaves_and_restarts_their_static_pods(
 
     // The schedule: units that verify, and check-expiration stops warning.
     kubeadm(&root)
-        .args(["certs", "renew", "schedule", "--every", "12h", "--within", "30d"])
+        .args([
+            "certs", "renew", "schedule", "--every", "12h", "--within", "30d",
+        ])
         .assert()
         .success();
     let units = root.join("etc/systemd/system");
@@ -266,7 +300,14 @@ fn etcd_snapshot_schedule_writes_units_that_verify_and_dry_runs_write_nothing() 
     let root = dir.path();
     for c in ["etcd-ca", "etcd-healthcheck-client"] {
         kubeadm(root)
-            .args(["init", "phase", "certs", c, "--kubernetes-version", "v1.33.0"])
+            .args([
+                "init",
+                "phase",
+                "certs",
+                c,
+                "--kubernetes-version",
+                "v1.33.0",
+            ])
             .assert()
             .success();
     }
@@ -275,7 +316,10 @@ fn etcd_snapshot_schedule_writes_units_that_verify_and_dry_runs_write_nothing() 
         .args(["etcd", "snapshot", "save", "--dry-run"])
         .assert()
         .success()
-        .stdout(contains("/var/lib/kubeadm/backups/etcd-snapshot-").and(contains("Would write etcd snapshot")));
+        .stdout(
+            contains("/var/lib/kubeadm/backups/etcd-snapshot-")
+                .and(contains("Would write etcd snapshot")),
+        );
     kubeadm(root)
         .args(["etcd", "snapshot", "schedule", "--dry-run"])
         .assert()
@@ -284,7 +328,9 @@ fn etcd_snapshot_schedule_writes_units_that_verify_and_dry_runs_write_nothing() 
     assert_eq!(files(root), before, "dry runs write nothing");
 
     kubeadm(root)
-        .args(["etcd", "snapshot", "schedule", "--every", "12h", "--keep", "5"])
+        .args([
+            "etcd", "snapshot", "schedule", "--every", "12h", "--keep", "5",
+        ])
         .assert()
         .success();
     let units = root.join("etc/systemd/system");

@@ -322,7 +322,10 @@ pub(crate) fn not_after(
     name: &str,
 ) -> Result<Option<i64>> {
     let info = match table::find(name) {
-        Some(spec) => load_cert(fx, &Path::new(&cluster.certificates_dir).join(spec.cert_file()))?,
+        Some(spec) => load_cert(
+            fx,
+            &Path::new(&cluster.certificates_dir).join(spec.cert_file()),
+        )?,
         None => kubeconfig_cert(fx, &kubeconfig_dir.join(name))?,
     };
     Ok(info.map(|c| c.not_after))
@@ -352,7 +355,10 @@ pub(crate) fn renew_names(
     let valid = renewable_names();
     let all = which == "all";
     let wanted: Vec<&str> = which.split(',').collect();
-    if let Some(bad) = wanted.iter().find(|w| !all && !valid.iter().any(|v| v == *w)) {
+    if let Some(bad) = wanted
+        .iter()
+        .find(|w| !all && !valid.iter().any(|v| v == *w))
+    {
         return Err(Error::with_hint(
             format!("unknown certificate {bad:?}"),
             format!("valid names: all, {}", valid.join(", ")),

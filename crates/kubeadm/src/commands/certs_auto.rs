@@ -21,7 +21,9 @@ pub const RENEW_UNIT: &str = "kubeadm-certs-renew";
 /// one (admin.conf and super-admin.conf serve people, the healthcheck client only probes).
 fn users(name: &str) -> &'static [&'static str] {
     match name {
-        "apiserver" | "apiserver-kubelet-client" | "apiserver-etcd-client"
+        "apiserver"
+        | "apiserver-kubelet-client"
+        | "apiserver-etcd-client"
         | "front-proxy-client" => &["kube-apiserver"],
         "etcd-server" | "etcd-peer" => &["etcd"],
         "controller-manager.conf" => &["kube-controller-manager"],

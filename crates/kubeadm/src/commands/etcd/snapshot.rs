@@ -163,6 +163,7 @@ pub fn restore(root: &Path, args: RestoreArgs) -> Result<()> {
     };
     let opts = RestoreOptions {
         snapshot,
+        verified: status,
         manifest_path: manifest.clone(),
         manifest: text,
         manifest_out: out.clone(),
