@@ -101,7 +101,7 @@ pub fn check(data: &[u8]) -> Result<Checked, String> {
         }
         ctx.update(tail);
         db
-    } else if data.len() % 512 == 0 {
+    } else if data.len().is_multiple_of(512) {
         ctx.update(data);
         data
     } else {
