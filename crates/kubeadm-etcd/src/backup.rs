@@ -99,33 +99,22 @@ pub fn record_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The file name of a snapshot taken at `unix` seconds: `etcd-snapshot-20260102T030405Z.db`.
-pub fn default_name(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{NAME_PREFIX}{:04}{:02}{:02}T{:02}{:02}{:02}Z.db",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+/// `2026-01-02T03:04:05Z` for `unix` seconds (the epoch for a time out of range).
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
-fn rfc3339(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+/// The file name of a snapshot taken at `unix` seconds: `etcd-snapshot-20260102T030405Z.db`
+/// (the RFC 3339 time without separators, so names sort as times do).
+pub fn default_name(unix: i64) -> String {
+    let stamp: String = rfc3339(unix)
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    format!("{NAME_PREFIX}{stamp}.db")
 }
 
 /// A writer hashing what passes through, holding back the last 32 bytes so that both the

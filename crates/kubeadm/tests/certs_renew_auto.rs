@@ -10,6 +10,9 @@ use std::process::Command as Std;
 use assert_cmd::Command;
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
+use support::{peer, tree};
+
+mod support;
 
 fn kubeadm(root: &Path) -> Command {
     let mut c = Command::cargo_bin("kubeadm").unwrap();
@@ -17,18 +20,9 @@ fn kubeadm(root: &Path) -> Command {
     c
 }
 
-/// A peer program on PATH; missing: fail under CI, else skip loudly.
-fn peer(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()));
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} is required under CI (scripts/test.sh installs it)"
-        );
-        eprintln!("skipping: {name} not found on PATH");
-    }
-    found
+/// True when `name` is on PATH (a failure under CI otherwise, a loud skip here).
+fn peer_found(name: &str) -> bool {
+    peer(name, None).is_some()
 }
 
 const CONFIG: &str = "apiVersion: kubeadm.k8s.io/v1beta4
@@ -61,20 +55,13 @@ const KUBECONFIGS: &[&str] = &[
     "scheduler.conf",
 ];
 
+/// File contents under `root` (directories and times left out: renewals rewrite files).
 fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    tree(root)
+        .into_iter()
+        .filter(|(p, _)| p.is_file())
+        .map(|(p, (data, _))| (p, data))
+        .collect()
 }
 
 fn openssl(args: &[&str]) -> String {
@@ -122,7 +109,7 @@ fn verify_units(dir: &Path, name: &str) {
 
 #[test]
 fn renew_auto_renews_exactly_the_expiring_leaves_and_restarts_their_static_pods() {
-    if !peer("openssl") || !peer("systemd-analyze") {
+    if !peer_found("openssl") || !peer_found("systemd-analyze") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -293,7 +280,7 @@ fn renew_auto_renews_exactly_the_expiring_leaves_and_restarts_their_static_pods(
 
 #[test]
 fn etcd_snapshot_schedule_writes_units_that_verify_and_dry_runs_write_nothing() {
-    if !peer("systemd-analyze") {
+    if !peer_found("systemd-analyze") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -5,38 +5,19 @@
 //! quorum-loss drill.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Std, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
+use support::{peer, tree};
+
+mod support;
 
 const VERSION: &str = "v1.33.0";
-
-/// Finds a peer program: `env` override, else PATH, else next to etcd. Missing: fail under
-/// CI, else skip loudly.
-fn peer(name: &str, env: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(env)
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join(name))
-                    .find(|p| p.is_file())
-            })
-        });
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{name} is required under CI (set {env} or put it on PATH)");
-        }
-        eprintln!("skipping: {name} not found (set {env} or put it on PATH)");
-    }
-    found
-}
 
 struct Bins {
     etcd: PathBuf,
@@ -45,11 +26,11 @@ struct Bins {
 }
 
 fn bins() -> Option<Bins> {
-    let etcd = peer("etcd", "KUBEADM_TEST_ETCD")?;
+    let etcd = peer("etcd", Some("KUBEADM_TEST_ETCD"))?;
     let etcdctl = Some(etcd.with_file_name("etcdctl"))
         .filter(|p| p.is_file())
-        .or_else(|| peer("etcdctl", "KUBEADM_TEST_ETCDCTL"))?;
-    let etcdutl = peer("etcdutl", "KUBEADM_TEST_ETCDUTL")?;
+        .or_else(|| peer("etcdctl", None))?;
+    let etcdutl = peer("etcdutl", Some("KUBEADM_TEST_ETCDUTL"))?;
     Some(Bins {
         etcd,
         etcdctl,
@@ -306,25 +287,6 @@ fn mode(p: &Path) -> u32 {
     std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
 }
 
-/// Every file under `root` with its content and modification time.
-fn tree(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p.clone());
-                out.insert(p, (Vec::new(), SystemTime::UNIX_EPOCH));
-            } else if p.is_file() {
-                let m = std::fs::metadata(&p).unwrap().modified().unwrap();
-                out.insert(p.clone(), (std::fs::read(&p).unwrap(), m));
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn save_under_write_load_then_restore_holds_every_key_up_to_the_snapshot_revision() {
     let Some(bins) = bins() else { return };
@@ -578,8 +540,6 @@ fn corrupted_snapshots_are_refused_by_status_and_restore_with_nothing_changed() 
         .success()
         .stdout(predicates::str::contains("record matches"));
 }
-
-use predicates::prelude::PredicateBooleanExt;
 
 #[test]
 fn quorum_loss_drill_restore_on_the_survivor_then_a_member_joins_again() {

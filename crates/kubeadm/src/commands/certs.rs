@@ -90,19 +90,15 @@ fn expires(ts: i64) -> String {
     )
 }
 
+/// `2026-01-02T03:04:05Z` (empty for a time out of range).
 fn rfc3339(ts: i64) -> String {
-    let Ok(t) = OffsetDateTime::from_unix_timestamp(ts) else {
-        return String::new();
-    };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 fn kubeconfig_cert(fx: &dyn Effects, path: &Path) -> Result<Option<CertInfo>> {
