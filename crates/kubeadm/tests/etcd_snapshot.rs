@@ -627,7 +627,15 @@ fn quorum_loss_drill_restore_on_the_survivor_then_a_member_joins_again() {
     assert_eq!(members.len(), 2);
     wait_healthy(&bins, &nodes[1], &nodes[1].client_url());
     assert_eq!(keys(&bins, &nodes[1], "app/").len(), 101);
-    // And our member commands see and remove it.
+    // And our member commands see and remove it; the dry run only says so.
+    kubeadm(&nodes[0].root)
+        .args(["etcd", "member", "remove", "node-1", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "[dryrun] Would remove the etcd member",
+        ));
+    assert_eq!(client.member_list().unwrap().len(), 2);
     kubeadm(&nodes[0].root)
         .args(["etcd", "member", "remove", "node-1"])
         .assert()

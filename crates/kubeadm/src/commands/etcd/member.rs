@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{MemberListArgs, MemberRemoveArgs, Output, connect};
+use super::{Connected, MemberListArgs, MemberRemoveArgs, Output, connect};
 use crate::commands::init::effects;
 use crate::error::{Error, Result};
+use crate::etcd_membership::{Membership, Recording};
 
 /// `kubeadm etcd member list`.
 pub fn list(root: &Path, args: MemberListArgs) -> Result<()> {
     let fx = effects(root, true);
     let etcd = connect(fx.as_ref(), &args.connection)?;
-    let members = etcd.client.member_list().map_err(|e| etcd.err(e))?;
+    let members = etcd.client.member_list().map_err(|e| etcd.about.err(e))?;
     match args.output {
         Output::Json => {
             let list: Vec<_> = members
@@ -57,8 +58,15 @@ pub fn list(root: &Path, args: MemberListArgs) -> Result<()> {
 pub fn remove(root: &Path, args: MemberRemoveArgs) -> Result<()> {
     let fx = effects(root, args.dry_run);
     let fx = fx.as_ref();
-    let etcd = connect(fx, &args.connection)?;
-    let members = etcd.client.member_list().map_err(|e| etcd.err(e))?;
+    let Connected { client, about } = connect(fx, &args.connection)?;
+    // The same membership code as join and reset; a dry run reads the real list and records
+    // the removal through the recording twin.
+    let etcd: Box<dyn Membership> = if fx.is_dry_run() {
+        Box::new(Recording::new(Some(client)))
+    } else {
+        Box::new(client)
+    };
+    let members = etcd.member_list().map_err(|e| about.err(e))?;
     let wanted = args.member.trim();
     let found = members
         .iter()
@@ -82,19 +90,9 @@ pub fn remove(root: &Path, args: MemberRemoveArgs) -> Result<()> {
             "to start over use `kubeadm reset`; to recover from a snapshot use `kubeadm etcd snapshot restore`",
         ));
     }
-    if fx.is_dry_run() {
-        fx.note(&format!(
-            "Would remove the etcd member {:x} ({}, {})",
-            m.id,
-            m.name,
-            m.peer_urls.join(",")
-        ));
-        return Ok(());
-    }
     let left = etcd
-        .client
         .remove_when_ready(m.id, Duration::from_secs(60))
-        .map_err(|e| etcd.err(e))?;
+        .map_err(|e| about.err(e))?;
     println!(
         "[etcd] Removed member {:x} ({}); {} member(s) remain",
         m.id,

@@ -182,14 +182,19 @@ fn duration_flag(flag: &str, value: &str) -> Result<Duration> {
     kubeadm_render::systemd::parse_interval(value).map_err(|e| super::flag_error(flag, value, &e))
 }
 
-/// A connected client and a description of the credential, for messages.
+/// A connected client and what it connects with, for messages.
 struct Connected {
     client: EtcdClient,
+    about: Described,
+}
+
+/// The endpoints and certificate of a connection, for messages.
+struct Described {
     endpoints: Vec<String>,
     cert: PathBuf,
 }
 
-impl Connected {
+impl Described {
     /// Adds which endpoints and certificate were used to an etcd error.
     fn err(&self, e: impl std::fmt::Display) -> Error {
         Error::with_hint(
@@ -269,7 +274,6 @@ fn connect(fx: &dyn Effects, c: &Connection) -> Result<Connected> {
     })?;
     Ok(Connected {
         client,
-        endpoints,
-        cert,
+        about: Described { endpoints, cert },
     })
 }

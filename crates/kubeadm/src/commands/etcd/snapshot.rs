@@ -34,7 +34,7 @@ pub fn save(root: &Path, args: SaveArgs) -> Result<()> {
     let etcd = connect(fx, &args.connection)?;
     let start = Instant::now();
     let record = backup::save(fx, &etcd.client, &path, now).map_err(|e| match e {
-        backup::BackupError::Etcd(inner) => etcd.err(inner),
+        backup::BackupError::Etcd(inner) => etcd.about.err(inner),
         other => Error::from(other),
     })?;
     if let Some(r) = &record {
