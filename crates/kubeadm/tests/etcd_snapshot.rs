@@ -482,11 +482,81 @@ fn corrupted_snapshots_are_refused_by_status_and_restore_with_nothing_changed() 
     for i in 0..50 {
         put(&bins, node, &node.client_url(), &format!("k/{i}"), "v").unwrap();
     }
+    // A bad key file stops the save before anything is written.
+    let key = base.path().join("bundle.key");
+    std::fs::write(&key, "not-hex\n").unwrap();
     kubeadm(&node.root)
-        .args(["etcd", "snapshot", "save", "/backups/good.db"])
+        .args([
+            "etcd",
+            "snapshot",
+            "save",
+            "/backups/good.db",
+            "--encryption-key-file",
+        ])
+        .arg(&key)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("--encryption-key-file"));
+    assert!(!node.root.join("backups").exists());
+    std::fs::write(&key, format!("{}\n", "ab12".repeat(16))).unwrap();
+    kubeadm(&node.root)
+        .args([
+            "etcd",
+            "snapshot",
+            "save",
+            "/backups/good.db",
+            "--encryption-key-file",
+        ])
+        .arg(&key)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "Wrote the encrypted bundle /backups/good.db.bundle",
+        ));
+    drop(etcd);
+    // The bundle: 0600, no key material in the clear, opened with the key, refused with another.
+    let sealed = node.root.join("backups/good.db.bundle");
+    assert_eq!(mode(&sealed), 0o600);
+    let raw = std::fs::read(&sealed).unwrap();
+    assert!(!raw.windows(11).any(|w| w == b"PRIVATE KEY"));
+    let listed = kubeadm(&node.root)
+        .args([
+            "etcd",
+            "snapshot",
+            "status",
+            "/backups/good.db",
+            "-o",
+            "json",
+            "--encryption-key-file",
+        ])
+        .arg(&key)
         .assert()
         .success();
-    drop(etcd);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.get_output().stdout).unwrap();
+    let files = listed["bundleFiles"].as_array().unwrap();
+    for f in [
+        "/etc/kubernetes/pki/etcd/ca.key",
+        "/etc/kubernetes/pki/etcd/ca.crt",
+        "/etc/kubernetes/pki/apiserver-etcd-client.key",
+    ] {
+        assert!(files.iter().any(|x| x == f), "{f} in {files:?}");
+    }
+    let other = base.path().join("other.key");
+    std::fs::write(&other, "cd34".repeat(16)).unwrap();
+    kubeadm(&node.root)
+        .args([
+            "etcd",
+            "snapshot",
+            "status",
+            "/backups/good.db",
+            "--encryption-key-file",
+        ])
+        .arg(&other)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "cannot decrypt the bundle /backups/good.db.bundle",
+        ));
     let good = node.root.join("backups/good.db");
     let bytes = std::fs::read(&good).unwrap();
     let record = std::fs::read(node.root.join("backups/good.db.meta.json")).unwrap();

@@ -1,6 +1,7 @@
 //! `kubeadm etcd snapshot save|status|restore|schedule` and `kubeadm etcd member list|remove`
 //! (beyond upstream): backups and disaster recovery for stacked etcd, and its membership.
 
+mod bundle;
 mod member;
 mod snapshot;
 
@@ -80,6 +81,9 @@ pub struct SaveArgs {
     /// After saving, delete all but the newest N snapshots kubeadm wrote in that directory (files it did not write are never deleted).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
+    /// Also write FILE.bundle: the PKI directory and kubeadm-config, encrypted (AES-256-GCM) with the 64-hex-character key in this file (`kubeadm certs certificate-key > FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
     /// Don't apply any changes; just output what would be done.
     #[arg(long)]
     pub dry_run: bool,
@@ -90,6 +94,9 @@ pub struct SaveArgs {
 pub struct StatusArgs {
     /// The snapshot file.
     pub file: PathBuf,
+    /// Also open FILE.bundle with the key in this file and list what it holds.
+    #[arg(long, value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text)]
     pub output: Output,

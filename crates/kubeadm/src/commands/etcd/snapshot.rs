@@ -9,7 +9,8 @@ use kubeadm_render::systemd::TimerJob;
 use serde_json::json;
 
 use super::{
-    Output, RestoreArgs, SaveArgs, ScheduleArgs, StatusArgs, connect, duration_flag, host_path,
+    Output, RestoreArgs, SaveArgs, ScheduleArgs, StatusArgs, bundle, connect, duration_flag,
+    host_path,
 };
 use crate::commands::init::effects;
 use crate::error::{Error, Result};
@@ -31,6 +32,12 @@ pub fn save(root: &Path, args: SaveArgs) -> Result<()> {
         Some(p) => host_path(p)?,
         None => Path::new(BACKUP_DIR).join(backup::default_name(now)),
     };
+    // The key is read before anything is asked of etcd: a bad key file stops here.
+    let key = args
+        .encryption_key_file
+        .as_deref()
+        .map(bundle::read_key)
+        .transpose()?;
     let etcd = connect(fx, &args.connection)?;
     let start = Instant::now();
     let record = backup::save(fx, &etcd.client, &path, now).map_err(|e| match e {
@@ -50,6 +57,10 @@ pub fn save(root: &Path, args: SaveArgs) -> Result<()> {
             r.sha256
         );
     }
+    if let Some(key) = &key {
+        let out = bundle::write(fx, &path, &args.connection.cert_dir, key)?;
+        println!("[etcd] Wrote the encrypted bundle {}", out.display());
+    }
     if let Some(keep) = args.keep {
         let dir = path.parent().unwrap_or(Path::new("/"));
         for p in backup::prune(fx, dir, keep)? {
@@ -65,6 +76,12 @@ pub fn status(root: &Path, args: StatusArgs) -> Result<()> {
     let path = host_path(&args.file)?;
     let s = backup::status(fx.as_ref(), &path)?;
     let c = &s.checked;
+    let opened = match &args.encryption_key_file {
+        Some(k) => Some(bundle::open(fx.as_ref(), &path, &bundle::read_key(k)?)?),
+        None => None,
+    };
+    let bundle_files: Option<Vec<&String>> = opened.as_ref().map(|b| b.files.keys().collect());
+    let bundle_config = opened.as_ref().map(|b| b.kubeadm_config.is_some());
     match args.output {
         Output::Json => {
             let doc = json!({
@@ -76,6 +93,8 @@ pub fn status(root: &Path, args: StatusArgs) -> Result<()> {
                 "etcdHashVerified": c.embedded_hash,
                 "recordVerified": s.record.is_some(),
                 "createdAt": s.record.as_ref().map(|r| r.created_at.clone()),
+                "bundleFiles": bundle_files,
+                "bundleHasKubeadmConfig": bundle_config,
             });
             println!(
                 "{}",
@@ -103,6 +122,20 @@ pub fn status(root: &Path, args: StatusArgs) -> Result<()> {
                     None => "no kubeadm record next to it".to_string(),
                 }
             );
+            if let Some(files) = &bundle_files {
+                println!(
+                    "bundle:    {} files{}",
+                    files.len(),
+                    if bundle_config == Some(true) {
+                        " and kubeadm-config"
+                    } else {
+                        ", no kubeadm-config"
+                    }
+                );
+                for f in files {
+                    println!("           {f}");
+                }
+            }
         }
     }
     Ok(())
