@@ -603,6 +603,47 @@ fn corrupted_snapshots_are_refused_by_status_and_restore_with_nothing_changed() 
             "{name}: nothing may change on disk"
         );
     }
+    // Restore on a node that lost its PKI: the bundle puts the files back (never over existing
+    // ones) before the restored member starts.
+    let lost = node.pki().join("etcd/peer.key");
+    let kept = node.pki().join("etcd/server.crt");
+    let peer_key = std::fs::read(&lost).unwrap();
+    std::fs::remove_file(&lost).unwrap();
+    std::fs::write(&kept, b"changed here").unwrap();
+    kubeadm(&node.root)
+        .args([
+            "etcd",
+            "snapshot",
+            "restore",
+            "/backups/good.db",
+            "--etcdutl",
+        ])
+        .arg(&bins.etcdutl)
+        .arg("--encryption-key-file")
+        .arg(&other)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("cannot decrypt"));
+    assert!(!lost.exists(), "a wrong key changes nothing");
+    kubeadm(&node.root)
+        .args([
+            "etcd",
+            "snapshot",
+            "restore",
+            "/backups/good.db",
+            "--etcdutl",
+        ])
+        .arg(&bins.etcdutl)
+        .arg("--encryption-key-file")
+        .arg(&key)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "Put back /etc/kubernetes/pki/etcd/peer.key",
+        ));
+    assert_eq!(std::fs::read(&lost).unwrap(), peer_key);
+    assert_eq!(mode(&lost), 0o600);
+    assert_eq!(std::fs::read(&kept).unwrap(), b"changed here");
     // The good one passes.
     kubeadm(&node.root)
         .args(["etcd", "snapshot", "status", "/backups/good.db"])

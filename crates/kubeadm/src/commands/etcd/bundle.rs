@@ -157,3 +157,34 @@ pub fn open(fx: &dyn Effects, path: &Path, key: &str) -> Result<Bundle> {
     }
     Ok(b)
 }
+
+/// Writes the files of `b` that do not exist (keys 0600, the rest 0644, as kubeadm writes them)
+/// and returns the paths written; files present are never replaced.
+pub fn put_back(fx: &dyn Effects, b: &Bundle) -> Result<Vec<PathBuf>> {
+    // Decode everything first: a damaged entry stops before any file is written.
+    let mut todo = Vec::new();
+    for (path, data) in &b.files {
+        let bytes = STANDARD
+            .decode(data)
+            .map_err(|e| Error::msg(format!("the bundle's copy of {path} is damaged: {e}")))?;
+        todo.push((PathBuf::from(path), bytes));
+    }
+    let mut written = Vec::new();
+    for (path, bytes) in todo {
+        if fx.exists(&path) {
+            continue;
+        }
+        let key = path.extension().is_some_and(|e| e == "key");
+        let content = if key {
+            Content::Secret {
+                data: bytes,
+                what: "private key from the bundle".into(),
+            }
+        } else {
+            Content::Plain(bytes)
+        };
+        fx.write_file(&path, content, if key { 0o600 } else { 0o644 })?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -113,6 +113,9 @@ pub struct RestoreArgs {
     /// The etcdutl program that builds the new data directory.
     #[arg(long, value_name = "PATH", default_value = "etcdutl")]
     pub etcdutl: String,
+    /// Also put back the PKI files of FILE.bundle that are missing on this node (existing ones are kept), opened with the key in this file.
+    #[arg(long, value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
     /// How long to wait for the etcd static Pod to stop after its manifest was moved out.
     #[arg(long, value_name = "DURATION", default_value = "2m")]
     pub stop_timeout: String,

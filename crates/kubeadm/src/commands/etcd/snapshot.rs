@@ -179,6 +179,11 @@ pub fn restore(root: &Path, args: RestoreArgs) -> Result<()> {
         )
     })?;
     let (member, _) = restore::local_member(&manifest, &text)?;
+    // A bundle is opened before anything stops: a wrong key changes nothing either.
+    let opened = match &args.encryption_key_file {
+        Some(k) => Some(bundle::open(fx, &snapshot, &bundle::read_key(k)?)?),
+        None => None,
+    };
     let out = Path::new(restore::MANIFEST).to_path_buf();
     // A manifest in the manifests directory means the kubelet runs etcd: stop it by parking it.
     let parked = if manifest == out {
@@ -194,6 +199,23 @@ pub fn restore(root: &Path, args: RestoreArgs) -> Result<()> {
     } else {
         None
     };
+    if let Some(b) = &opened {
+        for p in bundle::put_back(fx, b)? {
+            println!("[restore] Put back {} from the bundle", p.display());
+        }
+        if let Some(cfg) = &b.kubeadm_config {
+            let p = Path::new(restart::PARKING).join(format!("kubeadm-config-{now}.yaml"));
+            fx.write_file(
+                &p,
+                kubeadm_effects::Content::Plain(cfg.clone().into_bytes()),
+                0o600,
+            )?;
+            println!(
+                "[restore] The bundle's ClusterConfiguration is in {} (for reference, or `kubeadm init --config` on a new node)",
+                p.display()
+            );
+        }
+    }
     let opts = RestoreOptions {
         snapshot,
         verified: status,
