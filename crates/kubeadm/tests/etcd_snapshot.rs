@@ -77,6 +77,14 @@ fn kubeadm(root: &Path) -> Command {
     c
 }
 
+/// `kubeadm etcd snapshot restore SNAPSHOT --etcdutl …` on `node`.
+fn restore(bins: &Bins, node: &Node, snapshot: &str) -> Command {
+    let mut c = kubeadm(&node.root);
+    c.args(["etcd", "snapshot", "restore", snapshot, "--etcdutl"])
+        .arg(&bins.etcdutl);
+    c
+}
+
 fn init_phase(node: &Node, args: &[&str]) {
     kubeadm(&node.root)
         .args(["init", "phase"])
@@ -410,9 +418,7 @@ fn save_under_write_load_then_restore_holds_every_key_up_to_the_snapshot_revisio
 
     // Restore on node-0 after the whole cluster is gone.
     procs.clear();
-    kubeadm(&nodes[0].root)
-        .args(["etcd", "snapshot", "restore", &host_snap, "--etcdutl"])
-        .arg(&bins.etcdutl)
+    restore(&bins, &nodes[0], &host_snap)
         .assert()
         .success()
         .stdout(predicates::str::contains("new single-member cluster"));
@@ -484,30 +490,21 @@ fn corrupted_snapshots_are_refused_by_status_and_restore_with_nothing_changed() 
     }
     // A bad key file stops the save before anything is written.
     let key = base.path().join("bundle.key");
+    let save_with_bundle = || {
+        let mut c = kubeadm(&node.root);
+        c.args(["etcd", "snapshot", "save", "/backups/good.db"])
+            .arg("--encryption-key-file")
+            .arg(&key);
+        c
+    };
     std::fs::write(&key, "not-hex\n").unwrap();
-    kubeadm(&node.root)
-        .args([
-            "etcd",
-            "snapshot",
-            "save",
-            "/backups/good.db",
-            "--encryption-key-file",
-        ])
-        .arg(&key)
+    save_with_bundle()
         .assert()
         .failure()
         .stderr(predicates::str::contains("--encryption-key-file"));
     assert!(!node.root.join("backups").exists());
     std::fs::write(&key, format!("{}\n", "ab12".repeat(16))).unwrap();
-    kubeadm(&node.root)
-        .args([
-            "etcd",
-            "snapshot",
-            "save",
-            "/backups/good.db",
-            "--encryption-key-file",
-        ])
-        .arg(&key)
+    save_with_bundle()
         .assert()
         .success()
         .stdout(predicates::str::contains(
@@ -591,9 +588,7 @@ fn corrupted_snapshots_are_refused_by_status_and_restore_with_nothing_changed() 
             .stderr(
                 predicates::str::contains(host.as_str()).and(predicates::str::contains("unusable")),
             );
-        kubeadm(&node.root)
-            .args(["etcd", "snapshot", "restore", &host, "--etcdutl"])
-            .arg(&bins.etcdutl)
+        restore(&bins, node, &host)
             .assert()
             .failure()
             .stderr(predicates::str::contains(host.as_str()));
@@ -610,30 +605,14 @@ fn corrupted_snapshots_are_refused_by_status_and_restore_with_nothing_changed() 
     let peer_key = std::fs::read(&lost).unwrap();
     std::fs::remove_file(&lost).unwrap();
     std::fs::write(&kept, b"changed here").unwrap();
-    kubeadm(&node.root)
-        .args([
-            "etcd",
-            "snapshot",
-            "restore",
-            "/backups/good.db",
-            "--etcdutl",
-        ])
-        .arg(&bins.etcdutl)
+    restore(&bins, node, "/backups/good.db")
         .arg("--encryption-key-file")
         .arg(&other)
         .assert()
         .failure()
         .stderr(predicates::str::contains("cannot decrypt"));
     assert!(!lost.exists(), "a wrong key changes nothing");
-    kubeadm(&node.root)
-        .args([
-            "etcd",
-            "snapshot",
-            "restore",
-            "/backups/good.db",
-            "--etcdutl",
-        ])
-        .arg(&bins.etcdutl)
+    restore(&bins, node, "/backups/good.db")
         .arg("--encryption-key-file")
         .arg(&key)
         .assert()
@@ -695,9 +674,7 @@ fn quorum_loss_drill_restore_on_the_survivor_then_a_member_joins_again() {
         let _ = p.0.kill();
         let _ = p.0.wait();
     });
-    kubeadm(&nodes[0].root)
-        .args(["etcd", "snapshot", "restore", &host_snap, "--etcdutl"])
-        .arg(&bins.etcdutl)
+    restore(&bins, &nodes[0], &host_snap)
         .assert()
         .success()
         .stdout(predicates::str::contains(
