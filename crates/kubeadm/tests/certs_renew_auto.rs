@@ -313,6 +313,25 @@ fn etcd_snapshot_schedule_writes_units_that_verify_and_dry_runs_write_nothing() 
         .success()
         .stdout(contains("kubeadm-etcd-snapshot.timer"));
     assert_eq!(files(root), before, "dry runs write nothing");
+    // An unreachable etcd: the error names the endpoint and the certificate, and no snapshot
+    // (nor temp file) is left.
+    kubeadm(root)
+        .args([
+            "etcd",
+            "snapshot",
+            "save",
+            "--endpoints",
+            "https://127.0.0.1:1",
+            "--etcd-timeout",
+            "2s",
+        ])
+        .assert()
+        .failure()
+        .stderr(
+            contains("https://127.0.0.1:1")
+                .and(contains("/etc/kubernetes/pki/etcd/healthcheck-client.crt")),
+        );
+    assert_eq!(files(root), before, "a failed save leaves nothing");
 
     kubeadm(root)
         .args([

@@ -598,6 +598,21 @@ fn corrupted_snapshots_are_refused_by_status_and_restore_with_nothing_changed() 
             "{name}: nothing may change on disk"
         );
     }
+    // A dry run of a good restore shows each step and changes nothing.
+    let before = tree(&node.root);
+    restore(&bins, node, "/backups/good.db")
+        .arg("--dry-run")
+        .assert()
+        .success()
+        .stdout(
+            predicates::str::contains("Would move \"/etc/kubernetes/manifests/etcd.yaml\"")
+                .and(predicates::str::contains("Would run:"))
+                .and(predicates::str::contains("snapshot restore"))
+                .and(predicates::str::contains(
+                    "Would write file \"/etc/kubernetes/manifests/etcd.yaml\"",
+                )),
+        );
+    assert_eq!(tree(&node.root), before, "a dry run changes nothing");
     // Restore on a node that lost its PKI: the bundle puts the files back (never over existing
     // ones) before the restored member starts.
     let lost = node.pki().join("etcd/peer.key");
