@@ -301,13 +301,19 @@ pub fn restore(fx: &dyn Effects, opts: &RestoreOptions) -> Result<Restored, Rest
         // second pass over a large file would only slow the restore down.
         "--skip-hash-check",
     ];
-    let out = fx.run(CommandKind::Mutate, &opts.etcdutl, &args)?;
+    let command = || format!("{} {}", opts.etcdutl, args.join(" "));
+    let out = fx
+        .run(CommandKind::Mutate, &opts.etcdutl, &args)
+        .map_err(|e| RestoreError::Etcdutl {
+            command: command(),
+            output: e.to_string(),
+        })?;
     if !out.success() {
         // etcdutl may have left a partial directory: it is ours (a new name), remove it.
         let _ = fx.remove_dir_contents(&staging);
         let _ = fx.remove_dir(&staging);
         return Err(RestoreError::Etcdutl {
-            command: format!("{} {}", opts.etcdutl, args.join(" ")),
+            command: command(),
             output: format!("{}{}", out.stdout, out.stderr).trim().to_string(),
         });
     }
