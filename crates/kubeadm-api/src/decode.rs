@@ -3,10 +3,12 @@
 //! Each YAML document is identified by `apiVersion` + `kind`, then decoded strictly into its
 //! wire type: an unknown or duplicate field, a wrong type or a malformed scalar is an error
 //! naming the file, the line and the field. v1beta3 documents are converted to v1beta4 on the way
-//! in. KubeletConfiguration and KubeProxyConfiguration documents are carried through as parsed.
+//! in. KubeletConfiguration and KubeProxyConfiguration documents are checked
+//! against their schemas ([`crate::schema`]) just as strictly, then carried through as written.
 
 use serde::de::DeserializeOwned;
 
+use crate::schema;
 use crate::v1beta4 as b4;
 use crate::{ConfigError, v1beta3 as b3};
 
@@ -285,6 +287,8 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                 if out.kubelet.is_some() {
                     return Err(dup(doc));
                 }
+                schema::check::<schema::kubelet::KubeletConfiguration>(&doc.text)
+                    .map_err(|e| yaml_error(file, &doc.text, &e))?;
                 out.kubelet = Some(typed(file, doc)?);
                 continue;
             }
@@ -292,6 +296,8 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                 if out.kube_proxy.is_some() {
                     return Err(dup(doc));
                 }
+                schema::check::<schema::kube_proxy::KubeProxyConfiguration>(&doc.text)
+                    .map_err(|e| yaml_error(file, &doc.text, &e))?;
                 out.kube_proxy = Some(typed(file, doc)?);
                 continue;
             }

@@ -12,6 +12,7 @@ pub mod duration;
 pub mod encode;
 pub mod images;
 pub mod net;
+pub mod schema;
 pub mod token;
 pub mod v1beta3;
 pub mod v1beta4;

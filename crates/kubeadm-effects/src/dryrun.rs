@@ -10,8 +10,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::real::{list_rooted, read_rooted, run_command};
-use crate::rooted::resolve;
+use crate::inroot::Resolver;
+use crate::real::{
+    check_dirs, dir_to_empty, exists_rooted, list_rooted, open_root, read_rooted, run_command,
+};
 use crate::{CommandKind, CommandOutput, Content, EffectError, Effects};
 
 /// One change a dry run would have made.
@@ -65,6 +67,9 @@ pub enum Action {
     /// Something said instead of done.
     Note(String),
 }
+
+/// The dry run resolves paths as the real run does.
+const RESOLVER: Resolver = Resolver::Kernel;
 
 /// Records and prints changes instead of making them.
 pub struct DryRunEffects {
@@ -181,24 +186,22 @@ impl Effects for DryRunEffects {
     }
 
     fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, EffectError> {
-        resolve(&self.root, path)?;
+        open_root(&self.root, RESOLVER, path)?;
         match self.overlaid(path) {
             Some(v) => Ok(v),
-            None => read_rooted(&self.root, path),
+            None => read_rooted(&self.root, RESOLVER, path),
         }
     }
 
     fn exists(&self, path: &Path) -> bool {
         match self.overlaid(path) {
             Some(v) => v.is_some(),
-            None => resolve(&self.root, path)
-                .map(|p| p.symlink_metadata().is_ok())
-                .unwrap_or(false),
+            None => exists_rooted(&self.root, RESOLVER, path),
         }
     }
 
     fn list_dir(&self, path: &Path) -> Result<Vec<String>, EffectError> {
-        let mut names = list_rooted(&self.root, path)?;
+        let mut names = list_rooted(&self.root, RESOLVER, path)?;
         if let Ok(o) = self.overlay.lock() {
             for (p, v) in o.iter() {
                 if p.parent() == Some(path) {
@@ -219,7 +222,12 @@ impl Effects for DryRunEffects {
     }
 
     fn write_file(&self, path: &Path, content: Content, mode: u32) -> Result<(), EffectError> {
-        resolve(&self.root, path)?;
+        // The checks the real write makes before it changes anything, so that the dry run
+        // fails where the real run would.
+        match (path.parent(), path.file_name()) {
+            (Some(parent), Some(_)) => check_dirs(&self.root, RESOLVER, parent, "write", path)?,
+            _ => return Err(EffectError::BadPath(path.to_path_buf())),
+        }
         if let Ok(mut o) = self.overlay.lock() {
             o.insert(path.to_path_buf(), Some(content.data().to_vec()));
         }
@@ -238,7 +246,10 @@ impl Effects for DryRunEffects {
         what: &str,
         _fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<(), EffectError> {
-        resolve(&self.root, path)?;
+        match (path.parent(), path.file_name()) {
+            (Some(parent), Some(_)) => check_dirs(&self.root, RESOLVER, parent, "write", path)?,
+            _ => return Err(EffectError::BadPath(path.to_path_buf())),
+        }
         self.record(Action::WriteFile {
             path: path.to_path_buf(),
             mode,
@@ -251,8 +262,10 @@ impl Effects for DryRunEffects {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<(), EffectError> {
-        resolve(&self.root, from)?;
-        resolve(&self.root, to)?;
+        open_root(&self.root, RESOLVER, from)?;
+        if let Some(parent) = to.parent() {
+            check_dirs(&self.root, RESOLVER, parent, "rename", to)?;
+        }
         if self.exists(to) {
             return Err(EffectError::Io {
                 op: "rename",
@@ -279,7 +292,7 @@ impl Effects for DryRunEffects {
     }
 
     fn create_dir_all(&self, path: &Path, mode: u32) -> Result<(), EffectError> {
-        resolve(&self.root, path)?;
+        check_dirs(&self.root, RESOLVER, path, "create directory", path)?;
         self.record(Action::CreateDir {
             path: path.to_path_buf(),
             mode,
@@ -288,7 +301,7 @@ impl Effects for DryRunEffects {
     }
 
     fn remove_file(&self, path: &Path) -> Result<(), EffectError> {
-        resolve(&self.root, path)?;
+        open_root(&self.root, RESOLVER, path)?;
         if let Ok(mut o) = self.overlay.lock() {
             o.insert(path.to_path_buf(), None);
         }
@@ -299,7 +312,7 @@ impl Effects for DryRunEffects {
     }
 
     fn remove_dir(&self, path: &Path) -> Result<(), EffectError> {
-        resolve(&self.root, path)?;
+        open_root(&self.root, RESOLVER, path)?;
         self.record(Action::RemoveDir {
             path: path.to_path_buf(),
         });
@@ -307,6 +320,11 @@ impl Effects for DryRunEffects {
     }
 
     fn remove_dir_contents(&self, path: &Path) -> Result<Vec<String>, EffectError> {
+        // The same resolution and the same refusal as the real run: what is listed here is
+        // exactly what the real run would remove.
+        if let Err(problem) = dir_to_empty(&self.root, RESOLVER, path)? {
+            return Ok(vec![problem]);
+        }
         let entries = self.list_dir(path)?;
         if let Ok(mut o) = self.overlay.lock() {
             for e in &entries {

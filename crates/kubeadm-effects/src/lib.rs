@@ -6,6 +6,7 @@
 //! them apart, so `--dry-run` runs exactly the code a real run does.
 
 mod dryrun;
+mod inroot;
 pub mod poll;
 mod real;
 mod rooted;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use dryrun::{Action, DryRunEffects};
 pub use real::RealEffects;
-pub use rooted::{resolve, write_atomic};
+pub use rooted::{INPUT_LIMIT, check_root, read_input, resolve, write_atomic};
 
 /// What a file holds, and how much of it may be shown.
 #[derive(Clone, PartialEq, Eq)]
@@ -72,9 +73,26 @@ pub enum EffectError {
         #[source]
         source: std::io::Error,
     },
-    /// A path is not an absolute path inside the root.
-    #[error("refusing path {0}: host paths must be absolute and must not contain '..'")]
+    /// A path is not an absolute path naming a file.
+    #[error("refusing path {0}: host paths must be absolute and name a file")]
     BadPath(PathBuf),
+    /// A file named on the command line cannot be used as input.
+    #[error("{}: {problem}", path.display())]
+    Input {
+        /// The file as given.
+        path: PathBuf,
+        /// Why not.
+        problem: String,
+    },
+    /// The root (`--rootfs`) cannot be used.
+    #[error("--rootfs {}: {source}; give an existing directory", root.display())]
+    BadRoot {
+        /// The root as given.
+        root: PathBuf,
+        /// Why it cannot be used.
+        #[source]
+        source: std::io::Error,
+    },
     /// A command could not be started.
     #[error("cannot run {program}: {source}")]
     Spawn {

@@ -1,15 +1,21 @@
 //! The implementation that changes the host.
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use crate::rooted::{create_dirs, replace_file, replace_file_with, resolve, sync_dir};
+use rustix::fs::{AtFlags, Mode, OFlags};
+
+use crate::inroot::{
+    Resolver, Root, dangling, entries, is_not_dir, is_not_found, read_regular, remove_contents,
+    replace_in, replace_in_with, sync_fd,
+};
 use crate::{CommandKind, CommandOutput, Content, EffectError, Effects};
 
-/// Reads and writes the host under `root`.
+/// Reads and writes the host under `root`, every path resolved inside it as a chroot would
+/// (see the `inroot` module): a link along a path never leads out of the root.
 ///
 /// Each written file's data is fsynced before it is renamed into place; the fsync of the
 /// directories that received new names is deferred to [`Effects::sync`] (also run before a
@@ -18,28 +24,42 @@ use crate::{CommandKind, CommandOutput, Content, EffectError, Effects};
 #[derive(Debug, Clone)]
 pub struct RealEffects {
     root: PathBuf,
-    /// Directories with renames not yet made durable, each with a host path for messages.
-    unsynced: Arc<Mutex<BTreeMap<PathBuf, PathBuf>>>,
+    resolver: Resolver,
+    /// Directories with renames not yet made durable (by host path), with their descriptors.
+    unsynced: Arc<Mutex<BTreeMap<PathBuf, OwnedFd>>>,
 }
 
 impl RealEffects {
-    /// Effects on the host below `root` (`/` for the real host).
+    /// Effects on the host below `root` (`/` for the real host). Check a user-given root with
+    /// [`crate::check_root`] first.
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self::with_resolver(root, Resolver::Kernel)
+    }
+
+    pub(crate) fn with_resolver(root: impl Into<PathBuf>, resolver: Resolver) -> Self {
         RealEffects {
             root: root.into(),
+            resolver,
             unsynced: Arc::default(),
         }
     }
 }
 
 impl RealEffects {
-    /// Remembers that `dir` received a new name, to fsync it at the next [`Effects::sync`].
-    fn mark_unsynced(&self, dir: &Path, shown: &Path) {
+    /// Remembers that `dir` (host path `shown`) received a new name, to fsync it at the next
+    /// [`Effects::sync`].
+    fn mark_unsynced(&self, shown: &Path, dir: OwnedFd) {
         if let Ok(mut unsynced) = self.unsynced.lock() {
-            unsynced
-                .entry(dir.to_path_buf())
-                .or_insert_with(|| shown.to_path_buf());
+            unsynced.entry(shown.to_path_buf()).or_insert(dir);
         }
+    }
+}
+
+/// The parent and last name of a host path that names a file.
+pub(crate) fn split_host(path: &Path) -> Result<(&Path, &std::ffi::OsStr), EffectError> {
+    match (path.parent(), path.file_name()) {
+        (Some(p), Some(n)) => Ok((p, n)),
+        _ => Err(EffectError::BadPath(path.to_path_buf())),
     }
 }
 
@@ -55,38 +75,113 @@ impl Drop for RealEffects {
     }
 }
 
-pub(crate) fn read_rooted(root: &Path, path: &Path) -> Result<Option<Vec<u8>>, EffectError> {
-    let real = resolve(root, path)?;
-    match fs::read(&real) {
+/// An error of operation `op` on host path `path`.
+pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EffectError {
+    let path = path.to_path_buf();
+    move |source| EffectError::Io { op, path, source }
+}
+
+/// The root, opened; relative host paths are refused.
+pub(crate) fn open_root(root: &Path, resolver: Resolver, host: &Path) -> Result<Root, EffectError> {
+    if !host.is_absolute() {
+        return Err(EffectError::BadPath(host.to_path_buf()));
+    }
+    Root::open(root, resolver).map_err(|source| EffectError::BadRoot {
+        root: root.to_path_buf(),
+        source,
+    })
+}
+
+pub(crate) fn read_rooted(
+    root: &Path,
+    resolver: Resolver,
+    path: &Path,
+) -> Result<Option<Vec<u8>>, EffectError> {
+    let r = open_root(root, resolver, path)?;
+    match r
+        .open_at(path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())
+        .and_then(read_regular)
+    {
         Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(EffectError::Io {
-            op: "read",
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(io_err("read", path)(e)),
     }
 }
 
-pub(crate) fn list_rooted(root: &Path, path: &Path) -> Result<Vec<String>, EffectError> {
-    let real = resolve(root, path)?;
-    let entries = match fs::read_dir(&real) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(EffectError::Io {
-                op: "list",
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+pub(crate) fn exists_rooted(root: &Path, resolver: Resolver, path: &Path) -> bool {
+    open_root(root, resolver, path)
+        .and_then(|r| {
+            r.open_at(path, OFlags::PATH, Mode::empty())
+                .map_err(io_err("inspect", path))
+        })
+        .is_ok()
+}
+
+pub(crate) fn list_rooted(
+    root: &Path,
+    resolver: Resolver,
+    path: &Path,
+) -> Result<Vec<String>, EffectError> {
+    let r = open_root(root, resolver, path)?;
+    let dir = match r.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+        Ok(d) => d,
+        Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", path)(e)),
     };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    Ok(names)
+    let names = entries(dir.as_fd()).map_err(io_err("list", path))?;
+    Ok(names
+        .into_iter()
+        .map(|(n, _)| n.to_string_lossy().into_owned())
+        .collect())
+}
+
+/// What emptying a directory would find: `Ok(None)` when it is absent, a problem when it is
+/// not a directory. Shared by the real run and the dry run so both say the same.
+pub(crate) fn dir_to_empty(
+    root: &Path,
+    resolver: Resolver,
+    path: &Path,
+) -> Result<Result<Option<OwnedFd>, String>, EffectError> {
+    let r = open_root(root, resolver, path)?;
+    match r.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+        Ok(d) => Ok(Ok(Some(d))),
+        Err(e) if is_not_found(&e) => Ok(Ok(None)),
+        Err(e) if is_not_dir(&e) => Ok(Err(format!(
+            "{} is not a directory: left as it is",
+            path.display()
+        ))),
+        Err(e) => Err(io_err("inspect", path)(e)),
+    }
+}
+
+/// What creating directory `dir` would run into, without creating anything: its first existing
+/// ancestor (resolved inside the root) must be a directory. The dry run's check of a write.
+pub(crate) fn check_dirs(
+    root: &Path,
+    resolver: Resolver,
+    dir: &Path,
+    op: &'static str,
+    shown: &Path,
+) -> Result<(), EffectError> {
+    let r = open_root(root, resolver, dir)?;
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        match r.open_at(d, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()) {
+            Ok(_) => return Ok(()),
+            Err(e) if is_not_found(&e) => {
+                // Present as a name but not as a directory: a link whose target is missing,
+                // which the real `mkdir -p` fails on.
+                if r.open_at(d, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())
+                    .is_ok()
+                {
+                    return Err(io_err(op, shown)(dangling(d)));
+                }
+                at = d.parent();
+            }
+            Err(e) => return Err(io_err(op, shown)(e)),
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn run_command(program: &str, args: &[&str]) -> Result<CommandOutput, EffectError> {
@@ -104,32 +199,6 @@ pub(crate) fn run_command(program: &str, args: &[&str]) -> Result<CommandOutput,
     })
 }
 
-/// Removes the entries of `dir` (a real directory, not a link) depth first without following
-/// symlinks; `shown` is the host path used in messages.
-fn remove_contents(dir: &Path, shown: &Path, problems: &mut Vec<String>) {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            problems.push(format!("cannot list {}: {e}", shown.display()));
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let shown_child = shown.join(entry.file_name());
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        let result = if is_dir {
-            remove_contents(&path, &shown_child, problems);
-            fs::remove_dir(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-        if let Err(e) = result {
-            problems.push(format!("cannot remove {}: {e}", shown_child.display()));
-        }
-    }
-}
-
 impl Effects for RealEffects {
     fn root(&self) -> &Path {
         &self.root
@@ -140,23 +209,25 @@ impl Effects for RealEffects {
     }
 
     fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, EffectError> {
-        read_rooted(&self.root, path)
+        read_rooted(&self.root, self.resolver, path)
     }
 
     fn exists(&self, path: &Path) -> bool {
-        resolve(&self.root, path)
-            .map(|p| p.symlink_metadata().is_ok())
-            .unwrap_or(false)
+        exists_rooted(&self.root, self.resolver, path)
     }
 
     fn list_dir(&self, path: &Path) -> Result<Vec<String>, EffectError> {
-        list_rooted(&self.root, path)
+        list_rooted(&self.root, self.resolver, path)
     }
 
     fn write_file(&self, path: &Path, content: Content, mode: u32) -> Result<(), EffectError> {
-        let real = resolve(&self.root, path)?;
-        let dir = replace_file(&real, content.data(), mode, path)?;
-        self.mark_unsynced(dir, path);
+        let r = open_root(&self.root, self.resolver, path)?;
+        let (parent, name) = split_host(path)?;
+        let dir = r
+            .create_dirs(parent, 0o755)
+            .map_err(io_err("write", path))?;
+        replace_in(&dir, name, content.data(), mode).map_err(io_err("write", path))?;
+        self.mark_unsynced(parent, dir);
         tracing::debug!(path = %path.display(), mode = format_args!("{mode:04o}"), "wrote file");
         Ok(())
     }
@@ -168,91 +239,82 @@ impl Effects for RealEffects {
         _what: &str,
         fill: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
     ) -> Result<(), EffectError> {
-        let real = resolve(&self.root, path)?;
-        let dir = replace_file_with(&real, mode, path, &mut |f| fill(f))?;
-        self.mark_unsynced(dir, path);
+        let r = open_root(&self.root, self.resolver, path)?;
+        let (parent, name) = split_host(path)?;
+        let dir = r
+            .create_dirs(parent, 0o755)
+            .map_err(io_err("write", path))?;
+        replace_in_with(&dir, name, mode, fill).map_err(io_err("write", path))?;
+        self.mark_unsynced(parent, dir);
         Ok(())
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<(), EffectError> {
-        let (real_from, real_to) = (resolve(&self.root, from)?, resolve(&self.root, to)?);
-        let err = |source| EffectError::Io {
-            op: "rename",
-            path: from.to_path_buf(),
-            source,
-        };
-        if real_to.symlink_metadata().is_ok() {
-            return Err(err(std::io::Error::new(
+        let r = open_root(&self.root, self.resolver, from)?;
+        let (from_dir, from_name) = r.parent_of(from).map_err(io_err("rename", from))?;
+        let (to_parent, to_name) = split_host(to)?;
+        let to_dir = r
+            .create_dirs(to_parent, 0o755)
+            .map_err(io_err("rename", to))?;
+        // Never replace: a move must not lose what is already at `to` (a link counts).
+        if !matches!(
+            rustix::fs::statat(&to_dir, to_name, AtFlags::SYMLINK_NOFOLLOW),
+            Err(rustix::io::Errno::NOENT)
+        ) {
+            return Err(io_err("rename", from)(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 format!("{} already exists", to.display()),
             )));
         }
-        if let Some(parent) = real_to.parent() {
-            create_dirs(parent, 0o755, to)?;
+        rustix::fs::renameat(&from_dir, &from_name, &to_dir, to_name)
+            .map_err(|e| io_err("rename", from)(e.into()))?;
+        if let Some(p) = from.parent() {
+            self.mark_unsynced(p, from_dir);
         }
-        fs::rename(&real_from, &real_to).map_err(err)?;
-        for (real, shown) in [(&real_from, from), (&real_to, to)] {
-            if let Some(dir) = real.parent() {
-                self.mark_unsynced(dir, shown);
-            }
-        }
+        self.mark_unsynced(to_parent, to_dir);
         Ok(())
     }
 
-    fn create_dir_all(&self, path: &Path, mode: u32) -> Result<(), EffectError> {
-        let real = resolve(&self.root, path)?;
-        create_dirs(&real, mode, path)
-    }
-
-    fn remove_file(&self, path: &Path) -> Result<(), EffectError> {
-        let real = resolve(&self.root, path)?;
-        match fs::remove_file(&real) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(EffectError::Io {
-                op: "remove",
-                path: path.to_path_buf(),
-                source,
-            }),
+    fn remove_dir(&self, path: &Path) -> Result<(), EffectError> {
+        let r = open_root(&self.root, self.resolver, path)?;
+        let (dir, name) = match r.parent_of(path) {
+            Ok(p) => p,
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(io_err("remove directory", path)(e)),
+        };
+        match rustix::fs::unlinkat(&dir, &name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(io_err("remove directory", path)(e.into())),
         }
     }
 
-    fn remove_dir(&self, path: &Path) -> Result<(), EffectError> {
-        let real = resolve(&self.root, path)?;
-        match fs::remove_dir(&real) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(EffectError::Io {
-                op: "remove directory",
-                path: path.to_path_buf(),
-                source,
-            }),
+    fn create_dir_all(&self, path: &Path, mode: u32) -> Result<(), EffectError> {
+        let r = open_root(&self.root, self.resolver, path)?;
+        r.create_dirs(path, mode)
+            .map(drop)
+            .map_err(io_err("create directory", path))
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<(), EffectError> {
+        let r = open_root(&self.root, self.resolver, path)?;
+        let (dir, name) = match r.parent_of(path) {
+            Ok(p) => p,
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(io_err("remove", path)(e)),
+        };
+        match rustix::fs::unlinkat(&dir, &name, AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(io_err("remove", path)(e.into())),
         }
     }
 
     fn remove_dir_contents(&self, path: &Path) -> Result<Vec<String>, EffectError> {
-        let real = resolve(&self.root, path)?;
         let mut problems = Vec::new();
-        match fs::symlink_metadata(&real) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(problems),
-            Err(source) => {
-                return Err(EffectError::Io {
-                    op: "inspect",
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-            // A directory that is itself a symlink is not ours to empty: it may point anywhere.
-            Ok(m) if !m.is_dir() => {
-                problems.push(format!(
-                    "{} is not a directory (not followed)",
-                    path.display()
-                ));
-                return Ok(problems);
-            }
-            Ok(_) => {}
+        match dir_to_empty(&self.root, self.resolver, path)? {
+            Ok(None) => {}
+            Ok(Some(dir)) => remove_contents(dir.as_fd(), path, &mut problems),
+            Err(problem) => problems.push(problem),
         }
-        remove_contents(&real, path, &mut problems);
         Ok(problems)
     }
 
@@ -275,8 +337,8 @@ impl Effects for RealEffects {
             Ok(mut unsynced) => std::mem::take(&mut *unsynced),
             Err(_) => return Ok(()),
         };
-        for (dir, shown) in &dirs {
-            sync_dir(dir, shown)?;
+        for (shown, dir) in &dirs {
+            sync_fd(dir.as_fd()).map_err(io_err("sync the directory", shown))?;
         }
         Ok(())
     }
@@ -340,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_that_is_a_symlink_is_not_emptied() {
+    fn a_directory_linked_out_of_the_root_is_followed_inside_it() {
         let root = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("precious"), b"keep").unwrap();
@@ -348,7 +410,8 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.path().join("var/lib/etcd")).unwrap();
         let fx = RealEffects::new(root.path());
         let problems = fx.remove_dir_contents(Path::new("/var/lib/etcd")).unwrap();
-        assert_eq!(problems.len(), 1);
+        // The absolute link is followed inside the root, where its target does not exist.
+        assert!(problems.is_empty(), "{problems:?}");
         assert!(outside.path().join("precious").exists());
     }
 }

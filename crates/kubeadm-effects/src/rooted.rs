@@ -1,160 +1,150 @@
-//! Host paths resolved under a root, and the atomic write every file goes through.
+//! Host paths resolved under a root as text (for programs and sockets named to other
+//! processes), the root check, and the atomic write for files outside any root.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::io;
+use std::path::Path;
+use std::path::PathBuf;
 
 use crate::EffectError;
+use crate::inroot::{Resolver, Root, replace_in, sync_fd};
+use crate::real::{io_err, open_root};
 
-/// Resolves an absolute host path under `root`; refuses relative paths and `..`.
+/// The path on the invoking file system of an absolute host path under `root`, resolved as a
+/// chroot would (links followed inside the root, `..` stopping at it; components below the
+/// first missing directory kept as written). For handing a path to another process (a program
+/// to run, a socket to connect to); file operations go through [`crate::Effects`], which acts on
+/// descriptors and cannot be redirected between resolving and acting.
 pub fn resolve(root: &Path, path: &Path) -> Result<PathBuf, EffectError> {
-    if !path.is_absolute() {
-        return Err(EffectError::BadPath(path.to_path_buf()));
-    }
-    let mut out = root.to_path_buf();
-    for c in path.components() {
-        match c {
-            Component::RootDir => {}
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            Component::ParentDir | Component::Prefix(_) => {
-                return Err(EffectError::BadPath(path.to_path_buf()));
-            }
+    open_root(root, Resolver::Walk, path)?
+        .real_path(path)
+        .map_err(io_err("resolve", path))
+}
+
+/// Checks a root given by the operator (`--rootfs`): it must be an existing directory. Nothing
+/// is created: a typo must not become a new tree of cluster files.
+pub fn check_root(root: &Path) -> Result<(), EffectError> {
+    let bad = |what: &str| EffectError::BadRoot {
+        root: root.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, what.to_string()),
+    };
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad("it is not a directory")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(bad("no such directory")),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            Err(bad("permission denied to look at it"))
         }
+        Err(source) => Err(EffectError::BadRoot {
+            root: root.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The most a file named on the command line may hold (a configuration, a discovery file, a
+/// kubeconfig): far more than any real one, little enough that a mistake such as
+/// `--config /dev/zero` ends at once.
+pub const INPUT_LIMIT: u64 = 4 << 20;
+
+/// Reads a file named on the command line (on the invoking file system): it must be a regular
+/// file (not a FIFO, which would block, nor a device, which may never end, nor a directory) of
+/// at most `limit` bytes. Errors name the file.
+pub fn read_input(path: &Path, limit: u64) -> Result<Vec<u8>, EffectError> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    use std::io::Read;
+    let refuse = |problem: String| EffectError::Input {
+        path: path.to_path_buf(),
+        problem,
+    };
+    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer forever.
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| EffectError::Io {
+        op: "read",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| EffectError::Io {
+        op: "read",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => {}
+        FileType::Directory => return Err(refuse("is a directory, not a file".into())),
+        FileType::Fifo => return Err(refuse("is a FIFO (named pipe), not a regular file".into())),
+        FileType::CharacterDevice | FileType::BlockDevice => {
+            return Err(refuse("is a device, not a regular file".into()));
+        }
+        _ => return Err(refuse("is not a regular file".into())),
+    }
+    let too_big = || {
+        refuse(format!(
+            "is larger than {} MiB; no configuration is that large",
+            limit >> 20
+        ))
+    };
+    if u64::try_from(st.st_size).unwrap_or(u64::MAX) > limit {
+        return Err(too_big());
+    }
+    let mut out = Vec::new();
+    // Bounded again while reading: the file may grow after the fstat.
+    std::fs::File::from(fd)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|source| EffectError::Io {
+            op: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if out.len() as u64 > limit {
+        return Err(too_big());
     }
     Ok(out)
 }
 
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> EffectError + 'a {
-    move |source| EffectError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Writes `data` to `target` atomically: a temp file in the same directory created with `mode`
-/// (so a key is never readable by others, not even briefly), fsync, rename over the target,
-/// fsync of the directory. `shown` is the path named in errors.
+/// Writes `data` to `target` (a path on the invoking file system, not under a root)
+/// atomically: a temp file in the same directory created with `mode` (so a key is never
+/// readable by others, not even briefly), fsync, rename over the target, fsync of the
+/// directory. `shown` is the path named in errors.
 pub fn write_atomic(
     target: &Path,
     data: &[u8],
     mode: u32,
     shown: &Path,
 ) -> Result<(), EffectError> {
-    let dir = replace_file(target, data, mode, shown)?;
-    sync_dir(dir, shown)
-}
-
-/// Makes the entries of `dir` (renames into it) durable. `shown` is the path named in errors.
-/// File systems that cannot fsync a directory (EINVAL, ENOTSUP) give no stronger guarantee to
-/// ask for, so those refusals are not errors.
-pub(crate) fn sync_dir(dir: &Path, shown: &Path) -> Result<(), EffectError> {
-    match fs::File::open(dir).and_then(|d| d.sync_all()) {
-        Err(e)
-            if !matches!(
-                e.kind(),
-                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
-            ) =>
-        {
-            Err(io("sync the directory of", shown)(e))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// [`write_atomic`] without the directory fsync: the file's data is durable before the rename
-/// (so a crash leaves the old or the new file, never a torn one), the new name becomes durable
-/// with the next fsync of the returned directory. Lets a caller writing many files into one
-/// directory sync it once.
-pub(crate) fn replace_file<'t>(
-    target: &'t Path,
-    data: &[u8],
-    mode: u32,
-    shown: &Path,
-) -> Result<&'t Path, EffectError> {
-    replace_file_with(target, mode, shown, &mut |f| f.write_all(data))
-}
-
-/// [`replace_file`] with the content produced by `fill` (a stream too large to hold in memory);
-/// when `fill` fails the temp file is removed and the target is untouched.
-pub(crate) fn replace_file_with<'t>(
-    target: &'t Path,
-    mode: u32,
-    shown: &Path,
-    fill: &mut dyn FnMut(&mut fs::File) -> std::io::Result<()>,
-) -> Result<&'t Path, EffectError> {
-    let dir = target
-        .parent()
-        .ok_or_else(|| EffectError::BadPath(shown.to_path_buf()))?;
-    create_dirs(dir, 0o755, shown)?;
-    let name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file");
-    let mut tmp = None;
-    for attempt in 0..16u32 {
-        let candidate = dir.join(format!(".{name}.tmp-{}-{attempt}", std::process::id()));
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&candidate)
-        {
-            Ok(f) => {
-                tmp = Some((candidate, f));
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io("write", shown)(e)),
-        }
-    }
-    let (tmp_path, mut file) = tmp.ok_or_else(|| {
-        io("write", shown)(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "no free temporary file name",
-        ))
-    })?;
-    let result = (|| {
-        fill(&mut file)?;
-        // The umask may have narrowed the mode at creation; set it exactly.
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        fs::rename(&tmp_path, target)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp_path);
-    }
-    result.map_err(io("write", shown))?;
-    Ok(dir)
-}
-
-/// `mkdir -p` with `mode` for the directories it creates.
-pub(crate) fn create_dirs(dir: &Path, mode: u32, shown: &Path) -> Result<(), EffectError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)
-        .map_err(io("create directory", shown))
+    let (parent, name) = match (target.parent(), target.file_name()) {
+        (Some(p), Some(n)) if target.is_absolute() => (p, n),
+        _ => return Err(EffectError::BadPath(target.to_path_buf())),
+    };
+    let root = Root::open(Path::new("/"), Resolver::Kernel).map_err(io_err("write", shown))?;
+    let dir = root
+        .create_dirs(parent, 0o755)
+        .map_err(io_err("write", shown))?;
+    replace_in(&dir, name, data, mode).map_err(io_err("write", shown))?;
+    sync_fd(std::os::fd::AsFd::as_fd(&dir)).map_err(io_err("sync the directory of", shown))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn resolves_under_root() {
-        let r = Path::new("/tmp/root");
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
         assert_eq!(
             resolve(r, Path::new("/etc/kubernetes/admin.conf")).unwrap(),
-            Path::new("/tmp/root/etc/kubernetes/admin.conf")
+            r.join("etc/kubernetes/admin.conf")
         );
+        // `..` stops at the root.
+        assert_eq!(resolve(r, Path::new("/etc/../../x")).unwrap(), r.join("x"));
         assert!(resolve(r, Path::new("etc/x")).is_err());
-        assert!(resolve(r, Path::new("/etc/../../x")).is_err());
     }
 
     #[test]

@@ -152,6 +152,11 @@ pub fn sign(
     now: OffsetDateTime,
 ) -> Result<Issued, PkiError> {
     let ca_info = CertInfo::from_der("CA certificate", ca.cert_der)?;
+    check_ca(
+        &format!("the CA certificate {:?} (CN)", ca_info.cn),
+        &ca_info,
+        now.unix_timestamp(),
+    )?;
     let not_before =
         OffsetDateTime::from_unix_timestamp(ca_info.not_before).unwrap_or(now - BACKDATE);
     let p = params(req, key, not_before, now)?;
@@ -196,6 +201,10 @@ pub struct CertInfo {
     pub alt: AltNames,
     /// A CA (basicConstraints CA:TRUE).
     pub is_ca: bool,
+    /// May sign certificates: keyUsage has keyCertSign, or there is no keyUsage extension
+    /// (unrestricted, as Go's crypto/x509 and OpenSSL read it; `openssl req -x509` with
+    /// Debian's default configuration writes none).
+    pub key_cert_sign: bool,
     /// Extended key usages present: (serverAuth, clientAuth).
     pub eku: (bool, bool),
     /// NotBefore, Unix seconds.
@@ -267,6 +276,11 @@ impl CertInfo {
             orgs,
             alt,
             is_ca: x.is_ca(),
+            key_cert_sign: match x.key_usage() {
+                Ok(Some(ku)) => ku.value.key_cert_sign(),
+                Ok(None) => true,
+                Err(_) => false,
+            },
             eku,
             not_before: x.validity().not_before.timestamp(),
             not_after: x.validity().not_after.timestamp(),
@@ -337,8 +351,10 @@ pub fn check_existing(
             ca.cn
         ));
     }
-    if want.usage.is_ca() && !cert.is_ca {
-        return fail("the certificate is not a CA (basicConstraints CA:FALSE)".into());
+    if want.usage.is_ca() {
+        // A CA, generated here or brought by the operator, needs only to be able to sign now:
+        // its names and subject are its owner's business, as upstream.
+        return check_ca(file, cert, OffsetDateTime::now_utc().unix_timestamp());
     }
     let missing = cert.alt.missing_from(&want.alt);
     if !missing.is_empty() {
@@ -352,4 +368,57 @@ pub fn check_existing(
         return fail("the certificate has expired".into());
     }
     Ok(())
+}
+
+/// The one rule for a CA about to sign (certs, kubeconfigs, `certs renew`, `kubeconfig user`,
+/// join's downloaded certificates): a CA (basicConstraints CA:TRUE), allowed to sign
+/// certificates (keyCertSign, or no keyUsage at all), and valid at `now` (Unix seconds). `ca`
+/// names it in the error (its file, or its CN when the file is not known).
+pub fn check_ca(ca: &str, cert: &CertInfo, now: i64) -> Result<(), PkiError> {
+    let fail = |problem: String| {
+        Err(PkiError::BadCa {
+            ca: ca.to_string(),
+            problem,
+        })
+    };
+    let dates = || {
+        format!(
+            "valid from {} to {}",
+            utc(cert.not_before),
+            utc(cert.not_after)
+        )
+    };
+    if !cert.is_ca {
+        return fail("is not a CA (basicConstraints CA:TRUE is missing)".into());
+    }
+    if !cert.key_cert_sign {
+        return fail("may not sign certificates (its keyUsage lacks keyCertSign)".into());
+    }
+    if now < cert.not_before {
+        return fail(format!(
+            "is not valid yet: {}, now is {}",
+            dates(),
+            utc(now)
+        ));
+    }
+    if now > cert.not_after {
+        return fail(format!("has expired: {}, now is {}", dates(), utc(now)));
+    }
+    Ok(())
+}
+
+/// Unix seconds as an RFC 3339 UTC time (`2026-12-02T06:27:49Z`).
+pub fn utc(t: i64) -> String {
+    match OffsetDateTime::from_unix_timestamp(t) {
+        Ok(d) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        ),
+        Err(_) => format!("{t} (Unix seconds)"),
+    }
 }

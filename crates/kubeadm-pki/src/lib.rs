@@ -28,6 +28,14 @@ pub enum PkiError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A CA cannot sign: not a CA, not allowed to sign, expired or not yet valid.
+    #[error("{ca} {problem}")]
+    BadCa {
+        /// The CA (its file, or its CN).
+        ca: String,
+        /// What is wrong with it, with its dates.
+        problem: String,
+    },
     /// A configuration value cannot be turned into a certificate.
     #[error("{field}: {problem}")]
     Config {
@@ -51,6 +59,7 @@ impl PkiError {
     pub fn hint(&self) -> Option<String> {
         match self {
             PkiError::BadFile { .. } => Some("remove the file (and its key) to let kubeadm generate it again, or replace it with one that matches the cluster's CA and names".into()),
+            PkiError::BadCa { .. } => Some("renew or replace the CA (every certificate it signed must then be issued again), or correct the system clock if it is wrong".into()),
             PkiError::Config { .. } | PkiError::Algorithm(_) => Some("correct the configuration value".into()),
             PkiError::Crypto(_) => None,
         }

@@ -59,6 +59,12 @@ pub enum PrepareError {
     /// A file could not be read or written.
     #[error(transparent)]
     Effect(#[from] EffectError),
+    /// `/etc/fstab` (or where its backup goes) cannot be used; found before anything changed.
+    #[error("/etc/fstab: {problem}")]
+    Fstab {
+        /// What is wrong, with its line when there is one.
+        problem: String,
+    },
     /// A host command failed.
     #[error("`{command}` failed: {detail}")]
     Command {
@@ -73,8 +79,14 @@ impl PrepareError {
     /// What to do about it.
     pub fn hint(&self) -> String {
         match self {
+            PrepareError::Effect(_) if rustix::process::geteuid().is_root() => {
+                "check the path named above (a read-only or full file system, a directory where a file belongs); add --dry-run to see what would be done".into()
+            }
             PrepareError::Effect(_) => {
                 "run as root, or add --dry-run to see what would be done".into()
+            }
+            PrepareError::Fstab { .. } => {
+                "fix /etc/fstab (nothing was changed), then run `kubeadm host prepare` again".into()
             }
             PrepareError::Command { .. } => {
                 "check that the kernel ships the module (`modinfo <name>`) and that you run as root"
@@ -313,7 +325,50 @@ pub fn comment_out_swap(fstab: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-fn swap(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareError> {
+/// Reads and checks `/etc/fstab` and its backup's place before anything is changed: the old
+/// and the new text when swap lines are to be commented out.
+fn plan_fstab(fx: &dyn Effects) -> Result<Option<(String, String)>, PrepareError> {
+    let bad = |problem: String| PrepareError::Fstab { problem };
+    let Some(bytes) = fx.read(Path::new("/etc/fstab"))? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        bad(format!(
+            "not a text file (invalid UTF-8 at byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let fields = t.split_whitespace().count();
+        if fields < 3 {
+            return Err(bad(format!(
+                "line {}: {fields} field(s), expected at least a device, a mount point and a type: {t:?}",
+                i + 1
+            )));
+        }
+    }
+    let Some(new) = comment_out_swap(&text) else {
+        return Ok(None);
+    };
+    // Listable and present: a directory, which the backup's rename would fail on.
+    let backup = Path::new(FSTAB_BACKUP);
+    if fx.exists(backup) && fx.list_dir(backup).is_ok() {
+        return Err(bad(format!(
+            "its backup {FSTAB_BACKUP} would be written, but that is a directory"
+        )));
+    }
+    Ok(Some((text, new)))
+}
+
+fn swap(
+    fx: &dyn Effects,
+    fstab_plan: &Option<(String, String)>,
+    report: &mut PrepareReport,
+) -> Result<(), PrepareError> {
     if let Some(swaps) = read(fx, "/proc/swaps")? {
         let mut lines = swaps.lines();
         let header = lines
@@ -340,9 +395,7 @@ fn swap(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareError
                 .push(format!("turn swap off: {}", devices.join(", ")));
         }
     }
-    if let Some(fstab) = read(fx, "/etc/fstab")?
-        && let Some(new) = comment_out_swap(&fstab)
-    {
+    if let Some((fstab, new)) = fstab_plan.clone() {
         fx.write_file(
             Path::new(FSTAB_BACKUP),
             Content::Plain(fstab.into_bytes()),
@@ -363,9 +416,11 @@ fn swap(fx: &dyn Effects, report: &mut PrepareReport) -> Result<(), PrepareError
 /// Prepares the host (see the module docs). Returns what changed.
 pub fn prepare(fx: &dyn Effects, opts: &PrepareOptions) -> Result<PrepareReport, PrepareError> {
     let mut report = PrepareReport::default();
+    // Everything that can be checked is checked before the first change.
+    let fstab_plan = plan_fstab(fx)?;
     modules(fx, opts, &mut report)?;
     sysctls(fx, &mut report)?;
-    swap(fx, &mut report)?;
+    swap(fx, &fstab_plan, &mut report)?;
     report.notes.dedup();
     Ok(report)
 }

@@ -102,9 +102,17 @@ impl Error {
             Error::Message { hint, .. } => hint.clone(),
             Error::ReadInput { .. } => Some("check the path and its permissions".into()),
             Error::Effect(EffectError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                if source.kind() == std::io::ErrorKind::PermissionDenied
+                    && !crate::host::is_root() =>
             {
                 Some("run as root, or use --dry-run to see what would be done".into())
+            }
+            Error::Effect(EffectError::BadRoot { .. }) => Some(
+                "create the directory first, or correct the --rootfs path (nothing was written)"
+                    .into(),
+            ),
+            Error::Effect(EffectError::Input { .. }) => {
+                Some("give a regular YAML file of at most 4 MiB".into())
             }
             Error::Effect(_) => None,
             Error::Preflight(e) => Some(e.hint()),

@@ -54,3 +54,8 @@ pub fn facts(fx: &dyn Effects) -> HostFacts {
         cri_sockets_found,
     }
 }
+
+/// Whether this process runs as root (advice to "run as root" is then no advice).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}

@@ -9,6 +9,7 @@ mod error;
 mod etcd_membership;
 mod host;
 mod phases;
+mod pipe;
 mod restart;
 mod timers;
 mod waiter;
@@ -21,6 +22,7 @@ use crate::cli::{Cli, Command};
 use crate::error::Error;
 
 fn main() -> ExitCode {
+    pipe::install();
     let command = Cli::command()
         .mut_subcommand("init", |c| {
             phases::attach(
@@ -49,6 +51,13 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     init_logging(cli.verbosity);
+    if let Some(root) = &cli.rootfs
+        && let Err(e) = kubeadm_effects::check_root(root)
+    {
+        // Before anything else: a mistyped --rootfs must not become a new tree of files.
+        print_error(&Error::from(e));
+        return ExitCode::FAILURE;
+    }
     match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -59,23 +68,49 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbosity: u8) {
+    use std::io::IsTerminal;
     let level = match verbosity {
         0 => "warn",
         1..=4 => "info",
         5..=6 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KUBEADM_LOG")
-        // kube's TLS layer warns on every unverified connection; discovery's first read is
-        // unverified on purpose (the JWS and the CA pin are checked instead).
-        .unwrap_or_else(|_| {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KUBEADM_LOG").unwrap_or_else(|_| {
+        if verbosity == 0 {
+            // Libraries' own logs (kube's client retrying, rustls) only when -v asks for
+            // them: our errors already say what failed, once, in words.
+            let ours = OUR_CRATES
+                .iter()
+                .map(|c| format!("{c}=warn"))
+                .collect::<Vec<_>>()
+                .join(",");
+            tracing_subscriber::EnvFilter::new(format!("off,{ours}"))
+        } else {
+            // kube's TLS layer warns on every unverified connection; discovery's first read
+            // is unverified on purpose (the JWS and the CA pin are checked instead).
             tracing_subscriber::EnvFilter::new(format!("{level},kube_client::client::tls=error"))
-        });
+        }
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a log file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
+
+/// The crates of this project, whose warnings are shown without `-v`.
+const OUR_CRATES: &[&str] = &[
+    "kubeadm",
+    "kubeadm_api",
+    "kubeadm_cluster",
+    "kubeadm_effects",
+    "kubeadm_etcd",
+    "kubeadm_pki",
+    "kubeadm_preflight",
+    "kubeadm_render",
+    "kubeadm_workflow",
+];
 
 /// Prints `error: …`, each cause, and the hint, as the project's error style wants.
 fn print_error(e: &Error) {

@@ -156,6 +156,7 @@ fn migrate_requires_old_config() {
 #[test]
 fn config_cannot_be_mixed_with_most_flags() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("root")).unwrap();
     let cfg = write(
         dir.path(),
         "c.yaml",

@@ -732,6 +732,9 @@ fn run(backend: Backend) {
         dir.path().join("b"),
         dir.path().join("c"),
     );
+    for node in [&a, &b, &c] {
+        std::fs::create_dir_all(node).unwrap();
+    }
     let cfg_a = dir.path().join("init.yaml");
     let port = free_port("127.0.0.1");
     let healthz_a = free_port("127.0.0.1");

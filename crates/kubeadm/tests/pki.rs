@@ -579,6 +579,7 @@ fn ecdsa_keys_and_external_ca_mode() {
     )
     .unwrap();
     let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
     for g in ["certs", "kubeconfig"] {
         kubeadm(&root)
             .args(["init", "phase", g, "all", "--config", cfg.to_str().unwrap()])
@@ -889,6 +890,7 @@ fn renew_all_gives_new_expiry_and_certificates_still_verify() {
     // Short leaves first, so that renewal with the default period visibly moves the expiry.
     std::fs::write(&cfg, format!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.1\nnodeRegistration:\n  name: rn\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {VERSION}\ncertificateValidityPeriod: 24h\n")).unwrap();
     let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
     for g in ["certs", "kubeconfig"] {
         kubeadm(&root)
             .args(["init", "phase", g, "all", "--config", cfg.to_str().unwrap()])

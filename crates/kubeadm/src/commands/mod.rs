@@ -23,11 +23,24 @@ use crate::error::{Error, Result};
 
 /// Reads and strictly decodes a configuration file named on the command line.
 pub fn read_config(path: &Path) -> Result<Documents> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = read_input_text(path)?;
     Ok(decode::decode(&path.display().to_string(), &text)?)
+}
+
+/// Reads a text file named on the command line: a regular file of at most
+/// [`kubeadm_effects::INPUT_LIMIT`] bytes, in UTF-8. Errors name the file.
+pub fn read_input_text(path: &Path) -> Result<String> {
+    let bytes = kubeadm_effects::read_input(path, kubeadm_effects::INPUT_LIMIT)?;
+    String::from_utf8(bytes).map_err(|e| {
+        Error::with_hint(
+            format!(
+                "{} is not a text file (invalid UTF-8 at byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+            "give a YAML file (UTF-8 text)",
+        )
+    })
 }
 
 /// Flags that may be combined with `--config` (upstream `isAllowedFlag`): these and every

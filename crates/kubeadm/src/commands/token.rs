@@ -72,19 +72,20 @@ pub struct DeleteArgs {
     pub kc: KubeconfigArgs,
 }
 
-fn kubeconfig_path(root: &Path, given: &Option<PathBuf>) -> PathBuf {
+fn kubeconfig_path(root: &Path, given: &Option<PathBuf>) -> Result<PathBuf> {
     match given {
-        Some(p) => p.clone(),
-        None => root.join(DEFAULT_KUBECONFIG.trim_start_matches('/')),
+        Some(p) => Ok(p.clone()),
+        // Resolved inside the root, links included, as every other host path.
+        None => Ok(kubeadm_effects::resolve(
+            root,
+            Path::new(DEFAULT_KUBECONFIG),
+        )?),
     }
 }
 
 fn read_kubeconfig(root: &Path, given: &Option<PathBuf>) -> Result<(String, String)> {
-    let path = kubeconfig_path(root, given);
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadInput {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let path = kubeconfig_path(root, given)?;
+    let text = super::read_input_text(&path)?;
     Ok((path.display().to_string(), text))
 }
 

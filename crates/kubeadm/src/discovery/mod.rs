@@ -282,7 +282,8 @@ pub async fn file(f: &FileDiscovery, timeout: Duration) -> Result<ClusterInfo, D
             .await
             .map_err(|e| err(e.to_string()))?
     } else {
-        std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?
+        crate::commands::read_input_text(std::path::Path::new(path))
+            .map_err(|e| err(e.to_string()))?
     };
     let info = verify::parse_cluster_kubeconfig(path, &text)?;
     println!("[discovery] Using the cluster described in {path}");

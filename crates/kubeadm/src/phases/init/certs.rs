@@ -131,13 +131,29 @@ fn check_row(ctx: &InitContext, spec: &CertSpec) -> Result<bool> {
     let crt_path = cert_path(ctx, &spec.cert_file());
     let key_path = cert_path(ctx, &spec.key_file());
     let Some(crt) = load_cert(fx, &crt_path)? else {
-        if fx.exists(&key_path) && !spec.is_ca() {
-            return Err(bad(
-                &key_path,
+        if fx.exists(&key_path) {
+            // Never generate over a key: for a CA that would silently replace the cluster's
+            // root of trust (upstream refuses this state too).
+            let hint = if spec.is_ca() {
                 format!(
-                    "the key exists but its certificate {} is missing",
+                    "restore {} from a backup; or, to start a new CA, move {} away (every certificate the old CA signed must then be issued again)",
+                    crt_path.display(),
+                    key_path.display()
+                )
+            } else {
+                format!(
+                    "restore {}, or remove {} to let kubeadm generate both",
+                    crt_path.display(),
+                    key_path.display()
+                )
+            };
+            return Err(Error::with_hint(
+                format!(
+                    "{} exists but its certificate {} is missing",
+                    key_path.display(),
                     crt_path.display()
                 ),
+                hint,
             ));
         }
         return Ok(false);
@@ -164,6 +180,14 @@ fn check_row(ctx: &InitContext, spec: &CertSpec) -> Result<bool> {
             &key_path,
             "the certificate exists but its private key is missing",
         ));
+    }
+    if let Some(ca_cert) = &ca_cert {
+        // A leaf is only as good as its CA: the CA rule first, naming the CA and its dates.
+        cert::check_ca(
+            &cert_path(ctx, &ca.cert_file()).display().to_string(),
+            ca_cert,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )?;
     }
     cert::check_existing(
         &crt_path.display().to_string(),
@@ -205,7 +229,7 @@ fn prepare(ctx: &mut InitContext) -> Result<()> {
             missing += 1;
         }
     }
-    if !ctx.fx.exists(&cert_path(ctx, "sa.key")) && !skipped(ctx, "certs/sa") {
+    if !skipped(ctx, "certs/sa") && !check_sa(ctx)? {
         missing += 1;
     }
     prefetch_keys(algorithm(ctx)?, missing)
@@ -219,9 +243,7 @@ pub fn run_cert(ctx: &mut InitContext, name: &str) -> Result<()> {
     let crt_path = cert_path(ctx, &spec.cert_file());
     let key_path = cert_path(ctx, &spec.key_file());
     if spec.is_ca() {
-        if let Some(existing) = load_cert(fx, &crt_path)? {
-            check_row(ctx, spec)?;
-            let _ = existing;
+        if check_row(ctx, spec)? {
             if fx.exists(&key_path) {
                 println!("[certs] Using existing {} certificate authority", spec.base);
             } else {
@@ -302,17 +324,36 @@ pub fn run_cert(ctx: &mut InitContext, name: &str) -> Result<()> {
     write_pair(fx, &crt_path, &key_path, &issued.pem, &key)
 }
 
+/// Checks the existing service-account key pair without writing: `Ok(true)` when the key
+/// exists and parses (and sa.pub, if present, is its public half), `Ok(false)` when absent.
+fn check_sa(ctx: &InitContext) -> Result<bool> {
+    let fx = ctx.fx.as_ref();
+    let pub_path = cert_path(ctx, "sa.pub");
+    let Some(key) = load_key(fx, &cert_path(ctx, "sa.key"))? else {
+        return Ok(false);
+    };
+    match read_text(fx, &pub_path)? {
+        Some(p) if public_der(&p) != public_der(&key.public_pem()) => {
+            Err(bad(&pub_path, "does not hold the public half of sa.key"))
+        }
+        _ => Ok(true),
+    }
+}
+
 /// Creates or reuses the service-account key pair.
 fn run_sa(ctx: &mut InitContext) -> Result<()> {
     let fx = ctx.fx.as_ref();
     let key_path = cert_path(ctx, "sa.key");
     let pub_path = cert_path(ctx, "sa.pub");
-    if let Some(key) = load_key(fx, &key_path)? {
-        let want = key.public_pem();
-        match read_text(fx, &pub_path)? {
-            Some(p) if public_der(&p) == public_der(&want) => {}
-            Some(_) => return Err(bad(&pub_path, "does not hold the public half of sa.key")),
-            None => fx.write_file(&pub_path, Content::Plain(want.into_bytes()), 0o644)?,
+    if check_sa(ctx)?
+        && let Some(key) = load_key(fx, &key_path)?
+    {
+        if read_text(fx, &pub_path)?.is_none() {
+            fx.write_file(
+                &pub_path,
+                Content::Plain(key.public_pem().into_bytes()),
+                0o644,
+            )?;
         }
         println!("[certs] Using the existing \"sa\" key");
         return Ok(());
