@@ -110,6 +110,7 @@ fn three_nodes(base: &Path, slot: usize) -> Vec<Node> {
             ip: node_ip(slot, i),
             root: base.join(format!("node-{i}")),
         };
+        std::fs::create_dir_all(&node.root).unwrap();
         if let Some(first) = nodes.first() {
             std::fs::create_dir_all(node.pki().join("etcd")).unwrap();
             for f in ["etcd/ca.crt", "etcd/ca.key"] {

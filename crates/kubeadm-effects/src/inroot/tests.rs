@@ -2,7 +2,6 @@
 //! written, listed or removed, and the dry run sees what the real run acts on.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
@@ -395,7 +394,10 @@ fn streamed_writes_renames_and_directory_removals_stay_inside() {
         let moved = Path::new("/etc/kubernetes/manifests/keep.yaml");
         // The victim has a keep.yaml at that host path; inside the root there is none yet.
         fx.rename(snap, moved).unwrap();
-        assert!(fx.rename(moved, moved).is_err(), "an existing target is kept");
+        assert!(
+            fx.rename(moved, moved).is_err(),
+            "an existing target is kept"
+        );
         fx.remove_dir(Path::new("/etc/kubernetes/backup")).unwrap();
         assert_eq!(
             fs::read(s.v_in_root().join("etc/kubernetes/manifests/keep.yaml")).unwrap(),
