@@ -14,6 +14,7 @@ pub mod images;
 pub mod net;
 pub mod schema;
 pub mod token;
+pub mod upgrade;
 pub mod v1beta3;
 pub mod v1beta4;
 pub mod validate;
