@@ -56,7 +56,9 @@ pub struct Unstable {
 
 impl Unstable {
     fn allows(&self, v: &KubeVersion) -> bool {
-        v.pre.is_empty() || self.experimental || (self.release_candidates && v.pre.starts_with("rc"))
+        v.pre.is_empty()
+            || self.experimental
+            || (self.release_candidates && v.pre.starts_with("rc"))
     }
 }
 
@@ -219,7 +221,12 @@ mod tests {
 
     #[test]
     fn one_minor_at_a_time_and_no_downgrade() {
-        let ok = check(&v("v1.31.2"), &v("v1.32.0"), &[v("v1.31.2")], Unstable::default());
+        let ok = check(
+            &v("v1.31.2"),
+            &v("v1.32.0"),
+            &[v("v1.31.2")],
+            Unstable::default(),
+        );
         assert!(ok.errors.is_empty(), "{ok:?}");
         let high = check(&v("v1.31.2"), &v("v1.33.0"), &[], Unstable::default());
         assert!(!high.allows(true));
@@ -234,7 +241,12 @@ mod tests {
         let r = check(&v("v1.31.5"), &v("v1.31.2"), &[], Unstable::default());
         assert!(!r.allows(false));
         assert!(r.allows(true));
-        let r = check(&v("v1.31.5"), &v("v1.32.0"), &[v("v1.28.1")], Unstable::default());
+        let r = check(
+            &v("v1.31.5"),
+            &v("v1.32.0"),
+            &[v("v1.28.1")],
+            Unstable::default(),
+        );
         assert!(r.describe().contains("too old"), "{}", r.describe());
         assert!(r.allows(true) && !r.allows(false));
     }
@@ -266,7 +278,10 @@ mod tests {
     fn plan_offers_newest_patch_and_next_minor() {
         let t = targets(&v("v1.31.0"), None);
         let kinds: Vec<_> = t.iter().map(|t| (t.kind, t.version.minor)).collect();
-        assert_eq!(kinds, vec![(TargetKind::Patch, 31), (TargetKind::Minor, 32)]);
+        assert_eq!(
+            kinds,
+            vec![(TargetKind::Patch, 31), (TargetKind::Minor, 32)]
+        );
         let newest = version::newest();
         let top = v(&format!("v1.{}.{}", newest.minor, newest.latest_patch));
         assert!(targets(&top, None).is_empty());

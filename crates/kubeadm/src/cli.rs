@@ -60,6 +60,9 @@ pub enum Command {
     /// Kubeconfig file utilities.
     #[command(subcommand)]
     Kubeconfig(KubeconfigCommand),
+    /// Upgrade your cluster smoothly to a newer version with this command.
+    #[command(subcommand)]
+    Upgrade(UpgradeCommand),
     /// Print the version of kubeadm.
     Version(VersionArgs),
     /// Output shell completion code for the specified shell (bash, zsh or fish).
@@ -315,9 +318,10 @@ pub enum ImagesCommand {
 }
 
 /// Output formats of listing commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     /// One item per line.
+    #[default]
     Text,
     /// JSON object.
     Json,
@@ -527,4 +531,123 @@ pub struct HostPrepareArgs {
     /// The kube-proxy mode the node will run (ipvs loads the IPVS kernel modules too).
     #[arg(long, value_enum, default_value_t = ProxyMode::Iptables)]
     pub kube_proxy_mode: ProxyMode,
+}
+
+/// `kubeadm upgrade …`.
+#[derive(Debug, Subcommand)]
+pub enum UpgradeCommand {
+    /// Check which versions are available to upgrade to and validate whether your current cluster is upgradeable.
+    Plan(UpgradePlanArgs),
+    /// Upgrade your Kubernetes cluster to the specified version.
+    Apply(Box<UpgradeApplyArgs>),
+    /// Show what differences would be applied to existing static pod manifests. See also: kubeadm upgrade apply --dry-run
+    Diff(UpgradeDiffArgs),
+    /// Upgrade commands for a node in the cluster.
+    Node(Box<UpgradeNodeArgs>),
+}
+
+/// Flags every `upgrade` sub-command has.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpgradeCommonArgs {
+    /// Path to a kubeadm configuration file (an UpgradeConfiguration, v1beta4).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The kubeconfig file to use when talking to the cluster.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/kubernetes/admin.conf"
+    )]
+    pub kubeconfig: String,
+    /// A list of checks whose errors will be shown as warnings. Example: 'IsPrivilegedUser,Swap'. Value 'all' ignores errors from all checks.
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore_preflight_errors: Vec<String>,
+}
+
+/// Flags of `upgrade apply` and `upgrade node`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpgradeChangeArgs {
+    /// Do not change any state, just output what actions would be performed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Perform the upgrade of etcd.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub etcd_upgrade: Option<bool>,
+    /// Perform the renewal of certificates used by component changed during upgrades.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub certificate_renewal: Option<bool>,
+    /// Path to a directory that contains files named "target[suffix][+patchtype].extension".
+    #[arg(long, value_name = "DIR")]
+    pub patches: Option<String>,
+    /// List of phases to be skipped.
+    #[arg(long, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+}
+
+/// Flags of `upgrade plan`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpgradePlanArgs {
+    /// The version to plan for (default: what the version table offers).
+    pub version: Option<String>,
+    /// Common flags.
+    #[command(flatten)]
+    pub common: UpgradeCommonArgs,
+    /// Show unstable versions of Kubernetes as an upgrade alternative and allow upgrading to an alpha/beta/release candidate versions of Kubernetes.
+    #[arg(long)]
+    pub allow_experimental_upgrades: bool,
+    /// Show release candidate versions of Kubernetes as an upgrade alternative and allow upgrading to a release candidate versions of Kubernetes.
+    #[arg(long)]
+    pub allow_release_candidate_upgrades: bool,
+    /// Output format. One of: text|json|yaml.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+}
+
+/// Flags of `upgrade apply` and its phases.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpgradeApplyArgs {
+    /// The version to upgrade to.
+    pub version: Option<String>,
+    /// Common flags.
+    #[command(flatten)]
+    pub common: UpgradeCommonArgs,
+    /// Flags of the commands that change the node.
+    #[command(flatten)]
+    pub change: UpgradeChangeArgs,
+    /// Perform the upgrade and do not prompt for confirmation (non-interactive mode).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Force upgrading although some requirements might not be met. This also implies non-interactive mode.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Show unstable versions of Kubernetes as an upgrade alternative and allow upgrading to an alpha/beta/release candidate versions of Kubernetes.
+    #[arg(long)]
+    pub allow_experimental_upgrades: bool,
+    /// Show release candidate versions of Kubernetes as an upgrade alternative and allow upgrading to a release candidate versions of Kubernetes.
+    #[arg(long)]
+    pub allow_release_candidate_upgrades: bool,
+}
+
+/// Flags of `upgrade diff`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpgradeDiffArgs {
+    /// The version to diff against (default: the cluster's).
+    pub version: Option<String>,
+    /// Common flags.
+    #[command(flatten)]
+    pub common: UpgradeCommonArgs,
+    /// How many lines of context in the diff.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub context_lines: Option<usize>,
+}
+
+/// Flags of `upgrade node` and its phases.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpgradeNodeArgs {
+    /// Common flags.
+    #[command(flatten)]
+    pub common: UpgradeCommonArgs,
+    /// Flags of the commands that change the node.
+    #[command(flatten)]
+    pub change: UpgradeChangeArgs,
 }

@@ -44,7 +44,8 @@ fn main() -> ExitCode {
                 &phases::reset::reset_workflow(),
                 cli::ResetArgs::augment_args,
             )
-        });
+        })
+        .mut_subcommand("upgrade", commands::upgrade::with_phases);
     let matches = command.get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -148,6 +149,9 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         Command::Etcd(c) => commands::etcd::run(&root, c),
         Command::Host(h) => commands::host::run(&root, h),
         Command::Kubeconfig(k) => commands::kubeconfig::run(&root, k),
+        Command::Upgrade(u) => {
+            commands::upgrade::run(&root, u, matches.subcommand_matches("upgrade"))
+        }
         Command::Version(v) => commands::version::run(v),
         Command::Completion(c) => commands::completion::run(c),
     }

@@ -11,42 +11,22 @@
 //! Pods, and runs etcd static Pods as processes (only the listen addresses are narrowed, since
 //! every "host" here shares one loopback).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpListener;
+#[path = "support/test_kubelet.rs"]
+mod test_kubelet;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use k8s_openapi::ByteString;
-use k8s_openapi::api::certificates::v1::{
-    CertificateSigningRequest, CertificateSigningRequestSpec,
-};
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kubeadm_testapi::realbins::RealBins;
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
 use serde_json::{Value, json};
+use test_kubelet::{KubeletSpec, TestKubelet, client_from, etcd_binary, free_port, kubeadm};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const CERT_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const VERSION: &str = "v1.32.0";
-
-fn kubeadm(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("kubeadm")
-        .unwrap()
-        .arg("--rootfs")
-        .arg(root)
-        .args(args)
-        .timeout(Duration::from_secs(180))
-        .output()
-        .unwrap()
-}
 
 fn ok(out: &std::process::Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -71,14 +51,6 @@ fn read(root: &Path, p: &str) -> String {
     std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -92,27 +64,6 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn etcd_binary() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("KUBEADM_TEST_ETCD")
-        && Path::new(&p).is_file()
-    {
-        return Some(PathBuf::from(p));
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("etcd"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "etcd not found (KUBEADM_TEST_ETCD or PATH); CI must run this test"
-        );
-        eprintln!("skipping the join end-to-end test: etcd not found (set KUBEADM_TEST_ETCD)");
-    }
-    found
 }
 
 /// Where the cluster runs.
@@ -214,403 +165,6 @@ fn portable(mut obj: Value) -> Value {
         }
     }
     obj
-}
-
-/// One node's stand-in kubelet; stops (and kills its static Pods' processes) when dropped.
-struct TestKubelet {
-    root: PathBuf,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-    children: Arc<Mutex<Vec<Child>>>,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-struct KubeletSpec {
-    root: PathBuf,
-    node: String,
-    /// The node's address: what its processes listen on (every "host" shares one loopback).
-    ip: String,
-    healthz_port: u16,
-    /// The static Pods run as processes, by component.
-    binaries: BTreeMap<String, PathBuf>,
-}
-
-/// What a test kubelet has done so far.
-#[derive(Default)]
-struct KubeletState {
-    client: Option<kube::Client>,
-    registered: bool,
-    /// Manifests whose processes run (or that have none to run).
-    started: BTreeSet<String>,
-    /// Mirror Pods created, by manifest.
-    mirrored: BTreeSet<String>,
-}
-
-impl TestKubelet {
-    fn start(spec: KubeletSpec) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let children = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut threads = Vec::new();
-        // healthz: healthy once the kubelet has its configuration.
-        let listener = TcpListener::bind(("127.0.0.1", spec.healthz_port)).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let spec_root = spec.root.clone();
-        let (s, root) = (stop.clone(), spec.root.clone());
-        threads.push(std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut c, _)) => {
-                        let _ = c.set_nonblocking(false);
-                        let mut buf = [0u8; 512];
-                        let _ = c.read(&mut buf);
-                        let healthy = root.join("var/lib/kubelet/config.yaml").is_file();
-                        let line = if healthy { "200 OK" } else { "503 Service Unavailable" };
-                        let _ = c.write_all(format!("HTTP/1.1 {line}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes());
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }));
-        let (s, ch, lg) = (stop.clone(), children.clone(), log.clone());
-        threads.push(std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let mut state = KubeletState::default();
-            while !s.load(Ordering::Relaxed) {
-                let step = rt.block_on(tick(&spec, &mut state, &ch));
-                if let Err(e) = step {
-                    let mut l = lg.lock().unwrap();
-                    if l.last() != Some(&e) {
-                        l.push(e);
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }));
-        TestKubelet {
-            root: spec_root,
-            stop,
-            threads,
-            children,
-            log,
-        }
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// The stdout of a kubeadm run on this kubelet's node, checked to have succeeded; on
-    /// failure, what the kubelet met and its static Pods' logs are shown too.
-    fn ok(&self, out: &std::process::Output) -> String {
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !out.status.success() {
-            let logs: String = std::fs::read_dir(&self.root)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
-                .map(|e| {
-                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                    format!("\n{}:\n{text}", e.path().display())
-                })
-                .collect();
-            panic!(
-                "{stdout}\n{}\nkubelet: {:?}{logs}",
-                String::from_utf8_lossy(&out.stderr),
-                self.log()
-            );
-        }
-        stdout
-    }
-}
-
-impl Drop for TestKubelet {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-        for c in self.children.lock().unwrap().iter_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-async fn client_from(text: &str) -> Result<kube::Client, String> {
-    kubeadm_install_provider();
-    let kc = Kubeconfig::from_yaml(text).map_err(|e| e.to_string())?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    kube::Client::try_from(cfg).map_err(|e| e.to_string())
-}
-
-fn kubeadm_install_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
-
-/// What a kubelet does each sync: TLS bootstrap, Node registration, static Pods (processes and
-/// mirror Pods).
-async fn tick(
-    spec: &KubeletSpec,
-    state: &mut KubeletState,
-    children: &Mutex<Vec<Child>>,
-) -> Result<(), String> {
-    let root = &spec.root;
-    let kubelet_conf = root.join("etc/kubernetes/kubelet.conf");
-    let bootstrap = root.join("etc/kubernetes/bootstrap-kubelet.conf");
-    if !kubelet_conf.exists() && bootstrap.exists() {
-        tls_bootstrap(spec, &bootstrap, &kubelet_conf).await?;
-    }
-    if kubelet_conf.exists() && state.client.is_none() {
-        state.client = Some(kubelet_client(spec, &kubelet_conf).await?);
-    }
-    if let Some(client) = &state.client
-        && !state.registered
-    {
-        register_node(client, spec).await?;
-        state.registered = true;
-    }
-    let manifests = root.join("etc/kubernetes/manifests");
-    for e in std::fs::read_dir(&manifests)
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".yaml")
-            || (state.started.contains(&name) && state.mirrored.contains(&name))
-        {
-            continue;
-        }
-        let pod: Value =
-            serde_saphyr::from_str(&std::fs::read_to_string(e.path()).map_err(|e| e.to_string())?)
-                .map_err(|e| format!("{name}: {e}"))?;
-        let component = pod["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if !state.started.contains(&name) {
-            if let Some(bin) = spec.binaries.get(&component) {
-                let child = run_static_pod(bin, spec, &component, &e.path())?;
-                children.lock().unwrap().push(child);
-            }
-            state.started.insert(name.clone());
-        }
-        if let Some(client) = &state.client {
-            create_mirror_pod(client, spec, &component, pod).await?;
-            state.mirrored.insert(name);
-        }
-    }
-    Ok(())
-}
-
-/// The mirror Pod of a static Pod, created with the kubelet's own credentials (the
-/// NodeRestriction admission plugin allows exactly this).
-async fn create_mirror_pod(
-    client: &kube::Client,
-    spec: &KubeletSpec,
-    component: &str,
-    pod: Value,
-) -> Result<(), String> {
-    let mut mirror = pod;
-    if let Some(o) = mirror.as_object_mut() {
-        o.remove("status");
-    }
-    mirror["metadata"]["name"] = json!(format!("{component}-{}", spec.node));
-    mirror["metadata"]["namespace"] = json!("kube-system");
-    if !mirror["metadata"]["annotations"].is_object() {
-        mirror["metadata"]["annotations"] = json!({});
-    }
-    mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"] = json!("test-kubelet");
-    mirror["metadata"]["annotations"]["kubernetes.io/config.source"] = json!("file");
-    mirror["spec"]["nodeName"] = json!(spec.node);
-    let pod: Pod = serde_json::from_value(mirror).map_err(|e| format!("{component}: {e}"))?;
-    let api: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
-    match api.create(&PostParams::default(), &pod).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.to_string().contains("AlreadyExists") => Ok(()),
-        Err(e) => Err(format!("mirror Pod of {component}: {e}")),
-    }
-}
-
-/// A static Pod's process, from the manifest's command: host paths resolved under the node's
-/// root, flags this build does not know left out, and listening only on the node's address
-/// (the "hosts" share one loopback).
-fn run_static_pod(
-    bin: &Path,
-    spec: &KubeletSpec,
-    component: &str,
-    manifest: &Path,
-) -> Result<Child, String> {
-    let (command, env) =
-        kubeadm_testapi::realbins::manifest_command(manifest).map_err(|e| e.to_string())?;
-    let help = Process::new(bin)
-        .arg("--help")
-        .output()
-        .map_err(|e| format!("{}: {e}", bin.display()))?;
-    let help =
-        String::from_utf8_lossy(&help.stdout).into_owned() + &String::from_utf8_lossy(&help.stderr);
-    let mut flags: Vec<(String, String)> = command
-        .iter()
-        .skip(1)
-        .filter_map(|a| {
-            a.strip_prefix("--")?
-                .split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect();
-    let get = |k: &str| {
-        flags
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let client_urls = get("advertise-client-urls");
-    if component == "kube-apiserver" && get("bind-address").is_empty() {
-        flags.push(("bind-address".into(), spec.ip.clone()));
-    }
-    let mut args = Vec::new();
-    for (k, v) in &flags {
-        let arg = match k.as_str() {
-            "listen-client-urls" => format!("--{k}={client_urls}"),
-            "listen-metrics-urls" => continue,
-            "bind-address" => format!("--{k}={}", spec.ip),
-            _ if !help.contains(&format!("--{k}")) => continue,
-            _ => kubeadm_testapi::realbins::rooted_arg(&format!("--{k}={v}"), &spec.root),
-        };
-        args.push(arg);
-    }
-    let log = std::fs::File::create(spec.root.join(format!("{component}.log")))
-        .map_err(|e| e.to_string())?;
-    Process::new(bin)
-        .args(&args)
-        .envs(env)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| e.to_string())
-}
-
-async fn tls_bootstrap(
-    spec: &KubeletSpec,
-    bootstrap: &Path,
-    kubelet_conf: &Path,
-) -> Result<(), String> {
-    let text = std::fs::read_to_string(bootstrap).map_err(|e| e.to_string())?;
-    let client = client_from(&text).await?;
-    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        format!("system:node:{}", spec.node),
-    );
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "system:nodes");
-    let csr_pem = params
-        .serialize_request(&key)
-        .and_then(|r| r.pem())
-        .map_err(|e| e.to_string())?;
-    let api: Api<CertificateSigningRequest> = Api::all(client);
-    // A fresh name per attempt: a node that re-joins sends a new request for its new key.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let name = format!("node-csr-{}-{nanos:08x}", spec.node);
-    let csr = CertificateSigningRequest {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.clone()),
-            ..Default::default()
-        },
-        spec: CertificateSigningRequestSpec {
-            request: ByteString(csr_pem.into_bytes()),
-            signer_name: "kubernetes.io/kube-apiserver-client-kubelet".into(),
-            usages: Some(vec!["digital signature".into(), "client auth".into()]),
-            ..Default::default()
-        },
-        status: None,
-    };
-    if let Err(e) = api.create(&PostParams::default(), &csr).await
-        && !e.to_string().contains("AlreadyExists")
-    {
-        return Err(format!("create CSR: {e}"));
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let cert = loop {
-        let got = api.get(&name).await.map_err(|e| format!("get CSR: {e}"))?;
-        if let Some(c) = got.status.and_then(|s| s.certificate) {
-            break c.0;
-        }
-        if Instant::now() > deadline {
-            return Err("the CSR was not signed".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let pki = spec.root.join("var/lib/kubelet/pki");
-    std::fs::create_dir_all(&pki).map_err(|e| e.to_string())?;
-    let mut pem = String::from_utf8(cert).map_err(|e| e.to_string())?;
-    pem.push_str(&key.serialize_pem());
-    std::fs::write(pki.join("kubelet-client-current.pem"), pem).map_err(|e| e.to_string())?;
-    let mut kc: Value = serde_saphyr::from_str(&text).map_err(|e| e.to_string())?;
-    let file = "/var/lib/kubelet/pki/kubelet-client-current.pem";
-    kc["users"] =
-        json!([{"name": "default-auth", "user": {"client-certificate": file, "client-key": file}}]);
-    kc["contexts"] = json!([{"name": "default-context", "context": {"cluster": kc["clusters"][0]["name"], "user": "default-auth"}}]);
-    kc["current-context"] = json!("default-context");
-    std::fs::write(
-        kubelet_conf,
-        serde_json::to_string(&kc).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())
-}
-
-/// A client with the kubelet's own credentials (kubelet.conf's file paths point into the node's
-/// root, so the files are embedded).
-async fn kubelet_client(spec: &KubeletSpec, kubelet_conf: &Path) -> Result<kube::Client, String> {
-    let text = std::fs::read_to_string(kubelet_conf).map_err(|e| e.to_string())?;
-    let mut kc: Value = serde_saphyr::from_str(&text).map_err(|e| e.to_string())?;
-    for user in kc["users"].as_array_mut().into_iter().flatten() {
-        for (file_key, data_key) in [
-            ("client-certificate", "client-certificate-data"),
-            ("client-key", "client-key-data"),
-        ] {
-            if let Some(f) = user["user"][file_key].as_str().map(str::to_string) {
-                let bytes = std::fs::read(spec.root.join(f.trim_start_matches('/')))
-                    .map_err(|e| e.to_string())?;
-                user["user"][data_key] = json!(base64_encode(&bytes));
-                user["user"].as_object_mut().map(|o| o.remove(file_key));
-            }
-        }
-    }
-    client_from(&serde_json::to_string(&kc).map_err(|e| e.to_string())?).await
-}
-
-/// Registers the Node as its kubelet does.
-async fn register_node(client: &kube::Client, spec: &KubeletSpec) -> Result<(), String> {
-    let api: Api<Node> = Api::all(client.clone());
-    let node: Node = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": spec.node, "labels": {"kubernetes.io/hostname": spec.node}},
-    }))
-    .map_err(|e| e.to_string())?;
-    match api.create(&PostParams::default(), &node).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.to_string().contains("AlreadyExists") => Ok(()),
-        Err(e) => Err(format!("register Node: {e}")),
-    }
-}
-
-fn base64_encode(b: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 fn etcd_members(root: &Path, endpoint: &str) -> Vec<kubeadm_etcd::Member> {
@@ -776,6 +330,9 @@ fn run(backend: Backend) {
                 } else {
                     BTreeMap::new()
                 },
+                version: version.clone(),
+                on_start: None,
+                node_ready: false,
             })
         };
     let kubelet_a = kubelet_for(&a, "cp-a", "127.0.0.1", healthz_a, true);

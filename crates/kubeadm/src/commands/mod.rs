@@ -11,6 +11,7 @@ pub mod join;
 pub mod kubeconfig;
 pub mod reset;
 pub mod token;
+pub mod upgrade;
 pub mod version;
 
 use std::path::Path;

@@ -5,6 +5,7 @@
 pub mod init;
 pub mod join;
 pub mod reset;
+pub mod upgrade;
 
 use clap::{ArgMatches, Command, FromArgMatches};
 use kubeadm_workflow::{Phase, Workflow};

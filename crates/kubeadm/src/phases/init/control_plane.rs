@@ -61,6 +61,17 @@ pub fn phase() -> Phase<InitContext, Error> {
 
 /// Builds, patches and writes one control-plane component's manifest.
 pub(crate) fn run_component(ctx: &mut InitContext, component: &str) -> Result<()> {
+    let yaml = render_component(ctx, component)?;
+    if component == "kube-apiserver" {
+        println!("[control-plane] Using manifest folder {MANIFESTS_DIR:?}");
+    }
+    println!("[control-plane] Creating static Pod manifest for {component:?}");
+    write_manifest(ctx, component, yaml)
+}
+
+/// One control-plane component's manifest as it would be written (patches applied): shared with
+/// `upgrade`, which compares it with the live one before swapping.
+pub(crate) fn render_component(ctx: &InitContext, component: &str) -> Result<String> {
     let patches = load_patches(ctx)?;
     let host = host_info(ctx);
     let Some(mut pod) = controlplane::pod(&ctx.cfg, component, &host) else {
@@ -73,10 +84,5 @@ pub(crate) fn run_component(ctx: &mut InitContext, component: &str) -> Result<()
         report_patches(component, &applied);
         pod = patched;
     }
-    let yaml = pod_yaml(&pod)?;
-    if component == "kube-apiserver" {
-        println!("[control-plane] Using manifest folder {MANIFESTS_DIR:?}");
-    }
-    println!("[control-plane] Creating static Pod manifest for {component:?}");
-    write_manifest(ctx, component, yaml)
+    Ok(pod_yaml(&pod)?)
 }

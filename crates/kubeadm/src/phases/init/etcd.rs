@@ -26,16 +26,24 @@ fn run_etcd_local(ctx: &mut InitContext) -> Result<()> {
     let Some(local) = ctx.cfg.local_etcd().cloned() else {
         return Ok(());
     };
+    let yaml = render_local(ctx, &local)?;
+    // etcd's data directory is private to it (upstream creates it 0700 before the manifest).
+    ensure_private_dir(ctx, Path::new(&local.data_dir), 0o700)?;
+    println!("[etcd] Creating static Pod manifest for local etcd in {MANIFESTS_DIR:?}");
+    write_manifest(ctx, "etcd", yaml)
+}
+
+/// The local etcd's manifest as it would be written (patches applied): shared with `upgrade`.
+pub(crate) fn render_local(
+    ctx: &InitContext,
+    local: &kubeadm_api::v1beta4::LocalEtcd,
+) -> Result<String> {
     let patches = load_patches(ctx)?;
-    let mut pod = etcd::pod(&ctx.cfg, &local, &[]);
+    let mut pod = etcd::pod(&ctx.cfg, local, &[]);
     if let Some(set) = &patches {
         let (patched, applied) = set.apply_pod("etcd", pod)?;
         report_patches("etcd", &applied);
         pod = patched;
     }
-    let yaml = pod_yaml(&pod)?;
-    // etcd's data directory is private to it (upstream creates it 0700 before the manifest).
-    ensure_private_dir(ctx, Path::new(&local.data_dir), 0o700)?;
-    println!("[etcd] Creating static Pod manifest for local etcd in {MANIFESTS_DIR:?}");
-    write_manifest(ctx, "etcd", yaml)
+    Ok(pod_yaml(&pod)?)
 }

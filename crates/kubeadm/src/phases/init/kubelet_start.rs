@@ -26,11 +26,13 @@ pub fn phase() -> Phase<InitContext, Error> {
     .flags(&["config", "cri-socket", "node-name", "patches", "dry-run"])
 }
 
-/// Writes the kubelet's files and (re)starts it (shared by init and join).
-pub(crate) fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
+/// The kubelet's `config.yaml` and instance config (with NodeLocalCRISocket) for this node:
+/// the cluster's KubeletConfiguration, systemd-resolved's resolv.conf, `--patches`, the node's
+/// CRI endpoint (shared by init, join and `upgrade … kubelet-config`).
+pub(crate) fn kubelet_files(ctx: &InitContext) -> Result<(String, Option<String>)> {
     let patches = load_patches(ctx)?;
-    let mut config = ctx.cfg.kubelet.clone();
     let systemd = ctx.fx.exists(Path::new("/run/systemd/system"));
+    let mut config = ctx.cfg.kubelet.clone();
     // Upstream's kubelet defaulting: with systemd-resolved active, /etc/resolv.conf points at
     // its stub resolver (127.0.0.53), which Pods cannot reach; hand the kubelet the real list.
     if systemd && config.get("resolvConf").is_none() {
@@ -55,6 +57,50 @@ pub(crate) fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
     let instance = kubelet::instance_config(&ctx.cfg);
     kubelet::apply_instance_config(&ctx.cfg, &mut config);
     let config_yaml = kubelet::config_yaml(&config)?;
+    Ok((config_yaml, instance))
+}
+
+/// Writes the instance config (when there is one) and `config.yaml` (shared by kubelet-start
+/// and `upgrade … kubelet-config`).
+pub(crate) fn write_kubelet_files(
+    fx: &dyn kubeadm_effects::Effects,
+    cfg: &kubeadm_api::config::InitConfig,
+    config_yaml: String,
+    instance: Option<String>,
+) -> Result<()> {
+    match instance {
+        Some(text) => {
+            println!(
+                "[kubelet-start] Writing instance kubelet configuration to file {:?}",
+                kubelet::INSTANCE_CONFIG_PATH
+            );
+            fx.write_file(
+                Path::new(kubelet::INSTANCE_CONFIG_PATH),
+                Content::Plain(text.into_bytes()),
+                KUBELET_FILE_MODE,
+            )?;
+        }
+        None if cfg.info().node_local_cri_socket_gate().is_some() => println!(
+            "[kubelet-start] Skipping writing instance kubelet configuration file as the NodeLocalCRISocket feature gate is disabled"
+        ),
+        None => {}
+    }
+    println!(
+        "[kubelet-start] Writing kubelet configuration to file {:?}",
+        kubelet::CONFIG_PATH
+    );
+    fx.write_file(
+        Path::new(kubelet::CONFIG_PATH),
+        Content::Plain(config_yaml.into_bytes()),
+        KUBELET_FILE_MODE,
+    )?;
+    Ok(())
+}
+
+/// Writes the kubelet's files and (re)starts it (shared by init and join).
+pub(crate) fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
+    let systemd = ctx.fx.exists(Path::new("/run/systemd/system"));
+    let (config_yaml, instance) = kubelet_files(ctx)?;
     let env = kubelet::flags_env(&ctx.cfg, &host::hostname());
     // Upstream keeps the kubelet's directory private.
     let kubelet_dir = Path::new(kubelet::CONFIG_PATH)
@@ -80,32 +126,7 @@ pub(crate) fn run_kubelet_start(ctx: &mut InitContext) -> Result<()> {
         Content::Plain(env.into_bytes()),
         KUBELET_FILE_MODE,
     )?;
-    match instance {
-        Some(text) => {
-            println!(
-                "[kubelet-start] Writing instance kubelet configuration to file {:?}",
-                kubelet::INSTANCE_CONFIG_PATH
-            );
-            ctx.fx.write_file(
-                Path::new(kubelet::INSTANCE_CONFIG_PATH),
-                Content::Plain(text.into_bytes()),
-                KUBELET_FILE_MODE,
-            )?;
-        }
-        None if ctx.cfg.info().node_local_cri_socket_gate().is_some() => println!(
-            "[kubelet-start] Skipping writing instance kubelet configuration file as the NodeLocalCRISocket feature gate is disabled"
-        ),
-        None => {}
-    }
-    println!(
-        "[kubelet-start] Writing kubelet configuration to file {:?}",
-        kubelet::CONFIG_PATH
-    );
-    ctx.fx.write_file(
-        Path::new(kubelet::CONFIG_PATH),
-        Content::Plain(config_yaml.into_bytes()),
-        KUBELET_FILE_MODE,
-    )?;
+    write_kubelet_files(ctx.fx.as_ref(), &ctx.cfg, config_yaml, instance)?;
     if !systemd {
         println!(
             "[kubelet-start] WARNING: no supported init system detected: start the kubelet yourself"

@@ -1,0 +1,507 @@
+//! `kubeadm upgrade` end to end under a temp `--rootfs`: init at v1.31 against the in-repo test
+//! API server with a real etcd run by the test kubelet from our own `etcd.yaml`, then
+//! `upgrade plan` (text and JSON), `upgrade diff`, `upgrade apply --dry-run` (nothing written),
+//! a failed `upgrade apply` (the new kube-apiserver never turns healthy: every swapped manifest
+//! restored byte for byte, the old one running again, the error naming the component and the
+//! backup folder), a successful `upgrade apply v1.32.x` (each phase's effect checked), a second
+//! apply that changes nothing, and `upgrade node` on the same node.
+//!
+//! The test kubelet keeps mirror Pods with a `kubernetes.io/config.hash` of their manifest and
+//! restarts a static Pod when its manifest changes; the test API server plays kube-apiserver:
+//! on each (re)start the kubelet's hook makes it report the manifest's version, and the
+//! failure injection makes it unhealthy while the new version "runs". The controller-manager
+//! and scheduler are health stand-ins on the ports the manifests name.
+
+#[path = "support/test_kubelet.rs"]
+mod test_kubelet;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kubeadm_testapi::health::HealthServer;
+use kubeadm_testapi::{TestApiConfig, TestApiServer};
+use serde_json::Value;
+use test_kubelet::{KubeletSpec, TestKubelet, config_hash, etcd_binary, free_port, kubeadm};
+
+const TOKEN: &str = "abcdef.0123456789abcdef";
+const FROM: &str = "v1.31.3";
+
+fn read(root: &Path, p: &str) -> String {
+    std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+/// Every file under `root` with its bytes.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                // etcd's own files change while it runs; the logs too.
+                _ if p.starts_with(root.join("var/lib/etcd")) => {}
+                _ if p.extension().is_some_and(|x| x == "log") => {}
+                _ => {
+                    out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
+                }
+            }
+        }
+    }
+    out
+}
+
+const MANIFESTS: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
+
+fn manifests(root: &Path) -> BTreeMap<&'static str, Vec<u8>> {
+    MANIFESTS
+        .iter()
+        .map(|c| {
+            (
+                *c,
+                std::fs::read(root.join(format!("etc/kubernetes/manifests/{c}.yaml"))).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn config(port: u16, kubelet: u16, kcm: u16, sched: u16) -> String {
+    format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- token: {TOKEN}
+localAPIEndpoint: {{advertiseAddress: 127.0.0.1, bindPort: {port}}}
+nodeRegistration: {{name: cp-a}}
+timeouts: {{controlPlaneComponentHealthCheck: 30s, kubeletHealthCheck: 30s}}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: {FROM}
+controlPlaneEndpoint: 127.0.0.1:{port}
+controllerManager:
+  extraArgs:
+  - name: secure-port
+    value: \"{kcm}\"
+scheduler:
+  extraArgs:
+  - name: secure-port
+    value: \"{sched}\"
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+healthzPort: {kubelet}
+"
+    )
+}
+
+fn upgrade_config(timeout: &str) -> String {
+    format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: UpgradeConfiguration
+timeouts:
+  upgradeManifests: {timeout}
+"
+    )
+}
+
+/// The image tag of a manifest's first container.
+fn image_tag(manifest: &[u8]) -> String {
+    let pod: Value = serde_saphyr::from_str(&String::from_utf8_lossy(manifest)).unwrap();
+    let image = pod["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    image.rsplit_once(':').unwrap().1.to_string()
+}
+
+/// Backup folders of this kind, oldest first.
+fn backups(root: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("etc/kubernetes/tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_plan_diff_apply_rollback_and_node() {
+    let Some(etcd) = etcd_binary() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("a");
+    let cfg_path = dir.path().join("init.yaml");
+    let cfg_arg = cfg_path.to_str().unwrap().to_string();
+    let port = free_port("127.0.0.1");
+    let healthz = free_port("127.0.0.1");
+    std::fs::write(&cfg_path, config(port, healthz, 1, 1)).unwrap();
+    let ok = |kubelet: &TestKubelet, args: &[&str]| kubelet.ok(&kubeadm(&root, args));
+
+    // Certificates first, so the test API server serves with our apiserver certificate.
+    let out = kubeadm(
+        &root,
+        &["init", "phase", "certs", "all", "--config", &cfg_arg],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pki = root.join("etc/kubernetes/pki");
+    let server = Arc::new(
+        TestApiServer::start_on(
+            &TestApiConfig::from_pki_dir(&pki, FROM).unwrap(),
+            &format!("127.0.0.1:{port}"),
+        )
+        .unwrap(),
+    );
+    let (cert, key) = (
+        read(&root, "etc/kubernetes/pki/apiserver.crt"),
+        read(&root, "etc/kubernetes/pki/apiserver.key"),
+    );
+    let kcm = HealthServer::https(&cert, &key, true).unwrap();
+    let sched = HealthServer::https(&cert, &key, true).unwrap();
+    std::fs::write(&cfg_path, config(port, healthz, kcm.port(), sched.port())).unwrap();
+
+    // The kubelet's hook plays kube-apiserver: it reports the version of the manifest it was
+    // (re)started from, and stays unhealthy while that version is the poisoned one.
+    let poisoned: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let starts: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    let hook = {
+        let (server, poisoned, starts) = (server.clone(), poisoned.clone(), starts.clone());
+        Arc::new(move |component: &str, pod: &Value| {
+            let image = pod["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or_default();
+            let tag = image
+                .rsplit_once(':')
+                .map(|t| t.1)
+                .unwrap_or_default()
+                .to_string();
+            starts
+                .lock()
+                .unwrap()
+                .push((component.to_string(), tag.clone()));
+            if component == "kube-apiserver" {
+                let bad = poisoned.lock().unwrap().as_deref() == Some(tag.as_str());
+                let mut st = server.state();
+                st.git_version = tag;
+                st.not_ready = bad;
+            }
+        })
+    };
+    let kubelet = TestKubelet::start(KubeletSpec {
+        root: root.clone(),
+        node: "cp-a".into(),
+        ip: "127.0.0.1".into(),
+        healthz_port: healthz,
+        binaries: BTreeMap::from([("etcd".to_string(), etcd)]),
+        version: FROM.into(),
+        on_start: Some(hook),
+        node_ready: true,
+    });
+    ok(
+        &kubelet,
+        &[
+            "init",
+            "--config",
+            &cfg_arg,
+            "--ignore-preflight-errors",
+            "all",
+        ],
+    );
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}; kubelet: {:?}",
+                kubelet.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mirror_hash = |component: &str| {
+        server
+            .get("", "pods", "kube-system", &format!("{component}-cp-a"))
+            .and_then(|p| {
+                p["metadata"]["annotations"]["kubernetes.io/config.hash"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+    };
+    wait("the mirror Pods", &|| {
+        MANIFESTS.iter().all(|c| mirror_hash(c).is_some())
+    });
+
+    // plan: the table's newest v1.31 patch and newest v1.32, as JSON and as text.
+    let plan = ok(&kubelet, &["upgrade", "plan", "-o", "json"]);
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["kind"], "UpgradePlan", "{plan}");
+    let to_info = kubeadm_api::version::minor_info(32).unwrap();
+    let to = format!("v1.32.{}", to_info.latest_patch);
+    let minor = plan["availableUpgrades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["description"] == "stable version")
+        .unwrap_or_else(|| panic!("no minor upgrade in {plan}"));
+    let component = |name: &str| {
+        minor["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {minor}"))
+            .clone()
+    };
+    let api = component("kube-apiserver");
+    assert_eq!(
+        (api["currentVersion"].as_str(), api["newVersion"].as_str()),
+        (Some(FROM), Some(to.as_str()))
+    );
+    assert_eq!(api["nodeName"], "cp-a");
+    assert_eq!(component("kubelet")["currentVersion"], FROM);
+    assert_eq!(component("CoreDNS")["newVersion"], to_info.coredns);
+    assert_eq!(component("etcd")["newVersion"], to_info.etcd);
+    let text = ok(&kubelet, &["upgrade", "plan"]);
+    eprintln!("plan:\n{text}");
+    assert!(
+        text.contains(&format!("kubeadm upgrade apply {to}")),
+        "{text}"
+    );
+    let refused = kubeadm(&root, &["upgrade", "plan", "v1.33.0", "-o", "json"]);
+    let refused: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(
+        refused["availableUpgrades"][0]["allowed"], false,
+        "{refused}"
+    );
+
+    // diff: the image lines change, nothing is written.
+    let before = snapshot(&root);
+    let diff = ok(&kubelet, &["upgrade", "diff", &to, "-c", "0"]);
+    eprintln!("diff:\n{diff}");
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('+') && l.contains(&format!("kube-apiserver:{to}"))),
+        "{diff}"
+    );
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('-') && l.contains(&format!("kube-apiserver:{FROM}"))),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("--- /etc/kubernetes/manifests/kube-scheduler.yaml"),
+        "{diff}"
+    );
+
+    // apply --dry-run: the same planning, nothing written, nothing changed in the cluster.
+    let dry = ok(&kubelet, &["upgrade", "apply", &to, "--dry-run"]);
+    assert!(dry.contains("[dryrun]"), "{dry}");
+    assert_eq!(
+        snapshot(&root),
+        before,
+        "upgrade diff / apply --dry-run wrote files"
+    );
+    let stored = |key: &str| {
+        server
+            .get("", "configmaps", "kube-system", "kubeadm-config")
+            .unwrap()["data"][key]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(stored("ClusterConfiguration").contains(FROM));
+
+    // A bad version is refused before anything happens.
+    let out = kubeadm(&root, &["upgrade", "apply", "v1.33.0", "--yes"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only 1 minor version at a time"));
+
+    // Failure injection: the new kube-apiserver never turns healthy.
+    let short = dir.path().join("short.yaml");
+    std::fs::write(&short, upgrade_config("4s")).unwrap();
+    let old = manifests(&root);
+    let old_api_hash = mirror_hash("kube-apiserver").unwrap();
+    *poisoned.lock().unwrap() = Some(to.clone());
+    let out = kubeadm(
+        &root,
+        &[
+            "upgrade",
+            "apply",
+            &to,
+            "--yes",
+            "--config",
+            short.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!(
+        "failed apply:\n{}\n{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!out.status.success(), "the poisoned upgrade succeeded");
+    assert!(
+        stderr.contains("upgrading kube-apiserver failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kubeadm-backup-manifests-"), "{stderr}");
+    assert!(stderr.contains("did not become healthy"), "{stderr}");
+    assert_eq!(
+        manifests(&root),
+        old,
+        "manifests not restored byte for byte"
+    );
+    let failed_backup = backups(&root, "kubeadm-backup-manifests-").pop().unwrap();
+    assert_eq!(mode(&failed_backup), 0o700);
+    assert_eq!(mode(&root.join("etc/kubernetes/tmp")), 0o700);
+    assert_eq!(
+        std::fs::read(failed_backup.join("kube-apiserver.yaml")).unwrap(),
+        old["kube-apiserver"]
+    );
+    assert_eq!(mode(&failed_backup.join("kube-apiserver.yaml")), 0o600);
+    // The kubelet restarted the old kube-apiserver from the restored manifest.
+    wait("the old kube-apiserver back", &|| {
+        mirror_hash("kube-apiserver").as_deref() == Some(old_api_hash.as_str())
+            && server.state().git_version == FROM
+            && !server.state().not_ready
+    });
+    assert!(
+        starts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(c, t)| c == "kube-apiserver" && *t == to),
+        "the kubelet never ran the new kube-apiserver"
+    );
+    assert!(
+        stored("ClusterConfiguration").contains(FROM),
+        "config uploaded after a failed control plane"
+    );
+
+    // The real upgrade.
+    *poisoned.lock().unwrap() = None;
+    let long = dir.path().join("long.yaml");
+    std::fs::write(&long, upgrade_config("60s")).unwrap();
+    let out = ok(
+        &kubelet,
+        &[
+            "upgrade",
+            "apply",
+            &to,
+            "--yes",
+            "--config",
+            long.to_str().unwrap(),
+        ],
+    );
+    eprintln!("apply:\n{out}");
+    for line in [
+        "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
+        "[upgrade/staticpods] Component \"kube-controller-manager\" upgraded successfully!",
+        "[upgrade/staticpods] Component \"kube-scheduler\" upgraded successfully!",
+        "[upload-config]",
+        "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
+        "[bootstrap-token]",
+        "[addons] Applied essential addon: CoreDNS",
+        "[addons] Applied essential addon: kube-proxy",
+        "[upgrade] SUCCESS!",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    let new = manifests(&root);
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        assert_eq!(image_tag(&new[c]), to, "{c}");
+        assert_eq!(
+            mirror_hash(c),
+            Some(config_hash(&new[c])),
+            "{c}'s mirror Pod"
+        );
+    }
+    assert_eq!(image_tag(&new["etcd"]), to_info.etcd);
+    assert_eq!(server.state().git_version, to);
+    let backup = backups(&root, "kubeadm-backup-manifests-").pop().unwrap();
+    assert_ne!(backup, failed_backup);
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        assert_eq!(
+            std::fs::read(backup.join(format!("{c}.yaml"))).unwrap(),
+            old[c]
+        );
+    }
+    // upload-config, kubelet-config, addons, post-upgrade.
+    assert!(stored("ClusterConfiguration").contains(&format!("kubernetesVersion: {to}")));
+    let kubelet_backup = backups(&root, "kubeadm-kubelet-config-").pop().unwrap();
+    assert!(kubelet_backup.join("config.yaml").is_file());
+    assert!(root.join("var/lib/kubelet/config.yaml").is_file());
+    let coredns = server
+        .get("apps", "deployments", "kube-system", "coredns")
+        .unwrap();
+    let image = coredns["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    assert!(image.ends_with(&format!(":{}", to_info.coredns)), "{image}");
+    let proxy = server
+        .get("apps", "daemonsets", "kube-system", "kube-proxy")
+        .unwrap();
+    let image = proxy["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    assert!(image.ends_with(&format!(":{to}")), "{image}");
+    assert!(
+        server
+            .get(
+                "rbac.authorization.k8s.io",
+                "clusterrolebindings",
+                "",
+                "kubeadm:cluster-admins"
+            )
+            .is_some()
+    );
+
+    // Again: converges, nothing swapped.
+    let after = manifests(&root);
+    let again = ok(&kubelet, &["upgrade", "apply", &to, "--yes"]);
+    assert!(
+        again.contains("Current and new manifests of kube-apiserver are equal, skipping upgrade"),
+        "{again}"
+    );
+    assert_eq!(manifests(&root), after);
+
+    // upgrade node on the same (control-plane) node: nothing to swap, kubelet config rewritten.
+    let node = ok(&kubelet, &["upgrade", "node"]);
+    assert!(node.contains("[upgrade/kubelet-config]"), "{node}");
+    assert!(
+        node.contains("Current and new manifests of kube-scheduler are equal"),
+        "{node}"
+    );
+    assert_eq!(manifests(&root), after);
+    drop(kubelet);
+}
