@@ -150,6 +150,8 @@ fn init_plan_diff_apply_rollback_and_node() {
     };
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("a");
+    // --rootfs must be an existing directory.
+    std::fs::create_dir_all(&root).unwrap();
     let cfg_path = dir.path().join("init.yaml");
     let cfg_arg = cfg_path.to_str().unwrap().to_string();
     let port = free_port("127.0.0.1");
