@@ -1,27 +1,11 @@
 //! JSON merge patch (RFC 7386), the subset of strategic merge patch kubeadm sends, and JSON patch
-//! (RFC 6902).
+//! (RFC 6902); the two RFCs through the `json-patch` crate.
 
 use serde_json::Value;
 
-/// Applies an RFC 7386 merge patch.
+/// Applies an RFC 7386 merge patch (the `json-patch` crate's, as `--patches` uses).
 pub fn merge(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = Value::Object(Default::default());
-            }
-            if let Value::Object(t) = target {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
+    json_patch::merge(target, patch);
 }
 
 /// Strategic merge patch for the fields kubeadm patches (maps merge; `taints` and other lists
@@ -51,84 +35,12 @@ fn find_directive(v: &Value) -> Option<String> {
     }
 }
 
-fn unescape(tok: &str) -> String {
-    tok.replace("~1", "/").replace("~0", "~")
-}
-
-fn pointer_parent<'a>(doc: &'a mut Value, path: &str) -> Result<(&'a mut Value, String), String> {
-    let (parent, last) = path
-        .rsplit_once('/')
-        .ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
-    let p = doc
-        .pointer_mut(parent)
-        .ok_or_else(|| format!("path {parent:?} does not exist"))?;
-    Ok((p, unescape(last)))
-}
-
-/// Applies an RFC 6902 JSON patch (add, remove, replace, test).
+/// Applies an RFC 6902 JSON patch with the `json-patch` crate; the error says which operation
+/// failed and why, as the API server's 422 does.
 pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
-    let ops = ops
-        .as_array()
-        .ok_or("a JSON patch must be an array of operations")?;
-    for op in ops {
-        let path = op["path"].as_str().ok_or("operation without path")?;
-        match op["op"].as_str() {
-            Some("add") | Some("replace") => {
-                let value = op.get("value").ok_or("operation without value")?.clone();
-                let replace = op["op"] == "replace";
-                let (parent, last) = pointer_parent(doc, path)?;
-                match parent {
-                    Value::Object(m) => {
-                        if replace && !m.contains_key(&last) {
-                            return Err(format!("replace: {path:?} does not exist"));
-                        }
-                        m.insert(last, value);
-                    }
-                    Value::Array(a) => {
-                        if last == "-" && !replace {
-                            a.push(value);
-                        } else {
-                            let i: usize = last
-                                .parse()
-                                .map_err(|_| format!("bad array index in {path:?}"))?;
-                            if replace {
-                                *a.get_mut(i).ok_or(format!("{path:?} out of range"))? = value;
-                            } else if i <= a.len() {
-                                a.insert(i, value);
-                            } else {
-                                return Err(format!("{path:?} out of range"));
-                            }
-                        }
-                    }
-                    _ => return Err(format!("{path:?}: parent is not a container")),
-                }
-            }
-            Some("remove") => {
-                let (parent, last) = pointer_parent(doc, path)?;
-                let ok = match parent {
-                    Value::Object(m) => m.remove(&last).is_some(),
-                    Value::Array(a) => match last.parse::<usize>() {
-                        Ok(i) if i < a.len() => {
-                            a.remove(i);
-                            true
-                        }
-                        _ => false,
-                    },
-                    _ => false,
-                };
-                if !ok {
-                    return Err(format!("remove: {path:?} does not exist"));
-                }
-            }
-            Some("test") => {
-                if doc.pointer(path) != op.get("value") {
-                    return Err(format!("test failed at {path:?}"));
-                }
-            }
-            other => return Err(format!("unsupported JSON patch operation {other:?}")),
-        }
-    }
-    Ok(())
+    let ops: json_patch::Patch = serde_json::from_value(ops.clone())
+        .map_err(|e| format!("a JSON patch must be an array of operations: {e}"))?;
+    json_patch::patch(doc, &ops).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
