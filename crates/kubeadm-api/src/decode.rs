@@ -51,8 +51,10 @@ pub struct Documents {
     pub source_api_version: Option<String>,
 }
 
-/// Splits a file into documents on `---` separator lines, as Go's YAML reader does.
-fn split(text: &str) -> Vec<(usize, String)> {
+/// Splits a file into documents on `---` separator lines, as Go's YAML reader does: each
+/// non-empty document with the line it starts on, padded so a parser's line numbers are the
+/// file's. The one splitter of the workspace (configuration files and `--patches` files).
+pub fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut docs = Vec::new();
     let mut current = String::new();
     let mut start = 1;
@@ -184,7 +186,7 @@ fn field_path_at(text: &str, line: usize) -> Option<String> {
 /// Parses the documents of a file and reads each one's `apiVersion` and `kind`.
 pub fn documents(file: &str, text: &str) -> Result<Vec<RawDocument>, ConfigError> {
     let mut out = Vec::new();
-    for (line, doc) in split(text) {
+    for (line, doc) in split_documents(text) {
         let value: serde_json::Value =
             serde_saphyr::from_str(&doc).map_err(|e| yaml_error(file, &doc, &e))?;
         let obj = value.as_object().ok_or_else(|| ConfigError::Document {

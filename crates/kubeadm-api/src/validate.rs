@@ -679,6 +679,13 @@ pub fn looks_rfc3339(s: &str) -> bool {
 
 /// `sha256:` (any case) followed by 64 hex characters.
 pub fn ca_cert_hash(s: &str) -> Result<(), String> {
+    parse_ca_cert_hash(s).map(|_| ())
+}
+
+/// The one parser of CA-hash pins: `sha256:` (any case, as upstream) and 64 hex characters,
+/// returned in the canonical form `sha256:<lowercase hex>` that `kubeadm_pki::ca_cert_hash`
+/// produces.
+pub fn parse_ca_cert_hash(s: &str) -> Result<String, String> {
     let (kind, hex) = s
         .split_once(':')
         .ok_or("must be of the form \"sha256:<64 hex characters>\"")?;
@@ -690,7 +697,7 @@ pub fn ca_cert_hash(s: &str) -> Result<(), String> {
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("must be of the form \"sha256:<64 hex characters>\"".into());
     }
-    Ok(())
+    Ok(format!("sha256:{}", hex.to_ascii_lowercase()))
 }
 
 /// Validates a JoinConfiguration (after dynamic defaulting).

@@ -273,10 +273,11 @@ pub fn kubeadm_version() -> KubeVersion {
 
 const KUBERNETES_DIR: &str = "/etc/kubernetes";
 const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
-/// kube-scheduler's secure port.
-pub const KUBE_SCHEDULER_PORT: u16 = 10259;
-/// kube-controller-manager's secure port.
-pub const KUBE_CONTROLLER_MANAGER_PORT: u16 = 10257;
+/// kube-scheduler's secure port (the manifests' owner, `kubeadm-render`, holds the fact).
+pub const KUBE_SCHEDULER_PORT: u16 = kubeadm_render::controlplane::SCHEDULER_PORT as u16;
+/// kube-controller-manager's secure port (held by `kubeadm-render`).
+pub const KUBE_CONTROLLER_MANAGER_PORT: u16 =
+    kubeadm_render::controlplane::CONTROLLER_MANAGER_PORT as u16;
 /// The kubelet's port.
 pub const KUBELET_PORT: u16 = 10250;
 /// etcd's client port.

@@ -97,24 +97,6 @@ pub fn parse_name(name: &str) -> Result<Option<(&'static str, PatchType)>, Strin
     Ok(Some((target, kind)))
 }
 
-fn split_documents(text: &str) -> Vec<String> {
-    let mut docs = vec![String::new()];
-    for line in text.lines() {
-        if line.trim_end() == "---" {
-            docs.push(String::new());
-        } else if let Some(d) = docs.last_mut() {
-            d.push_str(line);
-            d.push('\n');
-        }
-    }
-    docs.into_iter()
-        .filter(|d| {
-            d.lines()
-                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        })
-        .collect()
-}
-
 impl PatchSet {
     /// Parses the entries `(file name, bytes)` of directory `dir`. Any malformed file of a known
     /// target is an error naming it.
@@ -139,7 +121,7 @@ impl PatchSet {
             }
             let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
             let mut docs = Vec::new();
-            for doc in split_documents(&text) {
+            for (_, doc) in kubeadm_api::decode::split_documents(&text) {
                 let v: Value = serde_saphyr::from_str(&doc).map_err(|e| {
                     let text = e.to_string();
                     let first = text.lines().next().unwrap_or("");

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
+use kubeadm_render::controlplane;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -506,6 +507,9 @@ pub fn control_plane_endpoints(
     pods: &[(String, Pod)],
     advertise_address: &str,
 ) -> Result<Vec<Endpoint>, String> {
+    // The default ports are the manifests' own (kubeadm-render owns them).
+    let cm_port = controlplane::CONTROLLER_MANAGER_PORT.to_string();
+    let sched_port = controlplane::SCHEDULER_PORT.to_string();
     let table = [
         (
             "kube-apiserver",
@@ -518,14 +522,14 @@ pub fn control_plane_endpoints(
             "kube-controller-manager",
             "bind-address",
             "127.0.0.1",
-            "10257",
+            cm_port.as_str(),
             "healthz",
         ),
         (
             "kube-scheduler",
             "bind-address",
             "127.0.0.1",
-            "10259",
+            sched_port.as_str(),
             "livez",
         ),
     ];

@@ -94,15 +94,9 @@ impl Pins {
     pub fn parse(values: &[String]) -> Result<Self, DiscoveryError> {
         let mut out = Vec::new();
         for v in values {
-            let bad = || DiscoveryError::BadPin { value: v.clone() };
-            let (alg, hex) = v.split_once(':').ok_or_else(bad)?;
-            if !alg.eq_ignore_ascii_case("sha256")
-                || hex.len() != 64
-                || !hex.bytes().all(|b| b.is_ascii_hexdigit())
-            {
-                return Err(bad());
-            }
-            out.push(format!("sha256:{}", hex.to_ascii_lowercase()));
+            let pin = kubeadm_api::validate::parse_ca_cert_hash(v)
+                .map_err(|_| DiscoveryError::BadPin { value: v.clone() })?;
+            out.push(pin);
         }
         Ok(Pins(out))
     }
