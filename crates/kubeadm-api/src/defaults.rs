@@ -63,6 +63,18 @@ pub fn default_timeouts() -> Timeouts {
     }
 }
 
+/// One timeout, resolved once for every command: the configured value of a (possibly absent)
+/// `timeouts` block, else upstream's default from [`default_timeouts`].
+pub fn timeout(
+    t: Option<&Timeouts>,
+    pick: fn(&Timeouts) -> Option<Duration>,
+) -> std::time::Duration {
+    t.and_then(pick)
+        .or_else(|| pick(&default_timeouts()))
+        .map(|d| d.to_std())
+        .unwrap_or_default()
+}
+
 fn default_timeouts_into(t: &mut Option<Timeouts>) {
     let d = default_timeouts();
     let t = t.get_or_insert_with(Timeouts::default);

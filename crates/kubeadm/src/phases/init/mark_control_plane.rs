@@ -114,17 +114,9 @@ pub async fn mark_control_plane(client: &Client, cfg: &InitConfig) -> Result<()>
     Ok(())
 }
 
-/// Upstream's default for v1beta4 `timeouts.kubernetesAPICall`.
-const DEFAULT_API_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// v1beta4 `timeouts.kubernetesAPICall` (default 1m).
 pub fn api_call_timeout(cfg: &InitConfig) -> std::time::Duration {
-    cfg.init
-        .timeouts
-        .as_ref()
-        .and_then(|t| t.kubernetes_api_call)
-        .map(|d| d.to_std())
-        .unwrap_or(DEFAULT_API_CALL_TIMEOUT)
+    kubeadm_api::defaults::timeout(cfg.init.timeouts.as_ref(), |t| t.kubernetes_api_call)
 }
 
 /// Waits until the kubelet has registered the Node: it does so only once it runs with its

@@ -15,9 +15,6 @@ use super::InitContext;
 use crate::error::{Error, Result};
 use crate::waiter::{self, Endpoint, WaitError, WaitOptions};
 
-/// Upstream's default for both v1beta4 health-check timeouts.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(240);
-
 /// Before 1.31 the kubelet was looked at only when the API server was not up after this long.
 const KUBELET_INITIAL_WAIT: Duration = Duration::from_secs(40);
 
@@ -30,22 +27,14 @@ const COMPONENTS: [&str; 3] = [
 
 /// v1beta4 `timeouts.controlPlaneComponentHealthCheck` (default 4m).
 pub fn control_plane_timeout(cfg: &InitConfig) -> Duration {
-    cfg.init
-        .timeouts
-        .as_ref()
-        .and_then(|t| t.control_plane_component_health_check)
-        .map(|d| d.to_std())
-        .unwrap_or(DEFAULT_TIMEOUT)
+    kubeadm_api::defaults::timeout(cfg.init.timeouts.as_ref(), |t| {
+        t.control_plane_component_health_check
+    })
 }
 
 /// v1beta4 `timeouts.kubeletHealthCheck` (default 4m).
 pub fn kubelet_timeout(cfg: &InitConfig) -> Duration {
-    cfg.init
-        .timeouts
-        .as_ref()
-        .and_then(|t| t.kubelet_health_check)
-        .map(|d| d.to_std())
-        .unwrap_or(DEFAULT_TIMEOUT)
+    kubeadm_api::defaults::timeout(cfg.init.timeouts.as_ref(), |t| t.kubelet_health_check)
 }
 
 /// Whether every control-plane component is waited for: the version's default for

@@ -99,7 +99,7 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
         let action = action.to_string();
         move |source| Error::Etcd { action, source }
     };
-    let timeout = ctx.timeout(|t| t.etcd_api_call, 120);
+    let timeout = ctx.timeout(|t| t.etcd_api_call);
     let existing = etcd
         .member_list()
         .map_err(etcd_err("list the etcd members"))?;

@@ -109,7 +109,7 @@ pub(super) fn run(ctx: &mut JoinContext) -> Result<()> {
             "[kubelet-check] Skipping the kubelet health check because the healthz port is set to 0"
         ),
         Some(kubelet) => {
-            let timeout = ctx.timeout(|t| t.kubelet_health_check, 240);
+            let timeout = ctx.timeout(|t| t.kubelet_health_check);
             let url = &kubelet.url;
             println!(
                 "[kubelet-check] Waiting for a healthy kubelet at {url}. This can take up to {timeout:?}"
@@ -132,7 +132,7 @@ pub(super) fn run(ctx: &mut JoinContext) -> Result<()> {
         }
     }
     println!("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap");
-    let tls_timeout = ctx.timeout(|t| t.tls_bootstrap, 300);
+    let tls_timeout = ctx.timeout(|t| t.tls_bootstrap);
     fx.wait_until(
         &format!("the kubelet to write {KUBELET_CONF} (TLS bootstrap)"),
         tls_timeout,

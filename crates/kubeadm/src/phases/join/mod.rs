@@ -97,18 +97,12 @@ impl JoinContext {
         self.cfg.join.control_plane.is_some()
     }
 
+    /// One of this join's timeouts (configured, or upstream's default).
     fn timeout(
         &self,
         pick: fn(&kubeadm_api::v1beta4::Timeouts) -> Option<kubeadm_api::Duration>,
-        default_secs: u64,
     ) -> Duration {
-        self.cfg
-            .join
-            .timeouts
-            .as_ref()
-            .and_then(pick)
-            .map(|d| d.to_std())
-            .unwrap_or(Duration::from_secs(default_secs))
+        kubeadm_api::defaults::timeout(self.cfg.join.timeouts.as_ref(), pick)
     }
 
     /// Runs discovery once.
@@ -116,7 +110,7 @@ impl JoinContext {
         if let Some(c) = &self.cluster {
             return Ok(c.clone());
         }
-        let timeout = self.timeout(|t| t.discovery, 300);
+        let timeout = self.timeout(|t| t.discovery);
         let d = self.cfg.join.discovery.clone();
         let rt = apiclient::runtime()?;
         let info = rt.block_on(discovery::discover(&d, timeout))?;

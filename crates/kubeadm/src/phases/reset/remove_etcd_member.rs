@@ -62,13 +62,7 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     } else {
         &ctx.cfg.certificates_dir
     });
-    let timeout = ctx
-        .cfg
-        .timeouts
-        .as_ref()
-        .and_then(|t| t.etcd_api_call)
-        .map(|d| d.to_std())
-        .unwrap_or(std::time::Duration::from_secs(120));
+    let timeout = kubeadm_api::defaults::timeout(ctx.cfg.timeouts.as_ref(), |t| t.etcd_api_call);
     let dry_run = ctx.opts.dry_run;
     let outcome = (|| -> Result<String> {
         let endpoints = std::slice::from_ref(&client);
