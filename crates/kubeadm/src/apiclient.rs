@@ -22,14 +22,15 @@ pub enum ApiError {
         /// What was wrong.
         detail: String,
     },
-    /// A request failed.
-    #[error("{action}: {source}")]
+    /// A request failed. The server's answer is shown as `code reason: message` (never the
+    /// client's debug form), and its cause chain once, in this message.
+    #[error("{action}: {}", describe_error(error))]
     Request {
         /// What was being done (`create Secret kube-system/bootstrap-token-abcdef`).
         action: String,
-        /// The client error (keeps the server's `Status`).
-        #[source]
-        source: kube::Error,
+        /// The client error (keeps the server's `Status`); rendered in the message, so it is
+        /// not a separate cause.
+        error: kube::Error,
     },
     /// Something else (runtime setup, encoding).
     #[error("{0}")]
@@ -44,7 +45,12 @@ impl ApiError {
                 "pass a working admin kubeconfig with --kubeconfig (default /etc/kubernetes/admin.conf)"
                     .into(),
             ),
-            ApiError::Request { source, .. } => match source {
+            ApiError::Request { error, .. } => match error {
+                // The hint fits the credential the server saw: a node's bootstrap token is
+                // allowed only what `kubeadm init` grants it.
+                kube::Error::Api(s) if s.is_forbidden() && s.message.contains("system:bootstrap:") => Some(
+                    "the bootstrap token may only do what `kubeadm init phase bootstrap-token` and `upload-config` allow; re-run them on a control-plane node, or check the token's groups (`kubeadm token list`)".into(),
+                ),
                 kube::Error::Api(s) if s.is_forbidden() => Some(
                     "the kubeconfig's user lacks RBAC permission; use admin.conf (or super-admin.conf)".into(),
                 ),
@@ -60,13 +66,37 @@ impl ApiError {
 
     /// True when the server answered 404.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ApiError::Request { source: kube::Error::Api(s), .. } if s.is_not_found())
+        matches!(self, ApiError::Request { error: kube::Error::Api(s), .. } if s.is_not_found())
     }
 
     /// True when the server answered 409 AlreadyExists.
     pub fn is_already_exists(&self) -> bool {
-        matches!(self, ApiError::Request { source: kube::Error::Api(s), .. } if s.is_already_exists())
+        matches!(self, ApiError::Request { error: kube::Error::Api(s), .. } if s.is_already_exists())
     }
+}
+
+/// A client error as the operator reads it: the server's answer as `code reason: message`
+/// (`403 Forbidden: secrets "x" is forbidden: …`), anything else as its chain of causes, each
+/// once.
+pub fn describe_error(e: &kube::Error) -> String {
+    if let kube::Error::Api(status) = e {
+        let reason = if status.reason.is_empty() {
+            "Error"
+        } else {
+            status.reason.as_str()
+        };
+        return format!("{} {reason}: {}", status.code, status.message);
+    }
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 /// Installs aws-lc-rs as the process's rustls provider (once; a second provider would panic).
@@ -128,10 +158,10 @@ where
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(1));
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(ApiError::Request {
                     action: action.to_string(),
-                    source,
+                    error,
                 });
             }
         }
@@ -247,6 +277,37 @@ pub async fn delete<K: Object>(api: &Api<K>, name: &str) -> Result<(), ApiError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_errors_read_as_code_reason_message_with_a_hint_for_the_credential() {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure",
+            "code": 403,
+            "reason": "Forbidden",
+            "message": "nodes \"n\" is forbidden: User \"system:bootstrap:abcdef\" cannot patch resource \"nodes\"",
+            "metadata": {}
+        }))
+        .unwrap();
+        let e = ApiError::Request {
+            action: "mark node n".into(),
+            error: kube::Error::Api(Box::new(status)),
+        };
+        let text = e.to_string();
+        assert_eq!(
+            text,
+            "mark node n: 403 Forbidden: nodes \"n\" is forbidden: User \"system:bootstrap:abcdef\" cannot patch resource \"nodes\""
+        );
+        assert!(!text.contains("Status {"), "{text}");
+        assert!(
+            std::error::Error::source(&e).is_none(),
+            "the cause is in the message, once"
+        );
+        let hint = e.hint().unwrap();
+        assert!(
+            hint.contains("bootstrap token") && !hint.contains("admin.conf"),
+            "{hint}"
+        );
+    }
     use k8s_openapi::api::certificates::v1::{
         CertificateSigningRequest, CertificateSigningRequestSpec,
     };

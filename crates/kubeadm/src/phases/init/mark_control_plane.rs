@@ -132,12 +132,12 @@ async fn wait_for_node(nodes: &Api<Node>, name: &str, timeout: std::time::Durati
             Err(e) if apiclient::is_transient(&e) && tokio::time::Instant::now() < deadline => {
                 tracing::debug!("waiting for node {name}: {e}");
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(ApiError::Request {
                     action: format!(
                         "wait for the kubelet to register node {name} (timeouts.kubernetesAPICall: {timeout:?})"
                     ),
-                    source,
+                    error,
                 }
                 .into());
             }
