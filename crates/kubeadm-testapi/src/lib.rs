@@ -18,6 +18,7 @@ pub mod pki;
 pub mod realbins;
 pub mod rest;
 pub mod store;
+pub mod support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};

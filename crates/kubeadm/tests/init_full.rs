@@ -10,42 +10,14 @@ use std::path::Path;
 use std::process::Command as Process;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use kubeadm_testapi::health::HealthServer;
+use kubeadm_testapi::support::{kubeadm, peer};
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 
-fn kubeadm(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("kubeadm")
-        .unwrap()
-        .arg("--rootfs")
-        .arg(root)
-        .args(args)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap()
-}
-
 fn read(root: &Path, p: &str) -> String {
     std::fs::read_to_string(root.join(p)).unwrap()
-}
-
-fn tool(name: &str) -> Option<String> {
-    let found = Process::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    match found {
-        true => Some(name.into()),
-        false if std::env::var_os("CI").is_some() => {
-            panic!("{name} not found; CI must run this test")
-        }
-        false => {
-            eprintln!("skipping the {name} part: {name} not found");
-            None
-        }
-    }
 }
 
 /// Names and payloads of the objects init owns, for comparing two runs (bootstrap token
@@ -358,7 +330,7 @@ fn check_cluster(root: &Path, api_url: &str, minor: u32, get: Get) {
 
     // Anonymous may read cluster-info and nothing else (a real HTTPS client, curl, without
     // credentials, trusting our CA).
-    if let Some(curl) = tool("curl") {
+    if let Some(curl) = peer("curl", None) {
         let ca = root.join("etc/kubernetes/pki/ca.crt");
         let status = |path: &str| {
             let out = Process::new(&curl)
@@ -440,7 +412,7 @@ fn full_init_against_real_binaries() {
             return;
         }
     };
-    let Some(kubectl) = tool("kubectl") else {
+    let Some(kubectl) = peer("kubectl", None) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -5,22 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::Command as Process;
-use std::time::Duration;
 
-use assert_cmd::Command;
-
-fn kubeadm(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("kubeadm")
-        .unwrap()
-        .arg("--rootfs")
-        .arg(root)
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap()
-}
+use kubeadm_testapi::support::kubeadm;
 
 const CONFIG: &str = "apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration

@@ -43,29 +43,6 @@ fn pki(root: &Path) -> PathBuf {
     root.join("etc/kubernetes/pki")
 }
 
-/// Finds a peer program: `env` override, else PATH. Missing: fail under CI, else skip loudly.
-fn peer(name: &str, env: Option<&str>) -> Option<PathBuf> {
-    if let Some(p) = env
-        .and_then(std::env::var_os)
-        .map(PathBuf::from)
-        .filter(|p| p.exists())
-    {
-        return Some(p);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{name} is required under CI but was not found on PATH");
-        }
-        eprintln!("skipping: {name} not found on PATH");
-    }
-    found
-}
-
 fn openssl(args: &[&str]) -> (bool, String) {
     let out = Std::new("openssl")
         .args(args)
@@ -503,6 +480,7 @@ fn second_run_changes_nothing_and_tampering_is_an_error() {
         .stderr(predicates::str::contains("etcd/peer.crt"));
 }
 
+use kubeadm_testapi::support::peer;
 use predicates::prelude::PredicateBooleanExt;
 
 #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use k8s_openapi::api::core::v1::Pod;
+use kubeadm_testapi::support::peer;
 
 const FILES: [&str; 6] = [
     "etc/kubernetes/manifests/etcd.yaml",
@@ -213,23 +214,6 @@ fn patches_apply_and_a_malformed_one_stops_before_writing() {
 
 // ---- real etcd ------------------------------------------------------------------------------
 
-/// Finds a peer binary: `$env` or `name` on PATH. Missing: panic under CI, else `None` (caller
-/// prints why it skips).
-fn peer(env: &str, name: &str) -> Option<PathBuf> {
-    if let Ok(p) = std::env::var(env) {
-        return Some(PathBuf::from(p));
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() && std::env::var_os("CI").is_some() {
-        panic!("{name} not found (set {env} or put it on PATH); CI requires it");
-    }
-    found
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -380,13 +364,13 @@ fn real_etcd_runs_from_our_v1_24_manifest() {
 /// Starts etcd from the command line of our etcd.yaml for `version` and checks it serves;
 /// `control_plane` also writes (and, with binaries, starts) the rest of the control plane.
 fn real_etcd(version: &str, control_plane: bool) {
-    let Some(etcd_bin) = peer("KUBEADM_TEST_ETCD", "etcd") else {
+    let Some(etcd_bin) = peer("etcd", Some("KUBEADM_TEST_ETCD")) else {
         eprintln!(
             "skipping real_etcd_runs_from_our_manifest: etcd not found (set KUBEADM_TEST_ETCD or put etcd on PATH)"
         );
         return;
     };
-    if peer("KUBEADM_TEST_OPENSSL", "openssl").is_none() {
+    if peer("openssl", Some("KUBEADM_TEST_OPENSSL")).is_none() {
         eprintln!("skipping real_etcd_runs_from_our_manifest: openssl not on PATH");
         return;
     }

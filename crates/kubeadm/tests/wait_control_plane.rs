@@ -5,23 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use assert_cmd::Command;
 use kubeadm_testapi::TestApiServer;
 use kubeadm_testapi::health::HealthServer;
 use kubeadm_testapi::pki::TestPki;
-
-fn kubeadm(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("kubeadm")
-        .unwrap()
-        .arg("--rootfs")
-        .arg(root)
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap()
-}
+use kubeadm_testapi::support::kubeadm;
 
 /// A port nothing listens on.
 fn closed_port() -> u16 {
