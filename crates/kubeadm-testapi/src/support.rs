@@ -3,9 +3,10 @@
 //! command that works for that tool (`kubectl version --client`, not `kubectl --version`).
 //! A missing peer fails the test under `CI=true` and is reported as a skip otherwise.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// How long one `kubeadm` run may take before the test fails.
 pub const KUBEADM_TIMEOUT: Duration = Duration::from_secs(180);
@@ -37,7 +38,7 @@ pub fn kubeadm_bin() -> PathBuf {
 pub fn check_args(name: &str) -> &'static [&'static str] {
     match name {
         "kubectl" => &["version", "--client"],
-        "openssl" | "etcdctl" => &["version"],
+        "openssl" | "etcdctl" | "etcdutl" => &["version"],
         _ => &["--version"],
     }
 }
@@ -86,6 +87,28 @@ pub fn peer(name: &str, env: Option<&str>) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// Every directory and file under `root`, files with their content and modification time:
+/// two pictures compared show that a dry run changed nothing.
+pub fn tree(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+                out.insert(p, (Vec::new(), SystemTime::UNIX_EPOCH));
+            } else if p.is_file() {
+                let m = std::fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                out.insert(p.clone(), (std::fs::read(&p).unwrap_or_default(), m));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -676,14 +676,7 @@ fn run(backend: Backend) {
 
     // A dry-run reset of C reads the real member list, says which member it would remove,
     // and changes nothing: on disk or in etcd.
-    let before: Vec<(PathBuf, Vec<u8>)> = {
-        let mut v: Vec<_> = files_under(&c)
-            .into_iter()
-            .map(|p| (p.clone(), std::fs::read(&p).unwrap_or_default()))
-            .collect();
-        v.sort();
-        v
-    };
+    let before = kubeadm_testapi::support::tree(&c);
     let stdout = ok(&kubeadm(&c, &["reset", "--dry-run"]));
     assert!(
         stdout.contains("[dryrun] Would remove the etcd member"),
@@ -693,14 +686,7 @@ fn run(backend: Backend) {
         stdout.contains("[dryrun] Would remove file \"/etc/kubernetes/admin.conf\""),
         "{stdout}"
     );
-    let after: Vec<(PathBuf, Vec<u8>)> = {
-        let mut v: Vec<_> = files_under(&c)
-            .into_iter()
-            .map(|p| (p.clone(), std::fs::read(&p).unwrap_or_default()))
-            .collect();
-        v.sort();
-        v
-    };
+    let after = kubeadm_testapi::support::tree(&c);
     assert!(before == after, "reset --dry-run changed files under C");
     assert_eq!(etcd_members(&a, "https://127.0.0.1:2379").len(), 2);
 
