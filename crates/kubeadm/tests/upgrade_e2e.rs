@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use kubeadm_testapi::health::HealthServer;
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
@@ -232,17 +231,7 @@ fn init_plan_diff_apply_rollback_and_node() {
             "all",
         ],
     );
-    let wait = |what: &str, f: &dyn Fn() -> bool| {
-        let start = Instant::now();
-        while !f() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "timed out waiting for {what}; kubelet: {:?}",
-                kubelet.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let wait = |what: &str, f: &dyn Fn() -> bool| kubelet.wait_for(what, f);
     let mirror_hash = |component: &str| {
         server
             .get("", "pods", "kube-system", &format!("{component}-cp-a"))

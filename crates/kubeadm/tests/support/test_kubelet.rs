@@ -135,6 +135,20 @@ impl TestKubelet {
         self.log.lock().unwrap().clone()
     }
 
+    /// Polls `f` every 100 ms until it holds; after 60 s the test fails naming `what` and
+    /// what this kubelet met so far.
+    pub fn wait_for(&self, what: &str, f: &dyn Fn() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}; kubelet: {:?}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The stdout of a kubeadm run on this kubelet's node, checked to have succeeded; on
     /// failure, what the kubelet met and its static Pods' logs are shown too.
     pub fn ok(&self, out: &std::process::Output) -> String {
