@@ -222,8 +222,10 @@ pub struct RestoreOptions {
     pub manifest_path: PathBuf,
     /// The manifest's text.
     pub manifest: String,
-    /// Where the rewritten manifest goes.
-    pub manifest_out: PathBuf,
+    /// Where the rewritten manifest goes; `None` leaves every manifest as it is (a one-member
+    /// cluster's manifest starts the restored member unchanged: etcd reads its membership from
+    /// an existing data directory and ignores the `--initial-*` flags).
+    pub manifest_out: Option<PathBuf>,
     /// The etcdutl program.
     pub etcdutl: String,
     /// Unix time, used in the new directory names and the cluster token.
@@ -246,7 +248,8 @@ pub struct Restored {
 /// Restores `opts.snapshot` (checked already, see [`RestoreOptions::verified`]) into this
 /// node's data directory as a new one-member cluster. Order: parse the manifest, check the
 /// member is stopped, let etcdutl build the data in a new directory next to the old one, then
-/// rename the old one away and the new one into place, then write the manifest.
+/// rename the old one away and the new one into place, then write the manifest (when
+/// [`RestoreOptions::manifest_out`] names one).
 pub fn restore(fx: &dyn Effects, opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     let status = &opts.verified;
     let (member, pod) = local_member(&opts.manifest_path, &opts.manifest)?;
@@ -322,11 +325,9 @@ pub fn restore(fx: &dyn Effects, opts: &RestoreOptions) -> Result<Restored, Rest
         fx.rename(&member.host_data_dir, &kept)?;
     }
     fx.rename(&staging, &member.host_data_dir)?;
-    fx.write_file(
-        &opts.manifest_out,
-        Content::Plain(manifest.into_bytes()),
-        0o600,
-    )?;
+    if let Some(out) = &opts.manifest_out {
+        fx.write_file(out, Content::Plain(manifest.into_bytes()), 0o600)?;
+    }
     fx.sync()?;
     Ok(Restored {
         member,

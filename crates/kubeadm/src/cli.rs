@@ -582,6 +582,9 @@ pub struct UpgradeChangeArgs {
     /// List of phases to be skipped.
     #[arg(long, value_delimiter = ',', value_name = "PHASES")]
     pub skip_phases: Vec<String>,
+    /// The etcdutl program that restores etcd's data from the upgrade's snapshot when the previous etcd does not come back after a failed etcd upgrade (default: etcdutl on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub etcdutl: Option<String>,
 }
 
 /// Flags of `upgrade plan`.

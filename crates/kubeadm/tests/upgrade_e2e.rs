@@ -1,10 +1,14 @@
-//! `kubeadm upgrade` end to end under a temp `--rootfs`: init at v1.31 against the in-repo test
+//! `kubeadm upgrade` end to end under a temp `--rootfs`: init at v1.30 against the in-repo test
 //! API server with a real etcd run by the test kubelet from our own `etcd.yaml`, then
 //! `upgrade plan` (text and JSON), `upgrade diff`, `upgrade apply --dry-run` (nothing written),
-//! a failed `upgrade apply` (the new kube-apiserver never turns healthy: every swapped manifest
-//! restored byte for byte, the old one running again, the error naming the component and the
-//! backup folder), a successful `upgrade apply v1.32.x` (each phase's effect checked), a second
-//! apply that changes nothing, and `upgrade node` on the same node.
+//! a failed etcd upgrade (the new etcd never turns healthy and has damaged its data: manifests
+//! restored byte for byte, the data restored from the upgrade's snapshot with etcdutl, a key
+//! written before the upgrade readable again), a failed `upgrade apply` (the new
+//! kube-apiserver never turns healthy: every swapped manifest restored byte for byte, etcd and
+//! the old kube-apiserver running again, the error naming the component and the backup
+//! folder), a successful `upgrade apply v1.31.x` (each phase's effect checked; its etcd
+//! snapshot restored into a new real etcd that serves the keys), a second apply that changes
+//! nothing, and `upgrade node` on the same node.
 //!
 //! The test kubelet keeps mirror Pods with a `kubernetes.io/config.hash` of their manifest and
 //! restarts a static Pod when its manifest changes; the test API server plays kube-apiserver:
@@ -21,12 +25,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use kubeadm_testapi::health::HealthServer;
+use kubeadm_testapi::support::peer;
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
 use serde_json::Value;
 use test_kubelet::{KubeletSpec, TestKubelet, config_hash, etcd_binary, free_port, kubeadm};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
-const FROM: &str = "v1.31.3";
+const FROM: &str = "v1.30.5";
 
 fn read(root: &Path, p: &str) -> String {
     std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
@@ -142,9 +147,154 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
+/// The certificates and kubeconfig files of a node, by path under /etc/kubernetes.
+fn certificate_files(root: &Path) -> BTreeMap<&'static str, Vec<u8>> {
+    [
+        "pki/ca.crt",
+        "pki/etcd/ca.crt",
+        "pki/front-proxy-ca.crt",
+        "pki/apiserver.crt",
+        "pki/apiserver-kubelet-client.crt",
+        "pki/front-proxy-client.crt",
+        "pki/apiserver-etcd-client.crt",
+        "pki/etcd/server.crt",
+        "pki/etcd/peer.crt",
+        "pki/etcd/healthcheck-client.crt",
+        "controller-manager.conf",
+        "scheduler.conf",
+        "admin.conf",
+        "super-admin.conf",
+    ]
+    .into_iter()
+    .map(|f| {
+        (
+            f,
+            std::fs::read(root.join("etc/kubernetes").join(f)).unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// etcdctl against `endpoint` with the node's healthcheck-client certificate (no TLS when the
+/// endpoint is http).
+fn etcdctl(bin: &Path, pki: &Path, endpoint: &str, args: &[&str]) -> (bool, String) {
+    let mut c = std::process::Command::new(bin);
+    c.arg(format!("--endpoints={endpoint}"))
+        .arg("--command-timeout=5s");
+    if endpoint.starts_with("https") {
+        c.arg(format!("--cacert={}", pki.join("etcd/ca.crt").display()))
+            .arg(format!(
+                "--cert={}",
+                pki.join("etcd/healthcheck-client.crt").display()
+            ))
+            .arg(format!(
+                "--key={}",
+                pki.join("etcd/healthcheck-client.key").display()
+            ));
+    }
+    let out = c.args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The value of `key` (None when etcd does not answer or has no such key).
+fn etcd_get(bin: &Path, pki: &Path, endpoint: &str, key: &str) -> Option<String> {
+    let (ok, out) = etcdctl(bin, pki, endpoint, &["get", key, "--print-value-only"]);
+    let v = out.trim().to_string();
+    (ok && !v.is_empty()).then_some(v)
+}
+
+/// The upgrade's etcd snapshot (the newest in a kubeadm-backup-etcd folder) restored with
+/// etcdutl into a fresh data directory and served by a new real etcd on free ports: the keys
+/// it holds are what the member held when it was taken.
+fn check_snapshot_restores(
+    etcdutl: &Path,
+    etcd: &Path,
+    etcdctl_bin: &Path,
+    snapshot: &Path,
+    keys: &[(&str, &str)],
+) {
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.meta.json", snapshot.display())).unwrap(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(snapshot).unwrap();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(record["sha256"], hex, "the recorded checksum");
+    assert_eq!(record["size"], bytes.len() as u64);
+    assert_eq!(mode(snapshot), 0o600);
+    assert_eq!(mode(snapshot.parent().unwrap()), 0o700);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("restored");
+    let (client, peer) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let client_url = format!("http://127.0.0.1:{client}");
+    let out = std::process::Command::new(etcdutl)
+        .args(["snapshot", "restore"])
+        .arg(snapshot)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--name", "check"])
+        .arg(format!("--initial-cluster=check={peer_url}"))
+        .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "etcdutl snapshot restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut member = std::process::Command::new(etcd)
+        .arg("--name=check")
+        .arg(format!("--data-dir={}", data.display()))
+        .arg(format!("--listen-client-urls={client_url}"))
+        .arg(format!("--advertise-client-urls={client_url}"))
+        .arg(format!("--listen-peer-urls={peer_url}"))
+        .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+        .arg(format!("--initial-cluster=check={peer_url}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("etcd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut got = Vec::new();
+    while start.elapsed() < std::time::Duration::from_secs(30) {
+        got = keys
+            .iter()
+            .map(|(k, _)| etcd_get(etcdctl_bin, dir.path(), &client_url, k))
+            .collect();
+        if got.iter().all(Option::is_some) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = member.kill();
+    let _ = member.wait();
+    let want: Vec<Option<String>> = keys.iter().map(|(_, v)| Some(v.to_string())).collect();
+    assert_eq!(
+        got,
+        want,
+        "the etcd restored from {} serves: {}",
+        snapshot.display(),
+        std::fs::read_to_string(dir.path().join("etcd.log")).unwrap_or_default()
+    );
+}
+
 #[test]
 fn init_plan_diff_apply_rollback_and_node() {
     let Some(etcd) = etcd_binary() else {
+        return;
+    };
+    let Some(etcdutl) = peer("etcdutl", Some("KUBEADM_TEST_ETCDUTL")) else {
+        return;
+    };
+    let Some(etcdctl_bin) = Some(etcd.with_file_name("etcdctl"))
+        .filter(|p| p.is_file())
+        .or_else(|| peer("etcdctl", None))
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -187,9 +337,16 @@ fn init_plan_diff_apply_rollback_and_node() {
     // The kubelet's hook plays kube-apiserver: it reports the version of the manifest it was
     // (re)started from, and stays unhealthy while that version is the poisoned one.
     let poisoned: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    // The etcd version whose start damages the data directory (so the previous etcd cannot
+    // come back from it either) and so never turns healthy.
+    let poisoned_etcd: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let starts: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
     let hook = {
         let (server, poisoned, starts) = (server.clone(), poisoned.clone(), starts.clone());
+        let (poisoned_etcd, db) = (
+            poisoned_etcd.clone(),
+            root.join("var/lib/etcd/member/snap/db"),
+        );
         Arc::new(move |component: &str, pod: &Value| {
             let image = pod["spec"]["containers"][0]["image"]
                 .as_str()
@@ -203,6 +360,10 @@ fn init_plan_diff_apply_rollback_and_node() {
                 .lock()
                 .unwrap()
                 .push((component.to_string(), tag.clone()));
+            if component == "etcd" && poisoned_etcd.lock().unwrap().as_deref() == Some(&tag) {
+                // The previous process is stopped already: garbage where bbolt's file was.
+                std::fs::write(&db, vec![0xa5u8; 64 * 1024]).unwrap();
+            }
             if component == "kube-apiserver" {
                 let bad = poisoned.lock().unwrap().as_deref() == Some(tag.as_str());
                 let mut st = server.state();
@@ -216,7 +377,7 @@ fn init_plan_diff_apply_rollback_and_node() {
         node: "cp-a".into(),
         ip: "127.0.0.1".into(),
         healthz_port: healthz,
-        binaries: BTreeMap::from([("etcd".to_string(), etcd)]),
+        binaries: BTreeMap::from([("etcd".to_string(), etcd.clone())]),
         version: FROM.into(),
         on_start: Some(hook),
         node_ready: true,
@@ -249,8 +410,11 @@ fn init_plan_diff_apply_rollback_and_node() {
     let plan = ok(&kubelet, &["upgrade", "plan", "-o", "json"]);
     let plan: Value = serde_json::from_str(&plan).unwrap();
     assert_eq!(plan["kind"], "UpgradePlan", "{plan}");
-    let to_info = kubeadm_api::version::minor_info(32).unwrap();
-    let to = format!("v1.32.{}", to_info.latest_patch);
+    let to_info = kubeadm_api::version::minor_info(31).unwrap();
+    let to = format!("v1.31.{}", to_info.latest_patch);
+    let from_info = kubeadm_api::version::minor_info(30).unwrap();
+    // This test needs an etcd upgrade: the two minors' etcd versions differ.
+    assert_ne!(from_info.etcd, to_info.etcd);
     let minor = plan["availableUpgrades"]
         .as_array()
         .unwrap()
@@ -281,7 +445,40 @@ fn init_plan_diff_apply_rollback_and_node() {
         text.contains(&format!("kubeadm upgrade apply {to}")),
         "{text}"
     );
-    let refused = kubeadm(&root, &["upgrade", "plan", "v1.33.0", "-o", "json"]);
+    assert!(text.contains("RENEWED BY UPGRADE"), "{text}");
+    // This node's certificates: which ones the upgrade renews.
+    let renewed_by_upgrade = |name: &str| {
+        plan["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no certificate {name} in {plan}"))["renewedByUpgrade"]
+            .clone()
+    };
+    for (name, renewed) in [
+        ("ca", false),
+        ("etcd-ca", false),
+        ("super-admin.conf", false),
+        ("apiserver", true),
+        ("etcd-server", true),
+        ("etcd-healthcheck-client", true),
+        ("apiserver-etcd-client", true),
+        ("controller-manager.conf", true),
+        ("scheduler.conf", true),
+        ("admin.conf", true),
+    ] {
+        assert_eq!(renewed_by_upgrade(name), renewed, "{name}");
+    }
+    assert!(
+        plan["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["expiresSoon"] == false),
+        "{plan}"
+    );
+    let refused = kubeadm(&root, &["upgrade", "plan", "v1.32.0", "-o", "json"]);
     let refused: Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert_eq!(
         refused["availableUpgrades"][0]["allowed"], false,
@@ -326,13 +523,93 @@ fn init_plan_diff_apply_rollback_and_node() {
     assert!(stored("ClusterConfiguration").contains(FROM));
 
     // A bad version is refused before anything happens.
-    let out = kubeadm(&root, &["upgrade", "apply", "v1.33.0", "--yes"]);
+    let out = kubeadm(&root, &["upgrade", "apply", "v1.32.0", "--yes"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only 1 minor version at a time"));
 
-    // Failure injection: the new kube-apiserver never turns healthy.
+    // Failure injection: the new etcd damages its data and never turns healthy. The manifest
+    // goes back byte for byte; the previous etcd cannot start from the damaged data either, so
+    // it is stopped, its data restored from the upgrade's snapshot (etcdutl), and started again.
+    let local = "https://127.0.0.1:2379";
+    let (ok_put, out) = etcdctl(
+        &etcdctl_bin,
+        &pki,
+        local,
+        &["put", "/upgrade-test/before", "v1"],
+    );
+    assert!(ok_put, "{out}");
     let short = dir.path().join("short.yaml");
-    std::fs::write(&short, upgrade_config("4s")).unwrap();
+    std::fs::write(&short, upgrade_config("10s")).unwrap();
+    let old = manifests(&root);
+    *poisoned_etcd.lock().unwrap() = Some(to_info.etcd.to_string());
+    let etcdutl_arg = etcdutl.to_str().unwrap().to_string();
+    let out = kubeadm(
+        &root,
+        &[
+            "upgrade",
+            "apply",
+            &to,
+            "--yes",
+            "--config",
+            short.to_str().unwrap(),
+            "--etcdutl",
+            &etcdutl_arg,
+        ],
+    );
+    *poisoned_etcd.lock().unwrap() = None;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!(
+        "failed etcd upgrade:\n{}\n{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!out.status.success(), "the poisoned etcd upgrade succeeded");
+    for part in [
+        "upgrading etcd failed",
+        "kubeadm-backup-manifests-",
+        "restored from the snapshot",
+        "kubeadm-backup-etcd-",
+        "etcd-snapshot-",
+        "the data directory as it was is kept in /var/lib/etcd.before-restore-",
+    ] {
+        assert!(stderr.contains(part), "{part:?} missing in: {stderr}");
+    }
+    assert_eq!(
+        manifests(&root),
+        old,
+        "manifests not restored byte for byte after the etcd failure"
+    );
+    let etcd_snapshot = |dir: &Path| -> PathBuf {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "db"))
+            .unwrap_or_else(|| panic!("no snapshot in {}", dir.display()))
+    };
+    let failed_etcd_backup = backups(&root, "kubeadm-backup-etcd-").pop().unwrap();
+    assert_eq!(mode(&failed_etcd_backup), 0o700);
+    assert!(etcd_snapshot(&failed_etcd_backup).is_file());
+    assert!(
+        std::fs::read_dir(root.join("var/lib"))
+            .unwrap()
+            .flatten()
+            .any(|e| e
+                .file_name()
+                .to_string_lossy()
+                .starts_with("etcd.before-restore-")),
+        "the damaged data directory was not kept"
+    );
+    // The previous etcd serves the restored data.
+    wait("the restored etcd to serve the key written before", &|| {
+        etcd_get(&etcdctl_bin, &pki, local, "/upgrade-test/before").as_deref() == Some("v1")
+    });
+    assert!(
+        stored("ClusterConfiguration").contains(FROM),
+        "config uploaded after a failed etcd upgrade"
+    );
+
+    // Failure injection: the new kube-apiserver never turns healthy (etcd's upgrade went
+    // through first, and is rolled back too: the previous etcd comes back with its data).
     let old = manifests(&root);
     let old_api_hash = mirror_hash("kube-apiserver").unwrap();
     *poisoned.lock().unwrap() = Some(to.clone());
@@ -359,6 +636,10 @@ fn init_plan_diff_apply_rollback_and_node() {
     );
     assert!(stderr.contains("kubeadm-backup-manifests-"), "{stderr}");
     assert!(stderr.contains("did not become healthy"), "{stderr}");
+    assert!(
+        stderr.contains("the previous etcd serves again with its own data"),
+        "{stderr}"
+    );
     assert_eq!(
         manifests(&root),
         old,
@@ -391,8 +672,19 @@ fn init_plan_diff_apply_rollback_and_node() {
         "config uploaded after a failed control plane"
     );
 
-    // The real upgrade.
+    // The real upgrade; a key written just before must be in its snapshot.
     *poisoned.lock().unwrap() = None;
+    wait("etcd serving after the rollback", &|| {
+        etcd_get(&etcdctl_bin, &pki, local, "/upgrade-test/before").as_deref() == Some("v1")
+    });
+    let (ok_put, out) = etcdctl(
+        &etcdctl_bin,
+        &pki,
+        local,
+        &["put", "/upgrade-test/apply", "v2"],
+    );
+    assert!(ok_put, "{out}");
+    let certs_before = certificate_files(&root);
     let long = dir.path().join("long.yaml");
     std::fs::write(&long, upgrade_config("60s")).unwrap();
     let out = ok(
@@ -408,6 +700,8 @@ fn init_plan_diff_apply_rollback_and_node() {
     );
     eprintln!("apply:\n{out}");
     for line in [
+        "[upgrade/etcd] Saved a snapshot of etcd to",
+        "[upgrade/staticpods] Component \"etcd\" upgraded successfully!",
         "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
         "[upgrade/staticpods] Component \"kube-controller-manager\" upgraded successfully!",
         "[upgrade/staticpods] Component \"kube-scheduler\" upgraded successfully!",
@@ -434,14 +728,27 @@ fn init_plan_diff_apply_rollback_and_node() {
         );
     }
     assert_eq!(image_tag(&new["etcd"]), to_info.etcd);
+    assert_eq!(
+        etcd_get(&etcdctl_bin, &pki, local, "/upgrade-test/apply").as_deref(),
+        Some("v2"),
+        "the upgraded etcd lost data"
+    );
+    let etcd_backup = backups(&root, "kubeadm-backup-etcd-").pop().unwrap();
+    assert_ne!(etcd_backup, failed_etcd_backup);
+    check_snapshot_restores(
+        &etcdutl,
+        &etcd,
+        &etcdctl_bin,
+        &etcd_snapshot(&etcd_backup),
+        &[
+            ("/upgrade-test/before", "v1"),
+            ("/upgrade-test/apply", "v2"),
+        ],
+    );
     assert_eq!(server.state().git_version, to);
     let backup = backups(&root, "kubeadm-backup-manifests-").pop().unwrap();
     assert_ne!(backup, failed_backup);
-    for c in [
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-    ] {
+    for c in MANIFESTS {
         assert_eq!(
             std::fs::read(backup.join(format!("{c}.yaml"))).unwrap(),
             old[c]
@@ -477,9 +784,49 @@ fn init_plan_diff_apply_rollback_and_node() {
             .is_some()
     );
 
-    // Again: converges, nothing swapped.
+    // --certificate-renewal: each swapped component's certificates and admin.conf renewed, the
+    // CAs and super-admin.conf kept.
+    let certs_after = certificate_files(&root);
+    for f in [
+        "pki/apiserver.crt",
+        "pki/apiserver-kubelet-client.crt",
+        "pki/front-proxy-client.crt",
+        "pki/apiserver-etcd-client.crt",
+        "pki/etcd/server.crt",
+        "pki/etcd/peer.crt",
+        "pki/etcd/healthcheck-client.crt",
+        "controller-manager.conf",
+        "scheduler.conf",
+        "admin.conf",
+    ] {
+        assert_ne!(certs_before[f], certs_after[f], "{f} was not renewed");
+    }
+    for f in [
+        "pki/ca.crt",
+        "pki/etcd/ca.crt",
+        "pki/front-proxy-ca.crt",
+        "super-admin.conf",
+    ] {
+        assert_eq!(certs_before[f], certs_after[f], "{f} changed");
+    }
+
+    // Again: converges, nothing swapped; --certificate-renewal=false renews nothing.
     let after = manifests(&root);
-    let again = ok(&kubelet, &["upgrade", "apply", &to, "--yes"]);
+    let again = ok(
+        &kubelet,
+        &[
+            "upgrade",
+            "apply",
+            &to,
+            "--yes",
+            "--certificate-renewal=false",
+        ],
+    );
+    assert_eq!(
+        certificate_files(&root),
+        certs_after,
+        "certificates renewed with --certificate-renewal=false"
+    );
     assert!(
         again.contains("Current and new manifests of kube-apiserver are equal, skipping upgrade"),
         "{again}"

@@ -55,7 +55,8 @@ struct Row {
     external: bool,
 }
 
-fn residual(secs: i64) -> String {
+/// Time left as check-expiration prints it (`364d`, `5h`, `<invalid>` when past).
+pub(crate) fn residual(secs: i64) -> String {
     if secs < 0 {
         return "<invalid>".into();
     }
@@ -73,7 +74,8 @@ fn residual(secs: i64) -> String {
     }
 }
 
-fn expires(ts: i64) -> String {
+/// An expiry time as check-expiration prints it (`Jan 02, 2027 03:04 UTC`).
+pub(crate) fn expires(ts: i64) -> String {
     let Ok(t) = OffsetDateTime::from_unix_timestamp(ts) else {
         return "?".into();
     };
@@ -91,7 +93,7 @@ fn expires(ts: i64) -> String {
 }
 
 /// `2026-01-02T03:04:05Z` (empty for a time out of range).
-fn rfc3339(ts: i64) -> String {
+pub(crate) fn rfc3339(ts: i64) -> String {
     OffsetDateTime::from_unix_timestamp(ts)
         .ok()
         .and_then(|t| {

@@ -19,7 +19,7 @@ pub const RENEW_UNIT: &str = "kubeadm-certs-renew";
 
 /// The static Pods reading a certificate or kubeconfig, which must restart to use a renewed
 /// one (admin.conf and super-admin.conf serve people, the healthcheck client only probes).
-fn users(name: &str) -> &'static [&'static str] {
+pub(crate) fn users(name: &str) -> &'static [&'static str] {
     match name {
         "apiserver"
         | "apiserver-kubelet-client"

@@ -74,6 +74,8 @@ struct KubeletState {
     started: BTreeMap<String, String>,
     /// Mirror Pods created, by manifest, with their hash.
     mirrored: BTreeMap<String, String>,
+    /// The component (Pod name) of each manifest seen.
+    components: BTreeMap<String, String>,
 }
 
 impl TestKubelet {
@@ -239,6 +241,37 @@ async fn tick(
         .flatten()
         .collect();
     entries.sort_by_key(|e| e.file_name());
+    // A manifest moved out of the folder: its static Pod stops and its mirror Pod goes, as the
+    // kubelet does (how `kubeadm etcd snapshot restore` and the upgrade's etcd restore stop etcd).
+    let present: Vec<String> = entries
+        .iter()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let gone: Vec<String> = state
+        .components
+        .keys()
+        .filter(|n| !present.contains(n))
+        .cloned()
+        .collect();
+    for name in gone {
+        let component = state.components.remove(&name).unwrap_or_default();
+        if let Some(mut old) = children.lock().unwrap().remove(&component) {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        state.started.remove(&name);
+        if state.mirrored.remove(&name).is_some()
+            && let Some(client) = &state.client
+        {
+            let api: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
+            let _ = api
+                .delete(
+                    &format!("{component}-{}", spec.node),
+                    &DeleteParams::default(),
+                )
+                .await;
+        }
+    }
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         if !name.ends_with(".yaml") {
@@ -257,6 +290,7 @@ async fn tick(
             .as_str()
             .unwrap_or_default()
             .to_string();
+        state.components.insert(name.clone(), component.clone());
         if state.started.get(&name) != Some(&hash) {
             if let Some(mut old) = children.lock().unwrap().remove(&component) {
                 let _ = old.kill();

@@ -193,20 +193,22 @@ fn duration_flag(flag: &str, value: &str) -> Result<Duration> {
 }
 
 /// A connected client and what it connects with, for messages.
-struct Connected {
-    client: EtcdClient,
-    about: Described,
+pub(crate) struct Connected {
+    /// The client.
+    pub(crate) client: EtcdClient,
+    /// Its endpoints and certificate.
+    pub(crate) about: Described,
 }
 
 /// The endpoints and certificate of a connection, for messages.
-struct Described {
+pub(crate) struct Described {
     endpoints: Vec<String>,
     cert: PathBuf,
 }
 
 impl Described {
     /// Adds which endpoints and certificate were used to an etcd error.
-    fn err(&self, e: impl std::fmt::Display) -> Error {
+    pub(crate) fn err(&self, e: impl std::fmt::Display) -> Error {
         Error::with_hint(
             format!(
                 "etcd at {} (client certificate {}): {e}",
@@ -238,8 +240,18 @@ fn endpoints(fx: &dyn Effects, flag: &[String]) -> Vec<String> {
 /// server's etcd client certificate), as upstream's etcd client does.
 fn connect(fx: &dyn Effects, c: &Connection) -> Result<Connected> {
     let timeout = duration_flag("etcd-timeout", &c.etcd_timeout)?;
-    let endpoints = endpoints(fx, &c.endpoints);
-    let dir = &c.cert_dir;
+    connect_to(fx, endpoints(fx, &c.endpoints), &c.cert_dir, timeout)
+}
+
+/// Connects to `endpoints` with the etcd CA and a client certificate of `dir` (the node's
+/// healthcheck-client certificate, else the API server's etcd client certificate); `timeout`
+/// bounds each call.
+pub(crate) fn connect_to(
+    fx: &dyn Effects,
+    endpoints: Vec<String>,
+    dir: &Path,
+    timeout: Duration,
+) -> Result<Connected> {
     let ca_path = dir.join("etcd/ca.crt");
     let ca = fx.read(&ca_path)?.ok_or_else(|| {
         Error::with_hint(

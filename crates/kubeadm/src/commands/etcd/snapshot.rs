@@ -221,7 +221,7 @@ pub fn restore(root: &Path, args: RestoreArgs) -> Result<()> {
         verified: status,
         manifest_path: manifest.clone(),
         manifest: text,
-        manifest_out: out.clone(),
+        manifest_out: Some(out.clone()),
         etcdutl: args.etcdutl.clone(),
         now,
     };

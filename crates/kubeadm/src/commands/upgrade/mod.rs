@@ -12,7 +12,9 @@ use kubeadm_api::upgrade::Unstable;
 use kubeadm_api::v1beta4::UpgradeConfiguration;
 
 use super::read_config;
-use crate::cli::{UpgradeApplyArgs, UpgradeCommand, UpgradeCommonArgs, UpgradeNodeArgs};
+use crate::cli::{
+    UpgradeApplyArgs, UpgradeChangeArgs, UpgradeCommand, UpgradeCommonArgs, UpgradeNodeArgs,
+};
 use crate::error::{Error, Result};
 use crate::phases::upgrade::{self, Mode, UpgradeContext, UpgradeOptions};
 
@@ -68,6 +70,15 @@ fn manifests_timeout(cfg: &UpgradeConfiguration) -> Duration {
         .and_then(|t| t.upgrade_manifests)
         .map(|d| d.to_std())
         .unwrap_or(UPGRADE_MANIFESTS_DEFAULT)
+}
+
+/// `--etcdutl`, else `etcdutl` on PATH.
+fn etcdutl(change: &UpgradeChangeArgs) -> String {
+    change
+        .etcdutl
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "etcdutl".into())
 }
 
 fn union(a: &[String], b: &[String]) -> Vec<String> {
@@ -153,6 +164,7 @@ pub fn apply(root: &Path, args: &UpgradeApplyArgs, phase: Option<&str>) -> Resul
             .or_else(|| a.patches.as_ref().map(|p| p.directory.clone())),
         kubeconfig: args.common.kubeconfig.clone(),
         upgrade_manifests_timeout: manifests_timeout(&cfg),
+        etcdutl: etcdutl(&args.change),
     };
     let skips = if args.change.skip_phases.is_empty() {
         a.skip_phases.clone()
@@ -196,6 +208,7 @@ pub fn node(root: &Path, args: &UpgradeNodeArgs, phase: Option<&str>) -> Result<
             .or_else(|| n.patches.as_ref().map(|p| p.directory.clone())),
         kubeconfig,
         upgrade_manifests_timeout: manifests_timeout(&cfg),
+        etcdutl: etcdutl(&args.change),
     };
     let skips = if args.change.skip_phases.is_empty() {
         n.skip_phases.clone()
@@ -229,6 +242,7 @@ pub fn read_only_context(
         patches: None,
         kubeconfig: common.kubeconfig.clone(),
         upgrade_manifests_timeout: UPGRADE_MANIFESTS_DEFAULT,
+        etcdutl: "etcdutl".into(),
     };
     UpgradeContext::new(opts, std::sync::Arc::from(fx))
 }

@@ -1,7 +1,9 @@
 //! `kubeadm upgrade plan [version]`: the cluster's versions (API server, control-plane static
 //! Pods, kubelets, etcd, CoreDNS, kube-proxy), the upgrades the offline version table and the
-//! version policy allow, and the config API change — as text, or upstream's
-//! `output.kubeadm.k8s.io/v1alpha3` UpgradePlan in JSON or YAML.
+//! version policy allow, the config API change, and this node's certificates (which ones
+//! `upgrade apply` renews, and those expiring soon that it does not) — as text, or upstream's
+//! `output.kubeadm.k8s.io/v1alpha3` UpgradePlan in JSON or YAML (the certificates as an
+//! added `certificates` list).
 
 use std::path::Path;
 
@@ -22,6 +24,53 @@ struct Row {
     node: String,
     current: String,
     target: String,
+}
+
+/// Certificates expiring within this window that the upgrade does not renew are warned about.
+const SOON: i64 = 30 * 86400;
+
+/// One certificate (or kubeconfig's client certificate) of this node.
+struct CertRow {
+    name: String,
+    /// Unix seconds.
+    not_after: i64,
+    /// `upgrade apply --certificate-renewal` renews it.
+    renewed: bool,
+}
+
+/// This node's certificates that exist: the CAs, the leaf certificates and the kubeconfigs'
+/// client certificates, in `certs check-expiration`'s names.
+fn certificates(
+    fx: &dyn kubeadm_effects::Effects,
+    cluster: &kubeadm_api::v1beta4::ClusterConfiguration,
+) -> Result<Vec<CertRow>> {
+    let local = cluster.etcd.external.is_none();
+    let renewed: Vec<String> = [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ]
+    .iter()
+    .flat_map(|c| crate::phases::upgrade::certs::names_for(c, local))
+    .chain(["admin.conf".to_string()])
+    .collect();
+    let cas = kubeadm_pki::table::CERTS
+        .iter()
+        .filter(|c| c.is_ca())
+        .map(|c| c.name.to_string());
+    let kdir = Path::new(crate::phases::init::kubeconfig::KUBECONFIG_DIR);
+    let mut rows = Vec::new();
+    for name in cas.chain(crate::commands::certs::renewable_names()) {
+        if let Some(not_after) = crate::commands::certs::not_after(fx, cluster, kdir, &name)? {
+            rows.push(CertRow {
+                renewed: renewed.contains(&name),
+                name,
+                not_after,
+            });
+        }
+    }
+    Ok(rows)
 }
 
 /// Image tag of a container image reference (`registry/x:tag` → `tag`).
@@ -135,6 +184,7 @@ pub fn run(root: &Path, args: &UpgradePlanArgs) -> Result<()> {
             .and_then(|s| s.template.spec.as_ref()),
     );
     let local_etcd = cluster_cfg.etcd.local.is_some();
+    let certs = certificates(ctx.fx.as_ref(), &cluster_cfg)?;
 
     let mut upgrades = Vec::new();
     for t in upgrade::targets(&cluster, wanted.as_ref()) {
@@ -201,9 +251,13 @@ pub fn run(root: &Path, args: &UpgradePlanArgs) -> Result<()> {
     .unwrap_or(kubeadm_api::v1beta4::API_VERSION);
 
     match args.output {
-        ListFormat::Text => print_text(&cluster, &upgrades, &stored_api, preferred_api),
+        ListFormat::Text => {
+            print_text(&cluster, &upgrades, &stored_api, preferred_api);
+            print_certificates(&certs);
+        }
         ListFormat::Json | ListFormat::Yaml => {
-            let doc = structured(&upgrades, &stored_api, preferred_api);
+            let mut doc = structured(&upgrades, &stored_api, preferred_api);
+            doc["certificates"] = certificates_json(&certs);
             let out = if args.output == ListFormat::Json {
                 serde_json::to_string_pretty(&doc).map_err(|e| Error::msg(e.to_string()))? + "\n"
             } else {
@@ -253,6 +307,63 @@ fn structured(upgrades: &[Upgrade], stored_api: &str, preferred_api: &str) -> Va
             "manualUpgradeRequired": false,
         }],
     })
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn certificates_json(rows: &[CertRow]) -> Value {
+    let now = now();
+    rows.iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "expirationDate": crate::commands::certs::rfc3339(r.not_after),
+                "residualTime": crate::commands::certs::residual(r.not_after - now),
+                "renewedByUpgrade": r.renewed,
+                "expiresSoon": r.not_after - now < SOON,
+            })
+        })
+        .collect()
+}
+
+fn print_certificates(rows: &[CertRow]) {
+    use crate::commands::certs::{expires, residual};
+    let now = now();
+    println!();
+    println!(
+        "Certificates of this node (`kubeadm upgrade apply` renews those marked yes, unless --certificate-renewal=false):"
+    );
+    println!();
+    println!(
+        "{:<26} {:<24} {:<15} RENEWED BY UPGRADE",
+        "CERTIFICATE", "EXPIRES", "RESIDUAL TIME"
+    );
+    for r in rows {
+        println!(
+            "{:<26} {:<24} {:<15} {}",
+            r.name,
+            expires(r.not_after),
+            residual(r.not_after - now),
+            if r.renewed { "yes" } else { "no" }
+        );
+    }
+    for r in rows
+        .iter()
+        .filter(|r| !r.renewed && r.not_after - now < SOON)
+    {
+        println!(
+            "[upgrade/certificates] WARNING: {} expires in {} and the upgrade does not renew it: {}",
+            r.name,
+            residual(r.not_after - now),
+            if kubeadm_pki::table::find(&r.name).is_some_and(|c| c.is_ca()) {
+                "a CA is replaced by hand (see \"Certificate Management with kubeadm\", manual CA rotation)"
+            } else {
+                "renew it with `kubeadm certs renew`"
+            }
+        );
+    }
 }
 
 fn table(rows: &[&Row]) {

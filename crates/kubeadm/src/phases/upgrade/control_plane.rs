@@ -8,7 +8,9 @@
 //! one; wait, within `timeouts.upgradeManifests`, for the kubelet to restart the static Pod
 //! (its mirror Pod's `kubernetes.io/config.hash` changes) and for the component's own health
 //! endpoint; on any failure write back, byte for byte, every manifest swapped so far, and
-//! fail naming the component and the backup folder.
+//! fail naming the component and the backup folder. Before etcd's manifest changes, etcd is
+//! saved as a snapshot (`etcd_backup`); when the previous etcd does not come back after a
+//! rollback, its data is restored from it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,7 +21,8 @@ use kube::api::Api;
 use kubeadm_effects::Content;
 use kubeadm_render::staticpod::{self, MANIFESTS_DIR};
 
-use super::{UpgradeContext, cluster, leaf};
+use super::etcd_backup::{self, EtcdBackup};
+use super::{UpgradeContext, certs, cluster, leaf};
 use crate::error::{Error, Result};
 use crate::phases::init::{control_plane, etcd};
 use crate::waiter::{self, go_duration};
@@ -100,15 +103,10 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
         "[upgrade/control-plane] Upgrading your static Pod-hosted control plane to version \"{version}\"..."
     );
     let rendered = render_all(ctx)?;
-    if ctx.opts.certificate_renewal {
-        // Not done yet: say so rather than leave the operator believing it was.
-        println!(
-            "[upgrade/staticpods] WARNING: certificates are not renewed during the upgrade by this kubeadm yet; check them with `kubeadm certs check-expiration` and renew with `kubeadm certs renew all`"
-        );
-    }
     let timeout = ctx.opts.upgrade_manifests_timeout;
     let node = ctx.view()?.node_name.clone();
     let mut swapped: Vec<Swapped> = Vec::new();
+    let mut etcd_saved: Option<EtcdBackup> = None;
     for (component, new) in rendered {
         let path = staticpod::manifest_path(component);
         let path = Path::new(&path);
@@ -124,6 +122,10 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
             );
             continue;
         }
+        if component == "etcd" {
+            // Health, membership and a snapshot first: an unhealthy etcd stops here, unchanged.
+            etcd_saved = Some(etcd_backup::save(ctx, &String::from_utf8_lossy(&old))?);
+        }
         let backup = match &ctx.backup_dir {
             Some(d) => d.clone(),
             None => {
@@ -132,12 +134,31 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
                 d
             }
         };
+        if ctx.opts.certificate_renewal
+            && let Err(e) = certs::renew_for(ctx, component)
+        {
+            let detail = format!("renewing its certificates failed: {e}");
+            return Err(if swapped.is_empty() {
+                Error::with_hint(
+                    format!("upgrading {component} failed: {detail}; no manifest was changed"),
+                    e.hint().unwrap_or_else(|| {
+                        "check the CA files with `kubeadm certs check-expiration`".into()
+                    }),
+                )
+            } else {
+                roll_back(
+                    ctx,
+                    &swapped,
+                    &backup,
+                    component,
+                    &detail,
+                    etcd_saved.as_ref(),
+                )
+            });
+        }
         let backup_file = backup.join(format!("{component}.yaml"));
         ctx.fx
             .write_file(&backup_file, Content::Plain(old.clone()), MANIFEST_MODE)?;
-        if component == "etcd" {
-            backup_etcd(ctx)?;
-        }
         let before = if ctx.opts.dry_run {
             None
         } else {
@@ -163,9 +184,19 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
         );
         if let Err(detail) = wait_restarted(ctx, component, &node, before.as_deref(), &new, timeout)
         {
-            return Err(roll_back(ctx, &swapped, &backup, component, &detail));
+            return Err(roll_back(
+                ctx,
+                &swapped,
+                &backup,
+                component,
+                &detail,
+                etcd_saved.as_ref(),
+            ));
         }
         println!("[upgrade/staticpods] Component {component:?} upgraded successfully!");
+    }
+    if ctx.opts.certificate_renewal {
+        certs::renew_admin(ctx)?;
     }
     ctx.fx.sync()?;
     match &ctx.backup_dir {
@@ -178,13 +209,16 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
     Ok(())
 }
 
-/// Writes every swapped manifest back (newest first) and builds the error to report.
+/// Writes every swapped manifest back (newest first); when etcd's was among them, waits for
+/// the previous etcd and restores its data from the snapshot if it does not come back. Builds
+/// the error to report.
 fn roll_back(
     ctx: &UpgradeContext,
     swapped: &[Swapped],
     backup: &Path,
     failed: &str,
     detail: &str,
+    etcd_saved: Option<&EtcdBackup>,
 ) -> Error {
     let mut restored = Vec::new();
     let mut not_restored = Vec::new();
@@ -215,6 +249,19 @@ fn roll_back(
             "; COULD NOT restore [{}]: copy them back from that folder by hand",
             not_restored.join(", ")
         ));
+    }
+    let etcd_old = swapped
+        .iter()
+        .find(|s| s.component == "etcd" && restored.contains(&"etcd"));
+    if let (Some(saved), Some(old)) = (etcd_saved, etcd_old) {
+        let recovery = etcd_backup::recover(
+            ctx,
+            saved,
+            &String::from_utf8_lossy(&old.old),
+            ctx.opts.upgrade_manifests_timeout,
+        );
+        message.push_str("; ");
+        message.push_str(&recovery.describe(saved));
     }
     Error::with_hint(
         message,
@@ -280,7 +327,11 @@ fn wait_restarted(
     );
     let left = deadline.saturating_duration_since(Instant::now());
     if component == "etcd" {
-        return wait_etcd(ctx, new_manifest, left, timeout);
+        let pki = ctx
+            .target()
+            .map(|c| c.cluster.certificates_dir)
+            .map_err(|e| e.to_string())?;
+        return etcd_backup::wait_healthy(ctx, Path::new(&pki), new_manifest, left);
     }
     let advertise = ctx
         .target()
@@ -318,86 +369,4 @@ fn wait_restarted(
                 go_duration(timeout)
             )
         })
-}
-
-/// etcd's health through its client URL (the manifest's advertised one) with the
-/// healthcheck-client certificate, polled until `left` runs out.
-fn wait_etcd(
-    ctx: &mut UpgradeContext,
-    new_manifest: &str,
-    left: Duration,
-    timeout: Duration,
-) -> Result<(), String> {
-    let pod: serde_json::Value = serde_saphyr::from_str(new_manifest).map_err(|e| e.to_string())?;
-    let url = pod["metadata"]["annotations"]
-        [kubeadm_render::etcd::ADVERTISE_CLIENT_URLS_ANNOTATION]
-        .as_str()
-        .unwrap_or("https://127.0.0.1:2379")
-        .to_string();
-    let cfg = ctx.target().map_err(|e| e.to_string())?;
-    let pki = Path::new(&cfg.cluster.certificates_dir);
-    let read = |f: &str| -> Result<Vec<u8>, String> {
-        ctx.fx
-            .read(&pki.join(f))
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{} does not exist", pki.join(f).display()))
-    };
-    let tls = kubeadm_etcd::TlsFiles {
-        ca: read("etcd/ca.crt")?,
-        cert: read("etcd/healthcheck-client.crt")?,
-        key: read("etcd/healthcheck-client.key")?,
-    };
-    let deadline = Instant::now() + left;
-    let mut last = String::from("not asked yet");
-    while Instant::now() < deadline {
-        match kubeadm_etcd::EtcdClient::new(std::slice::from_ref(&url), Some(&tls), POLL * 10)
-            .and_then(|c| c.health())
-        {
-            Ok(()) => return Ok(()),
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(POLL);
-    }
-    Err(format!(
-        "etcd at {url} did not become healthy within {}: {last}",
-        go_duration(timeout)
-    ))
-}
-
-/// Backs up local etcd's data before its manifest changes, into
-/// `/etc/kubernetes/tmp/kubeadm-backup-etcd-<timestamp>/etcd`.
-///
-/// For now this copies the data directory file by file, as upstream does; the consistent
-/// snapshot through etcd's API (issue 16's `kubeadm-etcd` snapshot) replaces the body of this
-/// one function when it lands.
-fn backup_etcd(ctx: &UpgradeContext) -> Result<()> {
-    let Some(data_dir) = ctx
-        .target
-        .as_ref()
-        .and_then(|c| c.local_etcd().map(|l| l.data_dir.clone()))
-    else {
-        return Ok(());
-    };
-    let dir = private_tmp_dir(ctx, &format!("kubeadm-backup-etcd-{}", timestamp()))?;
-    let dest = dir.join("etcd");
-    copy_tree(ctx, Path::new(&data_dir), &dest)?;
-    println!(
-        "[upgrade/etcd] Backed up the etcd data directory {data_dir:?} to {:?}",
-        dest.display()
-    );
-    Ok(())
-}
-
-fn copy_tree(ctx: &UpgradeContext, from: &Path, to: &Path) -> Result<()> {
-    ctx.fx.create_dir_all(to, 0o700)?;
-    for name in ctx.fx.list_dir(from)? {
-        let src = from.join(&name);
-        let dst = to.join(&name);
-        match ctx.fx.read(&src) {
-            Ok(Some(bytes)) => ctx.fx.write_file(&dst, Content::Plain(bytes), 0o600)?,
-            // A directory (or something unreadable as a file): descend.
-            _ => copy_tree(ctx, &src, &dst)?,
-        }
-    }
-    Ok(())
 }

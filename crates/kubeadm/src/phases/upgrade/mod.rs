@@ -9,8 +9,10 @@
 
 pub mod addon;
 pub mod bootstrap_token;
+pub mod certs;
 pub mod cluster;
 pub mod control_plane;
+pub mod etcd_backup;
 pub mod kubelet_config;
 pub mod post_upgrade;
 pub mod preflight;
@@ -68,6 +70,8 @@ pub struct UpgradeOptions {
     pub kubeconfig: String,
     /// `timeouts.upgradeManifests` (default 5m).
     pub upgrade_manifests_timeout: Duration,
+    /// `--etcdutl`: the program that restores etcd's data from the snapshot.
+    pub etcdutl: String,
 }
 
 /// What upgrade phases see.
