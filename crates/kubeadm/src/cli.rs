@@ -315,6 +315,73 @@ pub struct ValidateArgs {
 pub enum ImagesCommand {
     /// Print a list of images kubeadm will use. The configuration file is used in case any images or image repositories are customized.
     List(ImagesListArgs),
+    /// Pull images used by kubeadm (through the container runtime's CRI; parallel unless imagePullSerial, as imagePullPolicy says).
+    Pull(ImagesPullArgs),
+    /// Pull the images kubeadm uses and write them into one OCI archive, for hosts without a registry (beyond upstream; containerd).
+    Export(ImagesExportArgs),
+    /// Check an archive written by `config images export` and load it into the container runtime's k8s.io namespace (beyond upstream; containerd).
+    Import(ImagesImportArgs),
+}
+
+/// The flags choosing the images and the runtime, shared by `config images pull` and `export`.
+#[derive(Debug, Args)]
+pub struct ImagesRuntimeArgs {
+    /// Path to a kubeadm configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Choose a specific Kubernetes version for the control plane.
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Choose a container registry to pull control plane images from.
+    #[arg(long, value_name = "REPO")]
+    pub image_repository: Option<String>,
+    /// A set of key=value pairs that describe feature gates for various features.
+    #[arg(long, value_name = "GATES")]
+    pub feature_gates: Option<String>,
+    /// Path to the CRI socket to connect. If empty kubeadm will try to auto-detect this value; use this option only if you have more than one CRI installed or if you have non-standard CRI socket.
+    #[arg(long, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
+    /// Don't change anything; print what would be pulled (beyond upstream).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Flags of `config images pull`.
+#[derive(Debug, Args)]
+pub struct ImagesPullArgs {
+    /// Images and runtime.
+    #[command(flatten)]
+    pub common: ImagesRuntimeArgs,
+}
+
+/// Flags of `config images export`.
+#[derive(Debug, Args)]
+pub struct ImagesExportArgs {
+    /// Images and runtime.
+    #[command(flatten)]
+    pub common: ImagesRuntimeArgs,
+    /// The archive to write (an OCI image layout in one tar).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// The containerd client used to write the archive.
+    #[arg(long, value_name = "PATH", default_value = "ctr")]
+    pub ctr: String,
+}
+
+/// Flags of `config images import`.
+#[derive(Debug, Args)]
+pub struct ImagesImportArgs {
+    /// The archive written by `kubeadm config images export`.
+    pub bundle: PathBuf,
+    /// Path to the CRI socket to connect. If empty kubeadm will try to auto-detect this value.
+    #[arg(long, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
+    /// The containerd client used to load the archive.
+    #[arg(long, value_name = "PATH", default_value = "ctr")]
+    pub ctr: String,
+    /// Check the archive and print what would be loaded, without loading it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Output formats of listing commands.

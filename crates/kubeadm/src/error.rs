@@ -67,6 +67,12 @@ pub enum Error {
     /// A systemd unit could not be built.
     #[error(transparent)]
     Unit(#[from] kubeadm_render::systemd::UnitError),
+    /// The container runtime refused or could not be reached.
+    #[error(transparent)]
+    Cri(#[from] kubeadm_cri::CriError),
+    /// An image bundle failed its checks.
+    #[error(transparent)]
+    Bundle(#[from] kubeadm_cri::bundle::BundleError),
     /// Anything else, with an optional hint.
     #[error("{message}")]
     Message {
@@ -128,6 +134,10 @@ impl Error {
             Error::Backup(e) => e.hint(),
             Error::Restore(e) => e.hint(),
             Error::Unit(_) => Some("check the flag values used for the unit".into()),
+            Error::Cri(e) => Some(e.hint()),
+            Error::Bundle(_) => Some(
+                "write the archive again with `kubeadm config images export --output FILE` and copy it whole (compare its sha256sum)".into(),
+            ),
         }
     }
 }

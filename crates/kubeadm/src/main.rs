@@ -3,6 +3,7 @@
 mod apiclient;
 mod cli;
 mod commands;
+mod container_runtime;
 mod discovery;
 mod dryrun_client;
 mod error;

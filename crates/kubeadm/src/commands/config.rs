@@ -27,6 +27,9 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> Result<()> {
         ConfigCommand::Migrate(m) => migrate(&m),
         ConfigCommand::Validate(v) => validate_file(root, &v),
         ConfigCommand::Images(ImagesCommand::List(l)) => images_list(&l),
+        ConfigCommand::Images(ImagesCommand::Pull(p)) => super::images::pull(root, &p),
+        ConfigCommand::Images(ImagesCommand::Export(e)) => super::images::export(root, &e),
+        ConfigCommand::Images(ImagesCommand::Import(i)) => super::images::import(root, &i),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod completion;
 pub mod config;
 pub mod etcd;
 pub mod host;
+pub mod images;
 pub mod init;
 pub mod join;
 pub mod kubeconfig;

@@ -1,4 +1,5 @@
-//! `reset phase cleanup-node`: the kubelet stopped, kubeadm's files and directories removed
+//! `reset phase cleanup-node`: the kubelet stopped, every Pod sandbox removed through the CRI,
+//! kubeadm's files and directories removed
 //! (never following links out of the root), optional CNI/iptables/tmp cleanup.
 
 use std::path::{Path, PathBuf};
@@ -68,14 +69,18 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
         }
     }
 
-    // 3. The etcd data directory of a local member, found from its manifest.
+    // 3. Every Pod sandbox through the CRI (their containers go with them), before the files
+    //    they use are deleted; problems are reported and reset goes on, as upstream.
+    remove_pod_sandboxes(fx, &ctx.cfg.cri_socket);
+
+    // 4. The etcd data directory of a local member, found from its manifest.
     let mut dirs: Vec<PathBuf> = Vec::new();
     match etcd_data_dir(fx)? {
         Some(d) => dirs.push(d),
         None => println!("[reset] No etcd config found. Assuming external etcd"),
     }
 
-    // 4. Our directories (emptied, kept) and files.
+    // 5. Our directories (emptied, kept) and files.
     let cert_dir = if ctx.cfg.certificates_dir.is_empty() {
         kubeadm_api::defaults::DEFAULT_CERTIFICATES_DIR
     } else {
@@ -128,7 +133,7 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
         println!("[reset] WARNING: {p}");
     }
 
-    // 5. Network rules: only on request, and only on the live host.
+    // 6. Network rules: only on request, and only on the live host.
     if ctx.opts.cleanup_iptables {
         if live_host(fx) {
             println!("[reset] Flushing iptables and IPVS rules");
@@ -159,6 +164,33 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     }
     ctx.not_cleaned.push("The reset process does not clean your kubeconfig files and you must remove them manually. Please, check the contents of the $HOME/.kube/config file.".into());
     Ok(())
+}
+
+/// Stops and removes every Pod sandbox of the runtime at `endpoint` (upstream
+/// `removeContainers`: `ListPodSandbox`, then `StopPodSandbox` and `RemovePodSandbox` each,
+/// retried); the dry run lists them and says what it would remove.
+fn remove_pod_sandboxes(fx: &dyn Effects, endpoint: &str) {
+    println!("[reset] Removing Kubernetes-managed containers (every Pod sandbox of {endpoint})");
+    let rt = match crate::container_runtime::connect(fx, endpoint) {
+        Ok(rt) => rt,
+        Err(e) => {
+            println!("[reset] WARNING: failed to remove containers: {e}");
+            return;
+        }
+    };
+    match kubeadm_cri::remove_all_pod_sandboxes(rt.as_ref()) {
+        Ok(removed) if !fx.is_dry_run() => {
+            for s in removed {
+                println!("[reset] Removed Pod sandbox {} ({})", s.id, s.pod);
+            }
+        }
+        Ok(_) => {}
+        Err(errors) => {
+            for e in errors {
+                println!("[reset] WARNING: failed to remove containers: {e}");
+            }
+        }
+    }
 }
 
 /// Directories whose contents must never be deleted whatever a manifest or config says.

@@ -1,0 +1,95 @@
+//! The container runtime of a command: the CRI client on the configured socket (resolved under
+//! `--rootfs`), or its dry-run twin, and the image pulls every command shares (`config images
+//! pull|export`, init's and join's preflight, `upgrade apply`).
+
+use std::path::Path;
+
+use kubeadm_api::config::InitConfig;
+use kubeadm_api::images;
+use kubeadm_cri::{CriClient, CriError, DryRun, PullPolicy, Pulled, Runtime};
+use kubeadm_effects::Effects;
+
+use crate::error::{Error, Result};
+
+/// Connects to the runtime at `endpoint`. Under `--dry-run` the twin reads through a client
+/// when the runtime answers and prints the changes; a real run needs the runtime.
+pub fn connect(fx: &dyn Effects, endpoint: &str) -> Result<Box<dyn Runtime>, CriError> {
+    let client = connect_client(fx, endpoint);
+    if fx.is_dry_run() {
+        if let Err(e) = &client {
+            println!(
+                "[dryrun] The container runtime does not answer ({e}); showing the changes without it"
+            );
+        }
+        return Ok(Box::new(DryRun::new(endpoint, client.ok())));
+    }
+    Ok(Box::new(client?))
+}
+
+/// A client on the host path of `endpoint` under the effects root.
+pub fn connect_client(fx: &dyn Effects, endpoint: &str) -> Result<CriClient, CriError> {
+    let path = kubeadm_cri::socket_path(endpoint)?;
+    let real =
+        kubeadm_effects::resolve(fx.root(), Path::new(path)).map_err(|e| CriError::Connect {
+            endpoint: endpoint.to_string(),
+            message: e.to_string(),
+        })?;
+    CriClient::connect(endpoint, &real)
+}
+
+/// Every image the configuration needs (`config images list`'s list).
+pub fn images_of(cfg: &InitConfig) -> Vec<String> {
+    images::all_images(&cfg.cluster, &cfg.version, cfg.info())
+}
+
+/// The pull policy of a configuration's `nodeRegistration.imagePullPolicy` (validated on load).
+pub fn policy(value: &str) -> Result<PullPolicy> {
+    PullPolicy::parse(value).ok_or_else(|| {
+        Error::with_hint(
+            format!("unsupported imagePullPolicy {value:?}"),
+            "use Always, IfNotPresent or Never in nodeRegistration.imagePullPolicy",
+        )
+    })
+}
+
+/// Ensures `images` are present as `policy` says, printing one line per image under `prefix`
+/// (`config/images`, `preflight`); every image is tried, the failures are reported together.
+pub fn ensure(
+    rt: &dyn Runtime,
+    images: &[String],
+    policy: PullPolicy,
+    serial: bool,
+    dry_run: bool,
+    prefix: &str,
+) -> Result<usize> {
+    let results = kubeadm_cri::ensure_images(rt, images, policy, serial);
+    let mut failed = Vec::new();
+    let mut pulled = 0;
+    for (image, r) in results {
+        match r {
+            Ok(Pulled::Pulled) => {
+                pulled += 1;
+                if !dry_run {
+                    println!("[{prefix}] Pulled {image}");
+                }
+            }
+            Ok(Pulled::Present) => println!("[{prefix}] Image is present: {image}"),
+            Err(e) => failed.push(e),
+        }
+    }
+    match failed.len() {
+        0 => Ok(pulled),
+        1 => Err(failed.remove(0).into()),
+        n => Err(Error::with_hint(
+            format!(
+                "{n} images could not be pulled:\n{}",
+                failed
+                    .iter()
+                    .map(|e| format!("  - {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            failed[0].hint(),
+        )),
+    }
+}
