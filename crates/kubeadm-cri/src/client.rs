@@ -30,6 +30,15 @@ impl CriClient {
     /// asks the runtime's version: something that does not answer the CRI v1 `Version` call is
     /// refused here, with what it answered.
     pub fn connect(endpoint: &str, socket: &Path) -> Result<CriClient, CriError> {
+        Self::connect_timeout(endpoint, socket, DEFAULT_TIMEOUT)
+    }
+
+    /// [`CriClient::connect`] with `timeout` for the connection and every call but pulls.
+    pub fn connect_timeout(
+        endpoint: &str,
+        socket: &Path,
+        timeout: Duration,
+    ) -> Result<CriClient, CriError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -50,11 +59,11 @@ impl CriClient {
                         connect_error(format!("no connection within {DEFAULT_TIMEOUT:?}"))
                     })?
                     .map_err(|e| connect_error(e.to_string()))?;
-            tokio::time::timeout(DEFAULT_TIMEOUT, Channel::handshake(stream, "localhost"))
+            tokio::time::timeout(timeout, Channel::handshake(stream, "localhost"))
                 .await
                 .map_err(|_| CriError::NotCri {
                     endpoint: endpoint.to_string(),
-                    message: format!("no HTTP/2 handshake within {DEFAULT_TIMEOUT:?}"),
+                    message: format!("no HTTP/2 handshake within {timeout:?}"),
                 })?
                 .map_err(|e| CriError::NotCri {
                     endpoint: endpoint.to_string(),
@@ -65,7 +74,7 @@ impl CriClient {
             runtime,
             channel,
             endpoint: endpoint.to_string(),
-            timeout: DEFAULT_TIMEOUT,
+            timeout,
             version: VersionResponse::default(),
         };
         let version: VersionResponse = client

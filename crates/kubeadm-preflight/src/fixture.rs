@@ -27,7 +27,8 @@ pub struct HostFixture {
     silent: Option<UnixListener>,
 }
 
-/// A CRI server answering the `RuntimeService/Version` call, on a thread, until dropped.
+/// A CRI server answering `RuntimeService/Version` and `Status` as a ready runtime, on a
+/// thread, until dropped.
 struct FakeCri {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -38,17 +39,33 @@ impl FakeCri {
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let mut response = Vec::new();
+        // RuntimeService/Version (its request sets field 1, the API version) and Status
+        // (empty or `verbose`): the answers of a ready runtime.
+        let mut version = Vec::new();
         for (field, value) in [(1, "0.1.0"), (2, "fake-cri"), (3, "1.0.0"), (4, "v1")] {
-            grpc::proto_bytes(&mut response, field, value.as_bytes());
+            grpc::proto_bytes(&mut version, field, value.as_bytes());
         }
+        let mut condition = Vec::new();
+        grpc::proto_bytes(&mut condition, 1, b"RuntimeReady");
+        condition.extend_from_slice(&[0x10, 0x01]); // status: true
+        let mut runtime_status = Vec::new();
+        grpc::proto_bytes(&mut runtime_status, 1, &condition);
+        let mut status = Vec::new();
+        grpc::proto_bytes(&mut status, 1, &runtime_status);
         let thread = std::thread::spawn(move || {
+            let answer = |request: &[u8]| {
+                if request.first() == Some(&0x0a) {
+                    version.clone()
+                } else {
+                    status.clone()
+                }
+            };
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((mut conn, _)) => {
                         let _ = conn.set_nonblocking(false);
                         let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                        let _ = grpc::serve_unary(&mut conn, &response);
+                        let _ = grpc::serve(&mut conn, &answer);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -173,7 +190,7 @@ impl HostFixture {
         UnixListener::bind(&p)
     }
 
-    /// Serves the CRI Version call on the CRI socket (replacing a stale one).
+    /// Serves the CRI Version and Status calls on the CRI socket (replacing a stale one).
     pub fn listen_cri(&mut self) -> io::Result<()> {
         let l = self.bind_cri()?;
         self.cri = Some(FakeCri::start(l)?);

@@ -1,10 +1,11 @@
-//! Just enough HTTP/2 + gRPC to make one unary call with a small request, over any byte stream
-//! (the CRI's unix socket): the CRI `RuntimeService/Version` call of the `CRI` check.
+//! Just enough HTTP/2 + gRPC to serve unary calls with small answers over a byte stream: the
+//! fake CRI runtime of the test fixtures ([`crate::fixture`]). kubeadm's own client is
+//! `kubeadm-cri` on hyper's HTTP/2; this server is written against the frames so that the
+//! fixture needs no async runtime.
 //!
-//! The request headers are sent as HPACK literals (no Huffman, no table), which every HPACK
-//! decoder accepts. The response headers are not decoded: a call succeeded when the stream
-//! carries a gRPC message (a DATA frame) before it ends; a gRPC error is a trailers-only
-//! response without one. Also serves as the tiny CRI server of the test fixtures.
+//! Answers' headers are sent as HPACK literals (no Huffman, no table), which every HPACK decoder
+//! accepts; request headers are not decoded (the fixture tells calls apart by their request
+//! message).
 
 use std::io::{Read, Write};
 
@@ -122,6 +123,7 @@ fn proto_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+#[cfg(test)]
 fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
@@ -135,6 +137,7 @@ fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+#[cfg(test)]
 /// The length-delimited fields of a protobuf message as `(field number, bytes)`; other wire
 /// types are skipped. `None` when the message is malformed.
 pub fn proto_fields(buf: &[u8]) -> Option<Vec<(u32, Vec<u8>)>> {
@@ -171,74 +174,12 @@ fn strip_padding(flags: u8, payload: &[u8]) -> &[u8] {
     }
 }
 
-/// Makes one unary gRPC call on a fresh connection: `path` is `/package.Service/Method`,
-/// `request` the serialized request message. Returns the serialized response message.
-pub fn unary_call<S: Read + Write>(
+/// Serves unary calls on `stream` until the client closes it: each request stream's message
+/// goes to `answer`, whose bytes are sent back as the gRPC answer with `grpc-status: 0`.
+pub fn serve<S: Read + Write>(
     stream: &mut S,
-    authority: &str,
-    path: &str,
-    request: &[u8],
-) -> Result<Vec<u8>, String> {
-    let io = |e: std::io::Error| e.to_string();
-    stream.write_all(PREFACE).map_err(io)?;
-    write_frame(stream, SETTINGS, 0, 0, &[]).map_err(io)?;
-    let mut block = Vec::new();
-    for (n, v) in [
-        (":method", "POST"),
-        (":scheme", "http"),
-        (":path", path),
-        (":authority", authority),
-        ("content-type", "application/grpc"),
-        ("te", "trailers"),
-    ] {
-        hpack_literal(&mut block, n, v);
-    }
-    write_frame(stream, HEADERS, END_HEADERS, 1, &block).map_err(io)?;
-    write_frame(stream, DATA, END_STREAM, 1, &grpc_message(request)).map_err(io)?;
-    stream.flush().map_err(io)?;
-    let mut body = Vec::new();
-    loop {
-        let f = read_frame(stream).map_err(io)?;
-        match f.kind {
-            SETTINGS if f.flags & ACK == 0 => {
-                // Best effort: a server that already sent everything may have closed.
-                let _ = write_frame(stream, SETTINGS, ACK, 0, &[]);
-            }
-            PING if f.flags & ACK == 0 => {
-                let _ = write_frame(stream, PING, ACK, 0, &f.payload);
-            }
-            GOAWAY => return Err("the server closed the connection (GOAWAY)".into()),
-            RST_STREAM if f.stream == 1 => {
-                return Err("the server reset the call (RST_STREAM)".into());
-            }
-            DATA if f.stream == 1 => {
-                body.extend_from_slice(strip_padding(f.flags, &f.payload));
-                if f.flags & END_STREAM != 0 {
-                    break;
-                }
-            }
-            HEADERS if f.stream == 1 && f.flags & END_STREAM != 0 => break,
-            _ => {}
-        }
-    }
-    if body.len() < 5 {
-        return Err(
-            "no response message (the call failed; the server may not implement it)".into(),
-        );
-    }
-    if body[0] != 0 {
-        return Err("compressed gRPC responses are not supported".into());
-    }
-    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
-    body.get(5..5 + len)
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| "truncated gRPC response".to_string())
-}
-
-/// Serves one unary call on `stream` with `response` (a serialized message), for test
-/// fixtures: reads the request until its stream ends, answers headers, the message and
-/// `grpc-status: 0` trailers. Returns the request's `:path`-less body (the raw DATA bytes).
-pub fn serve_unary<S: Read + Write>(stream: &mut S, response: &[u8]) -> std::io::Result<Vec<u8>> {
+    answer: &dyn Fn(&[u8]) -> Vec<u8>,
+) -> std::io::Result<()> {
     let mut preface = [0u8; 24];
     stream.read_exact(&mut preface)?;
     if preface != PREFACE {
@@ -248,33 +189,47 @@ pub fn serve_unary<S: Read + Write>(stream: &mut S, response: &[u8]) -> std::io:
         ));
     }
     write_frame(stream, SETTINGS, 0, 0, &[])?;
-    let mut request = Vec::new();
-    loop {
-        let f = read_frame(stream)?;
-        let ended = f.stream == 1 && f.flags & END_STREAM != 0;
-        if f.kind == DATA && f.stream == 1 {
-            request.extend_from_slice(strip_padding(f.flags, &f.payload));
-        }
-        if f.kind == SETTINGS && f.flags & ACK == 0 {
-            write_frame(stream, SETTINGS, ACK, 0, &[])?;
-        }
-        if ended {
-            break;
-        }
-    }
-    let mut headers = Vec::new();
-    hpack_literal(&mut headers, ":status", "200");
-    hpack_literal(&mut headers, "content-type", "application/grpc");
-    write_frame(stream, HEADERS, END_HEADERS, 1, &headers)?;
-    write_frame(stream, DATA, 0, 1, &grpc_message(response))?;
-    let mut trailers = Vec::new();
-    hpack_literal(&mut trailers, "grpc-status", "0");
-    write_frame(stream, HEADERS, END_HEADERS | END_STREAM, 1, &trailers)?;
     stream.flush()?;
-    // Let the client finish (it may still acknowledge our SETTINGS) before closing.
-    let mut sink = [0u8; 256];
-    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
-    Ok(request)
+    let mut bodies: std::collections::HashMap<u32, Vec<u8>> = Default::default();
+    loop {
+        let f = match read_frame(stream) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match f.kind {
+            SETTINGS if f.flags & ACK == 0 => write_frame(stream, SETTINGS, ACK, 0, &[])?,
+            PING if f.flags & ACK == 0 => write_frame(stream, PING, ACK, 0, &f.payload)?,
+            GOAWAY => return Ok(()),
+            DATA => bodies
+                .entry(f.stream)
+                .or_default()
+                .extend_from_slice(strip_padding(f.flags, &f.payload)),
+            RST_STREAM => {
+                bodies.remove(&f.stream);
+            }
+            _ => {}
+        }
+        if f.stream != 0 && f.flags & END_STREAM != 0 && matches!(f.kind, DATA | HEADERS) {
+            let body = bodies.remove(&f.stream).unwrap_or_default();
+            let request = body.get(5..).unwrap_or(&[]);
+            let mut headers = Vec::new();
+            hpack_literal(&mut headers, ":status", "200");
+            hpack_literal(&mut headers, "content-type", "application/grpc");
+            write_frame(stream, HEADERS, END_HEADERS, f.stream, &headers)?;
+            write_frame(stream, DATA, 0, f.stream, &grpc_message(&answer(request)))?;
+            let mut trailers = Vec::new();
+            hpack_literal(&mut trailers, "grpc-status", "0");
+            write_frame(
+                stream,
+                HEADERS,
+                END_HEADERS | END_STREAM,
+                f.stream,
+                &trailers,
+            )?;
+        }
+        stream.flush()?;
+    }
 }
 
 #[cfg(test)]

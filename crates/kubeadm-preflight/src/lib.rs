@@ -28,7 +28,7 @@
 //! | HTTPProxyCIDR | W | ✓ | | ✓ | | each service and pod subnet |
 //! | FileAvailable--etc-kubernetes-kubelet.conf, …-bootstrap-kubelet.conf | E | | ✓ | ✓ | | |
 //! | FileAvailable--etc-kubernetes-pki-ca.crt | E | | ✓ | | | worker join only |
-//! | CRI | E | ✓ | ✓ | ✓ | | socket answers the CRI v1 `RuntimeService/Version` gRPC call |
+//! | CRI | E | ✓ | ✓ | ✓ | | socket answers the CRI v1 `RuntimeService/Version` call and `Status` says `RuntimeReady` |
 //! | Swap | W | ✓ | ✓ | ✓ | | |
 //! | FileExisting-crictl | E | ✓ | ✓ | ✓ | | < 1.31 |
 //! | FileExisting-conntrack | E | ✓ | ✓ | ✓ | | < 1.32 |
@@ -55,7 +55,7 @@
 
 mod checks;
 pub mod fixture;
-pub mod grpc;
+mod grpc;
 pub mod prepare;
 pub mod report;
 

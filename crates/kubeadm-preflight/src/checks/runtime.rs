@@ -1,7 +1,6 @@
 //! Checks of the software kubeadm works with: the container runtime, the kubelet and its
 //! service, firewalld, versions, an external etcd, and the IPVS kernel modules.
 
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,75 +10,25 @@ use kubeadm_effects::CommandKind;
 use super::read_text;
 use crate::{Check, Context, Findings, Problem};
 
-/// Upstream `ContainerRuntimeCheck` (`CRI`): the runtime's socket exists, accepts a
-/// connection and answers the CRI v1 `RuntimeService/Version` call.
+/// Upstream `ContainerRuntimeCheck` (`CRI`): the runtime's socket exists and answers the CRI
+/// v1 API (`RuntimeService/Version`, through `kubeadm-cri`) with its `RuntimeReady` condition
+/// true (`RuntimeService/Status`; network readiness is not looked at, as upstream).
 #[derive(Debug, Clone)]
 pub struct Cri {
     /// The CRI endpoint (`unix:///var/run/containerd/containerd.sock`).
     pub socket: String,
-    /// How long to wait for the answer.
+    /// How long to wait for each answer.
     pub timeout: Duration,
 }
 
 impl Cri {
-    /// A check of `socket` with the default 10 s timeout.
+    /// A check of `socket` with the CRI client's default timeout.
     pub fn new(socket: impl Into<String>) -> Self {
         Cri {
             socket: socket.into(),
-            timeout: Duration::from_secs(10),
+            timeout: kubeadm_cri::DEFAULT_TIMEOUT,
         }
     }
-}
-
-/// What the runtime says about itself (CRI `VersionResponse`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CriVersion {
-    /// `runtime_name` (e.g. `containerd`).
-    pub runtime_name: String,
-    /// `runtime_version`.
-    pub runtime_version: String,
-    /// `runtime_api_version` (e.g. `v1`).
-    pub runtime_api_version: String,
-}
-
-/// Calls `/runtime.v1.RuntimeService/Version` on a connected CRI socket.
-pub fn cri_version(conn: &mut UnixStream, timeout: Duration) -> Result<CriVersion, String> {
-    conn.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    conn.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let mut request = Vec::new();
-    crate::grpc::proto_bytes(&mut request, 1, b"v1");
-    let reply = crate::grpc::unary_call(
-        conn,
-        "localhost",
-        "/runtime.v1.RuntimeService/Version",
-        &request,
-    )
-    .map_err(|e| {
-        if e.contains("would block") || e.contains("timed out") {
-            format!("no answer within {timeout:?}")
-        } else {
-            e
-        }
-    })?;
-    let fields = crate::grpc::proto_fields(&reply).ok_or("malformed VersionResponse")?;
-    let get = |n: u32| {
-        fields
-            .iter()
-            .find(|(f, _)| *f == n)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
-    let v = CriVersion {
-        runtime_name: get(2),
-        runtime_version: get(3),
-        runtime_api_version: get(4),
-    };
-    if v.runtime_name.is_empty() {
-        return Err("the VersionResponse names no runtime".into());
-    }
-    Ok(v)
 }
 
 impl Check for Cri {
@@ -88,45 +37,40 @@ impl Check for Cri {
     }
 
     fn run(&self, ctx: &Context<'_>) -> Findings {
-        let fix = "install and start a container runtime (containerd or CRI-O), or choose its socket with --cri-socket / nodeRegistration.criSocket";
-        let path = self.socket.strip_prefix("unix://").unwrap_or(&self.socket);
-        if !path.starts_with('/') {
-            let found = format!(
-                "unsupported CRI endpoint {:?}: only unix:// sockets are supported",
-                self.socket
-            );
-            return (vec![], vec![Problem::new(found, fix)]);
-        }
+        let problem =
+            |e: kubeadm_cri::CriError| (vec![], vec![Problem::new(e.to_string(), e.hint())]);
+        let path = match kubeadm_cri::socket_path(&self.socket) {
+            Ok(p) => p,
+            Err(e) => return problem(e),
+        };
         if !ctx.fx.exists(Path::new(path)) {
-            let found = format!("container runtime is not running: {path} does not exist");
-            return (vec![], vec![Problem::new(found, fix)]);
+            return problem(kubeadm_cri::CriError::Connect {
+                endpoint: self.socket.clone(),
+                message: format!("{path} does not exist"),
+            });
         }
         let real = match kubeadm_effects::resolve(ctx.fx.root(), Path::new(path)) {
             Ok(p) => p,
-            Err(e) => return (vec![], vec![Problem::new(e.to_string(), fix)]),
-        };
-        let mut conn = match UnixStream::connect(&real) {
-            Ok(c) => c,
             Err(e) => {
-                let found = format!(
-                    "container runtime is not running: cannot connect to {}: {e}",
-                    self.socket
-                );
-                return (vec![], vec![Problem::new(found, fix)]);
+                return problem(kubeadm_cri::CriError::Connect {
+                    endpoint: self.socket.clone(),
+                    message: e.to_string(),
+                });
             }
         };
-        match cri_version(&mut conn, self.timeout) {
-            Ok(v) => {
-                tracing::debug!(runtime = %v.runtime_name, version = %v.runtime_version, api = %v.runtime_api_version, "CRI answered");
+        let ready = kubeadm_cri::CriClient::connect_timeout(&self.socket, &real, self.timeout)
+            .and_then(|c| {
+                use kubeadm_cri::Runtime;
+                c.is_running()?;
+                Ok(c)
+            });
+        match ready {
+            Ok(c) => {
+                let (name, version, api) = c.version();
+                tracing::debug!(runtime = %name, %version, %api, "CRI answered");
                 (vec![], vec![])
             }
-            Err(e) => {
-                let found = format!(
-                    "container runtime is not running: the CRI v1 Version call on {} failed: {e}",
-                    self.socket
-                );
-                (vec![], vec![Problem::new(found, fix)])
-            }
+            Err(e) => problem(e),
         }
     }
 }
