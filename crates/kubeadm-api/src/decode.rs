@@ -91,16 +91,7 @@ fn yaml_error(file: &str, text: &str, e: &serde_saphyr::Error) -> ConfigError {
         .location()
         .map(|l| (l.line() as usize, l.column() as usize))
         .unwrap_or((0, 0));
-    let message = e.without_snippet().to_string();
-    // The library's message carries its own position and advice about its options; keep the
-    // statement itself, our prefix gives the position.
-    let mut message = message.lines().next().unwrap_or("").trim().to_string();
-    if let Some(i) = message.rfind(" at line ") {
-        message.truncate(i);
-    }
-    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
-        message.truncate(i);
-    }
+    let mut message = yaml_message(e);
     if let Some(path) = field_path_at(text, line) {
         message = format!("field {path}: {message}");
     }
@@ -110,6 +101,80 @@ fn yaml_error(file: &str, text: &str, e: &serde_saphyr::Error) -> ConfigError {
         column,
         message,
     }
+}
+
+/// A YAML library error in the operator's words, without its position (callers give it):
+/// what was expected instead of a Rust type name ("invalid i32"), what limit was hit instead of
+/// the library's Debug form ("budget breached: Nodes {…}").
+pub fn yaml_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as E;
+    let mut inner = e;
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = inner {
+        inner = error;
+    }
+    match inner {
+        E::InvalidScalar { ty, .. } => return expected_scalar(ty),
+        E::Budget { breach, .. } => return budget_words(breach),
+        _ => {}
+    }
+    let message = inner.to_string();
+    // The library's message carries its own position and advice about its options; keep the
+    // statement itself, our prefix gives the position.
+    let mut message = message.lines().next().unwrap_or("").trim().to_string();
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(i);
+    }
+    if message == "recursion limit exceeded" {
+        message = "nested too deeply (more levels of lists or mappings than any configuration has)"
+            .into();
+    }
+    message
+}
+
+/// "expected …" for a scalar that does not parse as the declared Rust type.
+fn expected_scalar(ty: &str) -> String {
+    let range = match ty {
+        "i8" => Some((i8::MIN as i128, i8::MAX as i128)),
+        "i16" => Some((i16::MIN as i128, i16::MAX as i128)),
+        "i32" => Some((i32::MIN as i128, i32::MAX as i128)),
+        "i64" => Some((i64::MIN as i128, i64::MAX as i128)),
+        "u8" => Some((0, u8::MAX as i128)),
+        "u16" => Some((0, u16::MAX as i128)),
+        "u32" => Some((0, u32::MAX as i128)),
+        "u64" => Some((0, u64::MAX as i128)),
+        _ => None,
+    };
+    match (range, ty) {
+        (Some((min, max)), _) => format!("expected a whole number from {min} to {max}"),
+        (None, "f32" | "f64") => "expected a number".into(),
+        (None, "bool") => "expected true or false".into(),
+        (None, "char") => "expected a single character".into(),
+        (None, other) => format!("expected a value of type {other}"),
+    }
+}
+
+/// A breached parser limit, in words: no configuration comes near these limits, so the file is
+/// not one (or is an alias bomb).
+fn budget_words(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let what = match breach {
+        B::Nodes { nodes } => format!("more than {} values", nodes.saturating_sub(1)),
+        B::Events { events } => format!("more than {} YAML events", events.saturating_sub(1)),
+        B::Aliases { .. } | B::AliasAnchorRatio { .. } => "too many aliases (*name)".into(),
+        B::Anchors { .. } => "too many anchors (&name)".into(),
+        B::Depth { depth } => format!("nested {depth} levels deep"),
+        B::Documents { .. } => "too many documents".into(),
+        B::ScalarBytes { .. } => "too much text in values".into(),
+        B::CommentBytes { .. } => "too much text in comments".into(),
+        B::MergeKeys { .. } => "too many merge keys (<<)".into(),
+        _ => "more than the parser's limits allow".into(),
+    };
+    format!(
+        "the YAML is too large once expanded ({what}); no kubeadm configuration is that large, remove the aliases or the repeated content"
+    )
 }
 
 /// The dotted path of the mapping key written on `line` (1-based), found by walking up to the

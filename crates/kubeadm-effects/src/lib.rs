@@ -224,7 +224,14 @@ pub trait Effects: Send + Sync {
                 .map_err(|e| EffectError::Io {
                     op: "read",
                     path: path.to_path_buf(),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                    // In words, not the library's "invalid utf-8 sequence of 1 bytes from index 1".
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "not a text file (invalid UTF-8 at byte {})",
+                            e.utf8_error().valid_up_to()
+                        ),
+                    ),
                 }),
         }
     }

@@ -81,6 +81,41 @@ pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Erro
     move |source| EffectError::Io { op, path, source }
 }
 
+/// [`io_err`] that, for "Not a directory", names the file in the way: the error is about an
+/// ancestor of `path` (`/etc/kubernetes` is a file), not about `path` itself.
+pub(crate) fn io_err_at<'a>(
+    r: &'a Root,
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> EffectError + 'a {
+    move |source| {
+        let source = if is_not_dir(&source) {
+            in_the_way(r, path).unwrap_or(source)
+        } else {
+            source
+        };
+        io_err(op, path)(source)
+    }
+}
+
+/// The first ancestor of `path` (resolved inside the root) that exists but is not a directory.
+fn in_the_way(r: &Root, path: &Path) -> Option<std::io::Error> {
+    let mut ancestors: Vec<&Path> = path.ancestors().skip(1).collect();
+    ancestors.reverse();
+    ancestors.into_iter().skip(1).find_map(|a| {
+        match r.open_at(a, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()) {
+            Err(e) if is_not_dir(&e) => Some(std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                format!(
+                    "{} is a file, not a directory (move it away or remove it)",
+                    a.display()
+                ),
+            )),
+            _ => None,
+        }
+    })
+}
+
 /// The root, opened; relative host paths are refused.
 pub(crate) fn open_root(root: &Path, resolver: Resolver, host: &Path) -> Result<Root, EffectError> {
     if !host.is_absolute() {
@@ -104,7 +139,7 @@ pub(crate) fn read_rooted(
     {
         Ok(b) => Ok(Some(b)),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(io_err("read", path)(e)),
+        Err(e) => Err(io_err_at(&r, "read", path)(e)),
     }
 }
 
@@ -178,7 +213,7 @@ pub(crate) fn check_dirs(
                 }
                 at = d.parent();
             }
-            Err(e) => return Err(io_err(op, shown)(e)),
+            Err(e) => return Err(io_err_at(&r, op, shown)(e)),
         }
     }
     Ok(())
@@ -225,7 +260,7 @@ impl Effects for RealEffects {
         let (parent, name) = split_host(path)?;
         let dir = r
             .create_dirs(parent, 0o755)
-            .map_err(io_err("write", path))?;
+            .map_err(io_err_at(&r, "write", path))?;
         replace_in(&dir, name, content.data(), mode).map_err(io_err("write", path))?;
         self.mark_unsynced(parent, dir);
         tracing::debug!(path = %path.display(), mode = format_args!("{mode:04o}"), "wrote file");
@@ -243,7 +278,7 @@ impl Effects for RealEffects {
         let (parent, name) = split_host(path)?;
         let dir = r
             .create_dirs(parent, 0o755)
-            .map_err(io_err("write", path))?;
+            .map_err(io_err_at(&r, "write", path))?;
         replace_in_with(&dir, name, mode, fill).map_err(io_err("write", path))?;
         self.mark_unsynced(parent, dir);
         Ok(())
@@ -292,7 +327,7 @@ impl Effects for RealEffects {
         let r = open_root(&self.root, self.resolver, path)?;
         r.create_dirs(path, mode)
             .map(drop)
-            .map_err(io_err("create directory", path))
+            .map_err(io_err_at(&r, "create directory", path))
     }
 
     fn remove_file(&self, path: &Path) -> Result<(), EffectError> {

@@ -228,6 +228,15 @@ pub const CERTS: &[CertSpec] = &[
 /// The service-account key pair's file base name (`sa.key`, `sa.pub`).
 pub const SA_BASE: &str = "sa";
 
+/// Upstream's mode for a PKI file by its name: private keys, public keys (`sa.pub`, written
+/// with keyutil.WriteKey) and CSRs (WriteCSR) 0600; certificates 0644 (certutil.WriteCert).
+pub fn file_mode(file_name: &str) -> u32 {
+    let private = [".key", ".pub", ".csr"]
+        .iter()
+        .any(|ext| file_name.ends_with(ext));
+    if private { 0o600 } else { 0o644 }
+}
+
 /// Looks a certificate up by name (`etcd-server`) or file base (`etcd/server`).
 pub fn find(name: &str) -> Option<&'static CertSpec> {
     CERTS.iter().find(|c| c.name == name || c.base == name)

@@ -88,6 +88,9 @@ impl PrepareError {
             PrepareError::Fstab { .. } => {
                 "fix /etc/fstab (nothing was changed), then run `kubeadm host prepare` again".into()
             }
+            PrepareError::Command { .. } if rustix::process::geteuid().is_root() => {
+                "check that the kernel ships the module (`modinfo <name>`) and that modules can be loaded here (not inside a container without them)".into()
+            }
             PrepareError::Command { .. } => {
                 "check that the kernel ships the module (`modinfo <name>`) and that you run as root"
                     .into()
@@ -423,4 +426,25 @@ pub fn prepare(fx: &dyn Effects, opts: &PrepareOptions) -> Result<PrepareReport,
     swap(fx, &fstab_plan, &mut report)?;
     report.notes.dedup();
     Ok(report)
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    /// Issue 13: "run as root" is no advice to root.
+    #[test]
+    fn root_is_never_told_to_run_as_root() {
+        let root = rustix::process::geteuid().is_root();
+        for e in [
+            PrepareError::Command {
+                command: "modprobe br_netfilter".into(),
+                detail: "FATAL: Module br_netfilter not found".into(),
+            },
+            PrepareError::Effect(EffectError::BadPath("x".into())),
+        ] {
+            let hint = e.hint();
+            assert_eq!(hint.contains("run as root"), !root, "{hint}");
+        }
+    }
 }

@@ -117,12 +117,15 @@ const OUR_CRATES: &[&str] = &[
 /// Prints `error: …`, each cause, and the hint, as the project's error style wants.
 fn print_error(e: &Error) {
     eprintln!("error: {e}");
+    let mut said = vec![e.to_string()];
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        // Skip causes whose text the message already contains.
+        // One line per cause: skip a cause whose text a line above already contains (an OS
+        // error is part of the "write <path>: …" line that wraps it).
         let text = s.to_string();
-        if !e.to_string().contains(&text) {
+        if !said.iter().any(|line| line.contains(&text)) {
             eprintln!("  caused by: {text}");
+            said.push(text);
         }
         source = s.source();
     }

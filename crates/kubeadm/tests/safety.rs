@@ -532,3 +532,137 @@ fn host_prepare_checks_fstab_before_changing_anything() {
     assert!(text(&out).contains("line 2"), "{}", text(&out));
     assert_eq!(files(r.path()), before);
 }
+
+/// Defect 8: messages in the operator's words, each reproduced as the issue found it.
+#[test]
+fn messages_use_the_operators_words() {
+    let d = tempfile::tempdir().unwrap();
+    let validate = |body: &str| {
+        let f = d.path().join("kubeadm.yaml");
+        fs::write(&f, body).unwrap();
+        let out = Command::cargo_bin("kubeadm")
+            .unwrap()
+            .args(["config", "validate", "--config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{body}: {}", text(&out));
+        text(&out)
+    };
+    // A bad number: what is expected, not "invalid i32".
+    let t = validate(
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  bindPort: abc\n",
+    );
+    assert!(
+        t.contains(
+            "localAPIEndpoint.bindPort: expected a whole number from -2147483648 to 2147483647"
+        ),
+        "{t}"
+    );
+    assert!(!t.contains("i32"), "{t}");
+    // An alias bomb: the limit in words, not "budget breached: Nodes { nodes: … }".
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for (name, prev) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e")] {
+        let refs = vec![format!("*{prev}"); 9].join(", ");
+        bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    bomb.push_str("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n");
+    let t = validate(&bomb);
+    assert!(t.contains("the YAML is too large once expanded"), "{t}");
+    assert!(!t.contains("budget") && !t.contains("Nodes {"), "{t}");
+
+    // A key file that is not text: said so, no advice about permissions.
+    let key = d.path().join("key.bin");
+    fs::write(&key, [0xff, 0xfe, 0x00, 0x81]).unwrap();
+    let r = tempfile::tempdir().unwrap();
+    let out = kubeadm(r.path())
+        .args([
+            "etcd",
+            "snapshot",
+            "save",
+            "/backup/x.db",
+            "--encryption-key-file",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("--encryption-key-file") && t.contains("not a text file"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("stream did not contain") && !t.contains("permissions"),
+        "{t}"
+    );
+
+    // The positional token of `token create` is no flag.
+    let out = Command::cargo_bin("kubeadm")
+        .unwrap()
+        .args(["token", "create", "not-a-token"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("invalid token argument"), "{t}");
+    assert!(!t.contains("flag --token"), "{t}");
+}
+
+/// Defect 8: a file where a directory belongs is named (not the file kubeadm wanted below it),
+/// once, in the real run and the dry run alike.
+#[test]
+fn a_file_in_the_way_of_a_directory_is_named() {
+    let r = tempfile::tempdir().unwrap();
+    fs::create_dir_all(r.path().join("etc")).unwrap();
+    fs::write(r.path().join("etc/kubernetes"), "x").unwrap();
+    for dry in [false, true] {
+        let mut args = vec!["certs", "ca"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = phase(r.path(), &args);
+        let t = text(&out);
+        assert!(!out.status.success(), "{t}");
+        assert!(
+            t.contains("/etc/kubernetes is a file, not a directory"),
+            "dry={dry}: {t}"
+        );
+        assert!(!t.contains("os error 20"), "dry={dry}: {t}");
+        assert_eq!(t.matches("caused by").count(), 1, "dry={dry}: {t}");
+    }
+    let r = tempfile::tempdir().unwrap();
+    fs::create_dir_all(r.path().join("var/lib")).unwrap();
+    fs::write(r.path().join("var/lib/kubelet"), "x").unwrap();
+    let out = phase(r.path(), &["kubelet-start"]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("/var/lib/kubelet is a file, not a directory"),
+        "{t}"
+    );
+}
+
+/// Defect 8: nothing to renew is not "Done renewing certificates"; an empty root's reset says
+/// "No etcd config found" once.
+#[test]
+fn nothing_done_is_not_reported_as_done() {
+    let r = tempfile::tempdir().unwrap();
+    let out = kubeadm(r.path())
+        .args(["certs", "renew", "all"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(!t.contains("Done renewing"), "{t}");
+    assert!(t.contains("Nothing was renewed"), "{t}");
+    let out = kubeadm(r.path()).args(["reset", "-f"]).output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(
+        t.matches("No etcd config found. Assuming external etcd")
+            .count(),
+        1,
+        "{t}"
+    );
+}

@@ -294,7 +294,13 @@ pub fn renew(root: &Path, args: RenewArgs) -> Result<()> {
     let fx = fx.as_ref();
     let (cluster, _) = cluster_config(args.config.as_deref(), args.cert_dir.as_deref())?;
     let renewed = renew_names(fx, &cluster, Path::new(&args.kubeconfig_dir), &name)?;
-    if !renewed.is_empty() {
+    if renewed.is_empty() {
+        // Every file was absent: say so, rather than end as if something had been renewed.
+        println!(
+            "[renew] Nothing was renewed: none of the certificates or kubeconfig files exist under {} and {}",
+            cluster.certificates_dir, args.kubeconfig_dir
+        );
+    } else {
         println!();
         println!(
             "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
@@ -527,7 +533,7 @@ pub fn generate_csr(root: &Path, args: GenerateCsrArgs) -> Result<()> {
         writes.push((
             dir.join(format!("{}.csr", spec.base)),
             Content::Plain(csr.into_bytes()),
-            0o644,
+            kubeadm_pki::table::file_mode("x.csr"),
         ));
     }
     for spec in kcs {
@@ -544,7 +550,7 @@ pub fn generate_csr(root: &Path, args: GenerateCsrArgs) -> Result<()> {
         writes.push((
             kdir.join(format!("{}.csr", spec.file)),
             Content::Plain(csr.into_bytes()),
-            0o644,
+            kubeadm_pki::table::file_mode("x.csr"),
         ));
     }
     for (path, content, mode) in writes {

@@ -164,7 +164,7 @@ pub fn run(root: &Path, args: &InitArgs, matches: &ArgMatches, phase: Option<&st
     let workflow = init::init_workflow();
     workflow
         .run(&mut ctx, phase, &skips, |path| {
-            tracing::info!(phase = path, "running phase")
+            super::on_phase("init", path)
         })
         .map_err(|e| super::workflow_error(e, "init"))?;
     ctx.fx.sync()?;

@@ -113,7 +113,7 @@ pub fn run(root: &Path, args: &JoinArgs, matches: &ArgMatches, phase: Option<&st
     let mut ctx = JoinContext::new(cfg, fx.into(), opts);
     join_workflow()
         .run(&mut ctx, phase, &skips, |path| {
-            tracing::info!(phase = path, "running phase")
+            super::on_phase("join", path)
         })
         .map_err(|e| super::workflow_error(e, "join"))?;
     if phase.is_some() {

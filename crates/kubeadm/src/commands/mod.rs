@@ -107,6 +107,26 @@ pub fn flag_error(flag: &str, value: &str, message: &str) -> Error {
     .into()
 }
 
+/// In debug builds (the tests' binary), `KUBEADM_TEST_KILL_AT=<command>/<phase path>` (e.g.
+/// `init/kubeconfig/admin`) makes the process SIGKILL itself right before that phase runs, that
+/// is right after the phase before it completed: the crash-recovery tests stop `init` and
+/// `reset` at exact phase boundaries with it. Release builds ignore it.
+pub const KILL_AT_VAR: &str = "KUBEADM_TEST_KILL_AT";
+
+/// Called by every phase runner before each phase: logs it, and is where [`KILL_AT_VAR`] acts.
+pub fn on_phase(command: &str, path: &str) {
+    tracing::info!(phase = path, "running phase");
+    if cfg!(debug_assertions)
+        && std::env::var(KILL_AT_VAR).is_ok_and(|v| v == format!("{command}/{path}"))
+    {
+        use std::io::Write;
+        // What was printed so far is what an operator would have seen before the crash.
+        let _ = std::io::stdout().flush();
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+}
+
 /// Turns a workflow failure into the binary's error: upstream's "error execution phase <path>"
 /// with the phase's own error as the cause, or a pointer to the command's phase list.
 pub fn workflow_error(e: kubeadm_workflow::WorkflowError<Error>, command: &str) -> Error {

@@ -60,10 +60,11 @@ pub fn run(root: &Path, args: &ResetArgs, matches: &ArgMatches, phase: Option<&s
         opts,
         confirm: ask_stdin,
         not_cleaned: Vec::new(),
+        external_etcd_said: false,
     };
     reset_workflow()
         .run(&mut ctx, phase, &skips, |path| {
-            tracing::info!(phase = path, "running phase")
+            super::on_phase("reset", path)
         })
         .map_err(|e| super::workflow_error(e, "reset"))?;
     for line in &ctx.not_cleaned {

@@ -128,8 +128,16 @@ fn validate_groups(groups: &[String]) -> Result<()> {
 fn create(root: &Path, a: CreateArgs) -> Result<()> {
     // Validate everything before talking to the cluster.
     let token = match &a.token {
-        Some(t) => BootstrapTokenString::parse(t)
-            .map_err(|e| super::flag_error("token", &kubeadm_api::token::redact(t), &e))?,
+        // The token is the positional argument here (`kubeadm token create [token]`), not a flag.
+        Some(t) => BootstrapTokenString::parse(t).map_err(|e| {
+            Error::with_hint(
+                format!(
+                    "invalid token argument {:?}: {e}",
+                    kubeadm_api::token::redact(t)
+                ),
+                "give a token of the form [a-z0-9]{6}.[a-z0-9]{16} (e.g. from `kubeadm token generate`), or none to have one generated",
+            )
+        })?,
         None => BootstrapTokenString::generate().map_err(Error::msg)?,
     };
     let ttl =

@@ -40,15 +40,26 @@ pub fn bundle_path(path: &Path) -> PathBuf {
 
 /// Reads the key file (64 hex characters, surrounding white space ignored), naming it in errors.
 pub fn read_key(key_file: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(key_file).map_err(|source| Error::ReadInput {
-        path: key_file.display().to_string(),
-        source,
+    // A bounded regular file in UTF-8, with errors in words (not "stream did not contain valid
+    // UTF-8" with advice about permissions).
+    let hint =
+        "write a key with `kubeadm certs certificate-key > FILE` and keep it away from the backups";
+    let bytes = kubeadm_effects::read_input(key_file, kubeadm_effects::INPUT_LIMIT)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::with_hint(
+            format!(
+                "--encryption-key-file {}: not a text file (invalid UTF-8 at byte {})",
+                key_file.display(),
+                e.utf8_error().valid_up_to()
+            ),
+            hint,
+        )
     })?;
     let key = text.trim().to_string();
     kubeadm_api::token::validate_certificate_key(&key).map_err(|e| {
         Error::with_hint(
             format!("--encryption-key-file {}: {e}", key_file.display()),
-            "write a key with `kubeadm certs certificate-key > FILE` and keep it away from the backups",
+            hint,
         )
     })?;
     Ok(key)
@@ -183,7 +194,9 @@ pub fn put_back(fx: &dyn Effects, b: &Bundle) -> Result<Vec<PathBuf>> {
         } else {
             Content::Plain(bytes)
         };
-        fx.write_file(&path, content, if key { 0o600 } else { 0o644 })?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let mode = kubeadm_pki::table::file_mode(name.as_deref().unwrap_or(""));
+        fx.write_file(&path, content, mode)?;
         written.push(path);
     }
     Ok(written)

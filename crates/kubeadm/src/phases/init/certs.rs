@@ -352,7 +352,7 @@ fn run_sa(ctx: &mut InitContext) -> Result<()> {
             fx.write_file(
                 &pub_path,
                 Content::Plain(key.public_pem().into_bytes()),
-                0o644,
+                kubeadm_pki::table::file_mode("sa.pub"),
             )?;
         }
         println!("[certs] Using the existing \"sa\" key");
@@ -371,7 +371,7 @@ fn run_sa(ctx: &mut InitContext) -> Result<()> {
     fx.write_file(
         &pub_path,
         Content::Plain(key.public_pem().into_bytes()),
-        0o644,
+        kubeadm_pki::table::file_mode("sa.pub"),
     )?;
     Ok(())
 }

@@ -114,7 +114,9 @@ fn download_certs(ctx: &mut JoinContext) -> Result<()> {
                 0o600,
             )
         } else {
-            (Content::Plain(data), 0o644)
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let mode = kubeadm_pki::table::file_mode(name.as_deref().unwrap_or(""));
+            (Content::Plain(data), mode)
         };
         ctx.fx.write_file(&path, content, mode)?;
     }

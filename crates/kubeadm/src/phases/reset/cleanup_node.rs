@@ -77,6 +77,7 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     match etcd_data_dir(fx)? {
         Some(d) => dirs.push(d),
+        None if ctx.external_etcd_said => {}
         None => println!("[reset] No etcd config found. Assuming external etcd"),
     }
 

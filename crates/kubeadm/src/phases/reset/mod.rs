@@ -50,6 +50,9 @@ pub struct ResetContext {
     pub confirm: fn() -> bool,
     /// What was left alone, for the closing message.
     pub not_cleaned: Vec<String>,
+    /// Whether "No etcd config found" was already said (remove-etcd-member and cleanup-node
+    /// both look for the manifest; the operator is told once).
+    pub external_etcd_said: bool,
 }
 
 /// The `kubeadm reset` phase tree.

@@ -35,6 +35,7 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     let Some(text) = fx.read_to_string(manifest)? else {
         println!("[reset] No etcd config found. Assuming external etcd");
         println!("[reset] Please, manually reset etcd to prevent further issues");
+        ctx.external_etcd_said = true;
         return Ok(());
     };
     let pod: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
