@@ -1,5 +1,7 @@
 //! The CoreDNS and kube-proxy addon objects (images from the version table; disabled addons
-//! yield nothing).
+//! yield nothing). The objects users customise (CoreDNS's Deployment and Corefile, kube-proxy's
+//! DaemonSet) carry what kubeadm applied in [`crate::merge::LAST_APPLIED`], the base of the
+//! upgrade's three-way merge.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
@@ -9,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::ClusterError;
+use crate::merge::recorded;
 
 fn obj<T: DeserializeOwned>(what: &'static str, v: Value) -> Result<T, ClusterError> {
     serde_json::from_value(v).map_err(|e| ClusterError::Encode {
@@ -74,12 +77,12 @@ pub fn coredns(cfg: &InitConfig) -> Result<Option<CoreDns>, ClusterError> {
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:coredns"},
             "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": ns}]}),
         )?,
-        config_map: obj(
+        config_map: recorded(obj(
             "ConfigMap",
             json!({"metadata": {"name": "coredns", "namespace": ns},
             "data": {"Corefile": corefile(&cfg.cluster.networking.dns_domain)}}),
-        )?,
-        deployment: obj(
+        )?)?,
+        deployment: recorded(obj(
             "Deployment",
             json!({
                 "metadata": {"name": "coredns", "namespace": ns, "labels": {"k8s-app": "kube-dns"}},
@@ -116,7 +119,7 @@ pub fn coredns(cfg: &InitConfig) -> Result<Option<CoreDns>, ClusterError> {
                     }
                 }
             }),
-        )?,
+        )?)?,
         service: obj(
             "Service",
             json!({
@@ -192,7 +195,7 @@ pub fn kube_proxy(cfg: &InitConfig) -> Result<Option<KubeProxy>, ClusterError> {
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kube-proxy"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": crate::token::DEFAULT_GROUP}]}),
         )?,
-        daemon_set: obj(
+        daemon_set: recorded(obj(
             "DaemonSet",
             json!({
                 "metadata": {"name": "kube-proxy", "namespace": ns, "labels": {"k8s-app": "kube-proxy"}},
@@ -224,7 +227,7 @@ pub fn kube_proxy(cfg: &InitConfig) -> Result<Option<KubeProxy>, ClusterError> {
                     }
                 }
             }),
-        )?,
+        )?)?,
     }))
 }
 

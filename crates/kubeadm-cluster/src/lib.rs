@@ -7,6 +7,7 @@ pub mod certs_secret;
 pub mod cluster_info;
 pub mod config_maps;
 pub mod jws;
+pub mod merge;
 pub mod node;
 pub mod rbac;
 pub mod token;

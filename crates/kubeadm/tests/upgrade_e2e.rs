@@ -685,6 +685,67 @@ fn init_plan_diff_apply_rollback_and_node() {
     );
     assert!(ok_put, "{out}");
     let certs_before = certificate_files(&root);
+
+    // The user's CoreDNS: 4 replicas, a 512Mi memory limit, one more toleration, and a server
+    // block of their own in the Corefile; the ConfigMap without kubeadm's record (as a cluster
+    // made by another kubeadm has it: the merge's base is then the current version's).
+    let edit = |resource: &str, group: &str, name: &str, f: &dyn Fn(&mut Value)| {
+        let rt = kubeadm_testapi::store::find_resource(group, resource).unwrap();
+        let mut obj = server.get(group, resource, "kube-system", name).unwrap();
+        f(&mut obj);
+        server
+            .state()
+            .store
+            .update(rt, "kube-system", name, "", obj)
+            .unwrap();
+    };
+    const LAST_APPLIED: &str = "kubeadm-rs.io/last-applied";
+    let lab_block = "lab.example:53 {\n    errors\n    forward . 10.0.0.53\n}\n";
+    edit("deployments", "apps", "coredns", &|d| {
+        assert!(
+            d["metadata"]["annotations"][LAST_APPLIED].is_string(),
+            "{d}"
+        );
+        d["spec"]["replicas"] = 4.into();
+        let pod = &mut d["spec"]["template"]["spec"];
+        pod["containers"][0]["resources"]["limits"]["memory"] = "512Mi".into();
+        pod["tolerations"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"key": "lab", "operator": "Exists"}));
+    });
+    edit("configmaps", "", "coredns", &|c| {
+        c["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove(LAST_APPLIED);
+        let file = c["data"]["Corefile"].as_str().unwrap().to_string();
+        c["data"]["Corefile"] = format!("{file}{lab_block}").into();
+    });
+    let dry = ok(&kubelet, &["upgrade", "apply", &to, "--dry-run"]);
+    for part in [
+        "Deployment kube-system/coredns: kept your changes to spec.replicas",
+        "ConfigMap kube-system/coredns: kept your changes to Corefile[lab.example:53]",
+        "--- DaemonSet kube-system/kube-proxy (live)",
+        "+++ DaemonSet kube-system/kube-proxy (upgraded)",
+    ] {
+        assert!(dry.contains(part), "{part:?} missing in:\n{dry}");
+    }
+    // The dry run's diff: kube-proxy's image changes (CoreDNS's is the same in both minors).
+    assert!(
+        dry.lines()
+            .any(|l| l.starts_with('+') && l.contains(&format!("kube-proxy:{to}"))),
+        "{dry}"
+    );
+    assert!(
+        dry.lines()
+            .any(|l| l.starts_with('-') && l.contains(&format!("kube-proxy:{FROM}"))),
+        "{dry}"
+    );
+    let custom_coredns = server
+        .get("apps", "deployments", "kube-system", "coredns")
+        .unwrap();
+    assert_eq!(custom_coredns["spec"]["replicas"], 4, "dry run changed it");
     let long = dir.path().join("long.yaml");
     std::fs::write(&long, upgrade_config("60s")).unwrap();
     let out = ok(
@@ -700,6 +761,7 @@ fn init_plan_diff_apply_rollback_and_node() {
     );
     eprintln!("apply:\n{out}");
     for line in [
+        "[upgrade/addon] Deployment kube-system/coredns: kept your changes to spec.replicas",
         "[upgrade/etcd] Saved a snapshot of etcd to",
         "[upgrade/staticpods] Component \"etcd\" upgraded successfully!",
         "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
@@ -766,6 +828,48 @@ fn init_plan_diff_apply_rollback_and_node() {
         .as_str()
         .unwrap();
     assert!(image.ends_with(&format!(":{}", to_info.coredns)), "{image}");
+    // The user's CoreDNS changes survived the upgrade, and kubeadm's record is the new object.
+    assert_eq!(coredns["spec"]["replicas"], 4, "{coredns}");
+    let pod = &coredns["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["resources"]["limits"]["memory"],
+        "512Mi"
+    );
+    assert_eq!(
+        pod["containers"][0]["resources"]["requests"]["memory"],
+        "70Mi"
+    );
+    assert!(
+        pod["tolerations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "lab"),
+        "{pod}"
+    );
+    let record: Value = serde_json::from_str(
+        coredns["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["spec"]["replicas"], 2);
+    assert!(
+        record["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{}", to_info.coredns))
+    );
+    let corefile_cm = server
+        .get("", "configmaps", "kube-system", "coredns")
+        .unwrap();
+    let corefile = corefile_cm["data"]["Corefile"].as_str().unwrap();
+    assert!(corefile.contains(lab_block), "{corefile}");
+    assert!(corefile.contains(".:53 {"), "{corefile}");
+    assert!(
+        corefile_cm["metadata"]["annotations"][LAST_APPLIED].is_string(),
+        "the ConfigMap has no record after the upgrade"
+    );
     let proxy = server
         .get("apps", "daemonsets", "kube-system", "kube-proxy")
         .unwrap();

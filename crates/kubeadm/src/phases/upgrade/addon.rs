@@ -2,13 +2,24 @@
 //! init's own builders, only once every control-plane instance runs the target version (as
 //! upstream from 1.28): each control-plane Node's kube-apiserver, kube-controller-manager and
 //! kube-scheduler mirror Pods carry the target's image tag.
+//!
+//! The objects users customise keep their changes: CoreDNS's Deployment and ConfigMap (the
+//! Corefile server block by server block) and kube-proxy's DaemonSet are three-way merged
+//! (`kubeadm_cluster::merge`) against what kubeadm applied last (the record on the object; for
+//! an object without one, what kubeadm applies at the cluster's current version). What was kept
+//! and what both sides changed is printed; under `--dry-run` each object's diff is shown.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams};
+use kubeadm_cluster::merge;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::{UpgradeContext, leaf};
+use crate::apiclient::{apply_cluster, apply_ns};
 use crate::error::{Error, Result};
-use crate::phases::init::addon::{addon_coredns, addon_kube_proxy};
 
 /// `addon` with `coredns` and `kube-proxy`.
 pub fn phase() -> kubeadm_workflow::Phase<UpgradeContext, Error> {
@@ -76,12 +87,134 @@ fn gate(ctx: &mut UpgradeContext, addon: &str) -> Result<bool> {
     Ok(false)
 }
 
+/// The live objects the merge needs, as JSON (`None`: absent).
+async fn live<K>(client: &kube::Client, name: &str) -> Result<Option<Value>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), "kube-system");
+    let got = crate::apiclient::retry(&format!("get {name}"), 5, || api.get_opt(name)).await?;
+    got.map(|o| serde_json::to_value(o).map_err(|e| Error::msg(format!("{name}: {e}"))))
+        .transpose()
+}
+
+fn to_value<T: Serialize>(what: &str, t: &T) -> Result<Value> {
+    serde_json::to_value(t).map_err(|e| Error::msg(format!("{what}: {e}")))
+}
+
+fn yaml(v: &Value) -> String {
+    let mut shown = merge::user_view(v);
+    if let Some(m) = shown.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("annotations");
+    }
+    kubeadm_api::encode::to_yaml(&shown).unwrap_or_default()
+}
+
+/// `new` merged into `live` against the recorded base (else `fallback`); prints what was kept,
+/// what both changed and, in a dry run, the diff. `corefile`: merge `data.Corefile` by
+/// server block.
+fn merged<T: Serialize + DeserializeOwned>(
+    what: &str,
+    live: Option<Value>,
+    new: &T,
+    fallback: Option<&T>,
+    corefile: bool,
+    dry_run: bool,
+) -> Result<T> {
+    let new_v = to_value(what, new)?;
+    let Some(live) = live else {
+        return serde_json::from_value(new_v).map_err(|e| Error::msg(format!("{what}: {e}")));
+    };
+    let base = match merge::last_applied(&live) {
+        Some(b) => Some(b),
+        None => fallback.map(|f| to_value(what, f)).transpose()?,
+    };
+    let (mut m, mut out) = merge::merge3(base.as_ref(), &live, &new_v);
+    if corefile {
+        out.kept.retain(|p| !p.starts_with("data.Corefile"));
+        out.conflicts.retain(|p| !p.starts_with("data.Corefile"));
+        let text =
+            |v: Option<&Value>| v.and_then(|v| v["data"]["Corefile"].as_str().map(str::to_string));
+        let (file, o) = merge::merge_corefile(
+            text(base.as_ref()).as_deref(),
+            &text(Some(&live)).unwrap_or_default(),
+            &text(Some(&new_v)).unwrap_or_default(),
+        );
+        m["data"]["Corefile"] = Value::String(file);
+        out.kept.extend(o.kept);
+        out.conflicts.extend(o.conflicts);
+    }
+    merge::record_from(&mut m, &new_v).map_err(|e| Error::msg(format!("{what}: {e}")))?;
+    if !out.kept.is_empty() {
+        println!(
+            "[upgrade/addon] {what}: kept your changes to {}",
+            out.kept.join(", ")
+        );
+    }
+    if !out.conflicts.is_empty() {
+        println!(
+            "[upgrade/addon] WARNING: {what}: changed both by you and by this upgrade, kept: {}",
+            out.conflicts.join(", ")
+        );
+    }
+    if dry_run {
+        let (before, after) = (yaml(&live), yaml(&m));
+        if before != after {
+            let diff = similar::TextDiff::from_lines(&before, &after);
+            print!(
+                "{}",
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header(&format!("{what} (live)"), &format!("{what} (upgraded)"))
+            );
+        }
+    }
+    serde_json::from_value(m).map_err(|e| Error::msg(format!("{what}: merged object: {e}")))
+}
+
 fn run_coredns(ctx: &mut UpgradeContext) -> Result<()> {
     if !gate(ctx, "coredns")? {
         return Ok(());
     }
-    ctx.with_writer(|c, cfg| async move {
-        addon_coredns(&c, &cfg).await?;
+    let Some(new) = kubeadm_cluster::addons::coredns(&ctx.target()?)? else {
+        return Ok(());
+    };
+    let before = kubeadm_cluster::addons::coredns(&ctx.current()?)?;
+    let (cm, dep) = ctx.block_on(|c| async move {
+        Ok((
+            live::<ConfigMap>(&c, "coredns").await?,
+            live::<Deployment>(&c, "coredns").await?,
+        ))
+    })?;
+    let dry_run = ctx.opts.dry_run;
+    let config_map = merged(
+        "ConfigMap kube-system/coredns",
+        cm,
+        &new.config_map,
+        before.as_ref().map(|b| &b.config_map),
+        true,
+        dry_run,
+    )?;
+    let deployment = merged(
+        "Deployment kube-system/coredns",
+        dep,
+        &new.deployment,
+        before.as_ref().map(|b| &b.deployment),
+        false,
+        dry_run,
+    )?;
+    ctx.with_writer(|c, _| async move {
+        apply_ns(&c, &new.service_account).await?;
+        apply_cluster(&c, &new.cluster_role).await?;
+        apply_cluster(&c, &new.cluster_role_binding).await?;
+        apply_ns(&c, &config_map).await?;
+        apply_ns(&c, &deployment).await?;
+        apply_ns(&c, &new.service).await?;
         println!("[addons] Applied essential addon: CoreDNS");
         Ok(())
     })
@@ -91,8 +224,28 @@ fn run_kube_proxy(ctx: &mut UpgradeContext) -> Result<()> {
     if !gate(ctx, "kube-proxy")? {
         return Ok(());
     }
-    ctx.with_writer(|c, cfg| async move {
-        addon_kube_proxy(&c, &cfg).await?;
+    let Some(new) = kubeadm_cluster::addons::kube_proxy(&ctx.target()?)? else {
+        return Ok(());
+    };
+    let before = kubeadm_cluster::addons::kube_proxy(&ctx.current()?)?;
+    let ds = ctx.block_on(|c| async move { live::<DaemonSet>(&c, "kube-proxy").await })?;
+    let daemon_set = merged(
+        "DaemonSet kube-system/kube-proxy",
+        ds,
+        &new.daemon_set,
+        before.as_ref().map(|b| &b.daemon_set),
+        false,
+        ctx.opts.dry_run,
+    )?;
+    ctx.with_writer(|c, _| async move {
+        // The ConfigMap is rendered from the cluster's own kube-proxy configuration (read from
+        // it), so the user's settings are in it already.
+        apply_ns(&c, &new.service_account).await?;
+        apply_cluster(&c, &new.cluster_role_binding).await?;
+        apply_ns(&c, &new.config_map).await?;
+        apply_ns(&c, &new.role).await?;
+        apply_ns(&c, &new.role_binding).await?;
+        apply_ns(&c, &daemon_set).await?;
         println!("[addons] Applied essential addon: kube-proxy");
         Ok(())
     })

@@ -141,6 +141,16 @@ impl UpgradeContext {
         Ok(cfg)
     }
 
+    /// The configuration as it is now, at the cluster's current version (what kubeadm would
+    /// have applied before this upgrade; the addons' merge base when an object has no record).
+    pub fn current(&mut self) -> Result<InitConfig> {
+        let timeout = self.opts.upgrade_manifests_timeout;
+        let fx = Arc::clone(&self.fx);
+        let view = self.view()?;
+        let version = view.cluster_version()?;
+        view.target_config(fx.as_ref(), &version, None, timeout)
+    }
+
     /// Runs `f` with a client for writes: the printing dry-run client under `--dry-run`, the
     /// real one otherwise; and the target configuration.
     pub fn with_writer<F, Fut>(&mut self, f: F) -> Result<()>
