@@ -76,6 +76,9 @@ struct KubeletState {
     mirrored: BTreeMap<String, String>,
     /// The component (Pod name) of each manifest seen.
     components: BTreeMap<String, String>,
+    /// When each component's process was last started: a process that exited is started
+    /// again (static Pods are `restartPolicy: Always`), at most once a second.
+    started_at: BTreeMap<String, Instant>,
 }
 
 impl TestKubelet {
@@ -272,6 +275,34 @@ async fn tick(
                 .await;
         }
     }
+    // A process that exited is started again from its manifest, as the kubelet restarts a
+    // crashed container (e.g. etcd that could not open its data until a restore replaced it).
+    let exited: Vec<String> = children
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .filter(|(_, c)| matches!(c.try_wait(), Ok(Some(_))))
+        .map(|(component, _)| component.clone())
+        .collect();
+    for component in exited {
+        let due = state
+            .started_at
+            .get(&component)
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if !due {
+            continue;
+        }
+        children.lock().unwrap().remove(&component);
+        let names: Vec<String> = state
+            .components
+            .iter()
+            .filter(|(_, c)| **c == component)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            state.started.remove(&name);
+        }
+    }
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         if !name.ends_with(".yaml") {
@@ -302,6 +333,7 @@ async fn tick(
             if let Some(bin) = spec.binaries.get(&component) {
                 let child = run_static_pod(bin, spec, &component, &e.path())?;
                 children.lock().unwrap().insert(component.clone(), child);
+                state.started_at.insert(component.clone(), Instant::now());
             }
             state.started.insert(name.clone(), hash.clone());
         }
