@@ -27,8 +27,8 @@ pub struct HostFixture {
     silent: Option<UnixListener>,
 }
 
-/// A CRI server answering `RuntimeService/Version` and `Status` as a ready runtime, on a
-/// thread, until dropped.
+/// A CRI server answering `RuntimeService/Version` and `Status` as a ready runtime, and
+/// `ImageService/ImageStatus` as a runtime holding every image, on a thread, until dropped.
 struct FakeCri {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -52,12 +52,24 @@ impl FakeCri {
         grpc::proto_bytes(&mut runtime_status, 1, &condition);
         let mut status = Vec::new();
         grpc::proto_bytes(&mut status, 1, &runtime_status);
+        // ImageService/ImageStatus (field 1 is the ImageSpec, itself a message whose field 1 is
+        // the name): every image is present, so init's ImagePull check passes without pulling.
+        let mut image = Vec::new();
+        grpc::proto_bytes(&mut image, 1, b"sha256:fixture");
+        let mut image_status = Vec::new();
+        grpc::proto_bytes(&mut image_status, 1, &image);
         let thread = std::thread::spawn(move || {
             let answer = |request: &[u8]| {
-                if request.first() == Some(&0x0a) {
-                    version.clone()
-                } else {
-                    status.clone()
+                // After field 1's tag and its varint length: a nested message, or text.
+                let len_bytes = request
+                    .iter()
+                    .skip(1)
+                    .position(|b| b & 0x80 == 0)
+                    .map_or(0, |p| p + 1);
+                match (request.first(), request.get(1 + len_bytes)) {
+                    (Some(0x0a), Some(0x0a)) => image_status.clone(),
+                    (Some(0x0a), _) => version.clone(),
+                    _ => status.clone(),
                 }
             };
             while !flag.load(Ordering::Relaxed) {

@@ -67,7 +67,7 @@ use kubeadm_api::version::KubeVersion;
 use kubeadm_effects::Effects;
 
 pub use checks::*;
-pub use report::{IgnoreSet, PreflightError, Report, run_checks};
+pub use report::{IgnoreSet, PreflightError, Report, run_checks, run_more_checks};
 
 /// One problem a check found: what it saw, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -259,3 +259,22 @@ pub fn run_checks(
         &mut err,
     )
 }
+
+/// Runs `checks` after the role's checks (upstream's separate `RunPullImagesCheck`): prints
+/// their warnings, and on an error that is not ignored the same fatal report as
+/// [`run_checks`].
+pub fn run_more_checks(
+    fx: &dyn Effects,
+    checks: &[Box<dyn Check>],
+    ignore: &[String],
+) -> Result<Report, PreflightError> {
+    let ctx = Context::from_host(fx);
+    let report = Report::evaluate(checks, &ctx, &IgnoreSet::parse(ignore)?);
+    let mut err = std::io::stderr();
+    let _ = err.write_all(report.render_warnings().as_bytes());
+    if report.failed().is_empty() {
+        Ok(report)
+    } else {
+        Err(fatal(&report, &mut err))
+    }
+}

@@ -52,6 +52,38 @@ pub fn policy(value: &str) -> Result<PullPolicy> {
     })
 }
 
+/// The preflight's image pull of init and a control-plane join (upstream prints the same three
+/// lines, then runs `ImagePullCheck`): every image of `cfg` present or pulled as its
+/// `nodeRegistration` says; a failure is the `ImagePull` preflight error
+/// (`--ignore-preflight-errors=ImagePull` turns it into a warning). A dry run only says so.
+pub fn preflight_pull(
+    fx: &dyn Effects,
+    cfg: &InitConfig,
+    ignore: &[String],
+    dry_run: bool,
+) -> Result<()> {
+    if dry_run {
+        println!("[preflight] Would pull the required images (like 'kubeadm config images pull')");
+        return Ok(());
+    }
+    let n = &cfg.init.node_registration;
+    let check = kubeadm_preflight::ImagePull {
+        socket: n.cri_socket.clone(),
+        images: images_of(cfg),
+        policy: policy(&n.image_pull_policy)?,
+        serial: n.image_pull_serial.unwrap_or(true),
+    };
+    println!("[preflight] Pulling images required for setting up a Kubernetes cluster");
+    println!(
+        "[preflight] This might take a minute or two, depending on the speed of your internet connection"
+    );
+    println!(
+        "[preflight] You can also perform this action beforehand using 'kubeadm config images pull'"
+    );
+    kubeadm_preflight::run_more_checks(fx, &[Box::new(check)], ignore)?;
+    Ok(())
+}
+
 /// Ensures `images` are present as `policy` says, printing one line per image under `prefix`
 /// (`config/images`, `preflight`); every image is tried, the failures are reported together.
 pub fn ensure(

@@ -483,6 +483,53 @@ fn pull_all_then_nothing_then_export_and_import_on_an_offline_runtime() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(count(&o, "[config/images] Pulled "), 7, "{}", text(&o));
 
+    // init's preflight pulls what a fresh runtime lacks (upstream's ImagePull check), through
+    // the same code as `config images pull`.
+    let root_c = t.join("c");
+    std::fs::create_dir_all(&root_c).unwrap();
+    let c = Containerd::start(&p.containerd, &t.join("cc"), &root_c, &pause);
+    let preflight_cfg = t.join("preflight.yaml");
+    let write_preflight_cfg = |policy: &str| {
+        std::fs::write(
+            &preflight_cfg,
+            format!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  criSocket: {}\n  imagePullPolicy: {policy}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {VERSION}\nimageRepository: {repo}\n",
+                cri_socket()
+            ),
+        )
+        .unwrap();
+    };
+    let preflight = |root: &Path| {
+        kubeadm(
+            root,
+            &[
+                "init",
+                "phase",
+                "preflight",
+                "--config",
+                &preflight_cfg.display().to_string(),
+                "--ignore-preflight-errors",
+                "all",
+            ],
+        )
+    };
+    write_preflight_cfg("IfNotPresent");
+    let o = preflight(&root_c);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("[preflight] Pulling images required for setting up a Kubernetes cluster"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("ImagePull"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(c.image_tags(), want);
+    drop(c);
+
     // An image the registry does not have: the error names it, the registry and the socket.
     let o = kubeadm(
         &root_a,
@@ -597,6 +644,20 @@ fn pull_all_then_nothing_then_export_and_import_on_an_offline_runtime() {
         args.extend_from_slice(extra);
         kubeadm(&root_b, &args)
     };
+    // With no registry and imagePullPolicy Never, init's preflight names every missing image
+    // as an ImagePull error (a warning here, under --ignore-preflight-errors all).
+    write_preflight_cfg("Never");
+    let o = preflight(&root_b);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    for i in &images {
+        assert!(
+            err.contains(&format!("[WARNING ImagePull]: failed to pull image {i}")),
+            "{i}: {}",
+            text(&o)
+        );
+    }
+    assert!(b.image_tags().is_empty());
     let o = import(&["--dry-run"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(count(&o, "[dryrun] Would load "), 7, "{}", text(&o));
@@ -613,6 +674,14 @@ fn pull_all_then_nothing_then_export_and_import_on_an_offline_runtime() {
         text(&o)
     );
     assert_eq!(b.image_tags(), want);
+    // Everything is there now: the same preflight has nothing to say about images.
+    let o = preflight(&root_b);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("ImagePull"),
+        "{}",
+        text(&o)
+    );
 }
 
 fn host_network_sandbox(name: &str) -> PodSandboxConfig {

@@ -10,8 +10,8 @@ pub use etcd::{ExternalEtcdVersion, MIN_EXTERNAL_ETCD};
 pub use files::{DirAvailable, FileAvailable, FileContent, FileExisting, InPath};
 pub use net::{HttpProxy, HttpProxyCidr, Port, proxy_for};
 pub use runtime::{
-    Cri, Firewalld, IPVS_MODULES, IpvsModules, KubeletVersion, KubernetesVersion, Service,
-    min_kubelet_minor, parse_kubelet_version,
+    Cri, Firewalld, IPVS_MODULES, ImagePull, IpvsModules, KubeletVersion, KubernetesVersion,
+    Service, min_kubelet_minor, parse_kubelet_version,
 };
 pub use system::{Hostname, IsPrivilegedUser, Mem, NumCpu, Swap, SystemVerification};
 

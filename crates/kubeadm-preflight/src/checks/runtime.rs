@@ -37,41 +37,83 @@ impl Check for Cri {
     }
 
     fn run(&self, ctx: &Context<'_>) -> Findings {
-        let problem =
-            |e: kubeadm_cri::CriError| (vec![], vec![Problem::new(e.to_string(), e.hint())]);
-        let path = match kubeadm_cri::socket_path(&self.socket) {
-            Ok(p) => p,
-            Err(e) => return problem(e),
-        };
-        if !ctx.fx.exists(Path::new(path)) {
-            return problem(kubeadm_cri::CriError::Connect {
-                endpoint: self.socket.clone(),
-                message: format!("{path} does not exist"),
-            });
-        }
-        let real = match kubeadm_effects::resolve(ctx.fx.root(), Path::new(path)) {
-            Ok(p) => p,
-            Err(e) => {
-                return problem(kubeadm_cri::CriError::Connect {
-                    endpoint: self.socket.clone(),
-                    message: e.to_string(),
-                });
-            }
-        };
-        let ready = kubeadm_cri::CriClient::connect_timeout(&self.socket, &real, self.timeout)
-            .and_then(|c| {
-                use kubeadm_cri::Runtime;
-                c.is_running()?;
-                Ok(c)
-            });
+        let ready = connect(ctx, &self.socket, self.timeout).and_then(|c| {
+            use kubeadm_cri::Runtime;
+            c.is_running()?;
+            Ok(c)
+        });
         match ready {
             Ok(c) => {
                 let (name, version, api) = c.version();
                 tracing::debug!(runtime = %name, %version, %api, "CRI answered");
                 (vec![], vec![])
             }
-            Err(e) => problem(e),
+            Err(e) => (vec![], vec![runtime_problem(&e)]),
         }
+    }
+}
+
+/// A CRI error as a finding, with the client's hint as its fix.
+fn runtime_problem(e: &kubeadm_cri::CriError) -> Problem {
+    Problem::new(e.to_string(), e.hint())
+}
+
+/// A client on the host path of `socket` under the checks' root; a missing socket is named.
+fn connect(
+    ctx: &Context<'_>,
+    socket: &str,
+    timeout: Duration,
+) -> Result<kubeadm_cri::CriClient, kubeadm_cri::CriError> {
+    let path = kubeadm_cri::socket_path(socket)?;
+    let refused = |message: String| kubeadm_cri::CriError::Connect {
+        endpoint: socket.to_string(),
+        message,
+    };
+    if !ctx.fx.exists(Path::new(path)) {
+        return Err(refused(format!("{path} does not exist")));
+    }
+    let real = kubeadm_effects::resolve(ctx.fx.root(), Path::new(path))
+        .map_err(|e| refused(e.to_string()))?;
+    kubeadm_cri::CriClient::connect_timeout(socket, &real, timeout)
+}
+
+/// Upstream `ImagePullCheck` (`ImagePull`), run by init and a control-plane join after the
+/// other checks: every image the node's static Pods need is in the runtime, pulled as
+/// `nodeRegistration.imagePullPolicy` says (`kubeadm config images pull`'s code). Each image
+/// that could not be had is one error naming it, its registry and the socket.
+#[derive(Debug, Clone)]
+pub struct ImagePull {
+    /// The CRI endpoint.
+    pub socket: String,
+    /// The images (`kubeadm config images list`'s list).
+    pub images: Vec<String>,
+    /// `nodeRegistration.imagePullPolicy`.
+    pub policy: kubeadm_cri::PullPolicy,
+    /// `nodeRegistration.imagePullSerial`.
+    pub serial: bool,
+}
+
+impl Check for ImagePull {
+    fn name(&self) -> String {
+        "ImagePull".into()
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let client = match connect(ctx, &self.socket, kubeadm_cri::DEFAULT_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => return (vec![], vec![runtime_problem(&e)]),
+        };
+        let errors = kubeadm_cri::ensure_images(&client, &self.images, self.policy, self.serial)
+            .into_iter()
+            .filter_map(|(image, r)| match r {
+                Ok(how) => {
+                    tracing::debug!(%image, ?how, "image ready");
+                    None
+                }
+                Err(e) => Some(runtime_problem(&e)),
+            })
+            .collect();
+        (vec![], errors)
     }
 }
 

@@ -39,12 +39,11 @@ pub fn run(ctx: &mut InitContext) -> Result<(), Error> {
         &ctx.opts.ignore_preflight_errors,
         ctx.opts.dry_run,
     )?;
-    if ctx.opts.dry_run {
-        println!("[preflight] Would pull the required images (like 'kubeadm config images pull')");
-    } else {
-        println!(
-            "[preflight] Not pre-pulling images (not implemented yet): the kubelet pulls them when it starts the static Pods"
-        );
-    }
+    crate::container_runtime::preflight_pull(
+        ctx.fx.as_ref(),
+        &ctx.cfg,
+        &ctx.opts.ignore_preflight_errors,
+        ctx.opts.dry_run,
+    )?;
     Ok(())
 }

@@ -76,5 +76,15 @@ pub(super) fn run(ctx: &mut JoinContext) -> Result<()> {
         &ctx.opts.ignore_preflight_errors,
         ctx.opts.dry_run,
     )?;
+    if ctx.control_plane() {
+        // As upstream, only a control-plane join pulls: a worker runs no static Pods.
+        let cfg = ctx.init_config()?;
+        crate::container_runtime::preflight_pull(
+            ctx.fx.as_ref(),
+            &cfg,
+            &ctx.opts.ignore_preflight_errors,
+            ctx.opts.dry_run,
+        )?;
+    }
     Ok(())
 }
