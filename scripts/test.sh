@@ -32,3 +32,5 @@ export KUBEADM_TEST_ETCDUTL="${KUBEADM_TEST_ETCDUTL:-$ETCD_BIN_DIR/etcdutl}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# Fuzz targets (fuzz/): each for FUZZ_SECONDS (20 s); cargo-fuzz is installed if missing.
+./scripts/fuzz.sh

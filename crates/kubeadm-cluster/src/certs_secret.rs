@@ -101,6 +101,16 @@ pub fn shared_files(local_etcd: bool) -> Vec<&'static str> {
     names
 }
 
+/// The file (relative to the certificates directory) a kubeadm-certs entry of a shared file
+/// holds: `etcd-ca.key` is `etcd/ca.key`. Only the names [`shared_files`] uploads are known: the
+/// Secret comes from the cluster, and a name such as `etcd-/etc/passwd` or `../x` must never
+/// become a path to write.
+pub fn entry_file(name: &str) -> Option<&'static str> {
+    shared_files(true)
+        .into_iter()
+        .find(|f| f.replace('/', "-") == name)
+}
+
 /// Opens every entry of a kubeadm-certs Secret.
 pub fn open(hex_key: &str, s: &Secret) -> Result<BTreeMap<String, Vec<u8>>, ClusterError> {
     let mut out = BTreeMap::new();
@@ -115,6 +125,23 @@ mod tests {
     use super::*;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn only_uploaded_names_map_to_files() {
+        for f in shared_files(true) {
+            assert_eq!(entry_file(&f.replace('/', "-")), Some(f));
+        }
+        for bad in [
+            "etcd-/etc/passwd",
+            "etcd-../../x",
+            "../x",
+            "etcd-",
+            "",
+            "apiserver.key",
+        ] {
+            assert_eq!(entry_file(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn round_trip_and_layout() {

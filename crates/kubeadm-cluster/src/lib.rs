@@ -1,11 +1,13 @@
 //! Pure builders of the objects `kubeadm init` and `kubeadm token` create in the cluster, as
 //! k8s-openapi values: bootstrap-token Secrets, the bootstrap RBAC, the cluster-info ConfigMap,
-//! the cluster-info JWS signer/verifier and the kubeadm-certs encryption. No I/O.
+//! the cluster-info JWS signer/verifier, token discovery's checks and the kubeadm-certs
+//! encryption. No I/O.
 
 pub mod addons;
 pub mod certs_secret;
 pub mod cluster_info;
 pub mod config_maps;
+pub mod discovery;
 pub mod jws;
 pub mod merge;
 pub mod node;

@@ -3,8 +3,6 @@
 //! again over verified TLS and compared) or file discovery (a kubeconfig file or HTTPS URL).
 //! The result is the cluster's server and CA, from which the TLS-bootstrap kubeconfig is built.
 
-pub mod verify;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -15,7 +13,10 @@ use kubeadm_api::BootstrapTokenString;
 use kubeadm_api::v1beta4::{Discovery, FileDiscovery};
 
 use crate::apiclient;
-pub use verify::ClusterInfo;
+/// The pure checks (cluster-info's shape, its JWS, the CA pins) live in `kubeadm_cluster`, where
+/// the fuzz targets reach them.
+pub use kubeadm_cluster::discovery as verify;
+pub use kubeadm_cluster::discovery::{ClusterInfo, DiscoveryError};
 use verify::Pins;
 
 /// Cluster name of the TLS-bootstrap kubeconfig (upstream's default cluster name).
@@ -25,116 +26,6 @@ pub const BOOTSTRAP_USER: &str = "tls-bootstrap-token-user";
 /// How often cluster-info is asked for again while waiting (upstream waits 5 s; a join should
 /// not sit idle that long once the signer has run).
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
-
-/// Why discovery refused or failed. Every refusal happens before anything is written.
-#[derive(Debug, thiserror::Error)]
-pub enum DiscoveryError {
-    /// cluster-info or the discovery file is not a usable kubeconfig.
-    #[error("invalid {origin}: {problem}")]
-    BadClusterInfo {
-        /// Where it came from.
-        origin: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// No `jws-kubeconfig-<id>` for this token (yet).
-    #[error(
-        "token id {token_id:?} is invalid for this cluster or it has expired: cluster-info carries no signature for it"
-    )]
-    NoSignature {
-        /// The token id.
-        token_id: String,
-    },
-    /// The signature does not match: the token is wrong or cluster-info was altered.
-    #[error(
-        "failed to verify JWS signature of received cluster info object, can't trust this API Server"
-    )]
-    BadSignature,
-    /// A `--discovery-token-ca-cert-hash` value is malformed.
-    #[error(
-        "invalid discovery token CA certificate hash {value:?}: expected \"sha256:\" followed by 64 hex characters"
-    )]
-    BadPin {
-        /// The value given.
-        value: String,
-    },
-    /// The cluster's CA matches no pin.
-    #[error(
-        "cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"{found}\" are pinned"
-    )]
-    PinMismatch {
-        /// Hashes of the CAs found.
-        found: String,
-    },
-    /// Neither pins nor the explicit opt-out.
-    #[error(
-        "using token-based discovery without caCertHashes can be unsafe; set unsafeSkipCAVerification or pass --discovery-token-unsafe-skip-ca-verification to continue"
-    )]
-    NoPins,
-    /// The verified second fetch returned something else than the first.
-    #[error(
-        "the second kubeconfig from the cluster-info ConfigMap (using validated TLS) was different from the first"
-    )]
-    SecondFetchDiffers,
-    /// The API server could not be asked (in time).
-    #[error("could not get cluster-info from {endpoint} within {waited:?}: {detail}")]
-    Unreachable {
-        /// `host:port` or URL asked.
-        endpoint: String,
-        /// The last error.
-        detail: String,
-        /// How long discovery waited.
-        waited: Duration,
-        /// True for the fetch verified with the pinned CA.
-        verified: bool,
-    },
-    /// The discovery file or URL could not be read.
-    #[error("cannot read the discovery file {path}: {detail}")]
-    File {
-        /// Path or URL.
-        path: String,
-        /// What failed.
-        detail: String,
-    },
-    /// No discovery method configured.
-    #[error(
-        "no discovery method: pass --token (or --discovery-token) with an API server endpoint, or --discovery-file"
-    )]
-    NoMethod,
-}
-
-impl DiscoveryError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> String {
-        match self {
-            DiscoveryError::NoSignature { .. } => {
-                "create a new token with `kubeadm token create --print-join-command` on a control-plane node".into()
-            }
-            DiscoveryError::BadSignature => {
-                "check the token; if it is right, the server is not the cluster you think it is".into()
-            }
-            DiscoveryError::BadPin { .. } | DiscoveryError::PinMismatch { .. } => {
-                "use the --discovery-token-ca-cert-hash printed by `kubeadm init` (or `kubeadm token create --print-join-command`)".into()
-            }
-            DiscoveryError::NoPins => {
-                "pin the cluster CA with --discovery-token-ca-cert-hash sha256:<hash>".into()
-            }
-            DiscoveryError::Unreachable { verified: true, .. } => {
-                "the server's certificate is not signed by the pinned cluster CA (or its name does not match the endpoint): you may be talking to an impostor".into()
-            }
-            DiscoveryError::Unreachable { .. } => {
-                "check the API server endpoint and that the cluster's API server is reachable from this node; raise timeouts.discovery if it is slow".into()
-            }
-            DiscoveryError::SecondFetchDiffers => {
-                "cluster-info changed between the two reads; try again".into()
-            }
-            DiscoveryError::BadClusterInfo { .. } | DiscoveryError::File { .. } => {
-                "the discovery kubeconfig must hold exactly one cluster with a server and certificate-authority-data".into()
-            }
-            DiscoveryError::NoMethod => "see `kubeadm join --help`".into(),
-        }
-    }
-}
 
 /// How an anonymous client checks the server's certificate.
 enum Trust<'a> {

@@ -38,9 +38,7 @@ fn certs_secret_path(cfg: &InitConfig, key: &str) -> Option<(PathBuf, bool)> {
         "external-etcd-ca.crt" => PathBuf::from(&cfg.cluster.etcd.external.as_ref()?.ca_file),
         "external-etcd.crt" => PathBuf::from(&cfg.cluster.etcd.external.as_ref()?.cert_file),
         "external-etcd.key" => PathBuf::from(&cfg.cluster.etcd.external.as_ref()?.key_file),
-        k if k.starts_with("etcd-") => dir.join("etcd").join(&k["etcd-".len()..]),
-        k if !k.contains('/') && !k.contains("..") && !k.is_empty() => dir.join(k),
-        _ => return None,
+        k => dir.join(kubeadm_cluster::certs_secret::entry_file(k)?),
     };
     Some((path, secret_file))
 }
@@ -188,6 +186,9 @@ mod tests {
             assert_eq!(certs_secret_path(&cfg, k).unwrap().0, PathBuf::from(want));
         }
         assert!(certs_secret_path(&cfg, "../x").is_none());
+        // `etcd-` followed by an absolute path or `..` once replaced the certificates directory.
+        assert!(certs_secret_path(&cfg, "etcd-/etc/passwd").is_none());
+        assert!(certs_secret_path(&cfg, "etcd-../../x").is_none());
         assert!(certs_secret_path(&cfg, "external-etcd.crt").is_none());
     }
 }

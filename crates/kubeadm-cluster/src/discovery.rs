@@ -1,7 +1,9 @@
-//! The pure checks of token discovery: the cluster-info kubeconfig's shape, its JWS signature,
-//! and the CA public-key pins. No I/O, so every refusal is unit-tested here.
+//! The pure checks of token discovery (`kubeadm join`): the cluster-info kubeconfig's shape, its
+//! JWS signature, and the CA public-key pins, with the errors of discovery as a whole. No I/O, so
+//! every refusal is unit-tested here and fuzzed (`fuzz/fuzz_targets/cluster_info.rs`).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -9,7 +11,115 @@ use kubeadm_api::BootstrapTokenString;
 use kubeadm_pki::CertInfo;
 use serde_json::Value;
 
-use super::DiscoveryError;
+/// Why discovery refused or failed. Every refusal happens before anything is written.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// cluster-info or the discovery file is not a usable kubeconfig.
+    #[error("invalid {origin}: {problem}")]
+    BadClusterInfo {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// No `jws-kubeconfig-<id>` for this token (yet).
+    #[error(
+        "token id {token_id:?} is invalid for this cluster or it has expired: cluster-info carries no signature for it"
+    )]
+    NoSignature {
+        /// The token id.
+        token_id: String,
+    },
+    /// The signature does not match: the token is wrong or cluster-info was altered.
+    #[error(
+        "failed to verify JWS signature of received cluster info object, can't trust this API Server"
+    )]
+    BadSignature,
+    /// A `--discovery-token-ca-cert-hash` value is malformed.
+    #[error(
+        "invalid discovery token CA certificate hash {value:?}: expected \"sha256:\" followed by 64 hex characters"
+    )]
+    BadPin {
+        /// The value given.
+        value: String,
+    },
+    /// The cluster's CA matches no pin.
+    #[error(
+        "cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"{found}\" are pinned"
+    )]
+    PinMismatch {
+        /// Hashes of the CAs found.
+        found: String,
+    },
+    /// Neither pins nor the explicit opt-out.
+    #[error(
+        "using token-based discovery without caCertHashes can be unsafe; set unsafeSkipCAVerification or pass --discovery-token-unsafe-skip-ca-verification to continue"
+    )]
+    NoPins,
+    /// The verified second fetch returned something else than the first.
+    #[error(
+        "the second kubeconfig from the cluster-info ConfigMap (using validated TLS) was different from the first"
+    )]
+    SecondFetchDiffers,
+    /// The API server could not be asked (in time).
+    #[error("could not get cluster-info from {endpoint} within {waited:?}: {detail}")]
+    Unreachable {
+        /// `host:port` or URL asked.
+        endpoint: String,
+        /// The last error.
+        detail: String,
+        /// How long discovery waited.
+        waited: Duration,
+        /// True for the fetch verified with the pinned CA.
+        verified: bool,
+    },
+    /// The discovery file or URL could not be read.
+    #[error("cannot read the discovery file {path}: {detail}")]
+    File {
+        /// Path or URL.
+        path: String,
+        /// What failed.
+        detail: String,
+    },
+    /// No discovery method configured.
+    #[error(
+        "no discovery method: pass --token (or --discovery-token) with an API server endpoint, or --discovery-file"
+    )]
+    NoMethod,
+}
+
+impl DiscoveryError {
+    /// What the operator can do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            DiscoveryError::NoSignature { .. } => {
+                "create a new token with `kubeadm token create --print-join-command` on a control-plane node".into()
+            }
+            DiscoveryError::BadSignature => {
+                "check the token; if it is right, the server is not the cluster you think it is".into()
+            }
+            DiscoveryError::BadPin { .. } | DiscoveryError::PinMismatch { .. } => {
+                "use the --discovery-token-ca-cert-hash printed by `kubeadm init` (or `kubeadm token create --print-join-command`)".into()
+            }
+            DiscoveryError::NoPins => {
+                "pin the cluster CA with --discovery-token-ca-cert-hash sha256:<hash>".into()
+            }
+            DiscoveryError::Unreachable { verified: true, .. } => {
+                "the server's certificate is not signed by the pinned cluster CA (or its name does not match the endpoint): you may be talking to an impostor".into()
+            }
+            DiscoveryError::Unreachable { .. } => {
+                "check the API server endpoint and that the cluster's API server is reachable from this node; raise timeouts.discovery if it is slow".into()
+            }
+            DiscoveryError::SecondFetchDiffers => {
+                "cluster-info changed between the two reads; try again".into()
+            }
+            DiscoveryError::BadClusterInfo { .. } | DiscoveryError::File { .. } => {
+                "the discovery kubeconfig must hold exactly one cluster with a server and certificate-authority-data".into()
+            }
+            DiscoveryError::NoMethod => "see `kubeadm join --help`".into(),
+        }
+    }
+}
 
 /// Prefix of the signature keys the bootstrapsigner adds to cluster-info.
 pub const JWS_KEY_PREFIX: &str = "jws-kubeconfig-";
@@ -79,7 +189,7 @@ pub fn verified_kubeconfig<'a>(
         .ok_or_else(|| DiscoveryError::NoSignature {
             token_id: token.id().to_string(),
         })?;
-    if !kubeadm_cluster::jws::verify(kubeconfig, jws, token.id(), token.secret()) {
+    if !crate::jws::verify(kubeconfig, jws, token.id(), token.secret()) {
         return Err(DiscoveryError::BadSignature);
     }
     Ok(kubeconfig)
@@ -135,9 +245,17 @@ mod tests {
     use super::*;
 
     fn ca() -> (String, String) {
-        let pem = kubeadm_testapi::pki::TestPki::generate()
-            .unwrap()
-            .ca_cert_pem;
+        use kubeadm_pki::{AltNames, CertRequest, KeyAlgorithm, PrivateKey};
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let req = CertRequest {
+            cn: "kubernetes".into(),
+            orgs: vec![],
+            usage: kubeadm_pki::table::Usage::Ca,
+            alt: AltNames::default(),
+            validity: Duration::from_secs(3600),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let pem = kubeadm_pki::cert::self_signed(&req, &key, now).unwrap().pem;
         let info = CertInfo::from_pem("ca", &pem).unwrap();
         (pem, kubeadm_pki::ca_cert_hash(&info))
     }
@@ -147,7 +265,7 @@ mod tests {
             (KUBECONFIG_KEY.to_string(), kubeconfig.to_string()),
             (
                 format!("{JWS_KEY_PREFIX}{}", token.id()),
-                kubeadm_cluster::jws::sign(kubeconfig, token.id(), token.secret()),
+                crate::jws::sign(kubeconfig, token.id(), token.secret()),
             ),
         ])
     }
@@ -197,8 +315,7 @@ mod tests {
     #[test]
     fn cluster_info_must_hold_one_cluster() {
         let (pem, _) = ca();
-        let kc = kubeadm_cluster::cluster_info::kubeconfig("https://10.0.0.1:6443", pem.as_bytes())
-            .unwrap();
+        let kc = crate::cluster_info::kubeconfig("https://10.0.0.1:6443", pem.as_bytes()).unwrap();
         let info = parse_cluster_kubeconfig("cluster-info", &kc).unwrap();
         assert_eq!(info.server, "https://10.0.0.1:6443");
         assert_eq!(info.ca_pem, pem);
