@@ -11,6 +11,8 @@
 //! Pods, and runs etcd static Pods as processes (only the listen addresses are narrowed, since
 //! every "host" here shares one loopback).
 
+#[path = "support/file_modes.rs"]
+mod file_modes;
 #[path = "support/test_kubelet.rs"]
 mod test_kubelet;
 
@@ -273,6 +275,27 @@ fn impostor(admin: &Admin, cluster_info: Value) -> TestApiServer {
         }
     }
     impostor
+}
+
+/// The permission audit of a joined node's root; at least `min` entries must have been checked.
+fn audit_node(root: &Path, node: &str, min: usize) {
+    let (checked, problems) = file_modes::audit(
+        root,
+        // The test's patches, the kubelet's own certificate (the test kubelet's), what etcd
+        // keeps in its data directory, and the static Pods' logs.
+        &[
+            "patches",
+            "var/lib/kubelet/pki",
+            "var/lib/etcd/member",
+            "*.log",
+        ],
+    );
+    assert!(
+        problems.is_empty(),
+        "permission audit of {node}:\n{}",
+        problems.join("\n")
+    );
+    assert!(checked >= min, "only {checked} entries of {node} audited");
 }
 
 const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
@@ -607,6 +630,8 @@ fn run(backend: Backend) {
         })
         .expect("worker-b's CSR");
     assert!(csr["status"]["certificate"].is_string(), "{csr}");
+    // Permission audit of the worker: what join wrote has upstream's modes (CIS 4.1.x).
+    audit_node(&b, "worker-b", 8);
 
     // Control-plane join on C: etcd grows from 1 to 2 voting members through a learner.
     // Patches are host paths: under the node's root.
@@ -658,6 +683,8 @@ fn run(backend: Backend) {
     let members = etcd_members(&a, "https://127.0.0.1:2379");
     assert_eq!(members.len(), 2, "{members:?}");
     assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
+    // Permission audit of the control-plane node (CIS 1.1.x and 4.1.x).
+    audit_node(&c, "cp-c", 30);
     let node_c = admin.get("/api/v1/nodes/cp-c").unwrap();
     assert!(
         node_c["metadata"]["labels"]["node-role.kubernetes.io/control-plane"].is_string(),

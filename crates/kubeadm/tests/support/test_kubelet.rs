@@ -1,5 +1,6 @@
-//! A stand-in kubelet for the end-to-end tests (shared by `join_e2e` and `upgrade_e2e`, each of
-//! which includes this file with `#[path]`): it answers healthz, does the TLS bootstrap from
+//! A stand-in kubelet for the end-to-end tests (shared by `join_e2e`, `join_rootfs` and
+//! `upgrade_e2e`, each of which includes this file with `#[path]`; the node's paths are resolved
+//! inside its root as kubeadm resolves them): it answers healthz, does the TLS bootstrap from
 //! bootstrap-kubelet.conf as a kubelet does (CSR with the bootstrap token, waits for the signed
 //! certificate, writes kubelet.conf), registers its Node (Ready, with its kubelet version), and
 //! runs the static Pods of its manifests folder: each manifest's process (for the components
@@ -14,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,7 +102,7 @@ impl TestKubelet {
                         let _ = c.set_nonblocking(false);
                         let mut buf = [0u8; 512];
                         let _ = c.read(&mut buf);
-                        let healthy = root.join("var/lib/kubelet/config.yaml").is_file();
+                        let healthy = on_node(&root, "/var/lib/kubelet/config.yaml").is_file();
                         let line = if healthy { "200 OK" } else { "503 Service Unavailable" };
                         let _ = c.write_all(format!("HTTP/1.1 {line}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes());
                     }
@@ -223,8 +225,8 @@ async fn tick(
     children: &Mutex<BTreeMap<String, Child>>,
 ) -> Result<(), String> {
     let root = &spec.root;
-    let kubelet_conf = root.join("etc/kubernetes/kubelet.conf");
-    let bootstrap = root.join("etc/kubernetes/bootstrap-kubelet.conf");
+    let kubelet_conf = on_node(root, "/etc/kubernetes/kubelet.conf");
+    let bootstrap = on_node(root, "/etc/kubernetes/bootstrap-kubelet.conf");
     if !kubelet_conf.exists() && bootstrap.exists() {
         tls_bootstrap(spec, &bootstrap, &kubelet_conf).await?;
     }
@@ -237,7 +239,7 @@ async fn tick(
         register_node(client, spec).await?;
         state.registered = true;
     }
-    let manifests = root.join("etc/kubernetes/manifests");
+    let manifests = on_node(root, "/etc/kubernetes/manifests");
     let mut entries: Vec<_> = std::fs::read_dir(&manifests)
         .into_iter()
         .flatten()
@@ -508,7 +510,7 @@ async fn tls_bootstrap(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let pki = spec.root.join("var/lib/kubelet/pki");
+    let pki = on_node(&spec.root, "/var/lib/kubelet/pki");
     std::fs::create_dir_all(&pki).map_err(|e| e.to_string())?;
     let mut pem = String::from_utf8(cert).map_err(|e| e.to_string())?;
     pem.push_str(&key.serialize_pem());
@@ -519,9 +521,19 @@ async fn tls_bootstrap(
         json!([{"name": "default-auth", "user": {"client-certificate": file, "client-key": file}}]);
     kc["contexts"] = json!([{"name": "default-context", "context": {"cluster": kc["clusters"][0]["name"], "user": "default-auth"}}]);
     kc["current-context"] = json!("default-context");
-    std::fs::write(
-        kubelet_conf,
-        serde_json::to_string(&kc).map_err(|e| e.to_string())?,
+    // 0600, as the kubelet writes it (clientcmd.WriteToFile): the permission audit of a
+    // joined node checks it.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(kubelet_conf)
+        .map_err(|e| e.to_string())?;
+    f.write_all(
+        serde_json::to_string(&kc)
+            .map_err(|e| e.to_string())?
+            .as_bytes(),
     )
     .map_err(|e| e.to_string())
 }
@@ -537,8 +549,7 @@ async fn kubelet_client(spec: &KubeletSpec, kubelet_conf: &Path) -> Result<kube:
             ("client-key", "client-key-data"),
         ] {
             if let Some(f) = user["user"][file_key].as_str().map(str::to_string) {
-                let bytes = std::fs::read(spec.root.join(f.trim_start_matches('/')))
-                    .map_err(|e| e.to_string())?;
+                let bytes = std::fs::read(on_node(&spec.root, &f)).map_err(|e| e.to_string())?;
                 user["user"][data_key] = json!(base64_encode(&bytes));
                 user["user"].as_object_mut().map(|o| o.remove(file_key));
             }
@@ -564,6 +575,14 @@ async fn register_node(client: &kube::Client, spec: &KubeletSpec) -> Result<(), 
         Err(e) if e.to_string().contains("AlreadyExists") => Ok(()),
         Err(e) => Err(format!("register Node: {e}")),
     }
+}
+
+/// Where the node's absolute `path` is on this machine: resolved under the node's root as a
+/// chroot would, as kubeadm resolves it, so links inside a root lead this kubelet where they
+/// lead kubeadm.
+pub fn on_node(root: &Path, path: &str) -> PathBuf {
+    kubeadm_effects::resolve(root, Path::new(path))
+        .unwrap_or_else(|_| root.join(path.trim_start_matches('/')))
 }
 
 /// Standard base64.
