@@ -3,7 +3,8 @@
 //! right after the one before it completed), then `kubeadm init` again must converge to what a
 //! clean init leaves: the same files with the same modes under the root and the same objects
 //! in the cluster. The same for `kubeadm reset`: killed at each boundary, `reset -f` again
-//! leaves what a clean reset leaves, and `init` then succeeds. Each case has its own root and
+//! leaves what a clean reset leaves, and `init` then succeeds; and `reset` killed inside
+//! cleanup-node before each of its removals, then `reset -f` again. Each case has its own root and
 //! its own test API server; the cluster CA is the operator's (copied into every root), so
 //! every server trusts what every init signs. The permission audit runs on the clean init.
 //! (Join's kill -9 cases are in `join_e2e.rs`.)
@@ -11,6 +12,8 @@
 mod common;
 #[path = "support/file_modes.rs"]
 mod file_modes;
+#[path = "support/init_world.rs"]
+mod init_world;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -18,130 +21,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use kubeadm_testapi::health::HealthServer;
+use init_world::{World, text};
+use kubeadm_testapi::TestApiServer;
 use kubeadm_testapi::support::{kubeadm, kubeadm_cmd};
-use kubeadm_testapi::{TestApiConfig, TestApiServer};
-
-const VERSION: &str = "v1.33.13";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// What every case shares: the operator's CA and the apiserver serving certificate (outside
-/// every root), and the health stand-ins of the kubelet, controller-manager and scheduler.
-struct World {
-    pki: tempfile::TempDir,
-    kubelet: HealthServer,
-    kcm: HealthServer,
-    sched: HealthServer,
-}
-
-impl World {
-    fn new() -> Self {
-        let pki = tempfile::tempdir().unwrap();
-        for cert in ["ca", "apiserver"] {
-            let out = kubeadm_cmd(pki.path())
-                .args(["init", "phase", "certs", cert])
-                .args(["--apiserver-advertise-address", "127.0.0.1"])
-                .args(["--node-name", "cp-1", "--kubernetes-version", VERSION])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", text(&out));
-        }
-        let dir = pki.path().join("etc/kubernetes/pki");
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
-        let (cert, key) = (read("apiserver.crt"), read("apiserver.key"));
-        World {
-            kubelet: HealthServer::http(true).unwrap(),
-            kcm: HealthServer::https(&cert, &key, true).unwrap(),
-            sched: HealthServer::https(&cert, &key, true).unwrap(),
-            pki,
-        }
-    }
-
-    fn pki_dir(&self) -> PathBuf {
-        self.pki.path().join("etc/kubernetes/pki")
-    }
-
-    /// A test API server of its own for one case, with a registered node.
-    fn server(&self) -> TestApiServer {
-        let server =
-            TestApiServer::start(TestApiConfig::from_pki_dir(&self.pki_dir(), VERSION).unwrap())
-                .unwrap();
-        server.register_node("cp-1").unwrap();
-        server
-    }
-
-    /// Puts into `root` what the operator and the kubelet provide: the cluster CA, and the
-    /// kubelet's rotating client certificate (kubelet-finalize points kubelet.conf at it).
-    fn prepare(&self, root: &Path) {
-        let pki = root.join("etc/kubernetes/pki");
-        std::fs::create_dir_all(&pki).unwrap();
-        for f in ["ca.crt", "ca.key"] {
-            std::fs::copy(self.pki_dir().join(f), pki.join(f)).unwrap();
-        }
-        std::fs::set_permissions(pki.join("ca.key"), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
-        // The kubelet's directory as kubeadm itself would create it (0700): what the kubelet
-        // adds below it is the kubelet's.
-        std::fs::create_dir_all(root.join("var/lib")).unwrap();
-        let _ = std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-            .create(root.join("var/lib/kubelet"));
-        let kpki = root.join("var/lib/kubelet/pki");
-        std::fs::create_dir_all(&kpki).unwrap();
-        std::fs::write(kpki.join("kubelet-client-current.pem"), "placeholder").unwrap();
-    }
-
-    /// The init configuration for a server.
-    fn config(&self, dir: &Path, server: &TestApiServer) -> PathBuf {
-        let path = dir.join("kubeadm.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                r#"apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-bootstrapTokens:
-- token: abcdef.0123456789abcdef
-localAPIEndpoint:
-  advertiseAddress: 127.0.0.1
-  bindPort: {api}
-nodeRegistration:
-  name: cp-1
-timeouts:
-  controlPlaneComponentHealthCheck: 30s
-  kubeletHealthCheck: 30s
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-kubernetesVersion: {VERSION}
-controllerManager:
-  extraArgs:
-  - name: secure-port
-    value: "{kcm}"
-scheduler:
-  extraArgs:
-  - name: secure-port
-    value: "{sched}"
----
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-healthzPort: {kubelet}
-"#,
-                api = server.addr().port(),
-                kcm = self.kcm.port(),
-                sched = self.sched.port(),
-                kubelet = self.kubelet.port(),
-            ),
-        )
-        .unwrap();
-        path
-    }
-}
 
 /// One case: a root, its server and its configuration file.
 struct Case {
@@ -288,6 +170,27 @@ fn phases(command: &str) -> Vec<String> {
     paths
 }
 
+/// What reset's cleanup-node removes, in order, from its `Deleting contents of directories: [..]`
+/// and `Deleting files: [..]` lines.
+fn cleanup_removals(stdout: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for prefix in [
+        "[reset] Deleting contents of directories: [",
+        "[reset] Deleting files: [",
+    ] {
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{stdout}"));
+        out.extend(
+            line.trim_end_matches(']')
+                .split(", ")
+                .map(|p| p.trim_matches('"').to_string()),
+        );
+    }
+    out
+}
+
 /// The kubeconfig of a root works against its server: its client certificate is signed by the
 /// CA the server trusts and matches its key.
 fn admin_works(case: &Case) {
@@ -413,8 +316,37 @@ fn init_and_reset_killed_at_every_phase_boundary_recover() {
         ));
     }
     assert_eq!(reset_boundaries, 3, "{matrix:?}");
+
+    // reset killed inside cleanup-node, right before each of its removals (every directory it
+    // empties and every file it deletes, as the clean reset listed them), then reset again.
+    let removals = cleanup_removals(&String::from_utf8_lossy(&out.stdout));
+    assert!(removals.len() >= 10, "{removals:?}");
+    let mut cleanup_points = 0;
+    for removal in &removals {
+        let case = Case::new(&world);
+        let out = case.init(None);
+        assert!(out.status.success(), "{}", text(&out));
+        let kill = format!("reset/cleanup-node:{removal}");
+        let out = case.reset(Some(&kill));
+        assert_eq!(out.status.signal(), Some(9), "{kill}: {}", text(&out));
+        cleanup_points += 1;
+        let again = case.reset(None);
+        assert!(
+            again.status.success(),
+            "reset after {kill}: {}",
+            text(&again)
+        );
+        assert_eq!(
+            shape(&case.root()),
+            want_after_reset,
+            "files after a reset killed before removing {removal} and a second reset"
+        );
+        matrix.push(format!(
+            "reset killed before removing {removal}: reset again completed"
+        ));
+    }
     eprintln!(
-        "crash-recovery matrix: {boundaries} init boundaries, {reset_boundaries} reset boundaries\n{}",
+        "crash-recovery matrix: {boundaries} init boundaries, {reset_boundaries} reset boundaries, {cleanup_points} points inside reset's cleanup-node\n{}",
         matrix.join("\n")
     );
 }

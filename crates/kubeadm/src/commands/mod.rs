@@ -116,8 +116,15 @@ pub const KILL_AT_VAR: &str = "KUBEADM_TEST_KILL_AT";
 /// Called by every phase runner before each phase: logs it, and is where [`KILL_AT_VAR`] acts.
 pub fn on_phase(command: &str, path: &str) {
     tracing::info!(phase = path, "running phase");
+    kill_point(command, path);
+}
+
+/// Where [`KILL_AT_VAR`] stops the process: before a phase (`<command>/<phase path>`), or at a
+/// point inside one, `<command>/<phase path>:<step>` (reset's cleanup-node before each removal,
+/// e.g. `reset/cleanup-node:/var/lib/kubelet`), so a crash between two removals is tested too.
+pub fn kill_point(command: &str, point: &str) {
     if cfg!(debug_assertions)
-        && std::env::var(KILL_AT_VAR).is_ok_and(|v| v == format!("{command}/{path}"))
+        && std::env::var(KILL_AT_VAR).is_ok_and(|v| v == format!("{command}/{point}"))
     {
         use std::io::Write;
         // What was printed so far is what an operator would have seen before the crash.

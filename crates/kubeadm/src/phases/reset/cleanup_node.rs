@@ -110,6 +110,7 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     println!("[reset] Deleting contents of directories: {shown:?}");
     let mut problems = Vec::new();
     for d in &dirs {
+        crate::commands::kill_point("reset", &format!("cleanup-node:{}", d.display()));
         if !safe_to_empty(d) {
             problems.push(format!(
                 "refusing to empty {}: not a directory kubeadm owns",
@@ -126,6 +127,7 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     let shown: Vec<String> = files.iter().map(|d| d.display().to_string()).collect();
     println!("[reset] Deleting files: {shown:?}");
     for f in &files {
+        crate::commands::kill_point("reset", &format!("cleanup-node:{}", f.display()));
         if let Err(e) = fx.remove_file(f) {
             problems.push(e.to_string());
         }
