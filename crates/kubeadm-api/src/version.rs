@@ -193,13 +193,6 @@ impl MinorInfo {
         }
     }
 
-    /// A joining control-plane node's etcd member is added as a non-voting learner and promoted
-    /// once it has caught up (feature gate `EtcdLearnerMode`: beta and on by default from 1.29,
-    /// GA in 1.32); before that it is added as a voting member at once.
-    pub fn etcd_learner_mode_default(&self) -> bool {
-        self.minor >= 29
-    }
-
     /// etcd gets the watch-progress-notify flag (1.29 and later); etcd 3.6 dropped the
     /// `experimental-` prefix.
     pub fn etcd_watch_progress_flag(&self) -> Option<&'static str> {

@@ -1,5 +1,6 @@
-//! The etcd operations kubeadm needs: list members, add one as a learner, promote it, remove
-//! one, check health, and stream a snapshot ([`snapshot`]; gRPC, see there why).
+//! The etcd operations kubeadm needs: list members, add one as a learner, wait until it has
+//! caught up (its own status and raft index), promote it, remove one, check health, and stream a
+//! snapshot ([`snapshot`]; gRPC, see there why).
 //!
 //! Hand-written over etcd's HTTPS JSON gateway (`/v3/cluster/member/*`, on by default in etcd
 //! 3.4+) instead of the gRPC client crate: the gateway carries the same Cluster API calls, and
@@ -99,6 +100,49 @@ pub struct Member {
     /// True for a learner (non-voting) member.
     #[serde(rename = "isLearner", default)]
     pub is_learner: bool,
+}
+
+/// What one member says about itself (`Maintenance/Status`): enough to tell whether a new
+/// member runs, is the member it should be, and has caught up with the leader.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberStatus {
+    /// The answering member's id.
+    pub member_id: u64,
+    /// The leader's id as the answering member knows it (0: it knows no leader).
+    pub leader: u64,
+    /// The answering member's raft index.
+    pub raft_index: u64,
+    /// True when the answering member is a learner.
+    pub is_learner: bool,
+    /// The errors etcd reports (alarms, …).
+    pub errors: Vec<String>,
+}
+
+impl MemberStatus {
+    /// From the gateway's answer: uint64 fields come as strings, zero and false ones are left
+    /// out, and the header's names are the proto's own (`member_id`) or camel-cased.
+    fn from_json(v: &Value) -> Self {
+        let num = |v: &Value| match v {
+            Value::String(s) => s.parse().unwrap_or(0),
+            Value::Number(n) => n.as_u64().unwrap_or(0),
+            _ => 0,
+        };
+        let header = &v["header"];
+        let member_id = match &header["member_id"] {
+            Value::Null => num(&header["memberId"]),
+            id => num(id),
+        };
+        MemberStatus {
+            member_id,
+            leader: num(&v["leader"]),
+            raft_index: num(&v["raftIndex"]),
+            is_learner: v["isLearner"].as_bool().unwrap_or(false),
+            errors: v["errors"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// The gateway encodes uint64 as a JSON string (proto3 JSON mapping).
@@ -277,7 +321,7 @@ impl EtcdClient {
         }
     }
 
-    /// Sends to each endpoint in turn until one answers; etcd errors are returned at once.
+    /// Sends to each of this client's endpoints in turn until one answers.
     fn call(
         &self,
         call: &'static str,
@@ -285,8 +329,20 @@ impl EtcdClient {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, EtcdError> {
+        self.call_on(&self.endpoints, call, method, path, body)
+    }
+
+    /// Sends to each of `endpoints` in turn until one answers; etcd errors are returned at once.
+    fn call_on(
+        &self,
+        endpoints: &[String],
+        call: &'static str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, EtcdError> {
         let mut last = String::new();
-        for endpoint in &self.endpoints {
+        for endpoint in endpoints {
             let fut = self.request_one(endpoint, method, path, body.as_ref());
             let answer = self
                 .runtime
@@ -304,6 +360,8 @@ impl EtcdClient {
                         let message = value["message"]
                             .as_str()
                             .or(value["error"].as_str())
+                            // `/health` says why it is not healthy here.
+                            .or(value["reason"].as_str())
                             .unwrap_or("unknown error")
                             .to_string();
                         return Err(EtcdError::Server { call, message });
@@ -313,7 +371,7 @@ impl EtcdClient {
             }
         }
         Err(EtcdError::Unreachable {
-            endpoints: self.endpoints.join(", "),
+            endpoints: endpoints.join(", "),
             last,
         })
     }
@@ -361,6 +419,146 @@ impl EtcdClient {
         Ok((member, Self::members_of("member/add", &v)?))
     }
 
+    /// [`member_add`](Self::member_add), retried for `within` while etcd cannot take the change
+    /// yet: "etcdserver: unhealthy cluster" (its answer right after a start or a restore, until
+    /// every voting member has been connected for a few seconds), a request that timed out, or
+    /// no endpoint answering. A refused or lost request may still have been applied, so before
+    /// each retry a member with `peer_url` already in the list is taken as the one added (as
+    /// is one etcd says already exists).
+    pub fn member_add_when_ready(
+        &self,
+        peer_url: &str,
+        learner: bool,
+        within: Duration,
+    ) -> Result<(Member, Vec<Member>), EtcdError> {
+        let mut first = true;
+        retry_if(
+            within,
+            &format!("etcd to accept the member {peer_url}"),
+            |e| match e {
+                EtcdError::Server { message, .. } => {
+                    message.contains("unhealthy cluster") || message.contains("timed out")
+                }
+                EtcdError::Unreachable { .. } => true,
+                _ => false,
+            },
+            || {
+                if !std::mem::take(&mut first)
+                    && let Some(found) = self.member_with_peer_url(peer_url)
+                {
+                    return Ok(found);
+                }
+                match self.member_add(peer_url, learner) {
+                    // Added before (a join run again): that member is the one.
+                    Err(e @ EtcdError::Server { .. }) if e.to_string().contains("already exists") => {
+                        self.member_with_peer_url(peer_url).ok_or(e)
+                    }
+                    other => other,
+                }
+            },
+        )
+    }
+
+    /// The member with `peer_url` and the member list, when the list can be read and holds it.
+    fn member_with_peer_url(&self, peer_url: &str) -> Option<(Member, Vec<Member>)> {
+        let list = self.member_list().ok()?;
+        let m = list
+            .iter()
+            .find(|m| m.peer_urls.iter().any(|u| u == peer_url))?
+            .clone();
+        Some((m, list))
+    }
+
+    /// The status of the one member at `endpoint` (a learner answers it too).
+    pub fn status_at(&self, endpoint: &str) -> Result<MemberStatus, EtcdError> {
+        let v = self.call_on(
+            &[endpoint.to_string()],
+            "maintenance/status",
+            "POST",
+            "/v3/maintenance/status",
+            Some(json!({})),
+        )?;
+        Ok(MemberStatus::from_json(&v))
+    }
+
+    /// The leader's status: that of the endpoint that says it is the leader, else the highest
+    /// raft index any endpoint reports (a follower's lags the leader's only slightly).
+    pub fn leader_status(&self) -> Result<MemberStatus, EtcdError> {
+        let mut best: Option<MemberStatus> = None;
+        let mut last = String::new();
+        for endpoint in &self.endpoints {
+            match self.status_at(endpoint) {
+                Ok(s) if s.leader != 0 && s.member_id == s.leader => return Ok(s),
+                Ok(s) => {
+                    if best.as_ref().is_none_or(|b| s.raft_index > b.raft_index) {
+                        best = Some(s);
+                    }
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        best.ok_or_else(|| EtcdError::Unreachable {
+            endpoints: self.endpoints.join(", "),
+            last,
+        })
+    }
+
+    /// Waits for `within` until member `id` answers at `client_url` as itself and its raft index
+    /// is within `margin` of the leader's: it runs and has caught up. The timeout names what it
+    /// answered last.
+    pub fn wait_caught_up(
+        &self,
+        id: u64,
+        client_url: &str,
+        margin: u64,
+        within: Duration,
+    ) -> Result<MemberStatus, EtcdError> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        let mut last = String::from("no answer yet");
+        loop {
+            match self.status_at(client_url) {
+                Ok(s) if s.member_id != id => {
+                    last = format!("it answered as member {:x}", s.member_id);
+                }
+                Ok(s) => match self.leader_status() {
+                    Ok(l) if s.raft_index.saturating_add(margin) >= l.raft_index => return Ok(s),
+                    Ok(l) => {
+                        last = format!(
+                            "raft index {}, the leader ({:x}) is at {}",
+                            s.raft_index, l.member_id, l.raft_index
+                        );
+                    }
+                    Err(e) => {
+                        last = format!(
+                            "raft index {}, but the leader's is unknown: {e}",
+                            s.raft_index
+                        );
+                    }
+                },
+                Err(e) => last = e.to_string(),
+            }
+            if start.elapsed() + delay >= within {
+                return Err(EtcdError::Timeout(
+                    within,
+                    format!(
+                        "member {id:x} at {client_url} to catch up with the leader (last answer: {last})"
+                    ),
+                ));
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Waits for `within` until the member at `client_url` reports itself healthy: it has a
+    /// leader and serves a linearizable read, so the cluster has quorum.
+    pub fn wait_healthy_at(&self, client_url: &str, within: Duration) -> Result<(), EtcdError> {
+        retry(within, &format!("the member at {client_url} to be healthy"), || {
+            self.health_on(&[client_url.to_string()])
+        })
+    }
+
     /// Promotes a learner to a voting member (fails while it has not caught up).
     pub fn member_promote(&self, id: u64) -> Result<Vec<Member>, EtcdError> {
         let v = self.call(
@@ -385,7 +583,12 @@ impl EtcdClient {
 
     /// etcd's own health endpoint (`GET /health` → `{"health":"true"}`).
     pub fn health(&self) -> Result<(), EtcdError> {
-        let v = self.call("health", "GET", "/health", None)?;
+        self.health_on(&self.endpoints)
+    }
+
+    /// `/health` of the first of `endpoints` that answers.
+    fn health_on(&self, endpoints: &[String]) -> Result<(), EtcdError> {
+        let v = self.call_on(endpoints, "health", "GET", "/health", None)?;
         match v["health"].as_str() {
             Some("true") => Ok(()),
             _ => Err(EtcdError::Server {
@@ -419,6 +622,22 @@ impl EtcdClient {
 fn retry<T>(
     within: Duration,
     what: &str,
+    op: impl FnMut() -> Result<T, EtcdError>,
+) -> Result<T, EtcdError> {
+    retry_if(
+        within,
+        what,
+        |e| matches!(e, EtcdError::Server { .. } | EtcdError::Unreachable { .. }),
+        op,
+    )
+}
+
+/// Calls `op` until it succeeds or `within` runs out, doubling the pause up to 2 s; the errors
+/// `retryable` accepts are retried, any other is returned at once.
+fn retry_if<T>(
+    within: Duration,
+    what: &str,
+    retryable: impl Fn(&EtcdError) -> bool,
     mut op: impl FnMut() -> Result<T, EtcdError>,
 ) -> Result<T, EtcdError> {
     let start = Instant::now();
@@ -426,7 +645,7 @@ fn retry<T>(
     loop {
         match op() {
             Ok(v) => return Ok(v),
-            Err(e @ (EtcdError::Server { .. } | EtcdError::Unreachable { .. })) => {
+            Err(e) if retryable(&e) => {
                 if start.elapsed() + delay >= within {
                     return Err(EtcdError::Timeout(
                         within,
@@ -451,6 +670,19 @@ mod tests {
         assert_eq!(parse_endpoint("http://[::1]:2379/").unwrap().host, "::1");
         assert!(parse_endpoint("127.0.0.1:2379").is_err());
         assert!(parse_endpoint("https://host").is_err());
+    }
+
+    #[test]
+    fn status_decodes_the_gateway_answer() {
+        let v = json!({"header": {"cluster_id": "1", "member_id": "12345678901234567890", "revision": "7"}, "version": "3.5.17", "leader": "12345678901234567890", "raftIndex": "42", "isLearner": true});
+        let s = MemberStatus::from_json(&v);
+        assert_eq!(s.member_id, 12345678901234567890);
+        assert_eq!(s.leader, s.member_id);
+        assert_eq!(s.raft_index, 42);
+        assert!(s.is_learner);
+        // Zero values are left out by the gateway.
+        let s = MemberStatus::from_json(&json!({"header": {"memberId": "5"}}));
+        assert_eq!((s.member_id, s.leader, s.raft_index, s.is_learner), (5, 0, 0, false));
     }
 
     #[test]

@@ -232,10 +232,41 @@ fn learner_add_promote_remove_against_real_etcd() {
         "m1=https://127.0.0.1:{},m2=https://127.0.0.1:{}",
         a.peer, b.peer
     );
+    let m2_url = format!("https://127.0.0.1:{}", b.client);
+    // Nothing answers at the learner's URL yet: the wait runs out naming what it saw last.
+    let err = c1
+        .wait_caught_up(learner.id, &m2_url, 50, Duration::from_millis(300))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&m2_url) && err.contains("last answer"),
+        "{err}"
+    );
     let _m2 = start(&bin, dir.path(), "m2", &b, &cluster, "existing");
+    // The learner answers for itself, as a learner, close to the leader's raft index.
+    let status = c1
+        .wait_caught_up(learner.id, &m2_url, 50, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(status.member_id, learner.id);
+    assert!(status.is_learner, "{status:?}");
+    let leader = c1.leader_status().unwrap();
+    assert_eq!(leader.member_id, leader.leader, "{leader:?}");
+    assert!(status.raft_index + 50 >= leader.raft_index, "{status:?} {leader:?}");
+    // The leader's URL answers as another member.
+    let err = c1
+        .wait_caught_up(
+            learner.id,
+            &format!("https://127.0.0.1:{}", a.client),
+            50,
+            Duration::from_millis(300),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("it answered as member"), "{err}");
     let members = c1
         .promote_when_ready(learner.id, Duration::from_secs(60))
         .unwrap();
+    c1.wait_healthy_at(&m2_url, Duration::from_secs(30)).unwrap();
     assert_eq!(members.len(), 2);
     assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
     let c2 = EtcdClient::new(
@@ -290,4 +321,64 @@ fn a_client_certificate_from_another_ca_is_refused() {
         err.to_string().contains("no etcd endpoint answered"),
         "{err}"
     );
+}
+
+/// etcd refuses MemberAdd with "etcdserver: unhealthy cluster" until every voting member has
+/// been connected for 5 s (as right after a start or a restore): the add is retried until it
+/// is accepted, and adds exactly one member.
+#[test]
+fn member_add_is_retried_while_etcd_says_the_cluster_is_unhealthy() {
+    let Some(bin) = require_etcd() else { return };
+    let (dir, p) = member_files();
+    let tls = TlsFiles {
+        ca: p.ca.clone().into_bytes(),
+        cert: p.client_cert.clone().into_bytes(),
+        key: p.client_key.clone().into_bytes(),
+    };
+    let (a, b) = (
+        Ports {
+            client: free_port(),
+            peer: free_port(),
+        },
+        Ports {
+            client: free_port(),
+            peer: free_port(),
+        },
+    );
+    let cluster = format!(
+        "m1=https://127.0.0.1:{},m2=https://127.0.0.1:{}",
+        a.peer, b.peer
+    );
+    let _m1 = start(&bin, dir.path(), "m1", &a, &cluster, "new");
+    let m2 = start(&bin, dir.path(), "m2", &b, &cluster, "new");
+    let c1 = EtcdClient::new(
+        &[format!("https://127.0.0.1:{}", a.client)],
+        Some(&tls),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    wait_healthy(&c1);
+    // m2 restarts: m1's connection to it is new again.
+    drop(m2);
+    let _m2 = start(&bin, dir.path(), "m2", &b, &cluster, "new");
+    let joining = format!("https://127.0.0.1:{}", free_port());
+    let refused = c1.member_add(&joining, true).unwrap_err().to_string();
+    assert!(refused.contains("unhealthy cluster"), "{refused}");
+    let started = Instant::now();
+    let (member, members) = c1
+        .member_add_when_ready(&joining, true, Duration::from_secs(60))
+        .unwrap();
+    assert!(member.is_learner);
+    assert_eq!(member.peer_urls, vec![joining.clone()]);
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(
+        started.elapsed() > Duration::from_millis(100),
+        "accepted at once: the refusal above was not retried"
+    );
+    // Asked again (a join run a second time), the member is found, not added twice.
+    let (again, members) = c1
+        .member_add_when_ready(&joining, true, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.id, member.id);
+    assert_eq!(members.len(), 3, "{members:?}");
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use kubeadm_effects::Effects;
-use kubeadm_etcd::{EtcdClient, EtcdError, Member, TlsFiles};
+use kubeadm_etcd::{EtcdClient, EtcdError, Member, MemberStatus, TlsFiles};
 
 use crate::error::{Error, Result};
 
@@ -16,9 +16,25 @@ use crate::error::{Error, Result};
 pub trait Membership {
     /// The current members.
     fn member_list(&self) -> Result<Vec<Member>, EtcdError>;
-    /// Adds a member (as a learner when `learner`); returns it and the new list.
-    fn member_add(&self, peer_url: &str, learner: bool)
-    -> Result<(Member, Vec<Member>), EtcdError>;
+    /// Adds a member (as a learner when `learner`), retrying within `within` while etcd is not
+    /// ready for it; returns it and the new list.
+    fn member_add_when_ready(
+        &self,
+        peer_url: &str,
+        learner: bool,
+        within: Duration,
+    ) -> Result<(Member, Vec<Member>), EtcdError>;
+    /// Waits within `within` until member `id` answers at `client_url` and its raft index is
+    /// within `margin` of the leader's.
+    fn wait_caught_up(
+        &self,
+        id: u64,
+        client_url: &str,
+        margin: u64,
+        within: Duration,
+    ) -> Result<MemberStatus, EtcdError>;
+    /// Waits within `within` until the member at `client_url` reports itself healthy.
+    fn wait_healthy_at(&self, client_url: &str, within: Duration) -> Result<(), EtcdError>;
     /// Promotes a learner once it has caught up, within `within`.
     fn promote_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError>;
     /// Removes a member once the cluster allows it, within `within`.
@@ -29,12 +45,25 @@ impl Membership for EtcdClient {
     fn member_list(&self) -> Result<Vec<Member>, EtcdError> {
         EtcdClient::member_list(self)
     }
-    fn member_add(
+    fn member_add_when_ready(
         &self,
         peer_url: &str,
         learner: bool,
+        within: Duration,
     ) -> Result<(Member, Vec<Member>), EtcdError> {
-        EtcdClient::member_add(self, peer_url, learner)
+        EtcdClient::member_add_when_ready(self, peer_url, learner, within)
+    }
+    fn wait_caught_up(
+        &self,
+        id: u64,
+        client_url: &str,
+        margin: u64,
+        within: Duration,
+    ) -> Result<MemberStatus, EtcdError> {
+        EtcdClient::wait_caught_up(self, id, client_url, margin, within)
+    }
+    fn wait_healthy_at(&self, client_url: &str, within: Duration) -> Result<(), EtcdError> {
+        EtcdClient::wait_healthy_at(self, client_url, within)
     }
     fn promote_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError> {
         EtcdClient::promote_when_ready(self, id, within)
@@ -81,13 +110,14 @@ impl Membership for Recording {
         self.with_members(|m| m.clone())
     }
 
-    fn member_add(
+    fn member_add_when_ready(
         &self,
         peer_url: &str,
         learner: bool,
+        within: Duration,
     ) -> Result<(Member, Vec<Member>), EtcdError> {
         println!(
-            "[dryrun] Would add the etcd member with peer URL {peer_url}{}",
+            "[dryrun] Would add the etcd member with peer URL {peer_url}{} (retried within {within:?} while etcd says the cluster is unhealthy)",
             if learner { " as a learner" } else { "" }
         );
         self.with_members(|list| {
@@ -103,6 +133,29 @@ impl Membership for Recording {
             list.push(me.clone());
             (me, list.clone())
         })
+    }
+
+    fn wait_caught_up(
+        &self,
+        id: u64,
+        client_url: &str,
+        margin: u64,
+        within: Duration,
+    ) -> Result<MemberStatus, EtcdError> {
+        println!(
+            "[dryrun] Would wait for the etcd member {id:x} to answer at {client_url} with a raft index within {margin} of the leader's (within {within:?})"
+        );
+        Ok(MemberStatus {
+            member_id: id,
+            ..Default::default()
+        })
+    }
+
+    fn wait_healthy_at(&self, client_url: &str, within: Duration) -> Result<(), EtcdError> {
+        println!(
+            "[dryrun] Would wait for the etcd member at {client_url} to report itself healthy (within {within:?})"
+        );
+        Ok(())
     }
 
     fn promote_when_ready(&self, id: u64, within: Duration) -> Result<Vec<Member>, EtcdError> {
@@ -158,9 +211,17 @@ mod tests {
     fn recording_answers_as_etcd_would_without_a_cluster() {
         let r = Recording::new(None);
         assert!(r.member_list().unwrap().is_empty());
-        let (me, list) = r.member_add("https://10.0.0.2:2380", true).unwrap();
+        let (me, list) = r
+            .member_add_when_ready("https://10.0.0.2:2380", true, Duration::from_secs(1))
+            .unwrap();
         assert!(me.is_learner);
         assert_eq!(list.len(), 1);
+        let status = r
+            .wait_caught_up(me.id, "https://10.0.0.2:2379", 50, Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(status.member_id, me.id);
+        r.wait_healthy_at("https://10.0.0.2:2379", Duration::from_secs(1))
+            .unwrap();
         let list = r.promote_when_ready(me.id, Duration::from_secs(1)).unwrap();
         assert!(!list[0].is_learner);
         assert!(

@@ -2,7 +2,8 @@
 //! from the etcd manifests our `init phase etcd local` writes (each "node" under its own
 //! `--rootfs`, listening only on its own loopback address): save under a write load, restore as a
 //! new single-member cluster, corrupted snapshots refused with nothing changed, and the
-//! quorum-loss drill.
+//! quorum-loss drill: at the etcd level, and through kubeadm itself (`init`, `join
+//! --control-plane`, `reset`, against the test API server with stand-in kubelets running etcd).
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,12 @@ use predicates::prelude::PredicateBooleanExt;
 use support::{peer, tree};
 
 mod support;
+
+#[path = "support/test_kubelet.rs"]
+mod test_kubelet;
+
+#[path = "support/control_plane.rs"]
+mod control_plane;
 
 const VERSION: &str = "v1.33.0";
 
@@ -745,4 +752,218 @@ fn quorum_loss_drill_restore_on_the_survivor_then_a_member_joins_again() {
         .assert()
         .success()
         .stdout(predicates::str::contains("1 member(s) remain"));
+}
+
+/// A kubeadm command on `node`, checked to have succeeded; on failure the node's kubelet and
+/// etcd logs are shown.
+fn kubeadm_ok(kubelet: &test_kubelet::TestKubelet, node: &Node, args: &[&str]) -> String {
+    kubelet.ok(&test_kubelet::kubeadm(&node.root, args))
+}
+
+/// Waits until the API server holds the mirror Pod of `node`'s etcd (join finds the members'
+/// client URLs there).
+fn wait_mirror_pod(kubelet: &test_kubelet::TestKubelet, admin_conf: &Path, node: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let text = std::fs::read_to_string(admin_conf).unwrap();
+    let client = rt.block_on(test_kubelet::client_from(&text)).unwrap();
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client, "kube-system");
+    let name = format!("etcd-{node}");
+    kubelet.wait_for(&format!("the mirror Pod {name}"), &|| {
+        rt.block_on(pods.get_opt(&name))
+            .is_ok_and(|p| p.is_some())
+    });
+}
+
+/// The quorum-loss drill through kubeadm itself: `kubeadm init` on cp-a and `kubeadm join
+/// --control-plane` on cp-b and cp-c (each node under its own `--rootfs` on its own loopback
+/// address, its stand-in kubelet running etcd from the manifest kubeadm wrote); cp-b and cp-c
+/// die and lose their data; `kubeadm etcd snapshot restore` on cp-a; the cluster serves again;
+/// then the dead nodes come back through `kubeadm reset` and `kubeadm join --control-plane`
+/// while a writer puts keys into cp-a's etcd (no put may fail): cp-c first, while a member of
+/// cp-b's that a died join added is still waiting (so cp-c's `--initial-cluster` must name that
+/// unnamed member apart from its own), then cp-b, whose join finds its member by peer URL. Both
+/// end as voting members holding every key.
+#[test]
+fn quorum_loss_drill_through_kubeadm_init_join_restore_reset_and_join_again() {
+    use control_plane::{ControlPlaneJoin, EtcdWriter, assert_no_write_failed};
+    use test_kubelet::{KubeletSpec, TestKubelet, free_port};
+    const CLUSTER_VERSION: &str = "v1.32.0";
+    let Some(bins) = bins() else { return };
+    let base = tempfile::tempdir().unwrap();
+    let nodes: Vec<Node> = ["cp-a", "cp-b", "cp-c"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Node {
+            name: name.to_string(),
+            ip: node_ip(3, i),
+            root: base.path().join(name),
+        })
+        .collect();
+    for n in &nodes {
+        std::fs::create_dir_all(&n.root).unwrap();
+    }
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let kubelet = |node: &Node, healthz: u16, etcd_delay: Duration| {
+        TestKubelet::start(KubeletSpec {
+            root: node.root.clone(),
+            node: node.name.clone(),
+            ip: node.ip.clone(),
+            healthz_port: healthz,
+            binaries: [("etcd".to_string(), bins.etcd.clone())].into(),
+            version: CLUSTER_VERSION.into(),
+            on_start: None,
+            node_ready: false,
+            start_delays: [("etcd".to_string(), etcd_delay)].into(),
+        })
+    };
+
+    // cp-a: certificates, the test API server serving with them, then init.
+    let port = free_port(&a.ip);
+    let healthz_a = free_port("127.0.0.1");
+    let cfg = base.path().join("init.yaml");
+    std::fs::write(
+        &cfg,
+        control_plane::init_config(&a.ip, port, healthz_a, CLUSTER_VERSION, "30s"),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    kubeadm(&a.root)
+        .args(["init", "phase", "certs", "all", "--config", cfg])
+        .assert()
+        .success();
+    let api = kubeadm_testapi::TestApiConfig::from_pki_dir(&a.pki(), CLUSTER_VERSION).unwrap();
+    let endpoint = format!("{}:{port}", a.ip);
+    let _server = kubeadm_testapi::TestApiServer::start_on(&api, &endpoint).unwrap();
+    let kubelet_a = kubelet(a, healthz_a, Duration::ZERO);
+    let init = [
+        "init",
+        "--config",
+        cfg,
+        "--upload-certs",
+        "--ignore-preflight-errors",
+        "all",
+    ];
+    let hash = control_plane::ca_hash(&kubeadm_ok(&kubelet_a, a, &init));
+    let admin_conf = a.root.join("etc/kubernetes/admin.conf");
+    wait_healthy(&bins, a, &a.client_url());
+    wait_mirror_pod(&kubelet_a, &admin_conf, &a.name);
+
+    // cp-b and cp-c join as control planes.
+    let join = |node: &Node, etcd_delay: Duration| {
+        let join = ControlPlaneJoin::new(&node.root, &endpoint, &hash, &node.name, &node.ip);
+        let k = kubelet(node, join.healthz, etcd_delay);
+        let stdout = kubeadm_ok(&k, node, &join.argv());
+        wait_mirror_pod(&k, &admin_conf, &node.name);
+        (k, stdout)
+    };
+    let (kubelet_b, _) = join(b, Duration::ZERO);
+    let (kubelet_c, _) = join(c, Duration::ZERO);
+    let all = endpoints_of(&nodes);
+    wait_healthy(&bins, a, &all);
+    let (ok, out) = etcdctl(&bins, a, &all, &["member", "list"]);
+    assert!(ok && out.lines().count() == 3, "three members: {out}");
+    for i in 0..100 {
+        put(&bins, a, &all, &format!("app/{i:03}"), "v").unwrap();
+    }
+    kubeadm(&a.root)
+        .args(["etcd", "snapshot", "save"])
+        .assert()
+        .success();
+    let (host_snap, _) = only_snapshot(a);
+
+    // cp-b and cp-c die and lose their etcd data: cp-a has no quorum.
+    drop(kubelet_b);
+    drop(kubelet_c);
+    for n in [b, c] {
+        std::fs::remove_dir_all(n.root.join("var/lib/etcd")).unwrap();
+    }
+    assert!(
+        put(&bins, a, &a.client_url(), "app/lost", "v").is_none(),
+        "without quorum a write must fail"
+    );
+
+    // Restore on the survivor: its kubelet stops etcd when the manifest leaves and starts the
+    // restored single member from the manifest restore writes back.
+    restore(&bins, a, &host_snap)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("new single-member cluster"));
+    wait_healthy(&bins, a, &a.client_url());
+    assert_eq!(keys(&bins, a, "app/").len(), 100);
+    assert!(put(&bins, a, &a.client_url(), "app/after", "v").is_some());
+    let tls = kubeadm_etcd::TlsFiles {
+        ca: std::fs::read(a.pki().join("etcd/ca.crt")).unwrap(),
+        cert: std::fs::read(a.pki().join("etcd/healthcheck-client.crt")).unwrap(),
+        key: std::fs::read(a.pki().join("etcd/healthcheck-client.key")).unwrap(),
+    };
+    let etcd_a =
+        kubeadm_etcd::EtcdClient::new(&[a.client_url()], Some(&tls), Duration::from_secs(5))
+            .unwrap();
+    assert_eq!(etcd_a.member_list().unwrap().len(), 1);
+    // A join of cp-b's that died right after adding its member: a learner that never started.
+    let (died, _) = etcd_a.member_add(&b.peer_url(), true).unwrap();
+
+    // cp-c comes back: reset, then join again (its kubelet starts etcd 3 s late).
+    let etcdctl_bin = control_plane::etcdctl_next_to(&bins.etcd);
+    kubeadm(&c.root).args(["reset", "-f"]).assert().success();
+    let writer = EtcdWriter::start(&etcdctl_bin, &a.pki(), &a.client_url(), "rejoin-c");
+    let (kubelet_c, stdout) = join(c, Duration::from_secs(3));
+    let report = assert_no_write_failed(writer, "cp-c's join of the restored cluster");
+    assert!(stdout.contains("Promoted the learner"), "{stdout}");
+    assert_eq!(
+        report.learner_states.get(&c.peer_url()),
+        Some(&vec![true, false]),
+        "{:?}",
+        report.learner_states
+    );
+    let manifest_c = std::fs::read_to_string(c.manifest()).unwrap();
+    for member in [
+        format!("cp-a={}", a.peer_url()),
+        format!("{:x}={}", died.id, b.peer_url()),
+        format!("cp-c={}", c.peer_url()),
+    ] {
+        assert!(manifest_c.contains(&member), "{member} in:\n{manifest_c}");
+    }
+
+    // cp-b comes back: its join finds the member the died join added.
+    kubeadm(&b.root).args(["reset", "-f"]).assert().success();
+    let writer = EtcdWriter::start(&etcdctl_bin, &a.pki(), &a.client_url(), "rejoin-b");
+    let (kubelet_b, stdout) = join(b, Duration::from_secs(3));
+    let report = assert_no_write_failed(writer, "cp-b's join of the restored cluster");
+    assert!(
+        stdout.contains(&format!(
+            "This node's etcd member {:x} ({}) is already in the cluster as a learner",
+            died.id,
+            b.peer_url()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Promoted the learner"), "{stdout}");
+    assert_eq!(
+        report.learner_states.get(&b.peer_url()),
+        Some(&vec![true, false]),
+        "{:?}",
+        report.learner_states
+    );
+
+    // Three voting members again, and each new one holds every key.
+    let members = etcd_a.member_list().unwrap();
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
+    let mut names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["cp-a", "cp-b", "cp-c"]);
+    for prefix in ["app/", "rejoin-c/", "rejoin-b/"] {
+        let want = keys(&bins, a, prefix);
+        assert!(!want.is_empty(), "{prefix}");
+        for n in [b, c] {
+            assert_eq!(keys(&bins, n, prefix), want, "{prefix} on {}", n.name);
+        }
+    }
+    assert_eq!(keys(&bins, b, "app/").len(), 101);
+    drop((kubelet_b, kubelet_c, kubelet_a));
 }

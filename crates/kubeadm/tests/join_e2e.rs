@@ -2,7 +2,8 @@
 //! API server, with real etcd processes started from our own manifests:
 //! init on A; refused joins (wrong CA hash, unknown/expired token, missing JWS, cluster-info
 //! edited after signing, wrong certificate key, an impostor server); a worker join on B and a
-//! control-plane join on C (etcd learner added, caught up and promoted: 2 voting members);
+//! control-plane join on C (etcd learner added, caught up and promoted: 2 voting members; C's
+//! etcd starts late and a writer putting keys into A's etcd throughout sees no failure);
 //! reset C (etcd back to 1 member); reset B (none of our files left).
 //!
 //! A test kubelet plays each node's kubelet: it answers healthz, does the TLS bootstrap from
@@ -16,6 +17,9 @@ mod file_modes;
 #[path = "support/test_kubelet.rs"]
 mod test_kubelet;
 
+#[path = "support/control_plane.rs"]
+mod control_plane;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
@@ -24,10 +28,9 @@ use std::time::Duration;
 use kubeadm_testapi::realbins::RealBins;
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
 use serde_json::{Value, json};
+use control_plane::{CERT_KEY, ControlPlaneJoin, EtcdWriter, TOKEN, init_config};
 use test_kubelet::{KubeletSpec, TestKubelet, client_from, etcd_binary, free_port, kubeadm};
 
-const TOKEN: &str = "abcdef.0123456789abcdef";
-const CERT_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const VERSION: &str = "v1.32.0";
 
 fn ok(out: &std::process::Output) -> String {
@@ -186,29 +189,6 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-fn init_config(port: u16, healthz: u16, version: &str, health_timeout: &str) -> String {
-    format!(
-        "apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-bootstrapTokens:
-- token: {TOKEN}
-certificateKey: {CERT_KEY}
-localAPIEndpoint: {{advertiseAddress: 127.0.0.1, bindPort: {port}}}
-nodeRegistration: {{name: cp-a}}
-timeouts: {{controlPlaneComponentHealthCheck: {health_timeout}, kubeletHealthCheck: {health_timeout}}}
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-kubernetesVersion: {version}
-controlPlaneEndpoint: 127.0.0.1:{port}
----
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-healthzPort: {healthz}
-"
-    )
-}
-
 /// A JoinConfiguration for the refusal cases (short discovery timeout).
 fn join_config(endpoint: &str, token: &str, hash: &str, certificate_key: Option<&str>) -> String {
     let cp = match certificate_key {
@@ -317,7 +297,13 @@ fn run(backend: Backend) {
     let healthz_a = free_port("127.0.0.1");
     write(
         &cfg_a,
-        &init_config(port, healthz_a, &version, backend.health_timeout()),
+        &init_config(
+            "127.0.0.1",
+            port,
+            healthz_a,
+            &version,
+            backend.health_timeout(),
+        ),
     );
 
     // A: certificates first, so the test API server can serve with A's apiserver certificate.
@@ -341,8 +327,9 @@ fn run(backend: Backend) {
         Backend::Real(_) => None,
     };
     let endpoint = format!("127.0.0.1:{port}");
-    let kubelet_for =
-        |root: &Path, node: &str, ip: &str, healthz_port: u16, control_plane: bool| {
+    // A kubelet that starts its etcd `etcd_delay` after the manifest appears.
+    let kubelet_with =
+        |root: &Path, node: &str, ip: &str, healthz_port: u16, control_plane: bool, etcd_delay| {
             TestKubelet::start(KubeletSpec {
                 root: root.to_path_buf(),
                 node: node.into(),
@@ -356,8 +343,12 @@ fn run(backend: Backend) {
                 version: version.clone(),
                 on_start: None,
                 node_ready: false,
+                start_delays: BTreeMap::from([("etcd".to_string(), etcd_delay)]),
             })
         };
+    let kubelet_for = |root: &Path, node: &str, ip: &str, healthz_port: u16, control_plane: bool| {
+        kubelet_with(root, node, ip, healthz_port, control_plane, Duration::ZERO)
+    };
     let kubelet_a = kubelet_for(&a, "cp-a", "127.0.0.1", healthz_a, true);
     let out = kubeadm(
         &a,
@@ -370,13 +361,7 @@ fn run(backend: Backend) {
             "all",
         ],
     );
-    let stdout = kubelet_a.ok(&out);
-    let hash = stdout
-        .split_whitespace()
-        .skip_while(|w| *w != "--discovery-token-ca-cert-hash")
-        .nth(1)
-        .expect("init printed the CA hash")
-        .to_string();
+    let hash = control_plane::ca_hash(&kubelet_a.ok(&out));
     let admin = Admin::new(&a);
     // A's etcd runs from A's manifest.
     let wait = |what: &str, f: &dyn Fn() -> bool| kubelet_a.wait_for(what, f);
@@ -546,8 +531,11 @@ fn run(backend: Backend) {
                 "to \"/etc/kubernetes/pki/ca.key\" with mode 0600 (content not shown)",
                 "[dryrun] Would write file \"/etc/kubernetes/manifests/kube-apiserver.yaml\"",
                 "[dryrun] Would perform action LIST on resource \"pods\" in API group \"core/v1\"",
-                "[dryrun] Would add the etcd member with peer URL https://127.0.0.4:2380",
+                "[dryrun] Would add the etcd member with peer URL https://127.0.0.4:2380 as a learner",
                 "[dryrun] Would write file \"/etc/kubernetes/manifests/etcd.yaml\"",
+                "to answer at https://127.0.0.4:2379 with a raft index within 50 of the leader's",
+                "[dryrun] Would promote the learner etcd member",
+                "[dryrun] Would wait for the etcd member at https://127.0.0.4:2379 to report itself healthy",
                 "[mark-control-plane] Marking the node dry-node as control-plane",
                 "[dryrun] Would perform action PATCH on resource \"nodes\" in API group \"core/v1\"",
             ] {
@@ -633,43 +621,40 @@ fn run(backend: Backend) {
     // Permission audit of the worker: what join wrote has upstream's modes (CIS 4.1.x).
     audit_node(&b, "worker-b", 8);
 
-    // Control-plane join on C: etcd grows from 1 to 2 voting members through a learner.
-    // Patches are host paths: under the node's root.
-    let patches_c = c.join("patches");
-    let healthz_c = free_port("127.0.0.1");
-    write(
-        &patches_c.join("kubeletconfiguration+merge.yaml"),
-        &format!("healthzPort: {healthz_c}\n"),
-    );
-    let kubelet_c = kubelet_for(&c, "cp-c", "127.0.0.2", healthz_c, true);
-    let port_c = free_port("127.0.0.2").to_string();
-    let out = kubeadm(
+    // Control-plane join on C: etcd grows from 1 to 2 voting members through a learner. C's
+    // kubelet starts etcd only 4 s after the manifest appears, as a kubelet that has just started
+    // takes its time: a member added as a voter would leave A's etcd without quorum until then.
+    // A writer puts keys into A's etcd throughout the join: every put must succeed.
+    let join_c = ControlPlaneJoin::new(&c, &endpoint, &hash, "cp-c", "127.0.0.2");
+    let kubelet_c = kubelet_with(
         &c,
-        &[
-            "join",
-            &endpoint,
-            "--token",
-            TOKEN,
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--control-plane",
-            "--certificate-key",
-            CERT_KEY,
-            "--apiserver-advertise-address",
-            "127.0.0.2",
-            "--apiserver-bind-port",
-            &port_c,
-            "--node-name",
-            "cp-c",
-            "--patches",
-            "/patches",
-            "--ignore-preflight-errors",
-            "all",
-        ],
+        "cp-c",
+        "127.0.0.2",
+        join_c.healthz,
+        true,
+        Duration::from_secs(4),
     );
+    let writer = EtcdWriter::start(
+        &control_plane::etcdctl_next_to(&binaries["etcd"]),
+        &a.join("etc/kubernetes/pki"),
+        "https://127.0.0.1:2379",
+        "during-join",
+    );
+    let out = kubeadm(&c, &join_c.argv());
+    let report = control_plane::assert_no_write_failed(writer, "C's control-plane join");
     let stdout = kubelet_c.ok(&out);
     assert!(stdout.contains("Announced new etcd member"), "{stdout}");
+    assert!(stdout.contains("as a learner"), "{stdout}");
+    assert!(stdout.contains("has caught up (raft index"), "{stdout}");
     assert!(stdout.contains("Promoted the learner"), "{stdout}");
+    assert!(stdout.contains("at https://127.0.0.2:2379 is healthy"), "{stdout}");
+    // Seen from outside: C's member was a learner, then a voter.
+    assert_eq!(
+        report.learner_states.get("https://127.0.0.2:2380"),
+        Some(&vec![true, false]),
+        "{:?}",
+        report.learner_states
+    );
     for f in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key"] {
         assert_eq!(
             read(&c, &format!("etc/kubernetes/pki/{f}")),

@@ -381,6 +381,7 @@ fn init_plan_diff_apply_rollback_and_node() {
         version: FROM.into(),
         on_start: Some(hook),
         node_ready: true,
+        start_delays: BTreeMap::new(),
     });
     ok(
         &kubelet,

@@ -65,6 +65,10 @@ pub struct KubeletSpec {
     pub node_ready: bool,
     /// Called on every (re)start of a static Pod.
     pub on_start: Option<StartHook>,
+    /// The first start of these components waits this long after their manifest appears, as a
+    /// kubelet that has just started takes its time to run a new static Pod: a join that needs
+    /// its etcd member running before the cluster has quorum again shows here.
+    pub start_delays: BTreeMap<String, Duration>,
 }
 
 /// What a test kubelet has done so far.
@@ -81,6 +85,8 @@ struct KubeletState {
     /// When each component's process was last started: a process that exited is started
     /// again (static Pods are `restartPolicy: Always`), at most once a second.
     started_at: BTreeMap<String, Instant>,
+    /// When each manifest was first seen (for [`KubeletSpec::start_delays`]).
+    first_seen: BTreeMap<String, Instant>,
 }
 
 impl TestKubelet {
@@ -322,6 +328,16 @@ async fn tick(
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let seen = *state
+            .first_seen
+            .entry(name.clone())
+            .or_insert_with(Instant::now);
+        if let Some(delay) = spec.start_delays.get(&component)
+            && !state.started_at.contains_key(&component)
+            && seen.elapsed() < *delay
+        {
+            continue;
+        }
         state.components.insert(name.clone(), component.clone());
         if state.started.get(&name) != Some(&hash) {
             if let Some(mut old) = children.lock().unwrap().remove(&component) {
