@@ -421,8 +421,9 @@ impl EtcdClient {
 
     /// [`member_add`](Self::member_add), retried for `within` while etcd cannot take the change
     /// yet: "etcdserver: unhealthy cluster" (its answer right after a start or a restore, until
-    /// every voting member has been connected for a few seconds), a request that timed out, or
-    /// no endpoint answering. A refused or lost request may still have been applied, so before
+    /// every voting member has been connected for a few seconds), "too many learner members in
+    /// cluster" (etcd 3.5 takes one learner at a time: another node's join is still catching
+    /// up), a request that timed out, or no endpoint answering. A refused or lost request may still have been applied, so before
     /// each retry a member with `peer_url` already in the list is taken as the one added (as
     /// is one etcd says already exists).
     pub fn member_add_when_ready(
@@ -437,7 +438,9 @@ impl EtcdClient {
             &format!("etcd to accept the member {peer_url}"),
             |e| match e {
                 EtcdError::Server { message, .. } => {
-                    message.contains("unhealthy cluster") || message.contains("timed out")
+                    message.contains("unhealthy cluster")
+                        || message.contains("timed out")
+                        || message.contains("too many learner members")
                 }
                 EtcdError::Unreachable { .. } => true,
                 _ => false,

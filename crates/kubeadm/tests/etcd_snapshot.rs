@@ -186,17 +186,7 @@ fn start_etcd_with(bins: &Bins, node: &Node, cluster: Option<&str>, extra: &[&st
 }
 
 fn etcdctl(bins: &Bins, node: &Node, endpoints: &str, args: &[&str]) -> (bool, String) {
-    let p = |f: &str| node.pki().join(f).display().to_string();
-    let out = Std::new(&bins.etcdctl)
-        .env("ETCDCTL_API", "3")
-        .args([
-            &format!("--endpoints={endpoints}"),
-            &format!("--cacert={}", p("etcd/ca.crt")),
-            &format!("--cert={}", p("etcd/healthcheck-client.crt")),
-            &format!("--key={}", p("etcd/healthcheck-client.key")),
-            "--dial-timeout=2s",
-            "--command-timeout=4s",
-        ])
+    let out = control_plane::etcdctl_command(&bins.etcdctl, &node.pki(), endpoints, "4s")
         .args(args)
         .output()
         .unwrap();
@@ -783,10 +773,9 @@ fn wait_mirror_pod(kubelet: &test_kubelet::TestKubelet, admin_conf: &Path, node:
 /// address, its stand-in kubelet running etcd from the manifest kubeadm wrote); cp-b and cp-c
 /// die and lose their data; `kubeadm etcd snapshot restore` on cp-a; the cluster serves again;
 /// then the dead nodes come back through `kubeadm reset` and `kubeadm join --control-plane`
-/// while a writer puts keys into cp-a's etcd (no put may fail): cp-c first, while a member of
-/// cp-b's that a died join added is still waiting (so cp-c's `--initial-cluster` must name that
-/// unnamed member apart from its own), then cp-b, whose join finds its member by peer URL. Both
-/// end as voting members holding every key.
+/// while a writer puts keys into cp-a's etcd (no put may fail): cp-b first, whose join finds
+/// the learner member an earlier join that died had added, then cp-c. Both end as voting
+/// members holding every key.
 #[test]
 fn quorum_loss_drill_through_kubeadm_init_join_restore_reset_and_join_again() {
     use control_plane::{ControlPlaneJoin, EtcdWriter, assert_no_write_failed};
@@ -907,33 +896,20 @@ fn quorum_loss_drill_through_kubeadm_init_join_restore_reset_and_join_again() {
     // A join of cp-b's that died right after adding its member: a learner that never started.
     let (died, _) = etcd_a.member_add(&b.peer_url(), true).unwrap();
 
-    // cp-c comes back: reset, then join again (its kubelet starts etcd 3 s late).
+    // cp-b comes back: reset, then join again (its kubelet starts etcd 3 s late); the join finds
+    // the member the died join added.
     let etcdctl_bin = control_plane::etcdctl_next_to(&bins.etcd);
-    kubeadm(&c.root).args(["reset", "-f"]).assert().success();
-    let writer = EtcdWriter::start(&etcdctl_bin, &a.pki(), &a.client_url(), "rejoin-c");
-    let (kubelet_c, stdout) = join(c, Duration::from_secs(3));
-    let report = assert_no_write_failed(writer, "cp-c's join of the restored cluster");
-    assert!(stdout.contains("Promoted the learner"), "{stdout}");
-    assert_eq!(
-        report.learner_states.get(&c.peer_url()),
-        Some(&vec![true, false]),
-        "{:?}",
-        report.learner_states
-    );
-    let manifest_c = std::fs::read_to_string(c.manifest()).unwrap();
-    for member in [
-        format!("cp-a={}", a.peer_url()),
-        format!("{:x}={}", died.id, b.peer_url()),
-        format!("cp-c={}", c.peer_url()),
-    ] {
-        assert!(manifest_c.contains(&member), "{member} in:\n{manifest_c}");
-    }
-
-    // cp-b comes back: its join finds the member the died join added.
-    kubeadm(&b.root).args(["reset", "-f"]).assert().success();
-    let writer = EtcdWriter::start(&etcdctl_bin, &a.pki(), &a.client_url(), "rejoin-b");
-    let (kubelet_b, stdout) = join(b, Duration::from_secs(3));
-    let report = assert_no_write_failed(writer, "cp-b's join of the restored cluster");
+    let rejoin = |node: &Node| {
+        kubeadm(&node.root).args(["reset", "-f"]).assert().success();
+        let prefix = format!("rejoin-{}", node.name);
+        let writer = EtcdWriter::start(&etcdctl_bin, &a.pki(), &a.client_url(), &prefix);
+        let (k, stdout) = join(node, Duration::from_secs(3));
+        let report = assert_no_write_failed(writer, &format!("{}'s join", node.name));
+        assert!(stdout.contains("Promoted the learner"), "{stdout}");
+        control_plane::assert_learner_then_voter(&report, &node.peer_url());
+        (k, stdout)
+    };
+    let (kubelet_b, stdout) = rejoin(b);
     assert!(
         stdout.contains(&format!(
             "This node's etcd member {:x} ({}) is already in the cluster as a learner",
@@ -942,13 +918,14 @@ fn quorum_loss_drill_through_kubeadm_init_join_restore_reset_and_join_again() {
         )),
         "{stdout}"
     );
-    assert!(stdout.contains("Promoted the learner"), "{stdout}");
-    assert_eq!(
-        report.learner_states.get(&b.peer_url()),
-        Some(&vec![true, false]),
-        "{:?}",
-        report.learner_states
-    );
+    // cp-c comes back the same way, its member added anew.
+    let (kubelet_c, stdout) = rejoin(c);
+    assert!(stdout.contains("Announced new etcd member"), "{stdout}");
+    let manifest_c = std::fs::read_to_string(c.manifest()).unwrap();
+    for n in [a, b, c] {
+        let member = format!("{}={}", n.name, n.peer_url());
+        assert!(manifest_c.contains(&member), "{member} in:\n{manifest_c}");
+    }
 
     // Three voting members again, and each new one holds every key.
     let members = etcd_a.member_list().unwrap();
@@ -957,7 +934,7 @@ fn quorum_loss_drill_through_kubeadm_init_join_restore_reset_and_join_again() {
     let mut names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
     names.sort();
     assert_eq!(names, ["cp-a", "cp-b", "cp-c"]);
-    for prefix in ["app/", "rejoin-c/", "rejoin-b/"] {
+    for prefix in ["app/", "rejoin-cp-b/", "rejoin-cp-c/"] {
         let want = keys(&bins, a, prefix);
         assert!(!want.is_empty(), "{prefix}");
         for n in [b, c] {

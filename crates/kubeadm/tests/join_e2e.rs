@@ -329,7 +329,7 @@ fn run(backend: Backend) {
     let endpoint = format!("127.0.0.1:{port}");
     // A kubelet that starts its etcd `etcd_delay` after the manifest appears.
     let kubelet_with =
-        |root: &Path, node: &str, ip: &str, healthz_port: u16, control_plane: bool, etcd_delay| {
+        |root: &Path, node: &str, ip: &str, healthz_port: u16, control_plane: bool, etcd_delay: Duration| {
             TestKubelet::start(KubeletSpec {
                 root: root.to_path_buf(),
                 node: node.into(),
@@ -649,12 +649,7 @@ fn run(backend: Backend) {
     assert!(stdout.contains("Promoted the learner"), "{stdout}");
     assert!(stdout.contains("at https://127.0.0.2:2379 is healthy"), "{stdout}");
     // Seen from outside: C's member was a learner, then a voter.
-    assert_eq!(
-        report.learner_states.get("https://127.0.0.2:2380"),
-        Some(&vec![true, false]),
-        "{:?}",
-        report.learner_states
-    );
+    control_plane::assert_learner_then_voter(&report, "https://127.0.0.2:2380");
     for f in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key"] {
         assert_eq!(
             read(&c, &format!("etc/kubernetes/pki/{f}")),

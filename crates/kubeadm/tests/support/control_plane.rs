@@ -127,6 +127,22 @@ pub fn etcdctl_next_to(etcd: &Path) -> PathBuf {
     real.unwrap_or_else(|| etcd.with_file_name("etcdctl"))
 }
 
+/// `etcdctl` for `endpoints` with the etcd CA and healthcheck-client pair under `pki`, each
+/// command given `timeout` (`2s`).
+pub fn etcdctl_command(etcdctl: &Path, pki: &Path, endpoints: &str, timeout: &str) -> Command {
+    let file = |f: &str| pki.join(f).display().to_string();
+    let mut c = Command::new(etcdctl);
+    c.env("ETCDCTL_API", "3").args([
+        format!("--endpoints={endpoints}"),
+        format!("--cacert={}", file("etcd/ca.crt")),
+        format!("--cert={}", file("etcd/healthcheck-client.crt")),
+        format!("--key={}", file("etcd/healthcheck-client.key")),
+        "--dial-timeout=2s".to_string(),
+        format!("--command-timeout={timeout}"),
+    ]);
+    c
+}
+
 /// What the writer saw.
 #[derive(Debug, Default)]
 pub struct WriterReport {
@@ -170,26 +186,14 @@ impl EtcdWriter {
                 Duration::from_secs(2),
             )
             .unwrap();
-            let file = |f: &str| pki.join(f).display().to_string();
             let mut report = WriterReport::default();
             let begin = Instant::now();
             let mut i = 0;
             while !flag.load(Ordering::SeqCst) && begin.elapsed() < Duration::from_secs(300) {
                 let key = format!("{prefix}/{i:05}");
                 let started = Instant::now();
-                let out = Command::new(&etcdctl)
-                    .env("ETCDCTL_API", "3")
-                    .args([
-                        &format!("--endpoints={endpoint}"),
-                        &format!("--cacert={}", file("etcd/ca.crt")),
-                        &format!("--cert={}", file("etcd/healthcheck-client.crt")),
-                        &format!("--key={}", file("etcd/healthcheck-client.key")),
-                        "--dial-timeout=2s",
-                        "--command-timeout=2s",
-                        "put",
-                        &key,
-                        "v",
-                    ])
+                let out = etcdctl_command(&etcdctl, &pki, &endpoint, "2s")
+                    .args(["put", &key, "v"])
                     .output()
                     .unwrap();
                 if out.status.success() {
@@ -243,4 +247,14 @@ pub fn assert_no_write_failed(writer: EtcdWriter, during: &str) -> WriterReport 
         report.written.len()
     );
     report
+}
+
+/// Checks that the writer saw the member with `peer_url` first as a learner, then as a voter.
+pub fn assert_learner_then_voter(report: &WriterReport, peer_url: &str) {
+    assert_eq!(
+        report.learner_states.get(peer_url),
+        Some(&vec![true, false]),
+        "{peer_url}: learner, then voter; seen: {:?}",
+        report.learner_states
+    );
 }
