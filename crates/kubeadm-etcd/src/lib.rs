@@ -139,7 +139,11 @@ impl MemberStatus {
             is_learner: v["isLearner"].as_bool().unwrap_or(false),
             errors: v["errors"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -453,7 +457,9 @@ impl EtcdClient {
                 }
                 match self.member_add(peer_url, learner) {
                     // Added before (a join run again): that member is the one.
-                    Err(e @ EtcdError::Server { .. }) if e.to_string().contains("already exists") => {
+                    Err(e @ EtcdError::Server { .. })
+                        if e.to_string().contains("already exists") =>
+                    {
                         self.member_with_peer_url(peer_url).ok_or(e)
                     }
                     other => other,
@@ -557,9 +563,11 @@ impl EtcdClient {
     /// Waits for `within` until the member at `client_url` reports itself healthy: it has a
     /// leader and serves a linearizable read, so the cluster has quorum.
     pub fn wait_healthy_at(&self, client_url: &str, within: Duration) -> Result<(), EtcdError> {
-        retry(within, &format!("the member at {client_url} to be healthy"), || {
-            self.health_on(&[client_url.to_string()])
-        })
+        retry(
+            within,
+            &format!("the member at {client_url} to be healthy"),
+            || self.health_on(&[client_url.to_string()]),
+        )
     }
 
     /// Promotes a learner to a voting member (fails while it has not caught up).
@@ -685,7 +693,10 @@ mod tests {
         assert!(s.is_learner);
         // Zero values are left out by the gateway.
         let s = MemberStatus::from_json(&json!({"header": {"memberId": "5"}}));
-        assert_eq!((s.member_id, s.leader, s.raft_index, s.is_learner), (5, 0, 0, false));
+        assert_eq!(
+            (s.member_id, s.leader, s.raft_index, s.is_learner),
+            (5, 0, 0, false)
+        );
     }
 
     #[test]

@@ -263,7 +263,10 @@ fn learner_add_promote_remove_against_real_etcd() {
     assert!(status.is_learner, "{status:?}");
     let leader = c1.leader_status().unwrap();
     assert_eq!(leader.member_id, leader.leader, "{leader:?}");
-    assert!(status.raft_index + 50 >= leader.raft_index, "{status:?} {leader:?}");
+    assert!(
+        status.raft_index + 50 >= leader.raft_index,
+        "{status:?} {leader:?}"
+    );
     // The leader's URL answers as another member.
     let err = c1
         .wait_caught_up(
@@ -278,7 +281,8 @@ fn learner_add_promote_remove_against_real_etcd() {
     let members = c1
         .promote_when_ready(learner.id, Duration::from_secs(60))
         .unwrap();
-    c1.wait_healthy_at(&m2_url, Duration::from_secs(30)).unwrap();
+    c1.wait_healthy_at(&m2_url, Duration::from_secs(30))
+        .unwrap();
     assert_eq!(members.len(), 2);
     assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
     let c2 = client_for(&b, &tls);

@@ -763,8 +763,7 @@ fn wait_mirror_pod(kubelet: &test_kubelet::TestKubelet, admin_conf: &Path, node:
         kube::Api::namespaced(client, "kube-system");
     let name = format!("etcd-{node}");
     kubelet.wait_for(&format!("the mirror Pod {name}"), &|| {
-        rt.block_on(pods.get_opt(&name))
-            .is_ok_and(|p| p.is_some())
+        rt.block_on(pods.get_opt(&name)).is_ok_and(|p| p.is_some())
     });
 }
 

@@ -25,10 +25,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
+use control_plane::{CERT_KEY, ControlPlaneJoin, EtcdWriter, TOKEN, init_config};
 use kubeadm_testapi::realbins::RealBins;
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
 use serde_json::{Value, json};
-use control_plane::{CERT_KEY, ControlPlaneJoin, EtcdWriter, TOKEN, init_config};
 use test_kubelet::{KubeletSpec, TestKubelet, client_from, etcd_binary, free_port, kubeadm};
 
 const VERSION: &str = "v1.32.0";
@@ -328,27 +328,32 @@ fn run(backend: Backend) {
     };
     let endpoint = format!("127.0.0.1:{port}");
     // A kubelet that starts its etcd `etcd_delay` after the manifest appears.
-    let kubelet_with =
-        |root: &Path, node: &str, ip: &str, healthz_port: u16, control_plane: bool, etcd_delay: Duration| {
-            TestKubelet::start(KubeletSpec {
-                root: root.to_path_buf(),
-                node: node.into(),
-                ip: ip.into(),
-                healthz_port,
-                binaries: if control_plane {
-                    binaries.clone()
-                } else {
-                    BTreeMap::new()
-                },
-                version: version.clone(),
-                on_start: None,
-                node_ready: false,
-                start_delays: BTreeMap::from([("etcd".to_string(), etcd_delay)]),
-            })
-        };
-    let kubelet_for = |root: &Path, node: &str, ip: &str, healthz_port: u16, control_plane: bool| {
-        kubelet_with(root, node, ip, healthz_port, control_plane, Duration::ZERO)
+    let kubelet_with = |root: &Path,
+                        node: &str,
+                        ip: &str,
+                        healthz_port: u16,
+                        control_plane: bool,
+                        etcd_delay: Duration| {
+        TestKubelet::start(KubeletSpec {
+            root: root.to_path_buf(),
+            node: node.into(),
+            ip: ip.into(),
+            healthz_port,
+            binaries: if control_plane {
+                binaries.clone()
+            } else {
+                BTreeMap::new()
+            },
+            version: version.clone(),
+            on_start: None,
+            node_ready: false,
+            start_delays: BTreeMap::from([("etcd".to_string(), etcd_delay)]),
+        })
     };
+    let kubelet_for =
+        |root: &Path, node: &str, ip: &str, healthz_port: u16, control_plane: bool| {
+            kubelet_with(root, node, ip, healthz_port, control_plane, Duration::ZERO)
+        };
     let kubelet_a = kubelet_for(&a, "cp-a", "127.0.0.1", healthz_a, true);
     let out = kubeadm(
         &a,
@@ -647,7 +652,10 @@ fn run(backend: Backend) {
     assert!(stdout.contains("as a learner"), "{stdout}");
     assert!(stdout.contains("has caught up (raft index"), "{stdout}");
     assert!(stdout.contains("Promoted the learner"), "{stdout}");
-    assert!(stdout.contains("at https://127.0.0.2:2379 is healthy"), "{stdout}");
+    assert!(
+        stdout.contains("at https://127.0.0.2:2379 is healthy"),
+        "{stdout}"
+    );
     // Seen from outside: C's member was a learner, then a voter.
     control_plane::assert_learner_then_voter(&report, "https://127.0.0.2:2380");
     for f in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key"] {

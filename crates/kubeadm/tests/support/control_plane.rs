@@ -22,7 +22,13 @@ pub const CERT_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123
 
 /// An init configuration for node `cp-a` at `ip`, its API server (and the control-plane
 /// endpoint) on `port`, its kubelet's healthz on `healthz`.
-pub fn init_config(ip: &str, port: u16, healthz: u16, version: &str, health_timeout: &str) -> String {
+pub fn init_config(
+    ip: &str,
+    port: u16,
+    healthz: u16,
+    version: &str,
+    health_timeout: &str,
+) -> String {
     format!(
         "apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration

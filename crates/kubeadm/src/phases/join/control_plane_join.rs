@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use kubeadm_render::{etcd, pod_yaml};
 use kubeadm_etcd::{EtcdError, Member};
+use kubeadm_render::{etcd, pod_yaml};
 use kubeadm_workflow::Phase;
 
 use super::JoinContext;
@@ -253,6 +253,27 @@ mod tests {
             peer_urls: vec![peer.into()],
             client_urls: Vec::new(),
             is_learner: name.is_empty(),
+        }
+    }
+
+    #[test]
+    fn the_member_joins_as_a_learner_for_every_version_unless_the_gate_is_off() {
+        use kubeadm_api::config::InitConfig;
+        for version in ["v1.24.0", "v1.28.0", "v1.33.0"] {
+            let (init, mut cluster, kubelet, proxy) = InitConfig::start(Default::default());
+            cluster.kubernetes_version = version.into();
+            let facts = kubeadm_api::defaults::HostFacts {
+                hostname: "n".into(),
+                default_ip: Some("10.0.0.1".parse().unwrap()),
+                cri_sockets_found: vec![],
+            };
+            let mut cfg =
+                InitConfig::complete(init, cluster, kubelet, proxy, &facts, true, "t").unwrap();
+            assert!(joins_as_learner(&cfg), "{version}");
+            cfg.cluster
+                .feature_gates
+                .insert("EtcdLearnerMode".into(), false);
+            assert!(!joins_as_learner(&cfg), "{version} with the gate off");
         }
     }
 
