@@ -427,9 +427,9 @@ impl EtcdClient {
     /// yet: "etcdserver: unhealthy cluster" (its answer right after a start or a restore, until
     /// every voting member has been connected for a few seconds), "too many learner members in
     /// cluster" (etcd 3.5 takes one learner at a time: another node's join is still catching
-    /// up), a request that timed out, or no endpoint answering. A refused or lost request may still have been applied, so before
-    /// each retry a member with `peer_url` already in the list is taken as the one added (as
-    /// is one etcd says already exists).
+    /// up), a request that timed out, or no endpoint answering. A refused or lost request may
+    /// still have been applied, so before each retry a member with `peer_url` already in the
+    /// list is taken as the one added (as is one etcd says already exists).
     pub fn member_add_when_ready(
         &self,
         peer_url: &str,
