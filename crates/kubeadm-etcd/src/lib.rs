@@ -458,7 +458,7 @@ impl EtcdClient {
                 match self.member_add(peer_url, learner) {
                     // Added before (a join run again): that member is the one.
                     Err(e @ EtcdError::Server { .. })
-                        if e.to_string().contains("already exists") =>
+                        if e.to_string().contains("already exist") =>
                     {
                         self.member_with_peer_url(peer_url).ok_or(e)
                     }
