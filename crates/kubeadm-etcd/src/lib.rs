@@ -524,7 +524,7 @@ impl EtcdClient {
     ) -> Result<MemberStatus, EtcdError> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(100);
-        let mut last = String::from("no answer yet");
+        let mut last: String;
         loop {
             match self.status_at(client_url) {
                 Ok(s) if s.member_id != id => {
