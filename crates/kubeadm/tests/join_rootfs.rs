@@ -191,6 +191,7 @@ fn worker_join_and_reset_stay_inside_a_linked_root() {
         version: VERSION.into(),
         on_start: None,
         node_ready: false,
+        start_delays: BTreeMap::new(),
     });
     let out = kubeadm(&b, &join);
     let stdout = kubelet.ok(&out);
