@@ -205,6 +205,30 @@ where
     Api::all(client.clone())
 }
 
+/// The `kubelet` key of the cluster's kubelet ConfigMap, whose name depends on the version
+/// and gates in `cluster_configuration` (the kubeadm-config text): `kubelet-config`, or
+/// `kubelet-config-1.N` before 1.24. The other naming is tried next, for a cluster upgraded
+/// across 1.24 whose ConfigMap kept its old name. `None` when neither exists.
+pub async fn kubelet_config_text(
+    cms: &Api<k8s_openapi::api::core::v1::ConfigMap>,
+    cluster_configuration: &str,
+) -> Result<Option<String>, ApiError> {
+    let cluster =
+        kubeadm_api::decode::decode("ConfigMap kube-system/kubeadm-config", cluster_configuration)
+            .ok()
+            .and_then(|d| d.cluster);
+    for name in kubeadm_cluster::config_maps::kubelet_config_names(cluster.as_ref()) {
+        let found = retry(&format!("get ConfigMap kube-system/{name}"), 5, || {
+            cms.get_opt(&name)
+        })
+        .await?;
+        if let Some(text) = found.and_then(|c| c.data).and_then(|mut d| d.remove("kubelet")) {
+            return Ok(Some(text));
+        }
+    }
+    Ok(None)
+}
+
 /// Create-or-update of a namespaced object.
 pub async fn apply_ns<K>(client: &Client, obj: &K) -> Result<K, ApiError>
 where
@@ -390,7 +414,7 @@ mod tests {
             let cm = kubeadm_cluster::cluster_info::config_map(&server.url(), pki.ca_cert_pem.as_bytes()).unwrap();
             apply_ns(&c, &cm).await.unwrap();
             apply_rbac(&c, &kubeadm_cluster::rbac::bootstrap_token(info)).await;
-            apply_rbac(&c, &kubeadm_cluster::rbac::upload_config(info)).await;
+            apply_rbac(&c, &kubeadm_cluster::rbac::upload_config("kubelet-config")).await;
             let bt = kubeadm_api::v1beta4::BootstrapToken {
                 token: kubeadm_api::BootstrapTokenString::parse("abcdef.0123456789abcdef").unwrap(),
                 description: String::new(),
