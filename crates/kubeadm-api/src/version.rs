@@ -537,8 +537,14 @@ mod tests {
             minor_info(25).unwrap(),
         );
         // Image tags of `kubeadm config images list` for v1.22.17 and v1.23.17.
-        assert_eq!((m22.etcd, m22.coredns, m22.pause), ("3.5.6-0", "v1.8.4", "3.5"));
-        assert_eq!((m23.etcd, m23.coredns, m23.pause), ("3.5.6-0", "v1.8.6", "3.6"));
+        assert_eq!(
+            (m22.etcd, m22.coredns, m22.pause),
+            ("3.5.6-0", "v1.8.4", "3.5")
+        );
+        assert_eq!(
+            (m23.etcd, m23.coredns, m23.pause),
+            ("3.5.6-0", "v1.8.6", "3.6")
+        );
         // master label until 1.23, master taint until 1.24, control-plane taint from 1.24.
         assert!(m22.has_master_label() && m23.has_master_label() && !m24.has_master_label());
         assert!(m23.has_master_taint() && m24.has_master_taint() && !m25.has_master_taint());
@@ -556,7 +562,8 @@ mod tests {
     #[test]
     fn kubelet_config_map_is_versioned_before_1_24() {
         let none = std::collections::BTreeMap::new();
-        let on = std::collections::BTreeMap::from([("UnversionedKubeletConfigMap".to_string(), true)]);
+        let on =
+            std::collections::BTreeMap::from([("UnversionedKubeletConfigMap".to_string(), true)]);
         let off =
             std::collections::BTreeMap::from([("UnversionedKubeletConfigMap".to_string(), false)]);
         let name = |m, g| minor_info(m).unwrap().kubelet_config_map_name(g);

@@ -56,7 +56,8 @@ pub fn coredns(cfg: &InitConfig) -> Result<Option<CoreDns>, ClusterError> {
     if cfg.info().has_master_taint() {
         tolerations.push(json!({"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}));
     }
-    tolerations.push(json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}));
+    tolerations
+        .push(json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}));
     let dns_ip = kubeadm_api::net::dns_service_ip(&cfg.cluster.networking.service_subnet)
         .ok_or_else(|| ClusterError::Encode {
             what: "kube-dns Service",

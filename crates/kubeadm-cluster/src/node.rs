@@ -61,7 +61,8 @@ pub fn role_migration(target: &MinorInfo) -> RoleMigration {
     };
     RoleMigration {
         remove_master_label: prev.has_master_label() && !target.has_master_label(),
-        add_control_plane_taint: !prev.has_control_plane_taint() && target.has_control_plane_taint(),
+        add_control_plane_taint: !prev.has_control_plane_taint()
+            && target.has_control_plane_taint(),
         remove_master_taint: prev.has_master_taint() && !target.has_master_taint(),
     }
 }
@@ -164,11 +165,20 @@ mod tests {
             migrate_node(&m, &mut n);
             assert_eq!(n, node_of(target), "after the upgrade to 1.{target}");
         }
-        assert_eq!(role_migration(minor_info(23).unwrap()), RoleMigration::default());
-        assert_eq!(role_migration(minor_info(22).unwrap()), RoleMigration::default());
+        assert_eq!(
+            role_migration(minor_info(23).unwrap()),
+            RoleMigration::default()
+        );
+        assert_eq!(
+            role_migration(minor_info(22).unwrap()),
+            RoleMigration::default()
+        );
         // A worker is left alone.
         let mut worker = Node::default();
-        assert!(!migrate_node(&role_migration(minor_info(24).unwrap()), &mut worker));
+        assert!(!migrate_node(
+            &role_migration(minor_info(24).unwrap()),
+            &mut worker
+        ));
         // A 1.24 node whose master taint the operator removed gets no control-plane taint.
         let mut n = node_of(23);
         n.spec.as_mut().unwrap().taints = Some(vec![]);

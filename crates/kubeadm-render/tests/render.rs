@@ -171,7 +171,10 @@ fn insecure_port_and_dockershim_follow_the_minor() {
         let env = docker(version);
         assert!(env.contains("--network-plugin=cni"), "{env}");
         assert!(!env.contains("--container-runtime"), "{env}");
-        assert!(env.contains("--pod-infra-container-image=registry.k8s.io/pause:"), "{env}");
+        assert!(
+            env.contains("--pod-infra-container-image=registry.k8s.io/pause:"),
+            "{env}"
+        );
     }
     // Without dockershim the socket is a remote runtime like any other.
     let env = docker("v1.24.17");

@@ -213,16 +213,21 @@ pub async fn kubelet_config_text(
     cms: &Api<k8s_openapi::api::core::v1::ConfigMap>,
     cluster_configuration: &str,
 ) -> Result<Option<String>, ApiError> {
-    let cluster =
-        kubeadm_api::decode::decode("ConfigMap kube-system/kubeadm-config", cluster_configuration)
-            .ok()
-            .and_then(|d| d.cluster);
+    let cluster = kubeadm_api::decode::decode(
+        "ConfigMap kube-system/kubeadm-config",
+        cluster_configuration,
+    )
+    .ok()
+    .and_then(|d| d.cluster);
     for name in kubeadm_cluster::config_maps::kubelet_config_names(cluster.as_ref()) {
         let found = retry(&format!("get ConfigMap kube-system/{name}"), 5, || {
             cms.get_opt(&name)
         })
         .await?;
-        if let Some(text) = found.and_then(|c| c.data).and_then(|mut d| d.remove("kubelet")) {
+        if let Some(text) = found
+            .and_then(|c| c.data)
+            .and_then(|mut d| d.remove("kubelet"))
+        {
             return Ok(Some(text));
         }
     }

@@ -232,7 +232,9 @@ fn full_init_against_test_server(version: &str) {
     // The kubelet ConfigMap's name follows the version.
     let kubelet_config = info.kubelet_config_map_name(&Default::default());
     assert!(
-        stdout.contains(&format!("[kubelet] Creating a ConfigMap \"{kubelet_config}\"")),
+        stdout.contains(&format!(
+            "[kubelet] Creating a ConfigMap \"{kubelet_config}\""
+        )),
         "{stdout}"
     );
     // 1.22 turns the controller-manager's and scheduler's insecure port off; later minors do not
@@ -558,7 +560,10 @@ fn full_init_against_real_binaries() {
     }
     let mut cp = RealControlPlane::start(&bins, &root, dir.path()).unwrap();
     // From 1.29 admin.conf has no rights until init binds its group; super-admin.conf does.
-    let super_admin = if kubeadm_api::version::minor_info(minor).unwrap().has_super_admin() {
+    let super_admin = if kubeadm_api::version::minor_info(minor)
+        .unwrap()
+        .has_super_admin()
+    {
         root.join("etc/kubernetes/super-admin.conf")
     } else {
         root.join("etc/kubernetes/admin.conf")

@@ -71,7 +71,10 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
 enum Backend {
     /// The in-repo test API server (serving with A's certificates) reporting `version`; the
     /// test kubelets run only etcd, with this binary.
-    TestServer { etcd: PathBuf, version: &'static str },
+    TestServer {
+        etcd: PathBuf,
+        version: &'static str,
+    },
     /// Real binaries (`KUBEADM_TEST_BIN_DIR`): the test kubelets run every static Pod, so A's
     /// kube-apiserver, kube-controller-manager (which approves and signs the kubelets' CSRs) and
     /// kube-scheduler come from our manifests.

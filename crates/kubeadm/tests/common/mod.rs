@@ -19,7 +19,12 @@ pub fn init_objects(minor: u32) -> Vec<(&'static str, &'static str, &'static str
         out.push((RBAC, r, "kube-system", format!("kubeadm:{kubelet_config}")));
     }
     if info.has_super_admin() {
-        out.push((RBAC, "clusterrolebindings", "", "kubeadm:cluster-admins".into()));
+        out.push((
+            RBAC,
+            "clusterrolebindings",
+            "",
+            "kubeadm:cluster-admins".into(),
+        ));
     }
     out
 }

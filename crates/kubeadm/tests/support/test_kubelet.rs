@@ -281,8 +281,9 @@ async fn tick(
         .lock()
         .unwrap()
         .iter_mut()
-        .filter(|(_, c)| matches!(c.try_wait(), Ok(Some(_))))
-        .map(|(component, _)| component.clone())
+        .filter_map(|(component, c)| {
+            matches!(c.try_wait(), Ok(Some(_))).then(|| component.clone())
+        })
         .collect();
     for component in exited {
         let due = state

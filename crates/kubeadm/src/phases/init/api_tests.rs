@@ -316,7 +316,10 @@ fn upgrades_across_1_24_migrate_roles_and_find_the_kubelet_config() {
                 .collect();
             (labels, taints)
         };
-        let (m, cp) = ("node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane");
+        let (m, cp) = (
+            "node-role.kubernetes.io/master",
+            "node-role.kubernetes.io/control-plane",
+        );
         let v23 = cfg_of(Some("v1.23.17"));
         mark_control_plane(&c, &v23).await.unwrap();
         upload_config(&c, &v23).await.unwrap();
@@ -326,29 +329,42 @@ fn upgrades_across_1_24_migrate_roles_and_find_the_kubelet_config() {
         );
         assert!(cms.get_opt("kubelet-config").await.unwrap().is_none());
         let cluster_text = kubeadm_cluster::config_maps::cluster_configuration(&v23).unwrap();
-        let found = apiclient::kubelet_config_text(&cms, &cluster_text).await.unwrap();
+        let found = apiclient::kubelet_config_text(&cms, &cluster_text)
+            .await
+            .unwrap();
         assert!(found.unwrap().contains("KubeletConfiguration"));
 
         // Upgrade to 1.24: the master label goes, the control-plane taint joins the master one;
         // the kubelet configuration moves to the unversioned name.
         let v24 = cfg_of(Some("v1.24.17"));
-        crate::phases::upgrade::node_roles::migrate(&c, &v24).await.unwrap();
+        crate::phases::upgrade::node_roles::migrate(&c, &v24)
+            .await
+            .unwrap();
         assert_eq!(
             roles(nodes.get("cp-1").await.unwrap()),
             (vec![cp.to_string()], vec![m.to_string(), cp.to_string()])
         );
         // Before the new ConfigMap is uploaded, a 1.24 configuration still finds the old one.
         let text24 = kubeadm_cluster::config_maps::cluster_configuration(&v24).unwrap();
-        assert!(apiclient::kubelet_config_text(&cms, &text24).await.unwrap().is_some());
+        assert!(
+            apiclient::kubelet_config_text(&cms, &text24)
+                .await
+                .unwrap()
+                .is_some()
+        );
         upload_config(&c, &v24).await.unwrap();
         assert!(cms.get_opt("kubelet-config").await.unwrap().is_some());
         // Upgrade to 1.25: the master taint goes; a second run changes nothing.
         let v25 = cfg_of(Some("v1.25.16"));
-        crate::phases::upgrade::node_roles::migrate(&c, &v25).await.unwrap();
+        crate::phases::upgrade::node_roles::migrate(&c, &v25)
+            .await
+            .unwrap();
         let after = roles(nodes.get("cp-1").await.unwrap());
         assert_eq!(after, (vec![cp.to_string()], vec![cp.to_string()]));
         let rv = server.state().store.resource_version();
-        crate::phases::upgrade::node_roles::migrate(&c, &v25).await.unwrap();
+        crate::phases::upgrade::node_roles::migrate(&c, &v25)
+            .await
+            .unwrap();
         assert_eq!(server.state().store.resource_version(), rv);
     });
 }
