@@ -24,7 +24,8 @@ pub fn kubelet_config_name(cfg: &InitConfig) -> String {
 
 /// The names the kubelet config ConfigMap may have in a cluster whose kubeadm-config holds
 /// `cluster`, most likely first: the name its version and gates give, then the other naming
-/// (a cluster upgraded across 1.24, or whose gate changed, may still have the other one).
+/// (a cluster upgraded across 1.24, or whose gate changed, may still have the other one, also
+/// under the previous minor's versioned name).
 /// An unreadable or unsupported version gives [`KUBELET_CONFIG`] first.
 pub fn kubelet_config_names(cluster: Option<&ClusterConfiguration>) -> Vec<String> {
     let row = cluster.and_then(|c| {
@@ -34,12 +35,17 @@ pub fn kubelet_config_names(cluster: Option<&ClusterConfiguration>) -> Vec<Strin
     match row {
         Some((info, c)) => {
             let first = info.kubelet_config_map_name(&c.feature_gates);
-            let other = if first == KUBELET_CONFIG {
-                format!("{KUBELET_CONFIG}-1.{}", info.minor)
+            if first == KUBELET_CONFIG {
+                // Also the previous minor's name: kubeadm-config may already name the target
+                // of an upgrade from 1.23 whose upload-config has not run yet.
+                vec![
+                    first,
+                    format!("{KUBELET_CONFIG}-1.{}", info.minor),
+                    format!("{KUBELET_CONFIG}-1.{}", info.minor.saturating_sub(1)),
+                ]
             } else {
-                KUBELET_CONFIG.to_string()
-            };
-            vec![first, other]
+                vec![first, KUBELET_CONFIG.to_string()]
+            }
         }
         None => vec![KUBELET_CONFIG.to_string()],
     }
@@ -150,7 +156,7 @@ mod tests {
         );
         assert_eq!(
             kubelet_config_names(Some(&c("v1.24.17"))),
-            ["kubelet-config", "kubelet-config-1.24"]
+            ["kubelet-config", "kubelet-config-1.24", "kubelet-config-1.23"]
         );
         let mut gated = c("v1.23.17");
         gated
