@@ -703,6 +703,12 @@ fn run(backend: Backend) {
     assert!(
         read(&c, "etc/kubernetes/manifests/etcd.yaml").contains("--initial-cluster-state=existing")
     );
+    // A member added as a voter at once (no learner, before 1.29) leaves A's etcd without
+    // quorum until C's etcd runs: wait for the cluster to answer again.
+    wait("etcd to answer with two members", &|| {
+        std::panic::catch_unwind(|| etcd_members(&a, "https://127.0.0.1:2379"))
+            .is_ok_and(|m| m.len() == 2)
+    });
     let members = etcd_members(&a, "https://127.0.0.1:2379");
     assert_eq!(members.len(), 2, "{members:?}");
     assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
