@@ -156,7 +156,11 @@ mod tests {
         );
         assert_eq!(
             kubelet_config_names(Some(&c("v1.24.17"))),
-            ["kubelet-config", "kubelet-config-1.24", "kubelet-config-1.23"]
+            [
+                "kubelet-config",
+                "kubelet-config-1.24",
+                "kubelet-config-1.23"
+            ]
         );
         let mut gated = c("v1.23.17");
         gated

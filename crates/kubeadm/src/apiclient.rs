@@ -278,6 +278,18 @@ pub async fn apply<K: Object>(api: &Api<K>, obj: &K) -> Result<K, ApiError> {
                     desired.meta_mut().resource_version = current.meta().resource_version.clone();
                     api.replace(&name, &pp, &desired).await
                 }
+                // Older API servers (v1.22) validate a Service's create, allocating its fixed
+                // clusterIP, before finding the name taken: 422 "provided IP is already
+                // allocated" for a Service that exists. Replace it when it does.
+                Err(kube::Error::Api(s)) if s.code == 422 => match api.get_opt(&name).await? {
+                    Some(current) => {
+                        let mut desired = obj.clone();
+                        desired.meta_mut().resource_version =
+                            current.meta().resource_version.clone();
+                        api.replace(&name, &pp, &desired).await
+                    }
+                    None => Err(kube::Error::Api(s)),
+                },
                 Err(e) => Err(e),
             }
         }

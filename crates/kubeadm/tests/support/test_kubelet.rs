@@ -281,9 +281,7 @@ async fn tick(
         .lock()
         .unwrap()
         .iter_mut()
-        .filter_map(|(component, c)| {
-            matches!(c.try_wait(), Ok(Some(_))).then(|| component.clone())
-        })
+        .filter_map(|(component, c)| matches!(c.try_wait(), Ok(Some(_))).then(|| component.clone()))
         .collect();
     for component in exited {
         let due = state
