@@ -231,11 +231,16 @@ async fn tick(
     if kubelet_conf.exists() && state.client.is_none() {
         state.client = Some(kubelet_client(spec, &kubelet_conf).await?);
     }
+    // A real kubelet runs its static Pods while it cannot register yet (the API server is one
+    // of them): a failed registration is reported after the static Pods are seen to.
+    let mut unregistered = None;
     if let Some(client) = &state.client
         && !state.registered
     {
-        register_node(client, spec).await?;
-        state.registered = true;
+        match register_node(client, spec).await {
+            Ok(()) => state.registered = true,
+            Err(e) => unregistered = Some(e),
+        }
     }
     let manifests = root.join("etc/kubernetes/manifests");
     let mut entries: Vec<_> = std::fs::read_dir(&manifests)
@@ -336,12 +341,12 @@ async fn tick(
             }
             state.started.insert(name.clone(), hash.clone());
         }
-        if let Some(client) = &state.client {
+        if let (Some(client), true) = (&state.client, state.registered) {
             create_mirror_pod(client, spec, &component, pod, &hash).await?;
             state.mirrored.insert(name, hash);
         }
     }
-    Ok(())
+    unregistered.map_or(Ok(()), Err)
 }
 
 /// The mirror Pod of a static Pod, created with the kubelet's own credentials (the
