@@ -371,6 +371,16 @@ async fn create_mirror_pod(
     mirror["metadata"]["annotations"]["kubernetes.io/config.source"] = json!("file");
     mirror["metadata"]["annotations"]["kubernetes.io/config.hash"] = json!(hash);
     mirror["spec"]["nodeName"] = json!(spec.node);
+    // A real API server's NodeRestriction admits a mirror Pod only when its owner is the Node,
+    // as a real kubelet sets it.
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    if let Ok(node) = nodes.get(&spec.node).await
+        && let Some(uid) = node.metadata.uid
+    {
+        mirror["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "v1", "kind": "Node", "name": spec.node, "uid": uid, "controller": true
+        }]);
+    }
     let pod: Pod = serde_json::from_value(mirror).map_err(|e| format!("{component}: {e}"))?;
     let api: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
     let name = format!("{component}-{}", spec.node);
