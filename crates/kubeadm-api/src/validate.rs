@@ -80,6 +80,7 @@ pub const KNOWN_FEATURE_GATES: &[&str] = &[
     "WaitForAllControlPlaneComponents",
     "ControlPlaneKubeletLocalMode",
     "NodeLocalCRISocket",
+    "UnversionedKubeletConfigMap",
 ];
 
 /// Key algorithms of v1beta4 `encryptionAlgorithm`.

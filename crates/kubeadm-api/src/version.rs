@@ -1,6 +1,6 @@
 //! Kubernetes versions, version labels, and the one table of what differs per minor.
 //!
-//! kubeadm-rs deploys Kubernetes v1.24 through v1.37. For a cluster of minor `1.N` it behaves as
+//! kubeadm-rs deploys Kubernetes v1.22 through v1.37. For a cluster of minor `1.N` it behaves as
 //! upstream kubeadm `v1.N` does: the same image tags, config API version in the cluster, labels,
 //! taints and flags. Everything that depends on the minor is either a column of [`TABLE`] or a
 //! method of [`MinorInfo`] with the cut-over version in one place.
@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// The oldest minor we deploy.
-pub const MIN_MINOR: u32 = 24;
+pub const MIN_MINOR: u32 = 22;
 /// The newest minor we deploy; also what `stable`, `stable-1` and `latest` resolve to.
 pub const MAX_MINOR: u32 = 37;
 
@@ -37,6 +37,20 @@ pub struct MinorInfo {
 
 /// One row per supported minor, oldest first.
 pub const TABLE: &[MinorInfo] = &[
+    MinorInfo {
+        minor: 22,
+        latest_patch: 17,
+        etcd: "3.5.6-0",
+        coredns: "v1.8.4",
+        pause: "3.5",
+    },
+    MinorInfo {
+        minor: 23,
+        latest_patch: 17,
+        etcd: "3.5.6-0",
+        coredns: "v1.8.6",
+        pause: "3.6",
+    },
     MinorInfo {
         minor: 24,
         latest_patch: 17,
@@ -153,10 +167,70 @@ impl MinorInfo {
         self.minor >= 29
     }
 
-    /// Control-plane nodes also get the legacy `node-role.kubernetes.io/master:NoSchedule` taint
-    /// (1.24 only; no supported minor applies the `master` label).
+    /// Control-plane nodes get the legacy `node-role.kubernetes.io/master:NoSchedule` taint
+    /// (up to 1.24; kubernetes/kubernetes#110095 dropped it in 1.25).
     pub fn has_master_taint(&self) -> bool {
         self.minor < 25
+    }
+
+    /// Control-plane nodes get the `node-role.kubernetes.io/control-plane:NoSchedule` taint
+    /// (from 1.24, kubernetes/kubernetes#107533; before, only the `master` taint).
+    pub fn has_control_plane_taint(&self) -> bool {
+        self.minor >= 24
+    }
+
+    /// Control-plane nodes also get the deprecated `node-role.kubernetes.io/master` label
+    /// (1.20 through 1.23; 1.24 stopped applying it and its `upgrade apply` removes it).
+    pub fn has_master_label(&self) -> bool {
+        self.minor < 24
+    }
+
+    /// The kube-controller-manager and kube-scheduler manifests carry `--port=0`, turning off
+    /// their insecure serving (1.22 only: 1.23 dropped it from both, kubernetes/kubernetes#104157
+    /// and #105034, as the flag had become a no-op).
+    pub fn insecure_port_zero(&self) -> bool {
+        self.minor < 23
+    }
+
+    /// The kubelet still has dockershim (removed in 1.24): with the Docker socket as CRI,
+    /// kubeadm-flags.env carries `--network-plugin=cni` instead of the remote-runtime flags.
+    pub fn has_dockershim(&self) -> bool {
+        self.minor < 24
+    }
+
+    /// kubeadm's `UnversionedKubeletConfigMap` gate (the kubelet ConfigMap and its RBAC are
+    /// named `kubelet-config` instead of `kubelet-config-1.N`): `None` before it exists (1.23),
+    /// else `(default, locked)` — alpha off in 1.23, beta on in 1.24, GA (always on) from 1.25.
+    pub fn unversioned_kubelet_config_map_gate(&self) -> Option<(bool, bool)> {
+        match self.minor {
+            0..=22 => None,
+            23 => Some((false, false)),
+            24 => Some((true, false)),
+            _ => Some((true, true)),
+        }
+    }
+
+    /// The name of the kubelet's ConfigMap in kube-system (and, prefixed with `kubeadm:`, of
+    /// the Role and RoleBinding that let nodes read it), given the cluster's kubeadm feature
+    /// gates: `kubelet-config`, or `kubelet-config-1.N` where the `UnversionedKubeletConfigMap`
+    /// gate is off or does not exist yet.
+    pub fn kubelet_config_map_name(
+        &self,
+        gates: &std::collections::BTreeMap<String, bool>,
+    ) -> String {
+        let unversioned = match self.unversioned_kubelet_config_map_gate() {
+            None => false,
+            Some((default, true)) => default,
+            Some((default, false)) => gates
+                .get("UnversionedKubeletConfigMap")
+                .copied()
+                .unwrap_or(default),
+        };
+        if unversioned {
+            "kubelet-config".to_string()
+        } else {
+            format!("kubelet-config-1.{}", self.minor)
+        }
     }
 
     /// kubeadm-flags.env carries `--pod-infra-container-image` (dropped in 1.35).
@@ -448,6 +522,56 @@ mod tests {
     }
 
     #[test]
+    fn oldest_minors_follow_upstream_1_22_and_1_23() {
+        let (m22, m23, m24, m25) = (
+            minor_info(22).unwrap(),
+            minor_info(23).unwrap(),
+            minor_info(24).unwrap(),
+            minor_info(25).unwrap(),
+        );
+        // Image tags of `kubeadm config images list` for v1.22.17 and v1.23.17.
+        assert_eq!(
+            (m22.etcd, m22.coredns, m22.pause),
+            ("3.5.6-0", "v1.8.4", "3.5")
+        );
+        assert_eq!(
+            (m23.etcd, m23.coredns, m23.pause),
+            ("3.5.6-0", "v1.8.6", "3.6")
+        );
+        // master label until 1.23, master taint until 1.24, control-plane taint from 1.24.
+        assert!(m22.has_master_label() && m23.has_master_label() && !m24.has_master_label());
+        assert!(m23.has_master_taint() && m24.has_master_taint() && !m25.has_master_taint());
+        assert!(!m23.has_control_plane_taint() && m24.has_control_plane_taint());
+        assert!(m22.insecure_port_zero() && !m23.insecure_port_zero());
+        assert!(m23.has_dockershim() && !m24.has_dockershim());
+        // v1beta3 is what both write to the cluster; no super-admin.conf.
+        for m in [m22, m23] {
+            assert_eq!(m.config_api_version(), crate::v1beta3::API_VERSION);
+            assert!(!m.has_super_admin());
+            assert_eq!(m.oldest_kubelet_minor(), m.minor - 1);
+        }
+    }
+
+    #[test]
+    fn kubelet_config_map_is_versioned_before_1_24() {
+        let none = std::collections::BTreeMap::new();
+        let on =
+            std::collections::BTreeMap::from([("UnversionedKubeletConfigMap".to_string(), true)]);
+        let off =
+            std::collections::BTreeMap::from([("UnversionedKubeletConfigMap".to_string(), false)]);
+        let name = |m, g| minor_info(m).unwrap().kubelet_config_map_name(g);
+        assert_eq!(name(22, &none), "kubelet-config-1.22");
+        // The gate does not exist in 1.22: setting it changes nothing.
+        assert_eq!(name(22, &on), "kubelet-config-1.22");
+        assert_eq!(name(23, &none), "kubelet-config-1.23");
+        assert_eq!(name(23, &on), "kubelet-config");
+        assert_eq!(name(24, &none), "kubelet-config");
+        assert_eq!(name(24, &off), "kubelet-config-1.24");
+        // GA from 1.25: the gate is locked on.
+        assert_eq!(name(25, &off), "kubelet-config");
+    }
+
+    #[test]
     fn parses_versions() {
         let v = KubeVersion::parse("v1.31.2").unwrap();
         assert_eq!((v.major, v.minor, v.patch), (1, 31, 2));
@@ -472,10 +596,12 @@ mod tests {
                 .unwrap_err()
                 .contains("not supported")
         );
+        assert_eq!(resolve("stable-1.22").unwrap().to_string(), "v1.22.17");
+        assert_eq!(resolve("v1.23.0").unwrap().to_string(), "v1.23.0");
         assert!(
-            resolve("v1.23.0")
+            resolve("v1.21.14")
                 .unwrap_err()
-                .contains("v1.24 through v1.37")
+                .contains("v1.22 through v1.37")
         );
         assert!(resolve("v1.38.0").is_err());
         assert!(resolve("ci/latest").unwrap_err().contains("offline"));

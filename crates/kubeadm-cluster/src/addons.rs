@@ -50,6 +50,14 @@ pub fn coredns(cfg: &InitConfig) -> Result<Option<CoreDns>, ClusterError> {
         return Ok(None);
     }
     let image = kubeadm_api::images::coredns_image(&cfg.cluster, cfg.info());
+    // CoreDNS runs on control-plane nodes before any worker exists: it tolerates every
+    // NoSchedule taint kubeadm of this minor puts there (the `master` one up to 1.24).
+    let mut tolerations = vec![json!({"key": "CriticalAddonsOnly", "operator": "Exists"})];
+    if cfg.info().has_master_taint() {
+        tolerations.push(json!({"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}));
+    }
+    tolerations
+        .push(json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}));
     let dns_ip = kubeadm_api::net::dns_service_ip(&cfg.cluster.networking.service_subnet)
         .ok_or_else(|| ClusterError::Encode {
             what: "kube-dns Service",
@@ -96,8 +104,7 @@ pub fn coredns(cfg: &InitConfig) -> Result<Option<CoreDns>, ClusterError> {
                             "priorityClassName": "system-cluster-critical",
                             "serviceAccountName": "coredns",
                             "nodeSelector": {"kubernetes.io/os": "linux"},
-                            "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
-                                {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+                            "tolerations": tolerations,
                             "containers": [{
                                 "name": "coredns", "image": image, "imagePullPolicy": "IfNotPresent",
                                 "args": ["-conf", "/etc/coredns/Corefile"],

@@ -131,8 +131,10 @@ pub fn bootstrap_token(_info: &MinorInfo) -> RbacSet {
     set
 }
 
-/// upload-config phase: joining nodes and kubelets may read kubeadm-config and kubelet-config.
-pub fn upload_config(_info: &MinorInfo) -> RbacSet {
+/// upload-config phase: joining nodes and kubelets may read kubeadm-config and the kubelet
+/// ConfigMap named `kubelet_config` (`kubelet-config`, or `kubelet-config-1.N` before 1.24;
+/// its Role and RoleBinding are that name prefixed with `kubeadm:`).
+pub fn upload_config(kubelet_config: &str) -> RbacSet {
     let mut set = RbacSet::default();
     let subjects = || vec![group(DEFAULT_GROUP), group(NODES_GROUP)];
     role_and_binding(
@@ -144,8 +146,8 @@ pub fn upload_config(_info: &MinorInfo) -> RbacSet {
     );
     role_and_binding(
         "kube-system",
-        "kubeadm:kubelet-config",
-        get_rule("configmaps", &["kubelet-config"]),
+        &format!("kubeadm:{kubelet_config}"),
+        get_rule("configmaps", &[kubelet_config]),
         subjects(),
         &mut set,
     );

@@ -191,19 +191,28 @@ pub fn controller_manager_args(cfg: &InitConfig, host: &HostInfo) -> Vec<Arg> {
     if !c.cluster_name.is_empty() {
         a.push(arg("cluster-name", c.cluster_name.clone()));
     }
+    if cfg.info().insecure_port_zero() {
+        // 1.22 turns the deprecated insecure port off; the flag is gone from 1.23's manifests.
+        a.push(arg("port", "0"));
+    }
     a
 }
 
 /// kube-scheduler's default flags, before `extraArgs`.
-pub fn scheduler_args(_cfg: &InitConfig) -> Vec<Arg> {
+pub fn scheduler_args(cfg: &InitConfig) -> Vec<Arg> {
     let kubeconfig = "/etc/kubernetes/scheduler.conf";
-    vec![
+    let mut a = vec![
         arg("authentication-kubeconfig", kubeconfig),
         arg("authorization-kubeconfig", kubeconfig),
         arg("bind-address", "127.0.0.1"),
         arg("kubeconfig", kubeconfig),
         arg("leader-elect", "true"),
-    ]
+    ];
+    if cfg.info().insecure_port_zero() {
+        // As for the controller-manager: 1.22 only.
+        a.push(arg("port", "0"));
+    }
+    a
 }
 
 /// A probe host for a component bound to `bind` (an unspecified or absent address means loopback).

@@ -68,17 +68,26 @@ pub fn apply_instance_config(cfg: &InitConfig, kubelet: &mut Value) {
     }
 }
 
+/// The dockershim socket of kubelets up to 1.23 (`/var/run/dockershim.sock`, with or
+/// without `unix://`): naming it as the CRI socket selects the kubelet's built-in Docker runtime.
+pub const DOCKERSHIM_SOCKET: &str = "/var/run/dockershim.sock";
+
 /// kubeadm's kubelet flags before `kubeletExtraArgs`. `hostname` is the host's name; the
 /// kubelet is told the node name only when it differs.
 pub fn default_flags(cfg: &InitConfig, hostname: &str) -> Vec<Arg> {
     let info = cfg.info();
     let nr = &cfg.init.node_registration;
     let mut a = Vec::new();
-    if info.kubelet_container_runtime_flag() {
-        a.push(arg("container-runtime", "remote"));
-    }
-    if !node_local_cri_socket(cfg) {
-        a.push(arg("container-runtime-endpoint", nr.cri_socket.clone()));
+    if info.has_dockershim() && nr.cri_socket.ends_with(DOCKERSHIM_SOCKET) {
+        // The kubelet's built-in Docker runtime: no remote endpoint, the CNI network plugin.
+        a.push(arg("network-plugin", "cni"));
+    } else {
+        if info.kubelet_container_runtime_flag() {
+            a.push(arg("container-runtime", "remote"));
+        }
+        if !node_local_cri_socket(cfg) {
+            a.push(arg("container-runtime-endpoint", nr.cri_socket.clone()));
+        }
     }
     if info.kubelet_pod_infra_flag() {
         a.push(arg(

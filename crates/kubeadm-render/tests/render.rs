@@ -136,6 +136,62 @@ fn render_all(cfg: &InitConfig) -> String {
 }
 
 #[test]
+fn v1_22() {
+    insta::assert_snapshot!(render_all(&config(&basic("v1.22.17"))));
+}
+
+#[test]
+fn v1_23() {
+    insta::assert_snapshot!(render_all(&config(&basic("v1.23.17"))));
+}
+
+/// What 1.22 and 1.23 render differently from 1.24: `--port=0` on the controller-manager and
+/// the scheduler (1.22 only), and dockershim's kubelet flags when the Docker socket is the CRI.
+#[test]
+fn insecure_port_and_dockershim_follow_the_minor() {
+    for (version, port_zero) in [("v1.22.17", true), ("v1.23.17", false), ("v1.24.17", false)] {
+        let cfg = config(&basic(version));
+        for c in ["kube-controller-manager", "kube-scheduler"] {
+            let pod = controlplane::pod(&cfg, c, &host(&cfg)).unwrap();
+            assert_eq!(
+                command(&pod).contains(&"--port=0".to_string()),
+                port_zero,
+                "{c} {version}"
+            );
+        }
+    }
+    let docker = |version: &str| {
+        let yaml = basic(version).replace(
+            "unix:///var/run/containerd/containerd.sock",
+            "unix:///var/run/dockershim.sock",
+        );
+        kubelet::flags_env(&config(&yaml), "node-1")
+    };
+    for version in ["v1.22.17", "v1.23.17"] {
+        let env = docker(version);
+        assert!(env.contains("--network-plugin=cni"), "{env}");
+        assert!(!env.contains("--container-runtime"), "{env}");
+        assert!(
+            env.contains("--pod-infra-container-image=registry.k8s.io/pause:"),
+            "{env}"
+        );
+    }
+    // Without dockershim the socket is a remote runtime like any other.
+    let env = docker("v1.24.17");
+    assert!(!env.contains("--network-plugin"), "{env}");
+    assert!(
+        env.contains("--container-runtime-endpoint=unix:///var/run/dockershim.sock"),
+        "{env}"
+    );
+    // containerd on 1.22: the remote runtime flags, as upstream 1.22 wrote them.
+    let env = kubelet::flags_env(&config(&basic("v1.22.17")), "node-1");
+    assert!(
+        env.contains("--container-runtime=remote --container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.5"),
+        "{env}"
+    );
+}
+
+#[test]
 fn v1_24() {
     insta::assert_snapshot!(render_all(&config(&basic("v1.24.17"))));
 }

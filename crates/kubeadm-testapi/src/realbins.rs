@@ -89,6 +89,29 @@ impl RealBins {
 }
 
 impl RealBins {
+    /// The binaries for a real-binary test variant, which is `#[ignore]`d and run with
+    /// `--include-ignored`: `None` (the test says it skips) when `KUBEADM_TEST_BIN_DIR` is unset;
+    /// a panic when it is set but unusable, so a run that asked for real binaries never passes
+    /// without them (under `CI=true` and anywhere else).
+    pub fn for_test(what: &str) -> Option<RealBins> {
+        match Self::from_env() {
+            Ok(b) => Some(b),
+            Err(why) if std::env::var_os(BIN_DIR_ENV).is_some() => {
+                panic!("{what} cannot run against real binaries: {why}")
+            }
+            Err(why) => {
+                eprintln!("skipping {what}: {why}");
+                None
+            }
+        }
+    }
+
+    /// The minor of [`RealBins::kubernetes_version`].
+    pub fn minor(&self) -> Option<u32> {
+        let v = self.kubernetes_version()?;
+        v.strip_prefix("v1.")?.split('.').next()?.parse().ok()
+    }
+
     /// The Kubernetes version of the binaries (`kube-apiserver --version` prints
     /// `Kubernetes v1.34.1`), so the test deploys the version they are.
     pub fn kubernetes_version(&self) -> Option<String> {

@@ -205,6 +205,35 @@ where
     Api::all(client.clone())
 }
 
+/// The `kubelet` key of the cluster's kubelet ConfigMap, whose name depends on the version
+/// and gates in `cluster_configuration` (the kubeadm-config text): `kubelet-config`, or
+/// `kubelet-config-1.N` before 1.24. The other naming is tried next, for a cluster upgraded
+/// across 1.24 whose ConfigMap kept its old name. `None` when neither exists.
+pub async fn kubelet_config_text(
+    cms: &Api<k8s_openapi::api::core::v1::ConfigMap>,
+    cluster_configuration: &str,
+) -> Result<Option<String>, ApiError> {
+    let cluster = kubeadm_api::decode::decode(
+        "ConfigMap kube-system/kubeadm-config",
+        cluster_configuration,
+    )
+    .ok()
+    .and_then(|d| d.cluster);
+    for name in kubeadm_cluster::config_maps::kubelet_config_names(cluster.as_ref()) {
+        let found = retry(&format!("get ConfigMap kube-system/{name}"), 5, || {
+            cms.get_opt(&name)
+        })
+        .await?;
+        if let Some(text) = found
+            .and_then(|c| c.data)
+            .and_then(|mut d| d.remove("kubelet"))
+        {
+            return Ok(Some(text));
+        }
+    }
+    Ok(None)
+}
+
 /// Create-or-update of a namespaced object.
 pub async fn apply_ns<K>(client: &Client, obj: &K) -> Result<K, ApiError>
 where
@@ -249,6 +278,18 @@ pub async fn apply<K: Object>(api: &Api<K>, obj: &K) -> Result<K, ApiError> {
                     desired.meta_mut().resource_version = current.meta().resource_version.clone();
                     api.replace(&name, &pp, &desired).await
                 }
+                // Older API servers (v1.22) validate a Service's create, allocating its fixed
+                // clusterIP, before finding the name taken: 422 "provided IP is already
+                // allocated" for a Service that exists. Replace it when it does.
+                Err(kube::Error::Api(s)) if s.code == 422 => match api.get_opt(&name).await? {
+                    Some(current) => {
+                        let mut desired = obj.clone();
+                        desired.meta_mut().resource_version =
+                            current.meta().resource_version.clone();
+                        api.replace(&name, &pp, &desired).await
+                    }
+                    None => Err(kube::Error::Api(s)),
+                },
                 Err(e) => Err(e),
             }
         }
@@ -390,7 +431,7 @@ mod tests {
             let cm = kubeadm_cluster::cluster_info::config_map(&server.url(), pki.ca_cert_pem.as_bytes()).unwrap();
             apply_ns(&c, &cm).await.unwrap();
             apply_rbac(&c, &kubeadm_cluster::rbac::bootstrap_token(info)).await;
-            apply_rbac(&c, &kubeadm_cluster::rbac::upload_config(info)).await;
+            apply_rbac(&c, &kubeadm_cluster::rbac::upload_config("kubelet-config")).await;
             let bt = kubeadm_api::v1beta4::BootstrapToken {
                 token: kubeadm_api::BootstrapTokenString::parse("abcdef.0123456789abcdef").unwrap(),
                 description: String::new(),

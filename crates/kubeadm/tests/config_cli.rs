@@ -245,7 +245,7 @@ fn bad_flags_are_named() {
         (vec!["--feature-gates", "A"], "--feature-gates"),
         (
             vec!["--kubernetes-version", "v1.99.0"],
-            "v1.24 through v1.37",
+            "v1.22 through v1.37",
         ),
         (vec!["--service-cidr", "10.96.0.0/40"], "serviceSubnet"),
         (

@@ -81,15 +81,16 @@ impl Case {
     fn objects(&self) -> Vec<String> {
         self.server.reconcile();
         let mut out = Vec::new();
-        for &(g, r, ns, n) in common::INIT_OBJECTS.iter().chain(&[
-            ("", "secrets", "kube-system", "kubeadm-certs"),
-            (
-                "rbac.authorization.k8s.io",
-                "roles",
-                "kube-system",
-                "kubeadm:kubeadm-certs",
-            ),
-        ]) {
+        let mut objects = common::init_objects(33);
+        objects.push(("", "secrets", "kube-system", "kubeadm-certs".into()));
+        objects.push((
+            "rbac.authorization.k8s.io",
+            "roles",
+            "kube-system",
+            "kubeadm:kubeadm-certs".into(),
+        ));
+        for (g, r, ns, n) in &objects {
+            let (g, r, ns, n) = (*g, *r, *ns, n.as_str());
             let line = match self.server.get(g, r, ns, n) {
                 None => "missing".to_string(),
                 Some(o) => {

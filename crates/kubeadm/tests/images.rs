@@ -23,6 +23,25 @@ fn list(args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// What `kubeadm config images list` of upstream v1.22.17 and v1.23.17 prints (both moved to
+/// registry.k8s.io in their last patches, kubernetes/kubernetes#113388 and #113393).
+#[test]
+fn v1_22_and_v1_23() {
+    for (v, pause, coredns) in [("v1.22.17", "3.5", "v1.8.4"), ("v1.23.17", "3.6", "v1.8.6")] {
+        let want: Vec<String> = [
+            format!("registry.k8s.io/kube-apiserver:{v}"),
+            format!("registry.k8s.io/kube-controller-manager:{v}"),
+            format!("registry.k8s.io/kube-scheduler:{v}"),
+            format!("registry.k8s.io/kube-proxy:{v}"),
+            format!("registry.k8s.io/pause:{pause}"),
+            "registry.k8s.io/etcd:3.5.6-0".to_string(),
+            format!("registry.k8s.io/coredns/coredns:{coredns}"),
+        ]
+        .into();
+        assert_eq!(list(&["--kubernetes-version", v]), want, "{v}");
+    }
+}
+
 #[test]
 fn v1_24_0_uses_the_old_order() {
     assert_eq!(
@@ -176,10 +195,10 @@ fn unsupported_versions_are_refused() {
             "images",
             "list",
             "--kubernetes-version",
-            "v1.23.17",
+            "v1.21.14",
         ])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("v1.24 through v1.37"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("v1.22 through v1.37"));
 }

@@ -64,8 +64,8 @@ fn api_phases_end_to_end_and_rerun_converges() {
         }
     };
     run_all();
-    for &(g, r, ns, n) in common::INIT_OBJECTS {
-        assert!(server.get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
+    for (g, r, ns, n) in common::init_objects(kubeadm_api::version::MAX_MINOR) {
+        assert!(server.get(g, r, ns, &n).is_some(), "missing {r} {ns}/{n}");
     }
     let node = server.get("", "nodes", "", "cp-1").unwrap();
     assert_eq!(

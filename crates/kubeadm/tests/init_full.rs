@@ -54,14 +54,9 @@ fn state(server: &TestApiServer) -> Vec<String> {
     out
 }
 
-/// The init configuration of the test: the test server's port, and the health ports of the
-/// stand-ins for the kubelet, the controller-manager and the scheduler (v1.33 waits for every
-/// control-plane component by default).
-fn config(api_port: u16, kubelet: u16, kcm: u16, sched: u16) -> String {
-    config_for("v1.33.13", api_port, kubelet, kcm, sched)
-}
-
-/// [`config`] for another Kubernetes version.
+/// The init configuration of the test for `version`: the test server's port, and the health
+/// ports of the stand-ins for the kubelet, the controller-manager and the scheduler (v1.33 waits
+/// for every control-plane component by default).
 fn config_for(version: &str, api_port: u16, kubelet: u16, kcm: u16, sched: u16) -> String {
     format!(
         r#"apiVersion: kubeadm.k8s.io/v1beta4
@@ -98,11 +93,37 @@ healthzPort: {kubelet}
 
 #[test]
 fn full_init_against_the_test_api_server() {
+    full_init_against_test_server("v1.33.13");
+}
+
+/// A v1.22 cluster as upstream kubeadm 1.22.17 made it: kubelet-config-1.22, the `master`
+/// label and taint, v1beta3 in kubeadm-config, no kubeadm:cluster-admins.
+#[test]
+fn full_init_v1_22_against_the_test_api_server() {
+    full_init_against_test_server("v1.22.17");
+}
+
+/// A v1.23 cluster as upstream kubeadm 1.23.17 made it.
+#[test]
+fn full_init_v1_23_against_the_test_api_server() {
+    full_init_against_test_server("v1.23.17");
+}
+
+/// The minor of a `v1.N.P` version.
+fn minor_of(version: &str) -> u32 {
+    kubeadm_api::KubeVersion::parse(version).unwrap().minor
+}
+
+/// A whole init of `version` against the test API server, its output and cluster checked
+/// against what the version table says that minor does, then a second init that converges.
+fn full_init_against_test_server(version: &str) {
+    let minor = minor_of(version);
+    let info = kubeadm_api::version::minor_info(minor).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let cfg_path = dir.path().join("kubeadm.yaml");
     let cfg_arg = cfg_path.display().to_string();
-    std::fs::write(&cfg_path, config(6443, 10248, 10257, 10259)).unwrap();
+    std::fs::write(&cfg_path, config_for(version, 6443, 10248, 10257, 10259)).unwrap();
 
     // The serving certificate must exist before the server starts: run the certs phase first
     // (init reuses what it finds, as upstream does).
@@ -116,7 +137,7 @@ fn full_init_against_the_test_api_server() {
         String::from_utf8_lossy(&out.stderr)
     );
     let server = TestApiServer::start(
-        TestApiConfig::from_pki_dir(&root.join("etc/kubernetes/pki"), "v1.33.13").unwrap(),
+        TestApiConfig::from_pki_dir(&root.join("etc/kubernetes/pki"), version).unwrap(),
     )
     .unwrap();
     // The kubelet, controller-manager and scheduler are played by health endpoints.
@@ -129,7 +150,8 @@ fn full_init_against_the_test_api_server() {
     let sched = HealthServer::https(&cert, &key, true).unwrap();
     std::fs::write(
         &cfg_path,
-        config(
+        config_for(
+            version,
             server.addr().port(),
             kubelet.port(),
             kcm.port(),
@@ -162,36 +184,69 @@ fn full_init_against_the_test_api_server() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for phase_line in [
+    let mut phase_lines = vec![
         "[certs]",
         "[kubeconfig]",
         "[etcd]",
         "[control-plane]",
         "[kubelet-start]",
-        "[kubelet-check] The kubelet is healthy after",
-        "[control-plane-check] kube-apiserver is healthy after",
-        "[control-plane-check] kube-controller-manager is healthy after",
-        "[control-plane-check] kube-scheduler is healthy after",
         "[upload-config]",
         "[mark-control-plane]",
         "[bootstrap-token]",
         "[kubelet-finalize] Updating \"/etc/kubernetes/kubelet.conf\" to point to a rotatable kubelet client certificate and key",
         "[addons]",
-    ] {
+    ];
+    // The kubelet is checked first from 1.31; every component from 1.33 (gate default).
+    if info.kubelet_check_first() {
+        phase_lines.push("[kubelet-check] The kubelet is healthy after");
+    }
+    let all_components = info
+        .wait_for_all_control_plane_components_gate()
+        .is_some_and(|(default, _)| default);
+    if all_components {
+        phase_lines.extend([
+            "[control-plane-check] kube-apiserver is healthy after",
+            "[control-plane-check] kube-controller-manager is healthy after",
+            "[control-plane-check] kube-scheduler is healthy after",
+        ]);
+    } else {
+        phase_lines.push("[api-check] Waiting for a healthy API server");
+    }
+    for phase_line in phase_lines {
         assert!(
             stdout.contains(phase_line),
             "no {phase_line} output:\n{stdout}"
         );
     }
-    // The health checks went to the addresses of the manifests.
+    if all_components {
+        // The health checks went to the addresses of the manifests.
+        assert!(
+            stdout.contains(&format!(
+                "Checking kube-scheduler at https://127.0.0.1:{}/livez",
+                sched.port()
+            )),
+            "{stdout}"
+        );
+        assert!(kubelet.hits() > 0 && kcm.hits() > 0 && sched.hits() > 0);
+    }
+    // The kubelet ConfigMap's name follows the version.
+    let kubelet_config = info.kubelet_config_map_name(&Default::default());
     assert!(
         stdout.contains(&format!(
-            "Checking kube-scheduler at https://127.0.0.1:{}/livez",
-            sched.port()
+            "[kubelet] Creating a ConfigMap \"{kubelet_config}\""
         )),
         "{stdout}"
     );
-    assert!(kubelet.hits() > 0 && kcm.hits() > 0 && sched.hits() > 0);
+    // 1.22 turns the controller-manager's and scheduler's insecure port off; later minors do not
+    // pass the flag.
+    for c in ["kube-controller-manager", "kube-scheduler"] {
+        let manifest = read(root, &format!("etc/kubernetes/manifests/{c}.yaml"));
+        assert_eq!(
+            manifest.contains("- --port=0"),
+            info.insecure_port_zero(),
+            "{c} {version}:\n{manifest}"
+        );
+    }
     assert!(stdout.contains("kubeadm join 127.0.0.1:"), "{stdout}");
     assert!(
         stdout.contains("--discovery-token-ca-cert-hash sha256:"),
@@ -226,13 +281,13 @@ fn full_init_against_the_test_api_server() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    check_cluster(root, &server.url(), 33, &|g, r, ns, n| {
+    check_cluster(root, &server.url(), minor, &|g, r, ns, n| {
         server.get(g, r, ns, n)
     });
 
     // A second init converges: the same objects with the same content.
     let before = state(&server);
-    let owned_before = owned_state(&|g, r, ns, n| server.get(g, r, ns, n));
+    let owned_before = owned_state(minor, &|g, r, ns, n| server.get(g, r, ns, n));
     let out = kubeadm(root, &init_args);
     assert!(
         out.status.success(),
@@ -246,7 +301,7 @@ fn full_init_against_the_test_api_server() {
         "re-running init changed the cluster"
     );
     assert_eq!(
-        owned_state(&|g, r, ns, n| server.get(g, r, ns, n)),
+        owned_state(minor, &|g, r, ns, n| server.get(g, r, ns, n)),
         owned_before
     );
 }
@@ -267,16 +322,40 @@ fn check_cluster(root: &Path, api_url: &str, minor: u32, get: Get) {
             "kubeadm:kubeadm-certs",
         ),
     ];
-    for &(g, r, ns, n) in common::INIT_OBJECTS.iter().chain(&upload_certs) {
+    let info = kubeadm_api::version::minor_info(minor).unwrap();
+    for (g, r, ns, n) in common::init_objects(minor) {
+        assert!(get(g, r, ns, &n).is_some(), "missing {r} {ns}/{n}");
+    }
+    for &(g, r, ns, n) in &upload_certs {
         assert!(get(g, r, ns, n).is_some(), "missing {r} {ns}/{n}");
     }
+    // No kubeadm:cluster-admins before 1.29 (admin.conf is in system:masters).
+    assert_eq!(
+        get(
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "kubeadm:cluster-admins"
+        )
+        .is_some(),
+        info.has_super_admin()
+    );
+    // Nodes may read the kubelet ConfigMap of this minor's name.
+    let kubelet_config = info.kubelet_config_map_name(&Default::default());
+    let role = get(
+        "rbac.authorization.k8s.io",
+        "roles",
+        "kube-system",
+        &format!("kubeadm:{kubelet_config}"),
+    )
+    .unwrap();
+    assert_eq!(
+        role["rules"][0]["resourceNames"],
+        serde_json::json!([kubelet_config])
+    );
     let cfg = get("", "configmaps", "kube-system", "kubeadm-config").unwrap();
     // v1beta4 is uploaded from 1.31, v1beta3 before.
-    let want = if minor >= 31 {
-        "kubeadm.k8s.io/v1beta4"
-    } else {
-        "kubeadm.k8s.io/v1beta3"
-    };
+    let want = info.config_api_version();
     assert!(
         cfg["data"]["ClusterConfiguration"]
             .as_str()
@@ -289,17 +368,44 @@ fn check_cluster(root: &Path, api_url: &str, minor: u32, get: Get) {
         node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
         ""
     );
-    let taints = node["spec"]["taints"]
+    // The deprecated master label up to 1.23.
+    assert_eq!(
+        node["metadata"]["labels"]
+            .get("node-role.kubernetes.io/master")
+            .is_some(),
+        info.has_master_label(),
+        "{node}"
+    );
+    // Exactly the taints of the minor: master up to 1.24, control-plane from 1.24.
+    let taints: Vec<(String, String)> = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap_or_default().to_string(),
+                t["effect"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want_taints: Vec<(String, String)> = kubeadm_cluster::node::default_taints(info)
+        .into_iter()
+        .map(|(k, e)| (k.to_string(), e.to_string()))
+        .collect();
+    assert_eq!(taints, want_taints);
+    // CoreDNS tolerates them all, so it can run on this node.
+    let coredns = get("apps", "deployments", "kube-system", "coredns").unwrap();
+    let tolerations = coredns["spec"]["template"]["spec"]["tolerations"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    assert!(
-        taints
-            .iter()
-            .any(|t| t["key"] == "node-role.kubernetes.io/control-plane"
-                && t["effect"] == "NoSchedule"),
-        "{taints:?}"
-    );
+    for (key, _) in &want_taints {
+        assert!(
+            tolerations.iter().any(|t| t["key"] == key.as_str()),
+            "CoreDNS does not tolerate {key}: {tolerations:?}"
+        );
+    }
 
     // The bootstrap signer signs cluster-info with our token (a real controller-manager may
     // take a moment).
@@ -368,13 +474,13 @@ fn check_cluster(root: &Path, api_url: &str, minor: u32, get: Get) {
 /// The objects init owns (but the token Secrets, whose expiry a re-run refreshes), without
 /// what the server changes on its own (versions, timestamps, status), for comparing two runs
 /// against any server.
-fn owned_state(get: Get) -> Vec<String> {
+fn owned_state(minor: u32, get: Get) -> Vec<String> {
     let mut out = Vec::new();
-    for &(g, r, ns, n) in common::INIT_OBJECTS {
+    for (g, r, ns, n) in common::init_objects(minor) {
         if r == "secrets" {
             continue;
         }
-        let Some(mut o) = get(g, r, ns, n) else {
+        let Some(mut o) = get(g, r, ns, &n) else {
             out.push(format!("{r} {ns}/{n}: missing"));
             continue;
         };
@@ -399,18 +505,16 @@ fn owned_state(get: Get) -> Vec<String> {
 }
 
 /// The same full init against real kube-apiserver, kube-controller-manager, kube-scheduler and
-/// etcd started from our own manifests with our PKI (`KUBEADM_TEST_BIN_DIR`). The kubelet is
-/// still a stand-in (its healthz), and the test registers the Node as the kubelet would.
+/// etcd started from our own manifests with our PKI (`KUBEADM_TEST_BIN_DIR`), deploying the
+/// binaries' own version. The kubelet is still a stand-in (its healthz), and the test registers
+/// the Node as the kubelet would. Opt-in: run with `--include-ignored`; with the variable set,
+/// binaries that cannot be used fail the test.
 #[test]
+#[ignore = "needs KUBEADM_TEST_BIN_DIR with etcd, kube-apiserver, kube-controller-manager, kube-scheduler"]
 fn full_init_against_real_binaries() {
     use kubeadm_testapi::realbins::{RealBins, RealControlPlane};
-    let bins = match RealBins::from_env() {
-        Ok(b) => b,
-        Err(why) => {
-            // Opt-in: skipped (and said so) wherever the binaries are not provided, CI included.
-            eprintln!("skipping the real-binaries variant of the full init: {why}");
-            return;
-        }
+    let Some(bins) = RealBins::for_test("the real-binaries variant of the full init") else {
+        return;
     };
     let Some(kubectl) = peer("kubectl", None) else {
         return;
@@ -432,13 +536,8 @@ fn full_init_against_real_binaries() {
     // Deploy the version the binaries are.
     let version = bins
         .kubernetes_version()
-        .unwrap_or_else(|| "v1.33.13".to_string());
-    let minor: u32 = version
-        .trim_start_matches("v1.")
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(33);
+        .expect("kube-apiserver --version names a version");
+    let minor = minor_of(&version);
     // Real components take longer than the stand-ins: allow them two minutes.
     std::fs::write(
         &cfg_path,
@@ -461,7 +560,10 @@ fn full_init_against_real_binaries() {
     }
     let mut cp = RealControlPlane::start(&bins, &root, dir.path()).unwrap();
     // From 1.29 admin.conf has no rights until init binds its group; super-admin.conf does.
-    let super_admin = if minor >= 29 {
+    let super_admin = if kubeadm_api::version::minor_info(minor)
+        .unwrap()
+        .has_super_admin()
+    {
         root.join("etc/kubernetes/super-admin.conf")
     } else {
         root.join("etc/kubernetes/admin.conf")
@@ -534,7 +636,7 @@ fn full_init_against_real_binaries() {
         cp.log_tail("kube-scheduler")
     );
     if minor >= 33 {
-        // Every component is checked by default from 1.33.
+        // Every component is checked by default from 1.33 (the version table's gate default).
         assert!(
             stdout.contains("[control-plane-check] kube-scheduler is healthy after"),
             "{stdout}"
@@ -555,7 +657,7 @@ fn full_init_against_real_binaries() {
     check_cluster(&root, &format!("https://127.0.0.1:{api_port}"), minor, &get);
 
     // A second init converges.
-    let before = owned_state(&get);
+    let before = owned_state(minor, &get);
     let out = kubeadm(&root, &init_args);
     assert!(
         out.status.success(),
@@ -563,7 +665,7 @@ fn full_init_against_real_binaries() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        owned_state(&get),
+        owned_state(minor, &get),
         before,
         "re-running init changed the cluster"
     );

@@ -73,9 +73,12 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
 
 /// Where the cluster runs.
 enum Backend {
-    /// The in-repo test API server (serving with A's certificates); the test kubelets run only
-    /// etcd, with this binary.
-    TestServer { etcd: PathBuf },
+    /// The in-repo test API server (serving with A's certificates) reporting `version`; the
+    /// test kubelets run only etcd, with this binary.
+    TestServer {
+        etcd: PathBuf,
+        version: &'static str,
+    },
     /// Real binaries (`KUBEADM_TEST_BIN_DIR`): the test kubelets run every static Pod, so A's
     /// kube-apiserver, kube-controller-manager (which approves and signs the kubelets' CSRs) and
     /// kube-scheduler come from our manifests.
@@ -86,17 +89,19 @@ impl Backend {
     /// The Kubernetes version deployed: the binaries' own for real ones.
     fn version(&self) -> String {
         match self {
-            Backend::TestServer { .. } => VERSION.to_string(),
+            Backend::TestServer { version, .. } => version.to_string(),
             Backend::Real(bins) => bins
                 .kubernetes_version()
-                .unwrap_or_else(|| VERSION.to_string()),
+                .expect("kube-apiserver --version names a version"),
         }
     }
 
     /// The static Pods a test kubelet runs, by component, with their binaries.
     fn binaries(&self) -> BTreeMap<String, PathBuf> {
         match self {
-            Backend::TestServer { etcd } => BTreeMap::from([("etcd".to_string(), etcd.clone())]),
+            Backend::TestServer { etcd, .. } => {
+                BTreeMap::from([("etcd".to_string(), etcd.clone())])
+            }
             Backend::Real(bins) => kubeadm_testapi::realbins::BINARIES
                 .iter()
                 .map(|b| (b.to_string(), bins.dir.join(b)))
@@ -213,19 +218,50 @@ fn init_join_worker_and_control_plane_then_reset() {
     let Some(etcd) = etcd_binary() else {
         return;
     };
-    run(Backend::TestServer { etcd });
+    run(Backend::TestServer {
+        etcd,
+        version: VERSION,
+    });
 }
 
-/// The same end-to-end test with a real control plane: the real controller-manager approves and
-/// signs the kubelets' CSRs and the real bootstrap signer signs cluster-info.
+/// The same against a v1.22 cluster (kubelet-config-1.22, the `master` label and taint, no
+/// etcd learner by default).
 #[test]
+fn init_join_worker_and_control_plane_then_reset_v1_22() {
+    let Some(etcd) = etcd_binary() else {
+        return;
+    };
+    run(Backend::TestServer {
+        etcd,
+        version: "v1.22.17",
+    });
+}
+
+/// The same against a v1.23 cluster.
+#[test]
+fn init_join_worker_and_control_plane_then_reset_v1_23() {
+    let Some(etcd) = etcd_binary() else {
+        return;
+    };
+    run(Backend::TestServer {
+        etcd,
+        version: "v1.23.17",
+    });
+}
+
+/// Every run uses etcd's fixed client and peer ports on the loopback addresses: one at a time.
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The same end-to-end test with a real control plane of the binaries' own version: the real
+/// controller-manager approves and signs the kubelets' CSRs and the real bootstrap signer signs
+/// cluster-info. Opt-in: run with `--include-ignored`; with the variable set, binaries that
+/// cannot be used fail the test.
+#[test]
+#[ignore = "needs KUBEADM_TEST_BIN_DIR with etcd, kube-apiserver, kube-controller-manager, kube-scheduler"]
 fn init_join_and_reset_against_real_binaries() {
-    match RealBins::from_env() {
-        Ok(bins) => run(Backend::Real(bins)),
-        // Opt-in: skipped (and said so) wherever the binaries are not provided, CI included.
-        Err(why) => {
-            eprintln!("skipping the real-binaries variant of the join end-to-end test: {why}")
-        }
+    if let Some(bins) = RealBins::for_test("the real-binaries variant of the join end-to-end test")
+    {
+        run(Backend::Real(bins));
     }
 }
 
@@ -281,7 +317,15 @@ fn audit_node(root: &Path, node: &str, min: usize) {
 const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
 
 fn run(backend: Backend) {
+    // A failed run poisons the lock; the next one still runs alone.
+    let _alone = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let version = backend.version();
+    let info = kubeadm_api::KubeVersion::parse(&version)
+        .unwrap()
+        .info()
+        .unwrap();
     let binaries = backend.binaries();
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = (
@@ -668,6 +712,11 @@ fn run(backend: Backend) {
     assert!(
         read(&c, "etc/kubernetes/manifests/etcd.yaml").contains("--initial-cluster-state=existing")
     );
+    // The member was promoted within the join: etcd answers with two voters at once.
+    wait("etcd to answer with two members", &|| {
+        std::panic::catch_unwind(|| etcd_members(&a, "https://127.0.0.1:2379"))
+            .is_ok_and(|m| m.len() == 2)
+    });
     let members = etcd_members(&a, "https://127.0.0.1:2379");
     assert_eq!(members.len(), 2, "{members:?}");
     assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
@@ -678,6 +727,21 @@ fn run(backend: Backend) {
         node_c["metadata"]["labels"]["node-role.kubernetes.io/control-plane"].is_string(),
         "{node_c}"
     );
+    // The labels and taints of the version: `master` label up to 1.23, taints from the table.
+    assert_eq!(
+        node_c["metadata"]["labels"]["node-role.kubernetes.io/master"].is_string(),
+        info.has_master_label(),
+        "{node_c}"
+    );
+    let taint_keys: Vec<&str> = node_c["spec"]["taints"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["key"].as_str()).collect())
+        .unwrap_or_default();
+    let want: Vec<&str> = kubeadm_cluster::node::default_taints(info)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(taint_keys, want, "{node_c}");
 
     // A dry-run reset of C reads the real member list, says which member it would remove,
     // and changes nothing: on disk or in etcd.

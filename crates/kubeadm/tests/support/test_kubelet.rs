@@ -239,11 +239,16 @@ async fn tick(
     if kubelet_conf.exists() && state.client.is_none() {
         state.client = Some(kubelet_client(spec, &kubelet_conf).await?);
     }
+    // A real kubelet runs its static Pods while it cannot register yet (the API server is one
+    // of them): a failed registration is reported after the static Pods are seen to.
+    let mut unregistered = None;
     if let Some(client) = &state.client
         && !state.registered
     {
-        register_node(client, spec).await?;
-        state.registered = true;
+        match register_node(client, spec).await {
+            Ok(()) => state.registered = true,
+            Err(e) => unregistered = Some(e),
+        }
     }
     let manifests = on_node(root, "/etc/kubernetes/manifests");
     let mut entries: Vec<_> = std::fs::read_dir(&manifests)
@@ -354,12 +359,12 @@ async fn tick(
             }
             state.started.insert(name.clone(), hash.clone());
         }
-        if let Some(client) = &state.client {
+        if let (Some(client), true) = (&state.client, state.registered) {
             create_mirror_pod(client, spec, &component, pod, &hash).await?;
             state.mirrored.insert(name, hash);
         }
     }
-    Ok(())
+    unregistered.map_or(Ok(()), Err)
 }
 
 /// The mirror Pod of a static Pod, created with the kubelet's own credentials (the
@@ -384,6 +389,16 @@ async fn create_mirror_pod(
     mirror["metadata"]["annotations"]["kubernetes.io/config.source"] = json!("file");
     mirror["metadata"]["annotations"]["kubernetes.io/config.hash"] = json!(hash);
     mirror["spec"]["nodeName"] = json!(spec.node);
+    // A real API server's NodeRestriction admits a mirror Pod only when its owner is the Node,
+    // as a real kubelet sets it.
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    if let Ok(node) = nodes.get(&spec.node).await
+        && let Some(uid) = node.metadata.uid
+    {
+        mirror["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "v1", "kind": "Node", "name": spec.node, "uid": uid, "controller": true
+        }]);
+    }
     let pod: Pod = serde_json::from_value(mirror).map_err(|e| format!("{component}: {e}"))?;
     let api: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
     let name = format!("{component}-{}", spec.node);

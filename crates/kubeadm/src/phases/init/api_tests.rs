@@ -21,7 +21,15 @@ use kubeadm_testapi::TestApiServer;
 use kubeadm_testapi::pki::TestPki;
 
 fn cfg() -> InitConfig {
-    let (mut init, cluster, k, p) = InitConfig::start(Default::default());
+    cfg_of(None)
+}
+
+/// [`cfg`] for Kubernetes `version` (the default version when `None`).
+fn cfg_of(version: Option<&str>) -> InitConfig {
+    let (mut init, mut cluster, k, p) = InitConfig::start(Default::default());
+    if let Some(v) = version {
+        cluster.kubernetes_version = v.into();
+    }
     init.bootstrap_tokens = vec![BootstrapToken {
         token: kubeadm_api::BootstrapTokenString::parse("abcdef.0123456789abcdef").unwrap(),
         description: String::new(),
@@ -269,5 +277,94 @@ fn api_phases_converge_and_check_the_key_first() {
             err.contains("register node cp-never") && err.contains("kubernetesAPICall"),
             "{err}"
         );
+    });
+}
+
+/// A v1.23 cluster's control-plane node and kubelet ConfigMap through the upgrades to 1.24 and
+/// 1.25: the node ends as init of each minor marks it, and the kubelet configuration is found
+/// under the old name and then the new one.
+#[test]
+fn upgrades_across_1_24_migrate_roles_and_find_the_kubelet_config() {
+    let pki = TestPki::generate().unwrap();
+    let server = TestApiServer::start(pki.server_config()).unwrap();
+    let rt = apiclient::runtime().unwrap();
+    server.register_node("cp-1").unwrap();
+    rt.block_on(async {
+        let kc = pki
+            .kubeconfig(&server.url(), "kubernetes-admin", &["system:masters"])
+            .unwrap();
+        let c = apiclient::client_from_kubeconfig("admin.conf", &kc)
+            .await
+            .unwrap();
+        let nodes: Api<Node> = Api::all(c.clone());
+        let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(c.clone(), "kube-system");
+        let roles = |n: Node| {
+            let labels: Vec<String> = n
+                .metadata
+                .labels
+                .unwrap_or_default()
+                .into_keys()
+                .filter(|k| k.starts_with("node-role.kubernetes.io/"))
+                .collect();
+            let taints: Vec<String> = n
+                .spec
+                .and_then(|s| s.taints)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| t.key)
+                .collect();
+            (labels, taints)
+        };
+        let (m, cp) = (
+            "node-role.kubernetes.io/master",
+            "node-role.kubernetes.io/control-plane",
+        );
+        let v23 = cfg_of(Some("v1.23.17"));
+        mark_control_plane(&c, &v23).await.unwrap();
+        upload_config(&c, &v23).await.unwrap();
+        assert_eq!(
+            roles(nodes.get("cp-1").await.unwrap()),
+            (vec![cp.to_string(), m.to_string()], vec![m.to_string()])
+        );
+        assert!(cms.get_opt("kubelet-config").await.unwrap().is_none());
+        let cluster_text = kubeadm_cluster::config_maps::cluster_configuration(&v23).unwrap();
+        let found = apiclient::kubelet_config_text(&cms, &cluster_text)
+            .await
+            .unwrap();
+        assert!(found.unwrap().contains("KubeletConfiguration"));
+
+        // Upgrade to 1.24: the master label goes, the control-plane taint joins the master one;
+        // the kubelet configuration moves to the unversioned name.
+        let v24 = cfg_of(Some("v1.24.17"));
+        crate::phases::upgrade::node_roles::migrate(&c, &v24)
+            .await
+            .unwrap();
+        assert_eq!(
+            roles(nodes.get("cp-1").await.unwrap()),
+            (vec![cp.to_string()], vec![m.to_string(), cp.to_string()])
+        );
+        // Before the new ConfigMap is uploaded, a 1.24 configuration still finds the old one.
+        let text24 = kubeadm_cluster::config_maps::cluster_configuration(&v24).unwrap();
+        assert!(
+            apiclient::kubelet_config_text(&cms, &text24)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        upload_config(&c, &v24).await.unwrap();
+        assert!(cms.get_opt("kubelet-config").await.unwrap().is_some());
+        // Upgrade to 1.25: the master taint goes; a second run changes nothing.
+        let v25 = cfg_of(Some("v1.25.16"));
+        crate::phases::upgrade::node_roles::migrate(&c, &v25)
+            .await
+            .unwrap();
+        let after = roles(nodes.get("cp-1").await.unwrap());
+        assert_eq!(after, (vec![cp.to_string()], vec![cp.to_string()]));
+        let rv = server.state().store.resource_version();
+        crate::phases::upgrade::node_roles::migrate(&c, &v25)
+            .await
+            .unwrap();
+        assert_eq!(server.state().store.resource_version(), rv);
     });
 }

@@ -1,5 +1,5 @@
 //! `init phase upload-config kubeadm|kubelet`: the kubeadm-config and kubelet-config
-//! ConfigMaps, and the RBAC letting nodes read them.
+//! (`kubelet-config-1.N` before 1.24) ConfigMaps, and the RBAC letting nodes read them.
 
 use kube::Client;
 use kubeadm_api::config::InitConfig;
@@ -45,8 +45,9 @@ fn run_kubeadm(ctx: &mut InitContext) -> Result<()> {
 
 fn run_kubelet(ctx: &mut InitContext) -> Result<()> {
     // The heading comes before the first request (the session's own included).
+    let name = kubeadm_cluster::config_maps::kubelet_config_name(&ctx.cfg);
     println!(
-        "[kubelet] Creating a ConfigMap \"kubelet-config\" in namespace kube-system with the configuration for the kubelets in the cluster"
+        "[kubelet] Creating a ConfigMap \"{name}\" in namespace kube-system with the configuration for the kubelets in the cluster"
     );
     with_client(ctx, |c, cfg| async move {
         upload_kubelet_config(&c, &cfg).await
@@ -68,8 +69,9 @@ fn rbac_named(mut set: RbacSet, name: &str) -> RbacSet {
 /// upload-config/kubeadm: kubeadm-config, and the RBAC letting nodes read it.
 pub async fn upload_kubeadm_config(client: &Client, cfg: &InitConfig) -> Result<()> {
     let cm = kubeadm_cluster::config_maps::kubeadm_config(cfg)?;
+    let kubelet_config = kubeadm_cluster::config_maps::kubelet_config_name(cfg);
     let rbac = rbac_named(
-        kubeadm_cluster::rbac::upload_config(cfg.info()),
+        kubeadm_cluster::rbac::upload_config(&kubelet_config),
         "kubeadm:nodes-kubeadm-config",
     );
     apply_ns(client, &cm).await?;
@@ -80,9 +82,10 @@ pub async fn upload_kubeadm_config(client: &Client, cfg: &InitConfig) -> Result<
 /// upload-config/kubelet: kubelet-config, and the RBAC letting nodes read it.
 pub async fn upload_kubelet_config(client: &Client, cfg: &InitConfig) -> Result<()> {
     let cm = kubeadm_cluster::config_maps::kubelet_config(cfg)?;
+    let kubelet_config = kubeadm_cluster::config_maps::kubelet_config_name(cfg);
     let rbac = rbac_named(
-        kubeadm_cluster::rbac::upload_config(cfg.info()),
-        "kubeadm:kubelet-config",
+        kubeadm_cluster::rbac::upload_config(&kubelet_config),
+        &format!("kubeadm:{kubelet_config}"),
     );
     apply_ns(client, &cm).await?;
     apply_rbac(client, &rbac).await?;

@@ -309,10 +309,7 @@ async fn fetch_cluster_config(bootstrap_kubeconfig: &str) -> Result<(String, Opt
         .ok_or_else(|| {
             Error::msg("ConfigMap kube-system/kubeadm-config has no ClusterConfiguration key")
         })?;
-    let kubelet = get("kubelet-config")
-        .await?
-        .and_then(|c| c.data)
-        .and_then(|mut d| d.remove("kubelet"));
+    let kubelet = crate::apiclient::kubelet_config_text(&api, &cluster).await?;
     Ok((cluster, kubelet))
 }
 

@@ -222,7 +222,7 @@ async fn read_objects(client: &Client) -> Result<Objects> {
     let cluster = key(Some(kubeadm), "ClusterConfiguration").ok_or_else(|| {
         Error::msg("ConfigMap kube-system/kubeadm-config has no ClusterConfiguration key")
     })?;
-    let kubelet = key(get("kubelet-config").await?, "kubelet");
+    let kubelet = apiclient::kubelet_config_text(&cms, &cluster).await?;
     let proxy = key(get("kube-proxy").await?, "config.conf");
     let version = apiclient::retry("get /version", 5, || client.apiserver_version())
         .await?

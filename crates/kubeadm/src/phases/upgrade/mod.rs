@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod control_plane;
 pub mod etcd_backup;
 pub mod kubelet_config;
+pub mod node_roles;
 pub mod post_upgrade;
 pub mod preflight;
 pub mod upload_config;

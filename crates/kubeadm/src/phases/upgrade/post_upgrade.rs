@@ -1,6 +1,7 @@
 //! `upgrade apply|node phase post-upgrade`: what each version's upgrade needs after the rest.
 //! For every supported minor that is the kubeadm:cluster-admins binding (1.29 and later), which
-//! admin.conf's group relies on; then upstream's closing advice.
+//! admin.conf's group relies on, and the control-plane Nodes' labels and taints of the target
+//! minor (upgrades to 1.24 and 1.25); then upstream's closing advice.
 
 use super::{Mode, UpgradeContext, leaf};
 use crate::error::{Error, Result};
@@ -13,7 +14,10 @@ pub fn phase() -> kubeadm_workflow::Phase<UpgradeContext, Error> {
 
 fn run(ctx: &mut UpgradeContext) -> Result<()> {
     if ctx.opts.mode == Mode::Apply {
-        ctx.with_writer(|c, cfg| async move { cluster_admins(&c, &cfg).await })?;
+        ctx.with_writer(|c, cfg| async move {
+            cluster_admins(&c, &cfg).await?;
+            super::node_roles::migrate(&c, &cfg).await
+        })?;
         let v = ctx.target_version()?;
         println!();
         println!(
