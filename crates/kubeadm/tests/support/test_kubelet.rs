@@ -520,7 +520,13 @@ async fn tls_bootstrap(
         spec: CertificateSigningRequestSpec {
             request: ByteString(csr_pem.into_bytes()),
             signer_name: "kubernetes.io/kube-apiserver-client-kubelet".into(),
-            usages: Some(vec!["digital signature".into(), "client auth".into()]),
+            // The three usages kubelets send: a v1.22 controller-manager auto-approves a node
+            // client CSR only with exactly these; later ones also accept them.
+            usages: Some(vec![
+                "digital signature".into(),
+                "key encipherment".into(),
+                "client auth".into(),
+            ]),
             ..Default::default()
         },
         status: None,
