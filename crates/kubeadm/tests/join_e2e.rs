@@ -249,9 +249,6 @@ fn init_join_worker_and_control_plane_then_reset_v1_23() {
     });
 }
 
-/// Every run uses etcd's fixed client and peer ports on the loopback addresses: one at a time.
-static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// The same end-to-end test with a real control plane of the binaries' own version: the real
 /// controller-manager approves and signs the kubelets' CSRs and the real bootstrap signer signs
 /// cluster-info. Opt-in: run with `--include-ignored`; with the variable set, binaries that
@@ -317,10 +314,8 @@ fn audit_node(root: &Path, node: &str, min: usize) {
 const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
 
 fn run(backend: Backend) {
-    // A failed run poisons the lock; the next one still runs alone.
-    let _alone = ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    // Every run uses etcd's fixed client and peer ports on the loopback addresses: one at a time.
+    let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let version = backend.version();
     let info = kubeadm_api::KubeVersion::parse(&version)
         .unwrap()

@@ -297,6 +297,8 @@ fn init_plan_diff_apply_rollback_and_node() {
     else {
         return;
     };
+    // etcd listens on its fixed ports at 127.0.0.1, as join_e2e's clusters do: one at a time.
+    let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("a");
     // --rootfs must be an existing directory.
