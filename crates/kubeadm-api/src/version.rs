@@ -253,6 +253,12 @@ impl MinorInfo {
         self.minor < 27
     }
 
+    /// The image-pull preflight warns when the runtime's sandbox image is not kubeadm's pause
+    /// image (from 1.27, kubernetes/kubernetes#115610).
+    pub fn checks_sandbox_image(&self) -> bool {
+        self.minor >= 27
+    }
+
     /// `config images list` order: from 1.29 CoreDNS comes before pause and etcd; before, after.
     pub fn coredns_listed_first(&self) -> bool {
         self.minor >= 29

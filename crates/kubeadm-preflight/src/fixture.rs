@@ -10,8 +10,8 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::grpc;
@@ -29,12 +29,29 @@ pub struct HostFixture {
 
 /// A CRI server answering `RuntimeService/Version` and `Status` as a ready runtime, and
 /// `ImageService/ImageStatus` as a runtime holding every image, on a thread, until dropped.
-struct FakeCri {
+/// It keeps the names of the images it was asked about, so a test sees what a command checked.
+pub struct FakeCri {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    asked: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeCri {
+    /// Serves on a unix socket at `socket` (its directory made, a stale socket file replaced)
+    /// until dropped: the node's runtime for whole-command tests that need one to answer.
+    pub fn serve(socket: &Path) -> io::Result<Self> {
+        if let Some(d) = socket.parent() {
+            fs::create_dir_all(d)?;
+        }
+        let _ = fs::remove_file(socket);
+        Self::start(UnixListener::bind(socket)?)
+    }
+
+    /// The images asked about through `ImageService/ImageStatus`, in the order asked.
+    pub fn images_asked(&self) -> Vec<String> {
+        self.asked.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
     fn start(listener: UnixListener) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -58,6 +75,8 @@ impl FakeCri {
         grpc::proto_bytes(&mut image, 1, b"sha256:fixture");
         let mut image_status = Vec::new();
         grpc::proto_bytes(&mut image_status, 1, &image);
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
         let thread = std::thread::spawn(move || {
             let answer = |request: &[u8]| {
                 // After field 1's tag and its varint length: a nested message, or text.
@@ -67,7 +86,12 @@ impl FakeCri {
                     .position(|b| b & 0x80 == 0)
                     .map_or(0, |p| p + 1);
                 match (request.first(), request.get(1 + len_bytes)) {
-                    (Some(0x0a), Some(0x0a)) => image_status.clone(),
+                    (Some(0x0a), Some(0x0a)) => {
+                        if let (Some(name), Ok(mut l)) = (image_name(request), log.lock()) {
+                            l.push(name);
+                        }
+                        image_status.clone()
+                    }
                     (Some(0x0a), _) => version.clone(),
                     _ => status.clone(),
                 }
@@ -86,8 +110,20 @@ impl FakeCri {
         Ok(FakeCri {
             stop,
             thread: Some(thread),
+            asked,
         })
     }
+}
+
+/// The image name of an `ImageStatusRequest` (field 1, an ImageSpec whose field 1 is the name).
+fn image_name(request: &[u8]) -> Option<String> {
+    let field = |buf: &[u8]| {
+        grpc::proto_fields(buf)?
+            .into_iter()
+            .find(|(n, _)| *n == 1)
+            .map(|(_, v)| v)
+    };
+    String::from_utf8(field(&field(request)?)?).ok()
 }
 
 impl Drop for FakeCri {

@@ -123,7 +123,6 @@ fn proto_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-#[cfg(test)]
 fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
@@ -137,7 +136,6 @@ fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
-#[cfg(test)]
 /// The length-delimited fields of a protobuf message as `(field number, bytes)`; other wire
 /// types are skipped. `None` when the message is malformed.
 pub fn proto_fields(buf: &[u8]) -> Option<Vec<(u32, Vec<u8>)>> {

@@ -52,33 +52,64 @@ pub fn policy(value: &str) -> Result<PullPolicy> {
     })
 }
 
-/// The preflight's image pull of init and a control-plane join (upstream prints the same three
-/// lines, then runs `ImagePullCheck`): every image of `cfg` present or pulled as its
-/// `nodeRegistration` says; a failure is the `ImagePull` preflight error
-/// (`--ignore-preflight-errors=ImagePull` turns it into a warning). A dry run only says so.
+/// How a preflight pulls: the heading its lines carry, and the pull policy and seriality
+/// (`nodeRegistration`'s for init and join; `UpgradeConfiguration`'s apply or node fields for
+/// upgrades).
+#[derive(Debug, Clone)]
+pub struct PreflightPull<'a> {
+    /// `preflight` or `upgrade/preflight`.
+    pub prefix: &'a str,
+    /// `imagePullPolicy`.
+    pub policy: &'a str,
+    /// `imagePullSerial`.
+    pub serial: bool,
+}
+
+impl<'a> PreflightPull<'a> {
+    /// init's and join's: under `[preflight]`, as the configuration's `nodeRegistration` says.
+    pub fn of_node(cfg: &'a InitConfig) -> Self {
+        let n = &cfg.init.node_registration;
+        PreflightPull {
+            prefix: "preflight",
+            policy: &n.image_pull_policy,
+            serial: n.image_pull_serial.unwrap_or(true),
+        }
+    }
+}
+
+/// The preflight's image pull of init, a control-plane join and the upgrades of a
+/// control-plane node (upstream prints the same three lines, then runs `ImagePullCheck`): every
+/// image of `cfg` present or pulled as `how` says, and the runtime's sandbox image compared
+/// with kubeadm's pause image where the version does; a failure is the `ImagePull` preflight
+/// error (`--ignore-preflight-errors=ImagePull` turns it into a warning). A dry run only says so.
 pub fn preflight_pull(
     fx: &dyn Effects,
     cfg: &InitConfig,
+    how: &PreflightPull<'_>,
     ignore: &[String],
     dry_run: bool,
 ) -> Result<()> {
+    let prefix = how.prefix;
     if dry_run {
-        println!("[preflight] Would pull the required images (like 'kubeadm config images pull')");
+        println!("[{prefix}] Would pull the required images (like 'kubeadm config images pull')");
         return Ok(());
     }
-    let n = &cfg.init.node_registration;
+    let info = cfg.info();
     let check = kubeadm_preflight::ImagePull {
-        socket: n.cri_socket.clone(),
+        socket: cfg.init.node_registration.cri_socket.clone(),
         images: images_of(cfg),
-        policy: policy(&n.image_pull_policy)?,
-        serial: n.image_pull_serial.unwrap_or(true),
+        policy: policy(how.policy)?,
+        serial: how.serial,
+        sandbox_image: info
+            .checks_sandbox_image()
+            .then(|| images::pause_image(&cfg.cluster, info)),
     };
-    println!("[preflight] Pulling images required for setting up a Kubernetes cluster");
+    println!("[{prefix}] Pulling images required for setting up a Kubernetes cluster");
     println!(
-        "[preflight] This might take a minute or two, depending on the speed of your internet connection"
+        "[{prefix}] This might take a minute or two, depending on the speed of your internet connection"
     );
     println!(
-        "[preflight] You can also perform this action beforehand using 'kubeadm config images pull'"
+        "[{prefix}] You can also perform this action beforehand using 'kubeadm config images pull'"
     );
     kubeadm_preflight::run_more_checks(fx, &[Box::new(check)], ignore)?;
     Ok(())

@@ -428,7 +428,13 @@ fn pull_all_then_nothing_then_export_and_import_on_an_offline_runtime() {
         .find(|i| i.contains("/pause:"))
         .unwrap()
         .clone();
-    let a = Containerd::start(&p.containerd, &t.join("ca"), &root_a, &pause);
+    // This runtime's sandbox image is not kubeadm's pause image: preflight warns about it.
+    let a = Containerd::start(
+        &p.containerd,
+        &t.join("ca"),
+        &root_a,
+        "registry.k8s.io/pause:3.6",
+    );
     assert!(a.image_tags().is_empty());
 
     // A dry run reads the runtime and says what it would pull; nothing arrives.
@@ -528,7 +534,22 @@ fn pull_all_then_nothing_then_export_and_import_on_an_offline_runtime() {
         text(&o)
     );
     assert_eq!(c.image_tags(), want);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("sandbox image"),
+        "{}",
+        text(&o)
+    );
     drop(c);
+    // A runtime whose sandbox image differs from kubeadm's pause image: a warning naming both.
+    let o = preflight(&root_a);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "[WARNING ImagePull]: detected that the sandbox image \"registry.k8s.io/pause:3.6\" of the container runtime is inconsistent with that used by kubeadm. It is recommended to use \"{pause}\" as the CRI sandbox image."
+        )),
+        "{}",
+        text(&o)
+    );
 
     // An image the registry does not have: the error names it, the registry and the socket.
     let o = kubeadm(

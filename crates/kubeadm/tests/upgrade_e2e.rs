@@ -510,6 +510,10 @@ fn init_plan_diff_apply_rollback_and_node() {
     // apply --dry-run: the same planning, nothing written, nothing changed in the cluster.
     let dry = ok(&kubelet, &["upgrade", "apply", &to, "--dry-run"]);
     assert!(dry.contains("[dryrun]"), "{dry}");
+    assert!(
+        dry.contains("[upgrade/preflight] Would pull the required images"),
+        "{dry}"
+    );
     assert_eq!(
         snapshot(&root),
         before,
@@ -529,6 +533,38 @@ fn init_plan_diff_apply_rollback_and_node() {
     let out = kubeadm(&root, &["upgrade", "apply", "v1.32.0", "--yes"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only 1 minor version at a time"));
+
+    // The target's images are pulled before any manifest changes: with no container runtime on
+    // the node, apply stops at its preflight with the ImagePull error naming the socket.
+    let before_pull = snapshot(&root);
+    let out = kubeadm(&root, &["upgrade", "apply", &to, "--yes"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "apply without a runtime succeeded");
+    assert!(
+        stderr.contains("[ERROR ImagePull]")
+            && stderr.contains("unix:///var/run/containerd/containerd.sock")
+            && stderr.contains("--ignore-preflight-errors"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "[upgrade/preflight] Pulling images required for setting up a Kubernetes cluster"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        snapshot(&root),
+        before_pull,
+        "a failed prepull changed files"
+    );
+    // From here on the node has a runtime that holds every image (the test kubelet runs the
+    // static Pods as processes, not containers): each apply and node run asks it for the
+    // target's images.
+    let runtime = kubeadm_preflight::fixture::FakeCri::serve(
+        &root.join("var/run/containerd/containerd.sock"),
+    )
+    .unwrap();
 
     // Failure injection: the new etcd damages its data and never turns healthy. The manifest
     // goes back byte for byte; the previous etcd cannot start from the damaged data either, so
@@ -566,6 +602,29 @@ fn init_plan_diff_apply_rollback_and_node() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!out.status.success(), "the poisoned etcd upgrade succeeded");
+    for component in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "etcd",
+    ] {
+        assert!(
+            runtime
+                .images_asked()
+                .iter()
+                .any(|i| i.contains(&format!("/{component}:"))),
+            "the prepull did not ask for {component}: {:?}",
+            runtime.images_asked()
+        );
+    }
+    assert!(
+        runtime
+            .images_asked()
+            .iter()
+            .any(|i| i.ends_with(&format!("/kube-apiserver:{to}"))),
+        "{:?}",
+        runtime.images_asked()
+    );
     for part in [
         "upgrading etcd failed",
         "kubeadm-backup-manifests-",

@@ -80,7 +80,9 @@ fn connect(
 /// Upstream `ImagePullCheck` (`ImagePull`), run by init and a control-plane join after the
 /// other checks: every image the node's static Pods need is in the runtime, pulled as
 /// `nodeRegistration.imagePullPolicy` says (`kubeadm config images pull`'s code). Each image
-/// that could not be had is one error naming it, its registry and the socket.
+/// that could not be had is one error naming it, its registry and the socket. Where the version
+/// asks for it, a runtime whose sandbox (pause) image is not the one kubeadm uses is a warning,
+/// as upstream's check from 1.27 logs it.
 #[derive(Debug, Clone)]
 pub struct ImagePull {
     /// The CRI endpoint.
@@ -91,6 +93,8 @@ pub struct ImagePull {
     pub policy: kubeadm_cri::PullPolicy,
     /// `nodeRegistration.imagePullSerial`.
     pub serial: bool,
+    /// The pause image kubeadm uses, when the runtime's own sandbox image is compared with it.
+    pub sandbox_image: Option<String>,
 }
 
 impl Check for ImagePull {
@@ -103,6 +107,12 @@ impl Check for ImagePull {
             Ok(c) => c,
             Err(e) => return (vec![], vec![runtime_problem(&e)]),
         };
+        let warnings = self
+            .sandbox_image
+            .as_deref()
+            .and_then(|want| sandbox_mismatch(&client, want))
+            .into_iter()
+            .collect();
         let errors = kubeadm_cri::ensure_images(&client, &self.images, self.policy, self.serial)
             .into_iter()
             .filter_map(|(image, r)| match r {
@@ -113,7 +123,27 @@ impl Check for ImagePull {
                 Err(e) => Some(runtime_problem(&e)),
             })
             .collect();
-        (vec![], errors)
+        (warnings, errors)
+    }
+}
+
+/// The warning for a runtime whose sandbox image is not `want`. A runtime that does not say
+/// which sandbox image it uses is not warned about (upstream only logs that, at a high level).
+fn sandbox_mismatch(rt: &dyn kubeadm_cri::Runtime, want: &str) -> Option<Problem> {
+    match rt.sandbox_image() {
+        Ok(have) if have != want => Some(Problem::new(
+            format!(
+                "detected that the sandbox image {have:?} of the container runtime is inconsistent with that used by kubeadm. It is recommended to use {want:?} as the CRI sandbox image."
+            ),
+            format!(
+                "set the runtime's sandbox image to {want} (containerd: sandbox_image in the CRI plugin's section of /etc/containerd/config.toml), then restart it"
+            ),
+        )),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::debug!(error = %e, "the runtime's sandbox image is unknown");
+            None
+        }
     }
 }
 

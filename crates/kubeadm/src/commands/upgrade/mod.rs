@@ -165,6 +165,8 @@ pub fn apply(root: &Path, args: &UpgradeApplyArgs, phase: Option<&str>) -> Resul
         kubeconfig: args.common.kubeconfig.clone(),
         upgrade_manifests_timeout: manifests_timeout(&cfg),
         etcdutl: etcdutl(&args.change),
+        image_pull_policy: a.image_pull_policy.clone(),
+        image_pull_serial: a.image_pull_serial.unwrap_or(true),
     };
     let skips = if args.change.skip_phases.is_empty() {
         a.skip_phases.clone()
@@ -209,6 +211,8 @@ pub fn node(root: &Path, args: &UpgradeNodeArgs, phase: Option<&str>) -> Result<
         kubeconfig,
         upgrade_manifests_timeout: manifests_timeout(&cfg),
         etcdutl: etcdutl(&args.change),
+        image_pull_policy: n.image_pull_policy.clone(),
+        image_pull_serial: n.image_pull_serial.unwrap_or(true),
     };
     let skips = if args.change.skip_phases.is_empty() {
         n.skip_phases.clone()
@@ -243,6 +247,8 @@ pub fn read_only_context(
         kubeconfig: common.kubeconfig.clone(),
         upgrade_manifests_timeout: UPGRADE_MANIFESTS_DEFAULT,
         etcdutl: "etcdutl".into(),
+        image_pull_policy: kubeadm_api::defaults::DEFAULT_IMAGE_PULL_POLICY.into(),
+        image_pull_serial: true,
     };
     UpgradeContext::new(opts, std::sync::Arc::from(fx))
 }

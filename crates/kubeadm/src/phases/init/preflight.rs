@@ -42,6 +42,7 @@ pub fn run(ctx: &mut InitContext) -> Result<(), Error> {
     crate::container_runtime::preflight_pull(
         ctx.fx.as_ref(),
         &ctx.cfg,
+        &crate::container_runtime::PreflightPull::of_node(&ctx.cfg),
         &ctx.opts.ignore_preflight_errors,
         ctx.opts.dry_run,
     )?;

@@ -82,6 +82,7 @@ pub(super) fn run(ctx: &mut JoinContext) -> Result<()> {
         crate::container_runtime::preflight_pull(
             ctx.fx.as_ref(),
             &cfg,
+            &crate::container_runtime::PreflightPull::of_node(&cfg),
             &ctx.opts.ignore_preflight_errors,
             ctx.opts.dry_run,
         )?;

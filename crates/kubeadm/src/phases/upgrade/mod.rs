@@ -73,6 +73,11 @@ pub struct UpgradeOptions {
     pub upgrade_manifests_timeout: Duration,
     /// `--etcdutl`: the program that restores etcd's data from the snapshot.
     pub etcdutl: String,
+    /// UpgradeConfiguration `apply.imagePullPolicy` or `node.imagePullPolicy` (default
+    /// IfNotPresent): how a control-plane node's preflight pulls the target's images.
+    pub image_pull_policy: String,
+    /// UpgradeConfiguration `apply.imagePullSerial` or `node.imagePullSerial` (default true).
+    pub image_pull_serial: bool,
 }
 
 /// What upgrade phases see.

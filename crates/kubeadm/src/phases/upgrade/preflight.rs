@@ -1,6 +1,8 @@
 //! `upgrade apply|node phase preflight`: the version policy (apply), the cluster's health
 //! (control-plane Nodes Ready, this node's static Pod manifests present) and, for apply, the
-//! operator's confirmation unless `--yes`, `--force` or `--dry-run`.
+//! operator's confirmation unless `--yes`, `--force` or `--dry-run`; then, on a control-plane
+//! node, the pull of the target version's images (init's ImagePull check, with
+//! UpgradeConfiguration's pull policy), as upstream from 1.31.
 
 use std::io::{BufRead, Write};
 
@@ -73,7 +75,7 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
         ));
     }
     if mode == Mode::Node {
-        return Ok(());
+        return prepull(ctx, cp_manifest);
     }
     let cluster_version = view.api_version.clone();
     let report = kubeadm_api::upgrade::check(
@@ -103,7 +105,29 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
     if !(ctx.opts.yes || force || ctx.opts.dry_run) {
         confirm()?;
     }
-    Ok(())
+    prepull(ctx, true)
+}
+
+/// The target's images, present or pulled before any manifest changes (a control-plane node
+/// only: a worker runs no static Pods). A failure is the `ImagePull` preflight error.
+fn prepull(ctx: &mut UpgradeContext, control_plane: bool) -> Result<()> {
+    if !control_plane {
+        println!("[upgrade/preflight] Skipping prepull. Not a control plane node.");
+        return Ok(());
+    }
+    let cfg = ctx.target()?;
+    let how = crate::container_runtime::PreflightPull {
+        prefix: "upgrade/preflight",
+        policy: &ctx.opts.image_pull_policy,
+        serial: ctx.opts.image_pull_serial,
+    };
+    crate::container_runtime::preflight_pull(
+        ctx.fx.as_ref(),
+        &cfg,
+        &how,
+        &ctx.opts.ignore_preflight_errors,
+        ctx.opts.dry_run,
+    )
 }
 
 /// Asks on the terminal, as upstream does.
