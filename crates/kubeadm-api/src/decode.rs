@@ -47,6 +47,8 @@ pub struct Documents {
     pub kubelet: Option<serde_json::Value>,
     /// A KubeProxyConfiguration document, as parsed.
     pub kube_proxy: Option<serde_json::Value>,
+    /// Our own HighAvailabilityConfiguration document (`kubeadm-rs.io/v1alpha1`), as written.
+    pub ha: Option<crate::ha::HighAvailabilityConfiguration>,
     /// The kubeadm API version the file used (`v1beta3` documents were converted).
     pub source_api_version: Option<String>,
 }
@@ -368,6 +370,13 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                 out.kube_proxy = Some(typed(file, doc)?);
                 continue;
             }
+            (crate::ha::API_VERSION, crate::ha::KIND) => {
+                if out.ha.is_some() {
+                    return Err(dup(doc));
+                }
+                out.ha = Some(typed(file, doc)?);
+                continue;
+            }
             (gv, _) if gv.starts_with("kubeadm.k8s.io/") => {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
@@ -384,7 +393,9 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                     file: file.to_string(),
                     line: doc.line,
                     message: format!(
-                        "unknown configuration {gv}, Kind={k}; expected kubeadm.k8s.io/v1beta4 (or v1beta3) kinds, {KUBELET_API_VERSION} KubeletConfiguration or {KUBE_PROXY_API_VERSION} KubeProxyConfiguration"
+                        "unknown configuration {gv}, Kind={k}; expected kubeadm.k8s.io/v1beta4 (or v1beta3) kinds, {KUBELET_API_VERSION} KubeletConfiguration, {KUBE_PROXY_API_VERSION} KubeProxyConfiguration or {} {}",
+                        crate::ha::API_VERSION,
+                        crate::ha::KIND
                     ),
                 });
             }

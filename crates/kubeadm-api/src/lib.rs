@@ -10,6 +10,7 @@ pub mod decode;
 pub mod defaults;
 pub mod duration;
 pub mod encode;
+pub mod ha;
 pub mod images;
 pub mod net;
 pub mod schema;

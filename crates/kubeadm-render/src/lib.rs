@@ -8,6 +8,7 @@
 pub mod args;
 pub mod controlplane;
 pub mod etcd;
+pub mod ha;
 pub mod kubelet;
 pub mod patches;
 pub mod staticpod;

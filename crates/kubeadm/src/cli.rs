@@ -57,6 +57,9 @@ pub enum Command {
     /// Prepare this host for Kubernetes (beyond upstream): kernel modules, sysctls, swap.
     #[command(subcommand)]
     Host(HostCommand),
+    /// The built-in control-plane endpoint (beyond upstream): keepalived VIP and haproxy.
+    #[command(subcommand)]
+    Ha(HaCommand),
     /// Kubeconfig file utilities.
     #[command(subcommand)]
     Kubeconfig(KubeconfigCommand),
@@ -576,6 +579,27 @@ pub struct CompletionArgs {
 pub enum HostCommand {
     /// Fix what the pre-flight checks find in the kernel and swap: load and persist the kernel modules (br_netfilter, overlay; IPVS ones for --kube-proxy-mode ipvs) in /etc/modules-load.d/k8s.conf, set and persist the sysctls (bridge-nf-call-iptables/ip6tables, ip_forward) in /etc/sysctl.d/k8s.conf, turn swap off and comment out the swap lines of /etc/fstab (backup: /etc/fstab.kubeadm-bak). Idempotent. Under --rootfs other than / the files are written and the live kernel is left alone.
     Prepare(HostPrepareArgs),
+}
+
+/// `kubeadm ha …` (beyond upstream).
+#[derive(Debug, Subcommand)]
+pub enum HaCommand {
+    /// Print this node's keepalived.conf, its health check, haproxy.cfg and their static Pod manifests, from the HighAvailabilityConfiguration document (kubeadm-rs.io/v1alpha1) of --config, for operators who run the daemons themselves. Writes nothing.
+    Render(HaRenderArgs),
+}
+
+/// Flags of `ha render`.
+#[derive(Debug, Args)]
+pub struct HaRenderArgs {
+    /// The configuration file holding the HighAvailabilityConfiguration (and optionally this node's InitConfiguration or JoinConfiguration).
+    #[arg(long, value_name = "FILE")]
+    pub config: std::path::PathBuf,
+    /// This node's name (default: the InitConfiguration's, else the hostname).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// This node's address (default: the InitConfiguration's advertise address, else the default-route address).
+    #[arg(long)]
+    pub advertise_address: Option<String>,
 }
 
 /// kube-proxy modes `host prepare` knows.

@@ -5,6 +5,7 @@ pub mod certs_auto;
 pub mod completion;
 pub mod config;
 pub mod etcd;
+pub mod ha;
 pub mod host;
 pub mod images;
 pub mod init;
