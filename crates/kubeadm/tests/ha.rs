@@ -14,18 +14,14 @@ struct Netns {
 }
 
 impl Netns {
-    fn new(address: &str) -> Option<Netns> {
-        let name = format!("kadm-ha-{}", std::process::id());
-        let ip = |args: &[&str]| {
-            Command::new("ip").args(args).output().map(|o| {
-                (
-                    o.status.success(),
-                    String::from_utf8_lossy(&o.stderr).into_owned(),
-                )
-            })
-        };
-        match ip(&["netns", "add", &name]) {
-            Ok((true, _)) => {}
+    /// A namespace of this test process (`kadm-<tag>-<pid>`); with `address`, holding a veth
+    /// end `eth0` with `address`/24. `None` (a printed skip) where namespaces cannot be made
+    /// outside CI.
+    fn named(tag: &str, address: Option<&str>) -> Option<Netns> {
+        let name = format!("kadm-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        match Command::new("ip").args(["netns", "add", &name]).output() {
+            Ok(o) if o.status.success() => {}
             other => {
                 let why = format!("cannot make a network namespace (`ip netns add`): {other:?}");
                 if std::env::var_os("CI").is_some() {
@@ -36,13 +32,13 @@ impl Netns {
             }
         }
         let ns = Netns { name };
-        for args in [
-            vec![
+        if let Some(address) = address {
+            ip_ok(&[
                 "-n", &ns.name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0",
-            ],
-            vec!["-n", &ns.name, "link", "set", "eth0", "up"],
-            vec!["-n", &ns.name, "link", "set", "peer0", "up"],
-            vec![
+            ]);
+            ip_ok(&["-n", &ns.name, "link", "set", "eth0", "up"]);
+            ip_ok(&["-n", &ns.name, "link", "set", "peer0", "up"]);
+            ip_ok(&[
                 "-n",
                 &ns.name,
                 "addr",
@@ -50,10 +46,7 @@ impl Netns {
                 &format!("{address}/24"),
                 "dev",
                 "eth0",
-            ],
-        ] {
-            let (ok, err) = ip(&args).unwrap();
-            assert!(ok, "ip {}: {err}", args.join(" "));
+            ]);
         }
         Some(ns)
     }
@@ -167,7 +160,7 @@ fn rendered_configs_pass_keepalived_and_haproxy_checks() {
     else {
         return;
     };
-    let Some(ns) = Netns::new("10.23.0.11") else {
+    let Some(ns) = Netns::named("ha", Some("10.23.0.11")) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -314,4 +307,416 @@ fn rendered_configs_pass_keepalived_and_haproxy_checks() {
             text(&o)
         );
     }
+}
+
+/// A process started in a namespace, killed (SIGKILL) when dropped.
+struct Daemon {
+    child: std::process::Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Three control-plane hosts (network namespaces on one bridge, which also holds the client's
+/// address), each running an "API server" (openssl s_server answering every HTTPS request with
+/// 200), and haproxy and keepalived with what `ha render` gives for that host.
+struct Cluster {
+    bridge: Netns,
+    hosts: Vec<Netns>,
+    dir: PathBuf,
+}
+
+const VIP: &str = "10.23.1.100";
+
+fn ip_ok(args: &[&str]) {
+    let o = Command::new("ip").args(args).output().unwrap();
+    assert!(o.status.success(), "ip {}: {}", args.join(" "), text(&o));
+}
+
+impl Cluster {
+    fn holders(&self) -> Vec<usize> {
+        (0..self.hosts.len())
+            .filter(|i| {
+                let o = Command::new("ip")
+                    .args([
+                        "-n",
+                        &self.hosts[*i].name,
+                        "-o",
+                        "addr",
+                        "show",
+                        "dev",
+                        "eth0",
+                    ])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&o.stdout).contains(&format!("inet {VIP}/"))
+            })
+            .collect()
+    }
+
+    /// Waits until exactly one host other than `not` holds the VIP; how long that took.
+    fn wait_holder(
+        &self,
+        not: Option<usize>,
+        within: std::time::Duration,
+    ) -> (usize, std::time::Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            let h: Vec<usize> = self
+                .holders()
+                .into_iter()
+                .filter(|i| Some(*i) != not)
+                .collect();
+            if h.len() == 1 {
+                return (h[0], start.elapsed());
+            }
+            assert!(
+                start.elapsed() < within,
+                "no single VIP holder within {within:?}: {h:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// An HTTPS request from the bridge namespace through VIP:8443.
+    fn through_vip(&self) -> bool {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.bridge.name,
+                "curl",
+                "-sfk",
+                "--max-time",
+                "2",
+                "-o",
+                "/dev/null",
+            ])
+            .arg(format!("https://{VIP}:8443/readyz"))
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+fn spawn_in(ns: &Netns, program: &Path, args: &[String], log: &Path) -> Daemon {
+    let log = std::fs::File::create(log).unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(program)
+        .args(args)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Daemon { child }
+}
+
+#[test]
+fn vip_fails_over_on_crash_graceful_stop_and_unhealthy_apiserver() {
+    let (Some(keepalived), Some(haproxy), Some(openssl), Some(curl)) = (
+        peer("keepalived", None),
+        peer("haproxy", None),
+        peer("openssl", None),
+        peer("curl", None),
+    ) else {
+        return;
+    };
+    let _ = curl;
+    let Some(bridge) = Netns::named("hab", None) else {
+        return;
+    };
+    ip_ok(&["-n", &bridge.name, "link", "add", "br0", "type", "bridge"]);
+    ip_ok(&[
+        "-n",
+        &bridge.name,
+        "addr",
+        "add",
+        "10.23.1.2/24",
+        "dev",
+        "br0",
+    ]);
+    ip_ok(&["-n", &bridge.name, "link", "set", "br0", "up"]);
+    // Not world-writable: keepalived refuses check scripts on such paths.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ha-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = Command::new(&openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=kube-apiserver",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("api.key"))
+        .arg("-out")
+        .arg(dir.join("api.crt"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut hosts = Vec::new();
+    for i in 1..=3 {
+        let host = Netns::named(&format!("h{i}"), None).unwrap();
+        ip_ok(&[
+            "link",
+            "add",
+            "eth0",
+            "netns",
+            &host.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("p{i}"),
+            "netns",
+            &bridge.name,
+        ]);
+        ip_ok(&[
+            "-n",
+            &bridge.name,
+            "link",
+            "set",
+            &format!("p{i}"),
+            "master",
+            "br0",
+            "up",
+        ]);
+        ip_ok(&[
+            "-n",
+            &host.name,
+            "addr",
+            "add",
+            &format!("10.23.1.1{i}/24"),
+            "dev",
+            "eth0",
+        ]);
+        ip_ok(&["-n", &host.name, "link", "set", "eth0", "up"]);
+        ip_ok(&["-n", &host.name, "link", "set", "lo", "up"]);
+        hosts.push(host);
+    }
+    let cluster = Cluster {
+        bridge,
+        hosts,
+        dir: dir.clone(),
+    };
+    let cfg = dir.join("ha.yaml");
+    std::fs::write(
+        &cfg,
+        format!("apiVersion: kubeadm-rs.io/v1alpha1\nkind: HighAvailabilityConfiguration\nvirtualIP: {VIP}\ncontrolPlaneNodes:\n- {{name: h1, address: 10.23.1.11}}\n- {{name: h2, address: 10.23.1.12}}\n- {{name: h3, address: 10.23.1.13}}\n"),
+    )
+    .unwrap();
+    let mut apiservers = Vec::new();
+    let mut keepaliveds = Vec::new();
+    let mut haproxies = Vec::new();
+    let keepalived_args = |i: usize| -> Vec<String> {
+        let d = cluster.dir.join(format!("h{i}"));
+        vec![
+            "-n".into(),
+            "-l".into(),
+            "-D".into(),
+            "-P".into(),
+            format!("--use-file={}", d.join("keepalived.conf").display()),
+            format!("--pid={}", d.join("keepalived.pid").display()),
+            format!("--vrrp_pid={}", d.join("vrrp.pid").display()),
+        ]
+    };
+    for (n, host) in cluster.hosts.iter().enumerate() {
+        let i = n + 1;
+        let d = dir.join(format!("h{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let o = host.exec(
+            &kubeadm_bin(),
+            &[
+                "ha",
+                "render",
+                "--config",
+                &cfg.display().to_string(),
+                "--node-name",
+                &format!("h{i}"),
+                "--advertise-address",
+                &format!("10.23.1.1{i}"),
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let files = sections(&String::from_utf8_lossy(&o.stdout));
+        let get = |path: &str| {
+            files
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, c)| c.clone())
+                .unwrap()
+        };
+        let script = d.join("check_apiserver.sh");
+        std::fs::write(&script, get("/etc/kubernetes/ha/check_apiserver.sh")).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        std::fs::write(
+            d.join("keepalived.conf"),
+            get("/etc/kubernetes/ha/keepalived.conf").replace(
+                "/etc/kubernetes/ha/check_apiserver.sh",
+                &script.display().to_string(),
+            ),
+        )
+        .unwrap();
+        std::fs::write(d.join("haproxy.cfg"), get("/etc/kubernetes/ha/haproxy.cfg")).unwrap();
+        apiservers.push(Some(spawn_in(
+            host,
+            &openssl,
+            &[
+                "s_server".into(),
+                "-quiet".into(),
+                "-www".into(),
+                "-accept".into(),
+                format!("10.23.1.1{i}:6443"),
+                "-cert".into(),
+                dir.join("api.crt").display().to_string(),
+                "-key".into(),
+                dir.join("api.key").display().to_string(),
+            ],
+            &d.join("apiserver.log"),
+        )));
+        haproxies.push(spawn_in(
+            host,
+            &haproxy,
+            &[
+                "-db".into(),
+                "-f".into(),
+                d.join("haproxy.cfg").display().to_string(),
+            ],
+            &d.join("haproxy.log"),
+        ));
+        keepaliveds.push(Some(spawn_in(
+            host,
+            &keepalived,
+            &keepalived_args(i),
+            &d.join("keepalived.log"),
+        )));
+    }
+    let logs = || {
+        (1..=3)
+            .map(|i| {
+                format!(
+                    "h{i} keepalived:\n{}",
+                    std::fs::read_to_string(dir.join(format!("h{i}/keepalived.log")))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let within = std::time::Duration::from_secs(20);
+    let (first, t) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cluster.wait_holder(None, within)
+    }))
+    .unwrap_or_else(|_| panic!("no VIP holder:\n{}", logs()));
+    eprintln!("VIP on h{} after {t:?}", first + 1);
+    let mut tries = 0;
+    while !cluster.through_vip() {
+        tries += 1;
+        assert!(tries < 50, "no answer through {VIP}:8443\n{}", logs());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // 1. The holder's keepalived crashes (SIGKILL: no priority-0 advert): a backup takes over
+    //    after missing adverts.
+    let pid = |i: usize, f: &str| {
+        std::fs::read_to_string(dir.join(format!("h{}/{f}", i + 1)))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let vrrp = pid(first, "vrrp.pid");
+    let _ = Command::new("kill").args(["-9", &vrrp]).status();
+    keepaliveds[first] = None;
+    let (second, crash) = cluster.wait_holder(Some(first), within);
+    eprintln!(
+        "kill -9: VIP moved h{} -> h{} in {crash:?}",
+        first + 1,
+        second + 1
+    );
+    assert!(
+        crash < std::time::Duration::from_secs(5),
+        "failover after a crash took {crash:?}"
+    );
+    // The crashed node's keepalived comes back as a backup and drops the stale VIP.
+    keepaliveds[first] = Some(spawn_in(
+        &cluster.hosts[first],
+        &keepalived,
+        &keepalived_args(first + 1),
+        &dir.join(format!("h{}/keepalived-2.log", first + 1)),
+    ));
+    let start = std::time::Instant::now();
+    while cluster.holders() != vec![second] {
+        assert!(
+            start.elapsed() < within,
+            "holders {:?}\n{}",
+            cluster.holders(),
+            logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(cluster.through_vip(), "{}", logs());
+
+    // 2. A graceful stop (SIGTERM): priority 0 is sent, a backup takes over at once.
+    let vrrp = pid(second, "keepalived.pid");
+    let _ = Command::new("kill").args(["-TERM", &vrrp]).status();
+    let (third, graceful) = cluster.wait_holder(Some(second), within);
+    eprintln!(
+        "graceful stop: VIP moved h{} -> h{} in {graceful:?}",
+        second + 1,
+        third + 1
+    );
+    assert!(
+        graceful < std::time::Duration::from_secs(2),
+        "failover after a graceful stop took {graceful:?}"
+    );
+    if let Some(mut d) = keepaliveds[second].take() {
+        let _ = d.child.wait();
+    }
+    keepaliveds[second] = Some(spawn_in(
+        &cluster.hosts[second],
+        &keepalived,
+        &keepalived_args(second + 1),
+        &dir.join(format!("h{}/keepalived-3.log", second + 1)),
+    ));
+
+    // 3. The holder's API server stops answering: its check fails, it gives the VIP up.
+    apiservers[third] = None;
+    let (fourth, unhealthy) = cluster.wait_holder(Some(third), within);
+    eprintln!(
+        "unhealthy API server: VIP moved h{} -> h{} in {unhealthy:?}",
+        third + 1,
+        fourth + 1
+    );
+    assert!(
+        unhealthy < std::time::Duration::from_secs(6),
+        "failover after the API server died took {unhealthy:?}"
+    );
+    let mut tries = 0;
+    while !cluster.through_vip() {
+        tries += 1;
+        assert!(
+            tries < 50,
+            "no answer through {VIP}:8443 after failover\n{}",
+            logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(keepaliveds);
+    drop(haproxies);
+    drop(apiservers);
+    let _ = std::fs::remove_dir_all(&dir);
 }
