@@ -28,6 +28,9 @@ pub struct InitConfig {
     pub kubelet_user: Option<Value>,
     /// The resolved Kubernetes version.
     pub version: KubeVersion,
+    /// Our HighAvailabilityConfiguration document (defaulted and validated by the caller), when
+    /// the built-in control-plane endpoint is wanted.
+    pub ha: Option<crate::ha::HighAvailabilityConfiguration>,
 }
 
 impl InitConfig {
@@ -101,6 +104,7 @@ impl InitConfig {
             kube_proxy,
             kubelet_user,
             version,
+            ha: None,
         })
     }
 

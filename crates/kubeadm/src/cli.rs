@@ -586,6 +586,16 @@ pub enum HostCommand {
 pub enum HaCommand {
     /// Print this node's keepalived.conf, its health check, haproxy.cfg and their static Pod manifests, from the HighAvailabilityConfiguration document (kubeadm-rs.io/v1alpha1) of --config, for operators who run the daemons themselves. Writes nothing.
     Render(HaRenderArgs),
+    /// Show this node's part of the built-in endpoint: whether it holds the VIP, whether VIP:port (or 127.0.0.1:port) answers, and every API server backend's /readyz, from the files under /etc/kubernetes/ha.
+    Status(HaStatusArgs),
+}
+
+/// Flags of `ha status`.
+#[derive(Debug, Args)]
+pub struct HaStatusArgs {
+    /// Output format. One of: text|json|yaml.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
 }
 
 /// Flags of `ha render`.

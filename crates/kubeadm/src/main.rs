@@ -152,7 +152,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
         Command::Certs(c) => commands::certs::run(&root, c),
         Command::Etcd(c) => commands::etcd::run(&root, c),
         Command::Host(h) => commands::host::run(&root, h),
-        Command::Ha(h) => commands::ha::run(h),
+        Command::Ha(h) => commands::ha::run(&root, h),
         Command::Kubeconfig(k) => commands::kubeconfig::run(&root, k),
         Command::Upgrade(u) => {
             commands::upgrade::run(&root, u, matches.subcommand_matches("upgrade"))

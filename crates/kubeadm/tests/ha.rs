@@ -572,6 +572,12 @@ fn vip_fails_over_on_crash_graceful_stop_and_unhealthy_apiserver() {
         )
         .unwrap();
         std::fs::write(d.join("haproxy.cfg"), get("/etc/kubernetes/ha/haproxy.cfg")).unwrap();
+        // The same files where `ha status` reads them, under this host's --rootfs.
+        let ha_dir = d.join("root/etc/kubernetes/ha");
+        std::fs::create_dir_all(&ha_dir).unwrap();
+        for f in ["haproxy.cfg", "keepalived.conf"] {
+            std::fs::write(ha_dir.join(f), get(&format!("/etc/kubernetes/ha/{f}"))).unwrap();
+        }
         apiservers.push(Some(spawn_in(
             host,
             &openssl,
@@ -629,6 +635,41 @@ fn vip_fails_over_on_crash_graceful_stop_and_unhealthy_apiserver() {
         assert!(tries < 50, "no answer through {VIP}:8443\n{}", logs());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+
+    let status = |i: usize| -> serde_json::Value {
+        let root = dir.join(format!("h{}/root", i + 1));
+        let o = cluster.hosts[i].exec(
+            &kubeadm_bin(),
+            &[
+                "--rootfs",
+                &root.display().to_string(),
+                "ha",
+                "status",
+                "-o",
+                "json",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let s = status(first);
+    assert_eq!(s["holdsVIP"], true, "{s}");
+    assert_eq!(s["virtualIP"], VIP, "{s}");
+    assert_eq!(s["endpointHealthy"], true, "{s}");
+    let healthy = |s: &serde_json::Value| -> Vec<String> {
+        s["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["healthy"] == true)
+            .map(|b| b["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(healthy(&s), ["h1", "h2", "h3"], "{s}");
+    let other = (first + 1) % 3;
+    let s = status(other);
+    assert_eq!(s["holdsVIP"], false, "{s}");
+    assert_eq!(s["endpointHealthy"], true, "{s}");
 
     // 1. The holder's keepalived crashes (SIGKILL: no priority-0 advert): a backup takes over
     //    after missing adverts.
@@ -715,8 +756,149 @@ fn vip_fails_over_on_crash_graceful_stop_and_unhealthy_apiserver() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let s = status(fourth);
+    assert_eq!(s["holdsVIP"], true, "{s}");
+    let down = format!("h{}", third + 1);
+    assert!(!healthy(&s).contains(&down), "{down} reported healthy: {s}");
+    assert_eq!(healthy(&s).len(), 2, "{s}");
     drop(keepaliveds);
     drop(haproxies);
     drop(apiservers);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// init with the HA document: controlPlaneEndpoint becomes VIP:port (in the API server's
+/// certificate and admin.conf), and the control-plane phase writes the endpoint's files next to
+/// the API server's manifest, with kubeadm's modes; its dry run writes nothing.
+#[test]
+fn init_writes_the_endpoint_with_the_api_server() {
+    let Some(openssl) = peer("openssl", None) else {
+        return;
+    };
+    let Some(ns) = Netns::named("hai", Some("10.23.0.11")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let cfg = config(
+        dir.path(),
+        "init.yaml",
+        &format!("virtualIP: 10.23.0.100\n{NODES}"),
+    );
+    let cfg = cfg.display().to_string();
+    let root_s = root.display().to_string();
+    let init = |args: &[&str]| {
+        let mut all = vec!["--rootfs", root_s.as_str(), "init", "phase"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", cfg.as_str()]);
+        let o = ns.exec(&kubeadm_bin(), &all);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    init(&["certs", "all"]);
+    let o = Command::new(&openssl)
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(root.join("etc/kubernetes/pki/apiserver.crt"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("IP Address:10.23.0.100"),
+        "{}",
+        text(&o)
+    );
+    init(&["kubeconfig", "admin"]);
+    let admin = std::fs::read_to_string(root.join("etc/kubernetes/admin.conf")).unwrap();
+    assert!(
+        admin.contains("server: https://10.23.0.100:8443"),
+        "{admin}"
+    );
+
+    let before = kubeadm_testapi::support::tree(&root);
+    let dry = init(&["control-plane", "apiserver", "--dry-run"]);
+    assert!(dry.contains("/etc/kubernetes/ha/keepalived.conf"), "{dry}");
+    assert!(
+        dry.contains("/etc/kubernetes/manifests/haproxy.yaml"),
+        "{dry}"
+    );
+    assert_eq!(
+        kubeadm_testapi::support::tree(&root),
+        before,
+        "the dry run wrote"
+    );
+
+    let out = init(&["control-plane", "apiserver"]);
+    assert!(
+        out.contains("keepalived VIP 10.23.0.100 and haproxy on port 8443"),
+        "{out}"
+    );
+    let mode = |p: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(root.join(p)).unwrap().permissions(),
+        ) & 0o777
+    };
+    for (path, want) in [
+        ("etc/kubernetes/ha/keepalived.conf", 0o600),
+        ("etc/kubernetes/ha/check_apiserver.sh", 0o755),
+        ("etc/kubernetes/ha/haproxy.cfg", 0o644),
+        ("etc/kubernetes/manifests/keepalived.yaml", 0o600),
+        ("etc/kubernetes/manifests/haproxy.yaml", 0o600),
+        ("etc/kubernetes/manifests/kube-apiserver.yaml", 0o600),
+    ] {
+        assert_eq!(mode(path), want, "{path}");
+    }
+    let conf = std::fs::read_to_string(root.join("etc/kubernetes/ha/keepalived.conf")).unwrap();
+    assert!(
+        conf.contains("router_id cp-1") && conf.contains("interface eth0"),
+        "{conf}"
+    );
+
+    // reset takes the endpoint's files with the manifests.
+    let o = ns.exec(&kubeadm_bin(), &["--rootfs", &root_s, "reset", "--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for path in [
+        "etc/kubernetes/ha/keepalived.conf",
+        "etc/kubernetes/ha/haproxy.cfg",
+        "etc/kubernetes/manifests/keepalived.yaml",
+    ] {
+        assert!(
+            !root.join(path).exists(),
+            "{path} left by reset:\n{}",
+            text(&o)
+        );
+    }
+
+    // A VIP outside eth0's subnet: refused when the configuration is loaded, before any phase
+    // writes anything.
+    let bad = config(
+        dir.path(),
+        "bad.yaml",
+        &format!("virtualIP: 10.99.0.100\n{NODES}"),
+    );
+    let root2 = dir.path().join("root2");
+    std::fs::create_dir_all(&root2).unwrap();
+    let o = ns.exec(
+        &kubeadm_bin(),
+        &[
+            "--rootfs",
+            &root2.display().to_string(),
+            "init",
+            "phase",
+            "certs",
+            "all",
+            "--config",
+            &bad.display().to_string(),
+        ],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("virtualIP: Invalid value: 10.99.0.100: not inside"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        kubeadm_testapi::support::tree(&root2).is_empty(),
+        "files written for a bad VIP"
+    );
 }

@@ -4,19 +4,282 @@
 //! of a configuration file.
 
 use std::net::IpAddr;
+use std::path::Path;
 
 use kubeadm_api::ha::{self, ControlPlaneNode, HighAvailabilityConfiguration};
 use kubeadm_render::ha as render;
 
 use super::read_config;
-use crate::cli::{HaCommand, HaRenderArgs};
+use crate::cli::{HaCommand, HaRenderArgs, HaStatusArgs, ListFormat};
 use crate::error::{Error, Result};
 
 /// Runs a `ha` sub-command.
-pub fn run(command: HaCommand) -> Result<()> {
+pub fn run(root: &Path, command: HaCommand) -> Result<()> {
     match command {
         HaCommand::Render(args) => render_files(&args),
+        HaCommand::Status(args) => status(root, &args),
     }
+}
+
+/// One API server behind the load balancer, as `ha status` saw it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendStatus {
+    /// The node name (haproxy's server name).
+    pub name: String,
+    /// `address:port`.
+    pub address: String,
+    /// Whether `/readyz` answered 200.
+    pub healthy: bool,
+    /// What went wrong otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What `ha status` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HaStatus {
+    /// `keepalived+haproxy` or `haproxy-local`.
+    pub mode: String,
+    /// The VIP (keepalived mode).
+    #[serde(rename = "virtualIP", skip_serializing_if = "Option::is_none")]
+    pub virtual_ip: Option<String>,
+    /// The interface it floats on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Whether this node holds the VIP now.
+    #[serde(rename = "holdsVIP")]
+    pub holds_vip: bool,
+    /// The endpoint clients use.
+    pub endpoint: String,
+    /// Whether the endpoint answered `/readyz` with 200.
+    pub endpoint_healthy: bool,
+    /// Every backend.
+    pub backends: Vec<BackendStatus>,
+}
+
+/// The VIP and interface of our keepalived.conf (`virtual_ipaddress { VIP/P dev IF }`).
+fn vip_of(keepalived_conf: &str) -> Option<(String, String)> {
+    let mut lines = keepalived_conf.lines().map(str::trim);
+    lines.find(|l| l.starts_with("virtual_ipaddress"))?;
+    let entry: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let vip = entry.first()?.split('/').next()?.to_string();
+    let dev = entry
+        .iter()
+        .position(|w| *w == "dev")
+        .and_then(|i| entry.get(i + 1))
+        .map(|s| s.to_string())?;
+    Some((vip, dev))
+}
+
+/// The listening port and `(name, address:port)` servers of our haproxy.cfg.
+fn haproxy_of(haproxy_cfg: &str) -> (Option<u16>, Vec<(String, String)>) {
+    let mut port = None;
+    let mut servers = Vec::new();
+    for line in haproxy_cfg.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["bind", addr, ..] => port = addr.rsplit(':').next().and_then(|p| p.parse().ok()),
+            ["server", name, addr, ..] => servers.push((name.to_string(), addr.to_string())),
+            _ => {}
+        }
+    }
+    (port, servers)
+}
+
+fn status(root: &Path, args: &HaStatusArgs) -> Result<()> {
+    let fx = super::init::effects(root, true);
+    let haproxy = fx
+        .read_to_string(Path::new(render::HAPROXY_CFG))?
+        .ok_or_else(|| {
+            Error::with_hint(
+                format!("this node has no built-in control-plane endpoint: {} is missing", render::HAPROXY_CFG),
+                "kubeadm init or join --control-plane with a HighAvailabilityConfiguration document writes it",
+            )
+        })?;
+    let (port, servers) = haproxy_of(&haproxy);
+    let port = port.unwrap_or(ha::DEFAULT_PORT);
+    let keepalived = fx.read_to_string(Path::new(render::KEEPALIVED_CONF))?;
+    let vip = keepalived.as_deref().and_then(vip_of);
+    let holds_vip = match &vip {
+        Some((v, _)) => {
+            let v: IpAddr = v.parse().map_err(|_| {
+                Error::msg(format!(
+                    "{}: bad virtual_ipaddress {v:?}",
+                    render::KEEPALIVED_CONF
+                ))
+            })?;
+            interface_addresses()?.iter().any(|a| a.address == v)
+        }
+        None => false,
+    };
+    let host = match &vip {
+        Some((v, _)) if v.contains(':') => format!("[{v}]"),
+        Some((v, _)) => v.clone(),
+        None => "127.0.0.1".into(),
+    };
+    let endpoint = format!("{host}:{port}");
+    let rt = crate::apiclient::runtime()?;
+    let (endpoint_result, results) = rt.block_on(async {
+        // Every backend at once: each probe waits at most its own timeout.
+        let tasks: Vec<_> = servers
+            .iter()
+            .map(|(_, addr)| {
+                let url = format!("https://{addr}/readyz");
+                tokio::spawn(async move { crate::waiter::probe(&url).await })
+            })
+            .collect();
+        let endpoint_result = crate::waiter::probe(&format!("https://{endpoint}/readyz")).await;
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap_or_else(|e| Err(e.to_string())));
+        }
+        (endpoint_result, results)
+    });
+    let report = HaStatus {
+        mode: if vip.is_some() {
+            ha::MODE_KEEPALIVED_HAPROXY.into()
+        } else {
+            ha::MODE_HAPROXY_LOCAL.into()
+        },
+        virtual_ip: vip.as_ref().map(|(v, _)| v.clone()),
+        interface: vip.as_ref().map(|(_, i)| i.clone()),
+        holds_vip,
+        endpoint,
+        endpoint_healthy: endpoint_result.is_ok(),
+        backends: servers
+            .iter()
+            .zip(results)
+            .map(|((name, address), r)| BackendStatus {
+                name: name.clone(),
+                address: address.clone(),
+                healthy: r.is_ok(),
+                error: r.err(),
+            })
+            .collect(),
+    };
+    match args.output {
+        ListFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::msg(e.to_string()))?
+        ),
+        ListFormat::Yaml => print!("{}", kubeadm_api::encode::to_yaml(&report)?),
+        ListFormat::Text => {
+            println!("MODE\t{}", report.mode);
+            if let Some(v) = &report.virtual_ip {
+                println!(
+                    "VIP\t{v} on {} ({})",
+                    report.interface.as_deref().unwrap_or("?"),
+                    if report.holds_vip {
+                        "held by this node"
+                    } else {
+                        "held by another node"
+                    }
+                );
+            }
+            println!(
+                "ENDPOINT\t{} ({})",
+                report.endpoint,
+                if report.endpoint_healthy {
+                    "healthy"
+                } else {
+                    "not answering"
+                }
+            );
+            println!("BACKEND\tADDRESS\tHEALTH");
+            for b in &report.backends {
+                println!(
+                    "{}\t{}\t{}",
+                    b.name,
+                    b.address,
+                    match &b.error {
+                        None => "healthy".to_string(),
+                        Some(e) => format!("unhealthy: {e}"),
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The document's own rules (see [`HighAvailabilityConfiguration::validate`]): every invalid
+/// field at once, naming `file`.
+pub fn check(cfg: &HighAvailabilityConfiguration, file: &str, api_port: u16) -> Result<()> {
+    let errors = cfg.validate(api_port);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(Error::with_hint(
+        format!("{file}: invalid {}:\n{}", ha::KIND, errors.join("\n")),
+        "fix the fields named above",
+    ))
+}
+
+/// Writes this node's endpoint files (configs under [`render::HA_DIR`], the two static Pods)
+/// for a control-plane node at `address` named `name`: init's and a control-plane join's
+/// part. The interface and the VIP's subnet are checked on the host first, so nothing is
+/// written for a VIP that cannot float here.
+pub fn write_node_files(
+    fx: &dyn kubeadm_effects::Effects,
+    cfg: &HighAvailabilityConfiguration,
+    name: &str,
+    address: IpAddr,
+    api_port: u16,
+) -> Result<()> {
+    let (interface, prefix) = if cfg.has_vip() {
+        vip_interface(cfg, address, &interface_addresses()?)?
+    } else {
+        (String::new(), 0)
+    };
+    let password = if cfg.vrrp_version == Some(2) && cfg.auth_password.is_empty() {
+        ha::generate_password().map_err(Error::msg)?
+    } else {
+        cfg.auth_password.clone()
+    };
+    let address_text = address.to_string();
+    let node = render::HaNode {
+        name,
+        address: &address_text,
+        interface: &interface,
+        prefix,
+        auth_password: &password,
+    };
+    let files = files_for_node(cfg, &node, api_port)?;
+    fx.create_dir_all(Path::new(render::HA_DIR), 0o755)?;
+    println!(
+        "[control-plane] Creating the control-plane endpoint's files ({}) and static Pods",
+        if cfg.has_vip() {
+            format!(
+                "keepalived VIP {} and haproxy on port {}",
+                cfg.virtual_ip,
+                cfg.lb_port()
+            )
+        } else {
+            format!("haproxy on 127.0.0.1:{}", cfg.lb_port())
+        }
+    );
+    for (path, content) in files {
+        // keepalived.conf may hold the VRRP password; the check script must run.
+        let mode = match path.as_str() {
+            render::KEEPALIVED_CONF => 0o600,
+            render::CHECK_SCRIPT => 0o755,
+            _ => 0o644,
+        };
+        // Static Pod manifests get kubeadm's manifest mode, as the control plane's.
+        let mode = if path.starts_with(kubeadm_render::staticpod::MANIFESTS_DIR) {
+            0o600
+        } else {
+            mode
+        };
+        fx.write_file(
+            Path::new(&path),
+            kubeadm_effects::Content::Plain(content.into_bytes()),
+            mode,
+        )?;
+    }
+    Ok(())
 }
 
 /// One address of a network interface, as `ip -j addr` lists it.
@@ -210,13 +473,7 @@ fn render_files(args: &HaRenderArgs) -> Result<()> {
         .ok()
         .filter(|p| *p != 0)
         .unwrap_or(6443);
-    let errors = cfg.validate(api_port);
-    if !errors.is_empty() {
-        return Err(Error::with_hint(
-            format!("{file}: invalid {}:\n{}", ha::KIND, errors.join("\n")),
-            "fix the fields named above",
-        ));
-    }
+    check(&cfg, &file, api_port)?;
     let name = args
         .node_name
         .clone()

@@ -36,6 +36,7 @@ pub fn load(args: &InitArgs, matches: &ArgMatches, fx: &dyn Effects) -> Result<I
         .init
         .as_ref()
         .is_some_and(|i| !i.node_registration.cri_socket.is_empty());
+    let ha = docs.ha.clone();
     let (mut init, mut cluster, kubelet, proxy) = InitConfig::start(docs);
     if let Some(v) = &args.apiserver_advertise_address {
         init.local_api_endpoint = ApiEndpoint {
@@ -116,11 +117,32 @@ pub fn load(args: &InitArgs, matches: &ArgMatches, fx: &dyn Effects) -> Result<I
     if args.dry_run {
         init.dry_run = true;
     }
+    let ha = ha.map(|mut ha| {
+        ha.set_defaults();
+        // Clients reach the control plane through the built-in endpoint unless told otherwise.
+        if cluster.control_plane_endpoint.is_empty() {
+            cluster.control_plane_endpoint = ha.endpoint();
+        }
+        ha
+    });
     let facts = host::facts(fx);
     let cri_given = cri_given_in_file || args.cri_socket.is_some();
-    Ok(InitConfig::complete(
-        init, cluster, kubelet, proxy, &facts, cri_given, &file,
-    )?)
+    let mut cfg = InitConfig::complete(init, cluster, kubelet, proxy, &facts, cri_given, &file)?;
+    if let Some(ha) = &ha {
+        super::ha::check(ha, &file, cfg.bind_port())?;
+        // The host's side too (the VIP on this node's link), before any phase writes a file.
+        if ha.has_vip() {
+            let address = cfg.advertise_ip().ok_or_else(|| {
+                Error::with_hint(
+                    "the HA endpoint needs this node's advertise address as an IP address",
+                    "set localAPIEndpoint.advertiseAddress",
+                )
+            })?;
+            super::ha::vip_interface(ha, address, &super::ha::interface_addresses()?)?;
+        }
+    }
+    cfg.ha = ha;
+    Ok(cfg)
 }
 
 /// Runs `kubeadm init` (all phases) or `kubeadm init phase <path>`.

@@ -66,7 +66,24 @@ pub(crate) fn run_component(ctx: &mut InitContext, component: &str) -> Result<()
         println!("[control-plane] Using manifest folder {MANIFESTS_DIR:?}");
     }
     println!("[control-plane] Creating static Pod manifest for {component:?}");
-    write_manifest(ctx, component, yaml)
+    write_manifest(ctx, component, yaml)?;
+    // The built-in endpoint fronts the API server: written with it, by init and by a
+    // control-plane join alike.
+    if component == "kube-apiserver"
+        && let Some(ha) = &ctx.cfg.ha
+    {
+        let address = ctx.cfg.advertise_ip().ok_or_else(|| {
+            Error::msg("the advertise address is not an IP address; the HA endpoint needs one")
+        })?;
+        crate::commands::ha::write_node_files(
+            ctx.fx.as_ref(),
+            ha,
+            ctx.cfg.node_name(),
+            address,
+            ctx.cfg.bind_port(),
+        )?;
+    }
+    Ok(())
 }
 
 /// One control-plane component's manifest as it would be written (patches applied): shared with

@@ -101,6 +101,10 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     if ctx.cfg.cleanup_tmp_dir {
         dirs.push(PathBuf::from("/etc/kubernetes/tmp"));
     }
+    // The built-in HA endpoint's files (kubeadm-rs only), where this node has them.
+    if fx.exists(Path::new(kubeadm_render::ha::HA_DIR)) {
+        dirs.push(PathBuf::from(kubeadm_render::ha::HA_DIR));
+    }
     if ctx.opts.cleanup_cni {
         dirs.push(PathBuf::from("/etc/cni/net.d"));
     } else {
