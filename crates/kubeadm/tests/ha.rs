@@ -170,6 +170,16 @@ fn rendered_configs_pass_keepalived_and_haproxy_checks() {
             &["ha", "render", "--config", &cfg.display().to_string()],
         )
     };
+    // A rendering that must succeed: its files and what it said on stderr.
+    let render_ok = |cfg: &Path| {
+        let o = render(cfg);
+        assert!(o.status.success(), "{}", text(&o));
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        (
+            sections(&stdout),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
 
     // VRRPv3 (the default): sub-second adverts, unicast to the two other nodes.
     let cfg = config(
@@ -231,15 +241,11 @@ fn rendered_configs_pass_keepalived_and_haproxy_checks() {
         "v2.yaml",
         &format!("virtualIP: 10.23.0.100\nvrrpVersion: 2\nvirtualRouterID: 77\n{NODES}"),
     );
-    let o = render(&cfg);
-    assert!(o.status.success(), "{}", text(&o));
-    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (files, stderr) = render_ok(&cfg);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("authPassword was empty: generated"),
-        "{}",
-        text(&o)
+        stderr.contains("authPassword was empty: generated"),
+        "{stderr}"
     );
-    let files = sections(&stdout);
     let conf = &files[1].1;
     for want in ["auth_type PASS", "advert_int 1\n", "virtual_router_id 77"] {
         assert!(conf.contains(want), "{want:?} missing in:\n{conf}");
@@ -252,11 +258,8 @@ fn rendered_configs_pass_keepalived_and_haproxy_checks() {
         "local.yaml",
         &format!("mode: haproxy-local\n{NODES}"),
     );
-    let o = render(&cfg);
-    assert!(o.status.success(), "{}", text(&o));
-    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-    let files = sections(&stdout);
-    assert_eq!(files.len(), 2, "{stdout}");
+    let (files, _) = render_ok(&cfg);
+    assert_eq!(files.len(), 2, "{files:?}");
     assert!(files[0].1.contains("bind 127.0.0.1:8443"), "{}", files[0].1);
 
     // Bad documents: the field is named, exit non-zero, no file printed.

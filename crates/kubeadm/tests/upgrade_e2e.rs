@@ -602,29 +602,19 @@ fn init_plan_diff_apply_rollback_and_node() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!out.status.success(), "the poisoned etcd upgrade succeeded");
-    for component in [
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-        "etcd",
+    // The target's own images: its control-plane tag, and its etcd's.
+    let asked = runtime.images_asked();
+    for image in [
+        format!("/kube-apiserver:{to}"),
+        format!("/kube-controller-manager:{to}"),
+        format!("/kube-scheduler:{to}"),
+        format!("/etcd:{}", to_info.etcd),
     ] {
         assert!(
-            runtime
-                .images_asked()
-                .iter()
-                .any(|i| i.contains(&format!("/{component}:"))),
-            "the prepull did not ask for {component}: {:?}",
-            runtime.images_asked()
+            asked.iter().any(|i| i.ends_with(&image)),
+            "the prepull did not ask for {image}: {asked:?}"
         );
     }
-    assert!(
-        runtime
-            .images_asked()
-            .iter()
-            .any(|i| i.ends_with(&format!("/kube-apiserver:{to}"))),
-        "{:?}",
-        runtime.images_asked()
-    );
     for part in [
         "upgrading etcd failed",
         "kubeadm-backup-manifests-",
