@@ -165,6 +165,9 @@ impl InitConfig {
 pub struct JoinConfig {
     /// The JoinConfiguration, defaulted.
     pub join: JoinConfiguration,
+    /// Our HighAvailabilityConfiguration document of the join's file (defaulted and validated
+    /// by the caller): a control-plane join writes this node's part of the endpoint.
+    pub ha: Option<crate::ha::HighAvailabilityConfiguration>,
 }
 
 impl JoinConfig {
@@ -183,6 +186,6 @@ impl JoinConfig {
                 file: file.to_string(),
                 errors,
             })?;
-        Ok(JoinConfig { join })
+        Ok(JoinConfig { join, ha: None })
     }
 }

@@ -905,3 +905,67 @@ fn init_writes_the_endpoint_with_the_api_server() {
         "files written for a bad VIP"
     );
 }
+
+/// A control-plane join's file may carry the HA document too: it is checked against this host
+/// when the file is loaded, before discovery talks to anyone; a worker's join ignores it.
+#[test]
+fn join_checks_the_endpoint_before_discovery() {
+    let Some(ns) = Netns::named("haj", Some("10.23.0.12")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let join = |name: &str, vip: &str, control_plane: bool| {
+        let cp = if control_plane {
+            "controlPlane:\n  certificateKey: 0000000000000000000000000000000000000000000000000000000000000000\n  localAPIEndpoint: {advertiseAddress: 10.23.0.12}\n"
+        } else {
+            ""
+        };
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken: {{apiServerEndpoint: \"10.23.0.1:1\", token: abcdef.0123456789abcdef, unsafeSkipCAVerification: true}}\nnodeRegistration: {{name: cp-2, ignorePreflightErrors: [all]}}\ntimeouts: {{discovery: 1s}}\n{cp}---\napiVersion: kubeadm-rs.io/v1alpha1\nkind: HighAvailabilityConfiguration\nvirtualIP: {vip}\n{NODES}"
+            ),
+        )
+        .unwrap();
+        ns.exec(
+            &kubeadm_bin(),
+            &[
+                "--rootfs",
+                &root.display().to_string(),
+                "join",
+                "--config",
+                &path.display().to_string(),
+            ],
+        )
+    };
+    let o = join("bad.yaml", "10.99.0.100", true);
+    assert!(!o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("virtualIP: Invalid value: 10.99.0.100: not inside 10.23.0.12/24"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !stderr.contains("discovery"),
+        "discovery ran first:\n{}",
+        text(&o)
+    );
+    assert!(kubeadm_testapi::support::tree(&root).is_empty());
+    // A good document passes; the join then fails where it should, at discovery (no server).
+    for (name, control_plane) in [("good.yaml", true), ("worker.yaml", false)] {
+        let vip = if control_plane {
+            "10.23.0.100"
+        } else {
+            "10.99.0.100"
+        };
+        let o = join(name, vip, control_plane);
+        assert!(!o.status.success(), "{}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("virtualIP"), "{name}:\n{}", text(&o));
+        assert!(stderr.contains("10.23.0.1:1"), "{name}:\n{}", text(&o));
+    }
+}

@@ -21,9 +21,11 @@ use crate::phases::join::{JoinContext, JoinOptions, join_workflow};
 /// upstream does (`--token` feeds both discovery and TLS bootstrap unless those are given).
 pub fn load(args: &JoinArgs, matches: &ArgMatches, root: &Path) -> Result<JoinConfig> {
     check_mixed_flags(matches)?;
+    let mut ha = None;
     let (mut join, file, cri_from_file) = match &args.config {
         Some(p) => {
             let docs = read_config(p)?;
+            ha = docs.ha.clone();
             let join = docs.join.ok_or_else(|| {
                 Error::with_hint(
                     format!("{} holds no JoinConfiguration", p.display()),
@@ -51,7 +53,31 @@ pub fn load(args: &JoinArgs, matches: &ArgMatches, root: &Path) -> Result<JoinCo
     let probe = DryRunEffects::new(root, Box::new(std::io::sink()));
     let facts = host::facts(&probe);
     let cri_given = cri_from_file || args.cri_socket.is_some();
-    Ok(JoinConfig::complete(join, &facts, cri_given, &file)?)
+    let mut cfg = JoinConfig::complete(join, &facts, cri_given, &file)?;
+    // The built-in endpoint is a control-plane node's part; a worker reaches it as any client.
+    if let (Some(mut ha), Some(cp)) = (ha, cfg.join.control_plane.as_ref()) {
+        ha.set_defaults();
+        let port = u16::try_from(cp.local_api_endpoint.bind_port)
+            .ok()
+            .filter(|p| *p != 0)
+            .unwrap_or(6443);
+        super::ha::check(&ha, &file, port)?;
+        if ha.has_vip() {
+            let address: std::net::IpAddr = cp
+                .local_api_endpoint
+                .advertise_address
+                .parse()
+                .map_err(|_| {
+                    Error::with_hint(
+                        "the HA endpoint needs this node's advertise address as an IP address",
+                        "set controlPlane.localAPIEndpoint.advertiseAddress",
+                    )
+                })?;
+            super::ha::vip_interface(&ha, address, &super::ha::interface_addresses()?)?;
+        }
+        cfg.ha = Some(ha);
+    }
+    Ok(cfg)
 }
 
 /// A JoinConfiguration from flags alone.

@@ -207,15 +207,12 @@ impl JoinContext {
                 }
             }
         }
-        Ok(InitConfig::complete(
-            init,
-            cluster,
-            kubelet_user,
-            None,
-            &facts,
-            true,
-            SOURCE,
-        )?)
+        let mut cfg =
+            InitConfig::complete(init, cluster, kubelet_user, None, &facts, true, SOURCE)?;
+        // The join's own HA document: control-plane-prepare writes the endpoint with the API
+        // server's manifest, through init's code.
+        cfg.ha = self.cfg.ha.clone();
+        Ok(cfg)
     }
 
     /// Runs `f` on an init context holding the cluster's configuration for this node; both
