@@ -2,6 +2,7 @@
 //! JWS signature, and the CA public-key pins, with the errors of discovery as a whole. No I/O, so
 //! every refusal is unit-tested here and fuzzed (`fuzz/fuzz_targets/cluster_info.rs`).
 
+use kubeadm_errors::Hint;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -88,10 +89,9 @@ pub enum DiscoveryError {
     NoMethod,
 }
 
-impl DiscoveryError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> String {
-        match self {
+impl Hint for DiscoveryError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             DiscoveryError::NoSignature { .. } => {
                 "create a new token with `kubeadm token create --print-join-command` on a control-plane node".into()
             }
@@ -117,7 +117,7 @@ impl DiscoveryError {
                 "the discovery kubeconfig must hold exactly one cluster with a server and certificate-authority-data".into()
             }
             DiscoveryError::NoMethod => "see `kubeadm join --help`".into(),
-        }
+        })
     }
 }
 

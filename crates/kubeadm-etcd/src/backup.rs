@@ -6,6 +6,7 @@
 //! marks it as written by kubeadm. The record is written last, so a snapshot without one is
 //! either someone else's or unfinished, and pruning never touches it.
 
+use kubeadm_errors::Hint;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -75,9 +76,8 @@ pub enum BackupError {
     Missing(PathBuf),
 }
 
-impl BackupError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for BackupError {
+    fn hint(&self) -> Option<String> {
         match self {
             BackupError::Corrupt { .. } => Some(
                 "use another snapshot (`ls /var/lib/kubeadm/backups`); this one was not changed"

@@ -16,6 +16,7 @@ pub use supply::KeySupply;
 pub use table::{CERTS, CertSpec, KUBECONFIGS, KubeconfigSpec};
 
 use kubeadm_api::config::InitConfig;
+use kubeadm_errors::Hint;
 
 /// Why a PKI operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +55,8 @@ pub enum PkiError {
     Crypto(String),
 }
 
-impl PkiError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for PkiError {
+    fn hint(&self) -> Option<String> {
         match self {
             PkiError::BadFile { .. } => Some("remove the file (and its key) to let kubeadm generate it again, or replace it with one that matches the cluster's CA and names".into()),
             PkiError::BadCa { .. } => Some("renew or replace the CA (every certificate it signed must then be issued again), or correct the system clock if it is wrong".into()),

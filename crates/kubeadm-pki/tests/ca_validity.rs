@@ -2,6 +2,7 @@
 //! its dates; a user CA made the usual way (`openssl req -x509`, no SAN, no keyUsage) is
 //! accepted; a CA whose keyUsage lacks keyCertSign, or a non-CA, is refused.
 
+use kubeadm_errors::Hint;
 use std::path::Path;
 use std::process::Command;
 
