@@ -8,6 +8,7 @@ use kubeadm_errors::Hint;
 
 pub mod component;
 pub mod config;
+pub mod dates;
 pub mod decode;
 pub mod defaults;
 pub mod duration;

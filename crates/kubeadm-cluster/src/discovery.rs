@@ -254,7 +254,7 @@ mod tests {
             alt: AltNames::default(),
             validity: Duration::from_secs(3600),
         };
-        let now = time::OffsetDateTime::now_utc();
+        let now = jiff::Timestamp::now();
         let pem = kubeadm_pki::cert::self_signed(&req, &key, now).unwrap().pem;
         let info = CertInfo::from_pem("ca", &pem).unwrap();
         (pem, kubeadm_pki::ca_cert_hash(&info))

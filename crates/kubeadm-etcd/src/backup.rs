@@ -101,9 +101,8 @@ pub fn record_path(path: &Path) -> PathBuf {
 
 /// `2026-01-02T03:04:05Z` for `unix` seconds (the epoch for a time out of range).
 pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .format(&time::format_description::well_known::Rfc3339)
+    kubeadm_api::dates::rfc3339(unix)
+        .or_else(|| kubeadm_api::dates::rfc3339(0))
         .unwrap_or_default()
 }
 
