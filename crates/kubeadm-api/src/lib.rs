@@ -4,8 +4,11 @@
 //!
 //! This crate does no I/O: files come in as text, host facts as values.
 
+use kubeadm_errors::Hint;
+
 pub mod component;
 pub mod config;
+pub mod dates;
 pub mod decode;
 pub mod defaults;
 pub mod duration;
@@ -80,9 +83,8 @@ pub enum ConfigError {
     Encode(String),
 }
 
-impl ConfigError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for ConfigError {
+    fn hint(&self) -> Option<String> {
         match self {
             ConfigError::Yaml { .. } => Some("fix the YAML at that position; `kubeadm config print init-defaults` shows a valid file".into()),
             ConfigError::Invalid { .. } => Some("correct the listed fields; `kubeadm config validate --config FILE` checks a file without running anything".into()),

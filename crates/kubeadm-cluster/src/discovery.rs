@@ -2,6 +2,7 @@
 //! JWS signature, and the CA public-key pins, with the errors of discovery as a whole. No I/O, so
 //! every refusal is unit-tested here and fuzzed (`fuzz/fuzz_targets/cluster_info.rs`).
 
+use kubeadm_errors::Hint;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -88,10 +89,9 @@ pub enum DiscoveryError {
     NoMethod,
 }
 
-impl DiscoveryError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> String {
-        match self {
+impl Hint for DiscoveryError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             DiscoveryError::NoSignature { .. } => {
                 "create a new token with `kubeadm token create --print-join-command` on a control-plane node".into()
             }
@@ -117,7 +117,7 @@ impl DiscoveryError {
                 "the discovery kubeconfig must hold exactly one cluster with a server and certificate-authority-data".into()
             }
             DiscoveryError::NoMethod => "see `kubeadm join --help`".into(),
-        }
+        })
     }
 }
 
@@ -254,7 +254,7 @@ mod tests {
             alt: AltNames::default(),
             validity: Duration::from_secs(3600),
         };
-        let now = time::OffsetDateTime::now_utc();
+        let now = jiff::Timestamp::now();
         let pem = kubeadm_pki::cert::self_signed(&req, &key, now).unwrap().pem;
         let info = CertInfo::from_pem("ca", &pem).unwrap();
         (pem, kubeadm_pki::ca_cert_hash(&info))

@@ -41,6 +41,14 @@ pub enum ClusterError {
     },
 }
 
+impl kubeadm_errors::Hint for ClusterError {
+    /// A cluster object that cannot be built is a bug or bad input already named by the
+    /// error; there is no separate fix to point at.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
 /// `metadata` with a name and optional namespace.
 pub(crate) fn meta(
     name: &str,

@@ -24,6 +24,12 @@ pub struct BundleError {
     pub message: String,
 }
 
+impl kubeadm_errors::Hint for BundleError {
+    fn hint(&self) -> Option<String> {
+        Some("write the archive again with `kubeadm config images export --output FILE` and copy it whole (compare its sha256sum)".into())
+    }
+}
+
 /// What a checked bundle holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contents {

@@ -9,6 +9,7 @@ pub mod bundle;
 mod client;
 pub mod proto;
 
+use kubeadm_errors::Hint;
 use std::time::Duration;
 
 pub use client::CriClient;
@@ -88,10 +89,9 @@ pub enum CriError {
     },
 }
 
-impl CriError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> String {
-        match self {
+impl Hint for CriError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             CriError::Endpoint { .. } => {
                 "give the socket as unix:///path (--cri-socket or nodeRegistration.criSocket)".into()
             }
@@ -101,7 +101,7 @@ impl CriError {
                 "look at the container runtime's log (`journalctl -u containerd` or `journalctl -u crio`)".into()
             }
             CriError::Pull { .. } => "check that the image exists in that registry and that the runtime can reach it (its proxy and mirror settings); choose another registry with --image-repository, or load the images with `kubeadm config images import`".into(),
-        }
+        })
     }
 }
 

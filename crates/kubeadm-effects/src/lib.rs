@@ -104,6 +104,20 @@ pub enum EffectError {
     },
 }
 
+impl kubeadm_errors::Hint for EffectError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            EffectError::BadRoot { .. } => Some(
+                "create the directory first, or correct the --rootfs path (nothing was written)"
+                    .into(),
+            ),
+            EffectError::Input { .. } => Some("give a regular YAML file of at most 4 MiB".into()),
+            // Whether being root would help is the caller's knowledge (the binary adds it).
+            _ => None,
+        }
+    }
+}
+
 /// What a command printed and how it ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandOutput {

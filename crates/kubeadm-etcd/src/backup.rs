@@ -6,6 +6,7 @@
 //! marks it as written by kubeadm. The record is written last, so a snapshot without one is
 //! either someone else's or unfinished, and pruning never touches it.
 
+use kubeadm_errors::Hint;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -75,9 +76,8 @@ pub enum BackupError {
     Missing(PathBuf),
 }
 
-impl BackupError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for BackupError {
+    fn hint(&self) -> Option<String> {
         match self {
             BackupError::Corrupt { .. } => Some(
                 "use another snapshot (`ls /var/lib/kubeadm/backups`); this one was not changed"
@@ -101,9 +101,8 @@ pub fn record_path(path: &Path) -> PathBuf {
 
 /// `2026-01-02T03:04:05Z` for `unix` seconds (the epoch for a time out of range).
 pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .format(&time::format_description::well_known::Rfc3339)
+    kubeadm_api::dates::rfc3339(unix)
+        .or_else(|| kubeadm_api::dates::rfc3339(0))
         .unwrap_or_default()
 }
 

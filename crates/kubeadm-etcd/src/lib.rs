@@ -11,14 +11,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls_pki_types::pem::PemObject;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 pub mod backup;
 pub mod bolt;
@@ -69,6 +63,12 @@ pub enum EtcdError {
     /// A wait ran out.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, String),
+}
+
+impl kubeadm_errors::Hint for EtcdError {
+    fn hint(&self) -> Option<String> {
+        Some("check the etcd members' health with etcdctl (`endpoint health`, `member list`) using the healthcheck-client certificate".into())
+    }
 }
 
 /// PEM-encoded TLS material for talking to etcd.
@@ -164,92 +164,27 @@ fn u64_string<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 /// A client for a set of etcd endpoints.
 pub struct EtcdClient {
     endpoints: Vec<String>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    /// The JSON gateway's client (the TLS material, the timeout of one call).
+    http: kubeadm_http::Client,
     /// The same TLS material offering HTTP/2 (ALPN `h2`), for gRPC.
     tls_h2: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
     runtime: tokio::runtime::Runtime,
 }
 
-struct Target {
-    https: bool,
-    host: String,
-    port: u16,
-}
-
-fn parse_endpoint(e: &str) -> Result<Target, EtcdError> {
-    let (https, rest) = if let Some(r) = e.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = e.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err(EtcdError::Endpoint(e.to_string()));
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
-        let (h, p) = r
-            .split_once("]:")
-            .ok_or_else(|| EtcdError::Endpoint(e.to_string()))?;
-        (h.to_string(), p)
-    } else {
-        let (h, p) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| EtcdError::Endpoint(e.to_string()))?;
-        (h.to_string(), p)
-    };
-    let port = port
-        .parse()
-        .map_err(|_| EtcdError::Endpoint(e.to_string()))?;
-    Ok(Target { https, host, port })
+/// An etcd endpoint: `http(s)://host:port` with the port spelled out (etcd has no default).
+fn parse_endpoint(e: &str) -> Result<kubeadm_http::Url, EtcdError> {
+    let bad = || EtcdError::Endpoint(e.to_string());
+    let url = kubeadm_http::Url::parse(e.trim_end_matches('/')).map_err(|_| bad())?;
+    if !url.explicit_port || url.path != "/" {
+        return Err(bad());
+    }
+    Ok(url)
 }
 
 fn tls_config(files: &TlsFiles) -> Result<rustls::ClientConfig, EtcdError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&files.ca) {
-        let cert = cert.map_err(|e| EtcdError::Tls(format!("CA bundle: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| EtcdError::Tls(format!("CA bundle: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(EtcdError::Tls("the CA bundle holds no certificate".into()));
-    }
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&files.cert)
-        .collect::<Result<_, _>>()
-        .map_err(|e| EtcdError::Tls(format!("client certificate: {e}")))?;
-    let key = PrivateKeyDer::from_pem_slice(&files.key)
-        .map_err(|e| EtcdError::Tls(format!("client key: {e}")))?;
-    // Our own provider instance, so the process-wide default (if any) never matters.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| EtcdError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| EtcdError::Tls(format!("client certificate and key: {e}")))
-}
-
-async fn exchange<T>(
-    io: T,
-    req: hyper::Request<Full<Bytes>>,
-) -> Result<(hyper::StatusCode, Bytes), String>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
-            .await
-            .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, body))
+    kubeadm_http::client_config(&files.ca, Some((&files.cert, &files.key)))
+        .map_err(|e| EtcdError::Tls(e.to_string()))
 }
 
 impl EtcdClient {
@@ -267,14 +202,17 @@ impl EtcdClient {
         }
         let tls = tls.map(tls_config).transpose()?;
         let tls_h2 = tls.as_ref().map(snapshot::h2_config);
-        let tls = tls.map(Arc::new);
+        let mut http = kubeadm_http::Client::new(timeout);
+        if let Some(tls) = tls {
+            http = http.with_tls(Arc::new(tls));
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| EtcdError::Tls(format!("cannot start the I/O runtime: {e}")))?;
         Ok(EtcdClient {
             endpoints: endpoints.to_vec(),
-            tls,
+            http,
             tls_h2,
             timeout,
             runtime,
@@ -287,42 +225,16 @@ impl EtcdClient {
         method: &str,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<(hyper::StatusCode, Bytes), String> {
-        let t = parse_endpoint(endpoint).map_err(|e| e.to_string())?;
-        let addr = if t.host.contains(':') {
-            format!("[{}]:{}", t.host, t.port)
-        } else {
-            format!("{}:{}", t.host, t.port)
-        };
+    ) -> Result<kubeadm_http::Response, String> {
+        let url = format!("{}{path}", endpoint.trim_end_matches('/'));
         let data = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, addr.clone())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(data)))
-            .map_err(|e| e.to_string())?;
-        let tcp = TcpStream::connect(&addr)
+        let mut req = kubeadm_http::Request::post_json(url, data);
+        req.method =
+            hyper::Method::from_bytes(method.as_bytes()).map_err(|e| format!("{endpoint}: {e}"))?;
+        self.http
+            .send(&req)
             .await
-            .map_err(|e| format!("{endpoint}: {e}"))?;
-        if t.https {
-            let cfg = self.tls.clone().ok_or_else(|| {
-                format!("{endpoint}: https needs the etcd CA and a client certificate")
-            })?;
-            let name =
-                ServerName::try_from(t.host.clone()).map_err(|e| format!("{endpoint}: {e}"))?;
-            let stream = tokio_rustls::TlsConnector::from(cfg)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("{endpoint}: TLS: {e}"))?;
-            exchange(stream, req)
-                .await
-                .map_err(|e| format!("{endpoint}: {e}"))
-        } else {
-            exchange(tcp, req)
-                .await
-                .map_err(|e| format!("{endpoint}: {e}"))
-        }
+            .map_err(|e| format!("{endpoint}: {e}"))
     }
 
     /// Sends to each of this client's endpoints in turn until one answers.
@@ -347,14 +259,15 @@ impl EtcdClient {
     ) -> Result<Value, EtcdError> {
         let mut last = String::new();
         for endpoint in endpoints {
-            let fut = self.request_one(endpoint, method, path, body.as_ref());
-            let answer = self
-                .runtime
-                .block_on(async { tokio::time::timeout(self.timeout, fut).await });
+            let answer =
+                self.runtime
+                    .block_on(self.request_one(endpoint, method, path, body.as_ref()));
             match answer {
-                Err(_) => last = format!("{endpoint}: no answer within {:?}", self.timeout),
-                Ok(Err(e)) => last = e,
-                Ok(Ok((status, bytes))) => {
+                Err(e) => last = e,
+                Ok(kubeadm_http::Response {
+                    status,
+                    body: bytes,
+                }) => {
                     let value: Value =
                         serde_json::from_slice(&bytes).map_err(|e| EtcdError::Decode {
                             call,

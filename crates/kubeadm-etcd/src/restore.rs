@@ -8,6 +8,7 @@
 //! cluster token (so a new cluster id), the old data directory kept under a new name, and the
 //! manifest rewritten for a one-member cluster.
 
+use kubeadm_errors::Hint;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,9 +55,8 @@ pub enum RestoreError {
     },
 }
 
-impl RestoreError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for RestoreError {
+    fn hint(&self) -> Option<String> {
         match self {
             RestoreError::Snapshot(e) => e.hint(),
             RestoreError::Manifest { .. } => Some(format!(

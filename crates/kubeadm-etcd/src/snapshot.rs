@@ -18,8 +18,6 @@ use aws_lc_rs::digest;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use prost::Message;
-use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
 
 use crate::{EtcdClient, EtcdError, bolt, parse_endpoint};
 
@@ -151,43 +149,20 @@ impl EtcdClient {
     ) -> Result<Streamed, (bool, String)> {
         let early = |e: String| (false, format!("{endpoint}: {e}"));
         let t = parse_endpoint(endpoint).map_err(|e| early(e.to_string()))?;
-        let addr = if t.host.contains(':') {
-            format!("[{}]:{}", t.host, t.port)
-        } else {
-            format!("{}:{}", t.host, t.port)
-        };
-        let connect = tokio::time::timeout(self.timeout, TcpStream::connect(&addr));
-        let tcp = connect
-            .await
-            .map_err(|_| early(format!("no connection within {:?}", self.timeout)))?
-            .map_err(|e| early(e.to_string()))?;
-        let _ = tcp.set_nodelay(true);
         let scheme = if t.https { "https" } else { "http" };
         let req = hyper::Request::builder()
             .method("POST")
-            .uri(format!("{scheme}://{addr}{SNAPSHOT_PATH}"))
+            .uri(format!("{scheme}://{}{SNAPSHOT_PATH}", t.authority()))
             .header(hyper::header::CONTENT_TYPE, "application/grpc")
             .header("te", "trailers")
             // An empty SnapshotRequest: no compression flag, zero length.
             .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
             .map_err(|e| early(e.to_string()))?;
-        if t.https {
-            let cfg = self
-                .tls_h2
-                .clone()
-                .ok_or_else(|| early("https needs the etcd CA and a client certificate".into()))?;
-            let name = ServerName::try_from(t.host.clone()).map_err(|e| early(e.to_string()))?;
-            let tls = tokio::time::timeout(
-                self.timeout,
-                tokio_rustls::TlsConnector::from(cfg).connect(name, tcp),
-            )
+        // The connection is the shared client's; the HTTP/2 on it is gRPC's, below.
+        let io = kubeadm_http::connect(&t, self.tls_h2.as_ref(), self.timeout)
             .await
-            .map_err(|_| early(format!("no TLS handshake within {:?}", self.timeout)))?
-            .map_err(|e| early(format!("TLS: {e}")))?;
-            self.stream(endpoint, tls, req, out).await
-        } else {
-            self.stream(endpoint, tcp, req, out).await
-        }
+            .map_err(|e| early(e.to_string()))?;
+        self.stream(endpoint, io, req, out).await
     }
 
     async fn stream<T>(

@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 
+use jiff::{SignedDuration, Timestamp};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyUsagePurpose, SanType, SerialNumber,
 };
-use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::PkiError;
@@ -16,7 +16,7 @@ use crate::sans::AltNames;
 use crate::table::Usage;
 
 /// How far NotBefore is back-dated to tolerate clock skew between nodes.
-pub const BACKDATE: time::Duration = time::Duration::minutes(5);
+pub const BACKDATE: SignedDuration = SignedDuration::from_mins(5);
 
 /// What to put into a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,15 +59,24 @@ fn random_serial() -> Result<SerialNumber, PkiError> {
     Ok(SerialNumber::from_slice(&bytes))
 }
 
-fn to_time(d: std::time::Duration) -> time::Duration {
-    time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2))
+/// `now + validity`, at the latest instant representable when that is beyond it.
+fn expiry(now: Timestamp, validity: std::time::Duration) -> Timestamp {
+    let secs = i64::try_from(validity.as_secs()).unwrap_or(i64::MAX);
+    now.checked_add(SignedDuration::from_secs(secs))
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// The one place our time becomes rcgen's: rcgen's validity fields are `time` values.
+fn rcgen_time(t: Timestamp) -> Result<time::OffsetDateTime, PkiError> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
+        .map_err(|e| PkiError::Crypto(format!("time {t} cannot go into a certificate: {e}")))
 }
 
 fn params(
     req: &CertRequest,
     key: &PrivateKey,
-    not_before: OffsetDateTime,
-    now: OffsetDateTime,
+    not_before: Timestamp,
+    now: Timestamp,
 ) -> Result<CertificateParams, PkiError> {
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -93,8 +102,8 @@ fn params(
     dn.push(DnType::CommonName, req.cn.as_str());
     p.distinguished_name = dn;
     p.serial_number = Some(random_serial()?);
-    p.not_before = not_before;
-    p.not_after = now + to_time(req.validity);
+    p.not_before = rcgen_time(not_before)?;
+    p.not_after = rcgen_time(expiry(now, req.validity))?;
     let rsa = key.algorithm.is_none_or(|a| a.is_rsa());
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     if rsa {
@@ -135,7 +144,7 @@ fn params(
 pub fn self_signed(
     req: &CertRequest,
     key: &PrivateKey,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<Issued, PkiError> {
     let p = params(req, key, now - BACKDATE, now)?;
     let cert = p
@@ -149,16 +158,15 @@ pub fn sign(
     req: &CertRequest,
     key: &PrivateKey,
     ca: &Authority<'_>,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<Issued, PkiError> {
     let ca_info = CertInfo::from_der("CA certificate", ca.cert_der)?;
     check_ca(
         &format!("the CA certificate {:?} (CN)", ca_info.cn),
         &ca_info,
-        now.unix_timestamp(),
+        now.as_second(),
     )?;
-    let not_before =
-        OffsetDateTime::from_unix_timestamp(ca_info.not_before).unwrap_or(now - BACKDATE);
+    let not_before = Timestamp::from_second(ca_info.not_before).unwrap_or(now - BACKDATE);
     let p = params(req, key, not_before, now)?;
     let issuer = Issuer::from_ca_cert_der(&ca.cert_der.to_vec().into(), &ca.key.pair)
         .map_err(|e| PkiError::Crypto(format!("cannot use the CA certificate to sign: {e}")))?;
@@ -170,7 +178,7 @@ pub fn sign(
 
 /// A PKCS#10 certificate signing request (PEM) for `req`, signed with `key`.
 pub fn csr(req: &CertRequest, key: &PrivateKey) -> Result<String, PkiError> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let mut p = params(req, key, now, now)?;
     // A CSR carries no serial and no issuer reference.
     p.serial_number = None;
@@ -354,7 +362,7 @@ pub fn check_existing(
     if want.usage.is_ca() {
         // A CA, generated here or brought by the operator, needs only to be able to sign now:
         // its names and subject are its owner's business, as upstream.
-        return check_ca(file, cert, OffsetDateTime::now_utc().unix_timestamp());
+        return check_ca(file, cert, Timestamp::now().as_second());
     }
     let missing = cert.alt.missing_from(&want.alt);
     if !missing.is_empty() {
@@ -363,7 +371,7 @@ pub fn check_existing(
             missing.join(", ")
         ));
     }
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = Timestamp::now().as_second();
     if cert.not_after < now {
         return fail("the certificate has expired".into());
     }
@@ -409,16 +417,5 @@ pub fn check_ca(ca: &str, cert: &CertInfo, now: i64) -> Result<(), PkiError> {
 
 /// Unix seconds as an RFC 3339 UTC time (`2026-12-02T06:27:49Z`).
 pub fn utc(t: i64) -> String {
-    match OffsetDateTime::from_unix_timestamp(t) {
-        Ok(d) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        ),
-        Err(_) => format!("{t} (Unix seconds)"),
-    }
+    kubeadm_api::dates::rfc3339(t).unwrap_or_else(|| format!("{t} (Unix seconds)"))
 }

@@ -16,6 +16,7 @@ pub use supply::KeySupply;
 pub use table::{CERTS, CertSpec, KUBECONFIGS, KubeconfigSpec};
 
 use kubeadm_api::config::InitConfig;
+use kubeadm_errors::Hint;
 
 /// Why a PKI operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +55,8 @@ pub enum PkiError {
     Crypto(String),
 }
 
-impl PkiError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for PkiError {
+    fn hint(&self) -> Option<String> {
         match self {
             PkiError::BadFile { .. } => Some("remove the file (and its key) to let kubeadm generate it again, or replace it with one that matches the cluster's CA and names".into()),
             PkiError::BadCa { .. } => Some("renew or replace the CA (every certificate it signed must then be issued again), or correct the system clock if it is wrong".into()),
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn signs_checks_and_detects_problems() {
-        let now = time::OffsetDateTime::now_utc();
+        let now = jiff::Timestamp::now();
         let keys = PrivateKey::generate_many(KeyAlgorithm::EcdsaP256, 4).unwrap();
         let ca = self_signed(
             &req("kubernetes", Usage::Ca, &["kubernetes"]),
@@ -190,7 +190,7 @@ mod tests {
             leaf_i.not_before, ca_i.not_before,
             "leaf NotBefore is the CA's, as upstream"
         );
-        assert!(now.unix_timestamp() - ca_i.not_before >= 299);
+        assert!(now.as_second() - ca_i.not_before >= 299);
         assert!(leaf_i.serial[0] & 0x80 == 0);
         check_existing("apiserver.crt", &leaf_i, Some(&keys[2]), Some(&ca_i), &want).unwrap();
         let e = check_existing(

@@ -2,13 +2,14 @@
 //! its dates; a user CA made the usual way (`openssl req -x509`, no SAN, no keyUsage) is
 //! accepted; a CA whose keyUsage lacks keyCertSign, or a non-CA, is refused.
 
+use kubeadm_errors::Hint;
 use std::path::Path;
 use std::process::Command;
 
+use jiff::{SignedDuration, Timestamp};
 use kubeadm_pki::cert::{Authority, check_ca, check_existing, sign};
 use kubeadm_pki::table::Usage;
 use kubeadm_pki::{AltNames, CertInfo, CertRequest, KeyAlgorithm, PkiError, PrivateKey};
-use time::OffsetDateTime;
 
 fn leaf() -> CertRequest {
     CertRequest {
@@ -73,7 +74,7 @@ fn sign_leaf(
     ca_der: &[u8],
     ca_key: &PrivateKey,
     key: &PrivateKey,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<kubeadm_pki::Issued, PkiError> {
     sign(
         &leaf(),
@@ -103,7 +104,7 @@ fn a_plain_openssl_ca_is_accepted_and_signs() {
     )
     .unwrap();
     let k = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-    sign_leaf(&ca.der, &key, &k, OffsetDateTime::now_utc()).unwrap();
+    sign_leaf(&ca.der, &key, &k, Timestamp::now()).unwrap();
 }
 
 #[test]
@@ -135,15 +136,21 @@ fn a_ca_without_key_cert_sign_is_refused() {
 #[test]
 fn expired_and_future_cas_never_sign_and_name_their_dates() {
     let keys = PrivateKey::generate_many(KeyAlgorithm::EcdsaP256, 2).unwrap();
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     // Issued 2 h ago for 1 h: expired an hour ago.
-    let expired =
-        kubeadm_pki::cert::self_signed(&ca_request(), &keys[0], now - time::Duration::hours(2))
-            .unwrap();
+    let expired = kubeadm_pki::cert::self_signed(
+        &ca_request(),
+        &keys[0],
+        now - SignedDuration::from_hours(2),
+    )
+    .unwrap();
     // Issued (NotBefore) a day from now.
-    let future =
-        kubeadm_pki::cert::self_signed(&ca_request(), &keys[0], now + time::Duration::days(1))
-            .unwrap();
+    let future = kubeadm_pki::cert::self_signed(
+        &ca_request(),
+        &keys[0],
+        now + SignedDuration::from_hours(24),
+    )
+    .unwrap();
     for (which, ca, words) in [
         ("expired", &expired, "has expired"),
         ("future", &future, "is not valid yet"),
@@ -156,7 +163,7 @@ fn expired_and_future_cas_never_sign_and_name_their_dates() {
         );
         assert!(e.hint().unwrap().contains("clock"), "{which}");
         let info = CertInfo::from_der("ca.crt", &ca.der).unwrap();
-        let e = check_ca("/etc/kubernetes/pki/ca.crt", &info, now.unix_timestamp())
+        let e = check_ca("/etc/kubernetes/pki/ca.crt", &info, now.as_second())
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("/etc/kubernetes/pki/ca.crt "), "{e}");
@@ -166,11 +173,11 @@ fn expired_and_future_cas_never_sign_and_name_their_dates() {
 #[test]
 fn a_leaf_is_not_a_ca() {
     let keys = PrivateKey::generate_many(KeyAlgorithm::EcdsaP256, 2).unwrap();
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let ca = kubeadm_pki::cert::self_signed(&ca_request(), &keys[0], now).unwrap();
     let l = sign_leaf(&ca.der, &keys[0], &keys[1], now).unwrap();
     let info = CertInfo::from_der("apiserver.crt", &l.der).unwrap();
-    let e = check_ca("apiserver.crt", &info, now.unix_timestamp())
+    let e = check_ca("apiserver.crt", &info, now.as_second())
         .unwrap_err()
         .to_string();
     assert!(e.contains("is not a CA"), "{e}");

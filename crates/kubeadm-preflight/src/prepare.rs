@@ -15,6 +15,7 @@
 //! root and the kernel's view (`/proc/modules`, `/proc/sys/...`, `/proc/swaps`) is updated in
 //! the fixture instead, with a note. Running it again changes nothing.
 
+use kubeadm_errors::Hint;
 use std::path::Path;
 
 use kubeadm_effects::{CommandKind, Content, EffectError, Effects};
@@ -75,10 +76,9 @@ pub enum PrepareError {
     },
 }
 
-impl PrepareError {
-    /// What to do about it.
-    pub fn hint(&self) -> String {
-        match self {
+impl Hint for PrepareError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             PrepareError::Effect(_) if rustix::process::geteuid().is_root() => {
                 "check the path named above (a read-only or full file system, a directory where a file belongs); add --dry-run to see what would be done".into()
             }
@@ -95,7 +95,7 @@ impl PrepareError {
                 "check that the kernel ships the module (`modinfo <name>`) and that you run as root"
                     .into()
             }
-        }
+        })
     }
 }
 
@@ -443,7 +443,7 @@ mod hint_tests {
             },
             PrepareError::Effect(EffectError::BadPath("x".into())),
         ] {
-            let hint = e.hint();
+            let hint = e.hint().unwrap();
             assert_eq!(hint.contains("run as root"), !root, "{hint}");
         }
     }

@@ -3,6 +3,7 @@
 //! `--ignore-preflight-errors=<Name>` that skips it. Ignored errors print as warnings; under
 //! `--dry-run` errors print as `[dryrun] would fail: …` and do not stop the command.
 
+use kubeadm_errors::Hint;
 use std::collections::BTreeSet;
 use std::io::Write;
 
@@ -179,10 +180,9 @@ pub enum PreflightError {
     BadIgnoreList(String),
 }
 
-impl PreflightError {
-    /// What to do about it.
-    pub fn hint(&self) -> String {
-        match self {
+impl Hint for PreflightError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             PreflightError::Failed { names } => format!(
                 "fix the problems listed above (each names its fix; `kubeadm host prepare` fixes the kernel module, sysctl and swap ones), or make a check non-fatal with --ignore-preflight-errors={}",
                 names.join(",")
@@ -190,7 +190,7 @@ impl PreflightError {
             PreflightError::BadIgnoreList(_) => {
                 "pass either --ignore-preflight-errors=all or a list of check names".into()
             }
-        }
+        })
     }
 }
 

@@ -15,6 +15,7 @@ pub mod staticpod;
 pub mod systemd;
 
 use k8s_openapi::api::core::v1::Pod;
+use kubeadm_errors::Hint;
 
 /// Why a manifest or kubelet file could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +48,8 @@ pub enum RenderError {
     },
 }
 
-impl RenderError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for RenderError {
+    fn hint(&self) -> Option<String> {
         match self {
             RenderError::Patch { .. } => Some(
                 "fix or remove the file; patch files are named target[suffix][+strategic|merge|json].(yaml|json)".into(),

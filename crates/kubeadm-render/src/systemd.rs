@@ -49,6 +49,12 @@ pub enum UnitError {
     },
 }
 
+impl kubeadm_errors::Hint for UnitError {
+    fn hint(&self) -> Option<String> {
+        Some("check the flag values used for the unit".into())
+    }
+}
+
 impl TimerJob {
     fn check(&self) -> Result<(), UnitError> {
         let ok_name = !self.name.is_empty()

@@ -221,7 +221,7 @@ fn sign(csr: &Value, ca: &SigningCa) -> Option<String> {
     let mut req = rcgen::CertificateSigningRequestParams::from_pem(&pem).ok()?;
     let key = rcgen::KeyPair::from_pem(&ca.key_pem).ok()?;
     let issuer = rcgen::Issuer::from_ca_cert_pem(&ca.cert_pem, key).ok()?;
-    let now = time_now();
+    let now = crate::pki::rcgen_now();
     req.params.not_before = now - std::time::Duration::from_secs(300);
     req.params.not_after = now + std::time::Duration::from_secs(365 * 24 * 3600);
     let mut serial = [0u8; 16];
@@ -238,8 +238,4 @@ fn sign(csr: &Value, ca: &SigningCa) -> Option<String> {
     req.params.subject_alt_names.clear();
     let cert = req.signed_by(&issuer).ok()?;
     Some(cert.pem())
-}
-
-fn time_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
 }

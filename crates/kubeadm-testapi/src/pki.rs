@@ -30,8 +30,14 @@ fn serial() -> rcgen::SerialNumber {
     rcgen::SerialNumber::from_slice(&s)
 }
 
+/// Now, as rcgen's validity fields want it: the test server's one use of the `time` crate
+/// (everything else keeps `jiff` times).
+pub(crate) fn rcgen_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
 fn validity(p: &mut CertificateParams) {
-    let now = time::OffsetDateTime::now_utc();
+    let now = rcgen_now();
     p.not_before = now - std::time::Duration::from_secs(300);
     p.not_after = now + std::time::Duration::from_secs(24 * 3600);
     p.serial_number = Some(serial());

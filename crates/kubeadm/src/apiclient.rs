@@ -1,6 +1,7 @@
 //! The cluster API client: a kube-rs client from a kubeconfig, create-or-update for every kind,
 //! and retries with backoff on conflicts and transient errors.
 
+use kubeadm_errors::Hint;
 use std::fmt::Debug;
 use std::sync::Once;
 use std::time::Duration;
@@ -37,9 +38,8 @@ pub enum ApiError {
     Other(String),
 }
 
-impl ApiError {
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for ApiError {
+    fn hint(&self) -> Option<String> {
         match self {
             ApiError::Kubeconfig { .. } => Some(
                 "pass a working admin kubeconfig with --kubeconfig (default /etc/kubernetes/admin.conf)"
@@ -63,7 +63,9 @@ impl ApiError {
             ApiError::Other(_) => None,
         }
     }
+}
 
+impl ApiError {
     /// True when the server answered 404.
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::Request { error: kube::Error::Api(s), .. } if s.is_not_found())

@@ -2,6 +2,7 @@
 //! `--rootfs`), or its dry-run twin, and the image pulls every command shares (`config images
 //! pull|export`, init's and join's preflight, `upgrade apply`).
 
+use kubeadm_errors::Hint;
 use std::path::Path;
 
 use kubeadm_api::config::InitConfig;
@@ -143,8 +144,8 @@ pub fn ensure(
     match failed.len() {
         0 => Ok(pulled),
         1 => Err(failed.remove(0).into()),
-        n => Err(Error::with_hint(
-            format!(
+        n => Err(Error::Message {
+            message: format!(
                 "{n} images could not be pulled:\n{}",
                 failed
                     .iter()
@@ -152,7 +153,7 @@ pub fn ensure(
                     .collect::<Vec<_>>()
                     .join("\n")
             ),
-            failed[0].hint(),
-        )),
+            hint: failed[0].hint(),
+        }),
     }
 }

@@ -3,6 +3,7 @@
 
 use kubeadm_api::ConfigError;
 use kubeadm_effects::EffectError;
+use kubeadm_errors::Hint;
 use kubeadm_pki::PkiError;
 use kubeadm_preflight::PreflightError;
 use kubeadm_preflight::prepare::PrepareError;
@@ -99,9 +100,12 @@ impl Error {
             hint: None,
         }
     }
+}
 
-    /// What the operator can do about it.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for Error {
+    /// What the operator can do about it: each library error's own hint, except where the
+    /// binary knows better (who runs it).
+    fn hint(&self) -> Option<String> {
         match self {
             Error::Config(e) => e.hint(),
             Error::Workflow(_, inner) => inner.hint(),
@@ -113,31 +117,20 @@ impl Error {
             {
                 Some("run as root, or use --dry-run to see what would be done".into())
             }
-            Error::Effect(EffectError::BadRoot { .. }) => Some(
-                "create the directory first, or correct the --rootfs path (nothing was written)"
-                    .into(),
-            ),
-            Error::Effect(EffectError::Input { .. }) => {
-                Some("give a regular YAML file of at most 4 MiB".into())
-            }
-            Error::Effect(_) => None,
-            Error::Preflight(e) => Some(e.hint()),
-            Error::Prepare(e) => Some(e.hint()),
+            Error::Effect(e) => e.hint(),
+            Error::Preflight(e) => e.hint(),
+            Error::Prepare(e) => e.hint(),
             Error::Render(e) => e.hint(),
             Error::Pki(e) => e.hint(),
             Error::Api(e) => e.hint(),
-            Error::Cluster(_) => None,
-            Error::Discovery(e) => Some(e.hint()),
-            Error::Etcd { .. } => Some(
-                "check the etcd members' health with etcdctl (`endpoint health`, `member list`) using the healthcheck-client certificate".into(),
-            ),
+            Error::Cluster(e) => e.hint(),
+            Error::Discovery(e) => e.hint(),
+            Error::Etcd { source, .. } => source.hint(),
             Error::Backup(e) => e.hint(),
             Error::Restore(e) => e.hint(),
-            Error::Unit(_) => Some("check the flag values used for the unit".into()),
-            Error::Cri(e) => Some(e.hint()),
-            Error::Bundle(_) => Some(
-                "write the archive again with `kubeadm config images export --output FILE` and copy it whole (compare its sha256sum)".into(),
-            ),
+            Error::Unit(e) => e.hint(),
+            Error::Cri(e) => e.hint(),
+            Error::Bundle(e) => e.hint(),
         }
     }
 }

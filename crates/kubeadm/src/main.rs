@@ -15,6 +15,7 @@ mod restart;
 mod timers;
 mod waiter;
 
+use kubeadm_errors::Hint;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches};

@@ -5,14 +5,10 @@
 //! certificate (they serve self-signed ones; upstream does the same) and without credentials.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kubeadm_render::controlplane;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// How often an endpoint is polled. Well under upstream's 500 ms, so that init moves on within
 /// tens of milliseconds of a component turning healthy (see the README's benchmark).
@@ -134,162 +130,28 @@ pub fn go_duration(d: Duration) -> String {
     kubeadm_api::Duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).to_string()
 }
 
-/// Where a URL points: (is https, host for TLS names, "host:port" to connect to, path).
-fn parse_url(url: &str) -> Result<(bool, String, String, String), WaitError> {
-    let bad = |detail: &str| WaitError::BadUrl {
-        url: url.to_string(),
-        detail: detail.to_string(),
-    };
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err(bad("only http:// and https:// URLs can be checked"));
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-        let (h, after) = h.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
-        (h.to_string(), after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (authority.to_string(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    let port: u16 = match port {
-        Some(p) => p.parse().map_err(|_| bad("bad port"))?,
-        None if tls => 443,
-        None => 80,
-    };
-    let connect = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    Ok((tls, host, connect, path.to_string()))
+/// Checks that `url` can be probed, as [`WaitError::BadUrl`] when not.
+fn check_url(url: &str) -> Result<(), WaitError> {
+    kubeadm_http::Url::parse(url)
+        .map(|_| ())
+        .map_err(|e| WaitError::BadUrl {
+            url: e.url,
+            detail: e.detail,
+        })
 }
 
-/// Accepts any server certificate: health ports serve self-signed certificates.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
-}
-
-async fn exchange<S>(mut stream: S, request: &[u8]) -> Result<u16, String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    stream
-        .write_all(request)
-        .await
-        .map_err(|e| format!("sending the request: {e}"))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(2).any(|w| w == b"\r\n") {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?;
-        if n == 0 {
-            return Err("the connection closed without an answer".into());
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let line = String::from_utf8_lossy(&head);
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {:?}", line.lines().next()))
-}
-
-/// One GET of `url`; `Ok(())` on HTTP 200, else what went wrong.
+/// One GET of `url`, without verifying the server's certificate (health ports serve
+/// self-signed ones); `Ok(())` on HTTP 200, else what went wrong.
 pub async fn probe(url: &str) -> Result<(), String> {
-    let (tls, host, connect, path) = parse_url(url).map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {connect}\r\nUser-Agent: kubeadm-rs\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    );
-    let attempt = async {
-        let tcp = TcpStream::connect(&connect)
-            .await
-            .map_err(|e| e.to_string())?;
-        let _ = tcp.set_nodelay(true);
-        if tls {
-            let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
-            let stream = tls_connector()?
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS handshake: {e}"))?;
-            exchange(stream, request.as_bytes()).await
-        } else {
-            exchange(tcp, request.as_bytes()).await
-        }
-    };
-    match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
-        Err(_) => Err(format!("no answer within {}", go_duration(PROBE_TIMEOUT))),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(200)) => Ok(()),
-        Ok(Ok(code)) => Err(format!("HTTP status {code}")),
+    let tls = kubeadm_http::insecure_client_config().map_err(|e| e.to_string())?;
+    let client = kubeadm_http::Client::new(PROBE_TIMEOUT)
+        .with_tls(tls)
+        // A health answer is a word or a short list of checks.
+        .max_body(64 << 10);
+    match client.send(&kubeadm_http::Request::get(url)).await {
+        Err(e) => Err(e.to_string()),
+        Ok(r) if r.status == http::StatusCode::OK => Ok(()),
+        Ok(r) => Err(format!("HTTP status {}", r.status.as_u16())),
     }
 }
 
@@ -334,7 +196,7 @@ pub async fn wait_for(
     opts: &WaitOptions,
 ) -> Result<Vec<Healthy>, WaitError> {
     for e in endpoints {
-        parse_url(&e.url)?;
+        check_url(&e.url)?;
     }
     let prefix = &opts.prefix;
     let shown = match opts.progress {
@@ -573,23 +435,6 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
-    }
-
-    #[test]
-    fn urls_parse() {
-        let (tls, host, connect, path) = parse_url("https://[::1]:6443/livez").unwrap();
-        assert!(tls);
-        assert_eq!(host, "::1");
-        assert_eq!(connect, "[::1]:6443");
-        assert_eq!(path, "/livez");
-        let (tls, _, connect, path) = parse_url("http://127.0.0.1:10248/healthz").unwrap();
-        assert!(!tls);
-        assert_eq!(
-            (connect.as_str(), path.as_str()),
-            ("127.0.0.1:10248", "/healthz")
-        );
-        assert!(parse_url("ftp://x").is_err());
-        assert!(parse_url("http://:80/").is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
-use control_plane::{CERT_KEY, ControlPlaneJoin, EtcdWriter, TOKEN, init_config};
+use control_plane::{CERT_KEY, ControlPlaneJoin, EtcdWriter, TOKEN, WorkerJoin, init_config};
 use kubeadm_testapi::realbins::RealBins;
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
 use serde_json::{Value, json};
@@ -618,20 +618,8 @@ fn run(backend: Backend) {
         &patches_b.join("kubeletconfiguration+merge.yaml"),
         &format!("healthzPort: {healthz_b}\n"),
     );
-    let join_b = [
-        "join",
-        &endpoint,
-        "--token",
-        TOKEN,
-        "--discovery-token-ca-cert-hash",
-        &hash,
-        "--node-name",
-        "worker-b",
-        "--patches",
-        "/patches",
-        "--ignore-preflight-errors",
-        "all",
-    ];
+    let worker_b = WorkerJoin::new(&endpoint, &hash, "worker-b");
+    let join_b = worker_b.argv();
     let kubelet_b = kubelet_for(&b, "worker-b", "127.0.0.3", healthz_b, false);
     let out = kubeadm(&b, &join_b);
     let stdout = kubelet_b.ok(&out);
@@ -798,7 +786,7 @@ fn run(backend: Backend) {
         let mut child = Process::new(assert_cmd::cargo::cargo_bin("kubeadm"))
             .arg("--rootfs")
             .arg(&b)
-            .args(join_b)
+            .args(&join_b)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

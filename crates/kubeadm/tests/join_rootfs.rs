@@ -8,6 +8,8 @@
 //! another root against the test API server; a test kubelet plays the joining node's kubelet,
 //! resolving its paths inside the root the same way.
 
+#[path = "support/control_plane.rs"]
+mod control_plane;
 #[path = "support/init_world.rs"]
 mod init_world;
 #[path = "support/test_kubelet.rs"]
@@ -18,10 +20,9 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use control_plane::WorkerJoin;
 use init_world::{VERSION, World, text};
 use test_kubelet::{KubeletSpec, TestKubelet, free_port, kubeadm, on_node};
-
-const TOKEN: &str = "abcdef.0123456789abcdef";
 
 /// Every entry below `dir` (links not followed) with what it is: a link's target, a file's
 /// content, or "dir".
@@ -134,20 +135,8 @@ fn worker_join_and_reset_stay_inside_a_linked_root() {
     symlink(&patches, b.join("patches")).unwrap();
 
     let endpoint = server.addr().to_string();
-    let join = [
-        "join",
-        &endpoint,
-        "--token",
-        TOKEN,
-        "--discovery-token-ca-cert-hash",
-        &hash,
-        "--node-name",
-        "worker-b",
-        "--patches",
-        "/patches",
-        "--ignore-preflight-errors",
-        "all",
-    ];
+    let worker = WorkerJoin::new(&endpoint, &hash, "worker-b");
+    let join = worker.argv();
 
     // The dry run: changes nothing anywhere, and reads the patch through the link.
     let root_before = picture(&b);

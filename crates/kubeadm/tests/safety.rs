@@ -253,7 +253,7 @@ fn a_garbage_sa_key_is_found_before_anything_is_written() {
 }
 
 /// Writes a CA valid from `from` for `hours` hours (relative to now) into the root.
-fn put_ca(root: &Path, from: time::Duration, hours: u64) {
+fn put_ca(root: &Path, from: jiff::SignedDuration, hours: u64) {
     use kubeadm_pki::cert::self_signed;
     use kubeadm_pki::{AltNames, CertRequest, KeyAlgorithm, PrivateKey};
     let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
@@ -264,7 +264,7 @@ fn put_ca(root: &Path, from: time::Duration, hours: u64) {
         alt: AltNames::default(),
         validity: std::time::Duration::from_secs(hours * 3600),
     };
-    let then = time::OffsetDateTime::now_utc() + from;
+    let then = jiff::Timestamp::now() + from;
     let issued = self_signed(&req, &key, then).unwrap();
     let pki = root.join("etc/kubernetes/pki");
     fs::create_dir_all(&pki).unwrap();
@@ -283,7 +283,7 @@ fn put_ca(root: &Path, from: time::Duration, hours: u64) {
             cert_der: &issued.der,
             key: &key,
         },
-        then + time::Duration::minutes(1),
+        then + jiff::SignedDuration::from_mins(1),
     )
     .unwrap();
     fs::write(pki.join("apiserver.crt"), leaf.pem).unwrap();
@@ -293,8 +293,8 @@ fn put_ca(root: &Path, from: time::Duration, hours: u64) {
 #[test]
 fn an_expired_or_future_ca_never_signs() {
     for (from, words) in [
-        (time::Duration::hours(-3), "has expired"),
-        (time::Duration::days(2), "is not valid yet"),
+        (jiff::SignedDuration::from_hours(-3), "has expired"),
+        (jiff::SignedDuration::from_hours(48), "is not valid yet"),
     ] {
         let r = tempfile::tempdir().unwrap();
         put_ca(r.path(), from, 1);

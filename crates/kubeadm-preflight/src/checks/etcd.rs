@@ -2,15 +2,11 @@
 //! with a supported version, over TLS with the configured CA and client certificate (read
 //! through the effects layer) for `https://` endpoints.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kubeadm_api::v1beta4::ExternalEtcd;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::{Check, Context, Findings, Problem};
 
@@ -43,114 +39,58 @@ fn tls_config(ctx: &Context<'_>, etcd: &ExternalEtcd) -> Result<Arc<rustls::Clie
         return Err("an https endpoint needs etcd.external.caFile to verify the server".into());
     }
     let ca = read_file(ctx, &etcd.ca_file, "server certificate")?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&ca) {
-        let cert = cert.map_err(|e| format!("bad PEM in {}: {e:?}", etcd.ca_file))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("bad CA certificate in {}: {e}", etcd.ca_file))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("no certificate in {}", etcd.ca_file));
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    let config = if !etcd.cert_file.is_empty() && !etcd.key_file.is_empty() {
-        let pair = || {
-            format!(
-                "couldn't load external etcd's certificate and key pair {}, {}",
-                etcd.cert_file, etcd.key_file
-            )
-        };
+    let pair = if !etcd.cert_file.is_empty() && !etcd.key_file.is_empty() {
         let cert_pem = read_file(ctx, &etcd.cert_file, "client certificate")?;
         let key_pem = read_file(ctx, &etcd.key_file, "client key")?;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("{}: {e:?}", pair()))?;
-        let key =
-            PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| format!("{}: {e:?}", pair()))?;
-        builder
-            .with_client_auth_cert(certs, key)
-            .map_err(|e| format!("{}: {e}", pair()))?
+        Some((cert_pem, key_pem))
     } else {
-        builder.with_no_client_auth()
+        None
     };
-    Ok(Arc::new(config))
+    let identity = pair.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
+    kubeadm_http::client_config(&ca, identity)
+        .map(Arc::new)
+        .map_err(|e| match e {
+            kubeadm_http::TlsConfigError::Ca(_) | kubeadm_http::TlsConfigError::NoCa => {
+                format!("{}: {e}", etcd.ca_file)
+            }
+            _ => format!(
+                "couldn't load external etcd's certificate and key pair {}, {}: {e}",
+                etcd.cert_file, etcd.key_file
+            ),
+        })
 }
 
 /// `GET <endpoint>/version`, returning the `etcdserver` field.
 fn get_version(ctx: &Context<'_>, etcd: &ExternalEtcd, endpoint: &str) -> Result<String, String> {
-    let (tls, rest) = match (
-        endpoint.strip_prefix("https://"),
-        endpoint.strip_prefix("http://"),
-    ) {
-        (Some(r), _) => (true, r),
-        (None, Some(r)) => (false, r),
-        _ => {
-            return Err(format!(
-                "failed to parse external etcd endpoint {endpoint}: expected http:// or https://"
-            ));
-        }
-    };
-    let host_port = rest.split('/').next().unwrap_or(rest);
-    let addr = host_port
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host_port}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("cannot resolve {host_port}"))?;
-    let host = match host_port.rsplit_once(':') {
-        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
-        None => host_port,
-    };
-    let mut tcp = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let request = format!("GET /version HTTP/1.0\r\nHost: {host_port}\r\n\r\n");
-    let mut response = Vec::new();
-    if tls {
-        let config = tls_config(ctx, etcd)?;
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|e| format!("bad server name {host:?}: {e}"))?;
-        let conn = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
-        let mut s = rustls::StreamOwned::new(conn, tcp);
-        s.write_all(request.as_bytes())
-            .map_err(|e| format!("TLS: {e}"))?;
-        match s.read_to_end(&mut response) {
-            Ok(_) => {}
-            // A server that closes without close_notify after a complete HTTP/1.0 answer.
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof && !response.is_empty() => {}
-            Err(e) => return Err(format!("TLS: {e}")),
-        }
-    } else {
-        tcp.write_all(request.as_bytes())
-            .map_err(|e| e.to_string())?;
-        tcp.read_to_end(&mut response).map_err(|e| e.to_string())?;
+    let url = format!("{endpoint}/version");
+    let parsed = kubeadm_http::Url::parse(&url).map_err(|e| {
+        format!(
+            "failed to parse external etcd endpoint {endpoint}: {}",
+            e.detail
+        )
+    })?;
+    let mut client = kubeadm_http::Client::new(TIMEOUT).max_body(64 << 10);
+    if parsed.https {
+        client = client.with_tls(tls_config(ctx, etcd)?);
     }
-    let resp = String::from_utf8_lossy(&response);
-    let (head, body) = resp
-        .split_once("\r\n\r\n")
-        .ok_or("malformed HTTP response")?;
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(format!(
-            "server responded with {}",
-            head.lines().next().unwrap_or("")
-        ));
+    let answer = client
+        .send_blocking(&kubeadm_http::Request::get(url))
+        .map_err(|e| e.to_string())?;
+    if answer.status != http::StatusCode::OK {
+        return Err(format!("server responded with HTTP {}", answer.status));
     }
     // {"etcdserver":"3.5.1","etcdcluster":"3.5.0"}
-    let key = "\"etcdserver\":\"";
-    let start = body
-        .find(key)
-        .ok_or_else(|| format!("no etcdserver in {body:?}"))?
-        + key.len();
-    let end = body[start..]
-        .find('"')
-        .ok_or("malformed version response")?;
-    Ok(body[start..start + end].to_string())
+    let version: serde_json::Value = serde_json::from_slice(&answer.body)
+        .map_err(|e| format!("malformed version response: {e}"))?;
+    version["etcdserver"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!(
+                "no etcdserver in {:?}",
+                String::from_utf8_lossy(&answer.body)
+            )
+        })
 }
 
 fn parse_semver(v: &str) -> Option<(u32, u32, u32)> {

@@ -1,6 +1,7 @@
 //! Checks of the software kubeadm works with: the container runtime, the kubelet and its
 //! service, firewalld, versions, an external etcd, and the IPVS kernel modules.
 
+use kubeadm_errors::Hint;
 use std::path::Path;
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ impl Check for Cri {
 
 /// A CRI error as a finding, with the client's hint as its fix.
 fn runtime_problem(e: &kubeadm_cri::CriError) -> Problem {
-    Problem::new(e.to_string(), e.hint())
+    Problem::new(e.to_string(), e.hint().unwrap_or_default())
 }
 
 /// A client on the host path of `socket` under the checks' root; a missing socket is named.

@@ -10,7 +10,6 @@ use kubeadm_pki::kubeconfig::{self, KubeconfigData};
 use kubeadm_pki::table::{self, CertSpec};
 use kubeadm_pki::{CertInfo, KeyAlgorithm, PrivateKey};
 use serde_json::json;
-use time::OffsetDateTime;
 
 use super::read_config;
 use crate::cli::{CertsCommand, CheckExpirationArgs, GenerateCsrArgs, ListFormat, RenewArgs};
@@ -76,31 +75,7 @@ pub(crate) fn residual(secs: i64) -> String {
 
 /// An expiry time as check-expiration prints it (`Jan 02, 2027 03:04 UTC`).
 pub(crate) fn expires(ts: i64) -> String {
-    let Ok(t) = OffsetDateTime::from_unix_timestamp(ts) else {
-        return "?".into();
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{} {:02}, {} {:02}:{:02} UTC",
-        MONTHS[t.month() as usize - 1],
-        t.day(),
-        t.year(),
-        t.hour(),
-        t.minute()
-    )
-}
-
-/// `2026-01-02T03:04:05Z` (empty for a time out of range).
-pub(crate) fn rfc3339(ts: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    kubeadm_api::dates::expiry(ts).unwrap_or_else(|| "?".into())
 }
 
 fn kubeconfig_cert(fx: &dyn Effects, path: &Path) -> Result<Option<CertInfo>> {
@@ -183,7 +158,7 @@ pub fn check_expiration(root: &Path, args: CheckExpirationArgs) -> Result<()> {
         });
     }
     cas.sort_by(|a, b| a.name.cmp(&b.name));
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = kubeadm_api::dates::now_unix();
     if !super::certs_auto::scheduled(fx) {
         // On stderr, so the json/yaml forms stay machine-readable.
         eprintln!(
@@ -237,7 +212,8 @@ pub fn check_expiration(root: &Path, args: CheckExpirationArgs) -> Result<()> {
                 }
                 match &r.cert {
                     Some(c) => {
-                        v["expirationDate"] = json!(rfc3339(c.not_after));
+                        v["expirationDate"] =
+                            json!(kubeadm_api::dates::rfc3339(c.not_after).unwrap_or_default());
                         v["residualTime"] =
                             json!((c.not_after - now).saturating_mul(1_000_000_000));
                     }
@@ -393,7 +369,7 @@ pub(crate) fn renew_names(
     // Prepare everything first; write only when every renewal could be built.
     let mut todo: Vec<(String, String, Renewal)> = Vec::new();
     let mut keys = PrivateKey::generate_many(alg, selected.len())?;
-    let now = OffsetDateTime::now_utc();
+    let now = jiff::Timestamp::now();
     for name in selected {
         if let Some(spec) = table::find(name) {
             if spec.local_etcd && cluster.etcd.external.is_some() {

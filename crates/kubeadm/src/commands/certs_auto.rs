@@ -56,7 +56,7 @@ pub fn run(root: &Path, args: RenewArgs) -> Result<()> {
     let fx = fx.as_ref();
     let (cluster, _) = cluster_config(args.config.as_deref(), args.cert_dir.as_deref())?;
     let kdir = Path::new(&args.kubeconfig_dir);
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = kubeadm_api::dates::now_unix();
     let limit = now.saturating_add(i64::try_from(within.as_secs()).unwrap_or(i64::MAX));
     let mut due = Vec::new();
     for name in renewable_names() {

@@ -6,7 +6,6 @@ use kubeadm_api::net;
 use kubeadm_pki::cert::{self, Authority};
 use kubeadm_pki::kubeconfig::{self, KubeconfigData};
 use kubeadm_pki::{KeyAlgorithm, PrivateKey, table};
-use time::OffsetDateTime;
 
 use super::certs::cluster_config;
 use crate::cli::{KubeconfigCommand, KubeconfigUserArgs};
@@ -81,7 +80,7 @@ pub fn user(root: &Path, args: KubeconfigUserArgs) -> Result<()> {
             cert_der: &ca.der,
             key: &ca_key,
         },
-        OffsetDateTime::now_utc(),
+        jiff::Timestamp::now(),
     )?;
     let (yaml, _) = kubeconfig::build(&KubeconfigData {
         cluster: cluster.cluster_name.clone(),

@@ -1,6 +1,7 @@
 //! What the tests that build a stacked-etcd control plane with `kubeadm init` and
 //! `kubeadm join --control-plane` share (`join_e2e`, `etcd_snapshot`; each includes this file
-//! with `#[path]`): the init configuration, the control-plane join command of a node, and a
+//! with `#[path]`; `join_rootfs` its worker join): the init configuration, the worker and
+//! control-plane join commands of a node, and a
 //! bounded writer that puts keys into etcd while a join runs and records every failed put and
 //! every member's learner/voter state it saw.
 
@@ -61,6 +62,43 @@ pub fn ca_hash(init_stdout: &str) -> String {
         .to_string()
 }
 
+/// A worker's `kubeadm join` arguments: token discovery of `endpoint` pinned to `hash`, node
+/// name `node`, the kubelet patches under `/patches` (a host path: under the node's root),
+/// preflight errors ignored (the test host is no node).
+pub struct WorkerJoin {
+    /// `join ENDPOINT --token … --node-name NODE …`.
+    pub args: Vec<String>,
+}
+
+impl WorkerJoin {
+    /// The arguments of worker `node` joining `endpoint`.
+    pub fn new(endpoint: &str, hash: &str, node: &str) -> Self {
+        let args = [
+            "join",
+            endpoint,
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            hash,
+            "--node-name",
+            node,
+            "--patches",
+            "/patches",
+            "--ignore-preflight-errors",
+            "all",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        WorkerJoin { args }
+    }
+
+    /// The arguments as `kubeadm` takes them.
+    pub fn argv(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+}
+
 /// A node about to join as a control plane: its kubelet's healthz port (set through a kubelet
 /// patch under the node's root, since the cluster's kubelet configuration names A's) and the
 /// `kubeadm join` arguments.
@@ -82,31 +120,21 @@ impl ControlPlaneJoin {
             format!("healthzPort: {healthz}\n"),
         )
         .unwrap();
-        let args = [
-            "join",
-            endpoint,
-            "--token",
-            TOKEN,
-            "--discovery-token-ca-cert-hash",
-            hash,
-            "--control-plane",
-            "--certificate-key",
-            CERT_KEY,
-            "--apiserver-advertise-address",
-            ip,
-            "--apiserver-bind-port",
-            &free_port(ip).to_string(),
-            "--node-name",
-            node,
-            // Patches are host paths: under the node's root.
-            "--patches",
-            "/patches",
-            "--ignore-preflight-errors",
-            "all",
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
+        // A worker's join, plus what makes it a control plane's.
+        let mut args = WorkerJoin::new(endpoint, hash, node).args;
+        args.extend(
+            [
+                "--control-plane",
+                "--certificate-key",
+                CERT_KEY,
+                "--apiserver-advertise-address",
+                ip,
+                "--apiserver-bind-port",
+                &free_port(ip).to_string(),
+            ]
+            .iter()
+            .map(|a| a.to_string()),
+        );
         ControlPlaneJoin { healthz, args }
     }
 

@@ -19,15 +19,11 @@ use crate::{restart, timers};
 /// The systemd unit name (without suffix) of scheduled snapshots.
 pub const SNAPSHOT_UNIT: &str = "kubeadm-etcd-snapshot";
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 /// `kubeadm etcd snapshot save [FILE]`.
 pub fn save(root: &Path, args: SaveArgs) -> Result<()> {
     let fx = effects(root, args.dry_run);
     let fx = fx.as_ref();
-    let now = now();
+    let now = kubeadm_api::dates::now_unix();
     let path = match &args.file {
         Some(p) => host_path(p)?,
         None => Path::new(BACKUP_DIR).join(backup::default_name(now)),
@@ -163,7 +159,7 @@ pub fn restore(root: &Path, args: RestoreArgs) -> Result<()> {
     let snapshot = host_path(&args.file)?;
     let manifest = host_path(&args.manifest)?;
     let stop_timeout = duration_flag("stop-timeout", &args.stop_timeout)?;
-    let now = now();
+    let now = kubeadm_api::dates::now_unix();
     // Check the snapshot before anything changes: a corrupted one stops here.
     let status = backup::status(fx, &snapshot)?;
     println!(

@@ -309,17 +309,13 @@ fn structured(upgrades: &[Upgrade], stored_api: &str, preferred_api: &str) -> Va
     })
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 fn certificates_json(rows: &[CertRow]) -> Value {
-    let now = now();
+    let now = kubeadm_api::dates::now_unix();
     rows.iter()
         .map(|r| {
             json!({
                 "name": r.name,
-                "expirationDate": crate::commands::certs::rfc3339(r.not_after),
+                "expirationDate": kubeadm_api::dates::rfc3339(r.not_after).unwrap_or_default(),
                 "residualTime": crate::commands::certs::residual(r.not_after - now),
                 "renewedByUpgrade": r.renewed,
                 "expiresSoon": r.not_after - now < SOON,
@@ -330,7 +326,7 @@ fn certificates_json(rows: &[CertRow]) -> Value {
 
 fn print_certificates(rows: &[CertRow]) {
     use crate::commands::certs::{expires, residual};
-    let now = now();
+    let now = kubeadm_api::dates::now_unix();
     println!();
     println!(
         "Certificates of this node (`kubeadm upgrade apply` renews those marked yes, unless --certificate-renewal=false):"

@@ -186,7 +186,7 @@ fn check_row(ctx: &InitContext, spec: &CertSpec) -> Result<bool> {
         cert::check_ca(
             &cert_path(ctx, &ca.cert_file()).display().to_string(),
             ca_cert,
-            time::OffsetDateTime::now_utc().unix_timestamp(),
+            kubeadm_api::dates::now_unix(),
         )?;
     }
     cert::check_existing(
@@ -257,7 +257,7 @@ pub fn run_cert(ctx: &mut InitContext, name: &str) -> Result<()> {
         let req = kubeadm_pki::request_for(spec, &ctx.cfg)?;
         println!("[certs] Generating {:?} certificate and key", spec.base);
         let key = take_key(algorithm(ctx)?)?;
-        let issued = cert::self_signed(&req, &key, time::OffsetDateTime::now_utc())?;
+        let issued = cert::self_signed(&req, &key, jiff::Timestamp::now())?;
         return write_pair(fx, &crt_path, &key_path, &issued.pem, &key);
     }
     if check_row(ctx, spec)? {
@@ -319,7 +319,7 @@ pub fn run_cert(ctx: &mut InitContext, name: &str) -> Result<()> {
             cert_der: &ca_cert.der,
             key: &ca_key,
         },
-        time::OffsetDateTime::now_utc(),
+        jiff::Timestamp::now(),
     )?;
     write_pair(fx, &crt_path, &key_path, &issued.pem, &key)
 }

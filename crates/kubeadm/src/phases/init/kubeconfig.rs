@@ -146,7 +146,7 @@ pub fn build(
             cert_der: &ca.der,
             key: ca_key,
         },
-        time::OffsetDateTime::now_utc(),
+        jiff::Timestamp::now(),
     )?;
     let data = KubeconfigData {
         cluster: ctx.cfg.cluster.cluster_name.clone(),

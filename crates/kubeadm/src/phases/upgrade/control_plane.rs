@@ -12,6 +12,7 @@
 //! saved as a snapshot (`etcd_backup`); when the previous etcd does not come back after a
 //! rollback, its data is restored from it.
 
+use kubeadm_errors::Hint;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -8,6 +8,7 @@
 //! not turn healthy within `timeouts.upgradeManifests`: if it serves again its data is sound,
 //! and restoring would only throw away what was written since the snapshot.
 
+use kubeadm_errors::Hint;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
