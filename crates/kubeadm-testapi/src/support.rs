@@ -113,9 +113,12 @@ pub fn tree(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
 }
 
 /// Held by every test whose etcd members listen on etcd's fixed ports (2379, 2380) at the
-/// loopback addresses 127.0.0.1–127.0.0.4 (the ports kubeadm itself dials), for the whole run:
-/// two such clusters never run at once, whether in one test binary, in two, or in two
-/// checkouts on the same machine. A file lock, so a test that dies releases it.
+/// loopback addresses 127.0.0.1–127.0.0.4 (the ports kubeadm itself dials), and by the preflight
+/// tests whose Port-2379/2380 checks bind those ports on every address, for the whole run: two
+/// of them never run at once, whether in one test binary, in two, or in two checkouts on the
+/// same machine. A file lock, so a test that dies releases it. (etcd_snapshot's members use
+/// per-process loopback addresses and do not take it; in one `cargo test` run its binary never
+/// runs beside preflight's.)
 pub fn fixed_etcd_ports_lock() -> std::fs::File {
     let path = std::env::temp_dir().join("kubeadm-rs-tests-etcd-2379.lock");
     let file = std::fs::OpenOptions::new()

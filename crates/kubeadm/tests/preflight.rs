@@ -90,6 +90,8 @@ fn snapshot(root: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
 
 #[test]
 fn non_root_init_fails_fast_on_is_privileged_user() {
+    // The Port-2379/2380 checks bind etcd's ports: not while a test cluster's etcd holds them.
+    let _ports = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let dir = tempfile::tempdir().unwrap();
     let mut f = HostFixture::good(dir.path(), "node-1", "v1.37.0").unwrap();
     // Something else is wrong too: it must not even be looked at.
@@ -147,6 +149,8 @@ fn non_root_init_fails_fast_on_is_privileged_user() {
 
 #[test]
 fn ignore_all_turns_every_error_into_a_warning() {
+    // The Port-2379/2380 checks bind etcd's ports: not while a test cluster's etcd holds them.
+    let _ports = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let dir = tempfile::tempdir().unwrap();
     // An empty root: almost everything fails.
     let out = preflight(dir.path(), &[])
@@ -196,6 +200,8 @@ fn ignore_all_turns_every_error_into_a_warning() {
 
 #[test]
 fn dry_run_reports_would_fail_instead_of_stopping() {
+    // The Port-2379/2380 checks bind etcd's ports: not while a test cluster's etcd holds them.
+    let _ports = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let dir = tempfile::tempdir().unwrap();
     let out = preflight(dir.path(), &["--dry-run"]).output().unwrap();
     let err = text(&out.stderr);
@@ -214,6 +220,8 @@ fn dry_run_reports_would_fail_instead_of_stopping() {
 
 #[test]
 fn host_prepare_turns_a_failing_preflight_into_a_passing_one() {
+    // The Port-2379/2380 checks bind etcd's ports: not while a test cluster's etcd holds them.
+    let _ports = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let dir = tempfile::tempdir().unwrap();
     let mut f = HostFixture::good(dir.path(), "node-1", "v1.29.3").unwrap();
     f.write("/proc/modules", "").unwrap();
@@ -303,6 +311,8 @@ fn host_prepare_turns_a_failing_preflight_into_a_passing_one() {
 
 #[test]
 fn ipvs_mode_checks_the_modules_and_prepare_loads_them() {
+    // The Port-2379/2380 checks bind etcd's ports: not while a test cluster's etcd holds them.
+    let _ports = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let dir = tempfile::tempdir().unwrap();
     let f = HostFixture::good(dir.path(), "node-1", "v1.37.0").unwrap();
     let cfg = tempfile::NamedTempFile::new().unwrap().into_temp_path();
@@ -374,6 +384,8 @@ fn init_help_lists_the_preflight_phase() {
 
 #[test]
 fn ignore_list_is_the_union_of_flag_and_config() {
+    // The Port-2379/2380 checks bind etcd's ports: not while a test cluster's etcd holds them.
+    let _ports = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let dir = tempfile::tempdir().unwrap();
     let mut f = HostFixture::good(dir.path(), "node-1", "v1.37.0").unwrap();
     f.write("/proc/sys/net/ipv4/ip_forward", "0\n").unwrap();
