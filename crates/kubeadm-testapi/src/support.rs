@@ -111,6 +111,23 @@ pub fn tree(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
     out
 }
 
+/// Held by every test whose etcd members listen on etcd's fixed ports (2379, 2380) at the
+/// loopback addresses 127.0.0.1–127.0.0.4 (the ports kubeadm itself dials), for the whole run:
+/// two such clusters never run at once, whether in one test binary, in two, or in two
+/// checkouts on the same machine. A file lock, so a test that dies releases it.
+pub fn fixed_etcd_ports_lock() -> std::fs::File {
+    let path = std::env::temp_dir().join("kubeadm-rs-tests-etcd-2379.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    file.lock()
+        .unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
+    file
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,21 +145,4 @@ mod tests {
             assert!(peer("no-such-peer-kubeadm-rs", None).is_none());
         }
     }
-}
-
-/// Held by every test whose etcd members listen on etcd's fixed ports (2379, 2380) at the
-/// loopback addresses 127.0.0.1–127.0.0.4 (the ports kubeadm itself dials), for the whole run:
-/// two such clusters never run at once, whether in one test binary, in two, or in two
-/// checkouts on the same machine. A file lock, so a test that dies releases it.
-pub fn fixed_etcd_ports_lock() -> std::fs::File {
-    let path = std::env::temp_dir().join("kubeadm-rs-tests-etcd-2379.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
-    file.lock()
-        .unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
-    file
 }

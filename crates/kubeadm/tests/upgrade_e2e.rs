@@ -1421,6 +1421,11 @@ fn upgrade_node_on_a_joined_control_plane_and_a_worker() {
         "{node_b}"
     );
     assert!(
+        node_b
+            .contains("[upgrade/addon] Skipping the addon/coredns phase. Not a control plane node"),
+        "{node_b}"
+    );
+    assert!(
         node_b.contains("[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!"),
         "{node_b}"
     );

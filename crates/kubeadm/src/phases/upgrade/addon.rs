@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{UpgradeContext, leaf};
+use super::{Mode, UpgradeContext, leaf};
 use crate::apiclient::{apply_cluster, apply_ns};
 use crate::error::{Error, Result};
 
@@ -74,6 +74,14 @@ fn not_upgraded(ctx: &mut UpgradeContext) -> Result<Vec<String>> {
 }
 
 fn gate(ctx: &mut UpgradeContext, addon: &str) -> Result<bool> {
+    // As upstream's `upgrade node`: a worker leaves the addons to the control plane (its
+    // kubelet credentials could not read them either).
+    if ctx.opts.mode == Mode::Node
+        && super::cluster::manifest(ctx.fx.as_ref(), "kube-apiserver").is_none()
+    {
+        println!("[upgrade/addon] Skipping the addon/{addon} phase. Not a control plane node");
+        return Ok(false);
+    }
     if ctx.opts.dry_run {
         return Ok(true);
     }
