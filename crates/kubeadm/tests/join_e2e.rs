@@ -618,20 +618,8 @@ fn run(backend: Backend) {
         &patches_b.join("kubeletconfiguration+merge.yaml"),
         &format!("healthzPort: {healthz_b}\n"),
     );
-    let join_b = [
-        "join",
-        &endpoint,
-        "--token",
-        TOKEN,
-        "--discovery-token-ca-cert-hash",
-        &hash,
-        "--node-name",
-        "worker-b",
-        "--patches",
-        "/patches",
-        "--ignore-preflight-errors",
-        "all",
-    ];
+    let join_b = control_plane::worker_join(&endpoint, &hash, "worker-b");
+    let join_b: Vec<&str> = join_b.iter().map(String::as_str).collect();
     let kubelet_b = kubelet_for(&b, "worker-b", "127.0.0.3", healthz_b, false);
     let out = kubeadm(&b, &join_b);
     let stdout = kubelet_b.ok(&out);
@@ -798,7 +786,7 @@ fn run(backend: Backend) {
         let mut child = Process::new(assert_cmd::cargo::cargo_bin("kubeadm"))
             .arg("--rootfs")
             .arg(&b)
-            .args(join_b)
+            .args(&join_b)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -119,6 +119,37 @@ timeouts:
     )
 }
 
+/// Every line of `lines` is in `out` (a command's output, named `what` on failure).
+fn assert_lines(what: &str, out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(out.contains(line), "{what}: missing {line:?} in:\n{out}");
+    }
+}
+
+/// A node's kube-apiserver, kube-controller-manager and kube-scheduler manifests are at
+/// `version`, and the mirror Pods (`hash_of(component)`) carry their hashes; etcd's at `etcd`.
+fn assert_manifests_at(
+    node: &str,
+    manifests: &BTreeMap<&'static str, Vec<u8>>,
+    version: &str,
+    etcd: &str,
+    hash_of: &dyn Fn(&str) -> Option<String>,
+) {
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        assert_eq!(image_tag(&manifests[c]), version, "{node}'s {c}");
+        assert_eq!(
+            hash_of(c),
+            Some(config_hash(&manifests[c])),
+            "{node}'s {c} mirror Pod"
+        );
+    }
+    assert_eq!(image_tag(&manifests["etcd"]), etcd, "{node}'s etcd");
+}
+
 /// The image tag of a manifest's first container.
 fn image_tag(manifest: &[u8]) -> String {
     let pod: Value = serde_saphyr::from_str(&String::from_utf8_lossy(manifest)).unwrap();
@@ -935,36 +966,26 @@ fn init_plan_diff_apply_rollback_and_node() {
         "the ignored check ran no Job"
     );
     set_taint(None);
-    for line in [
-        "[upgrade/addon] Deployment kube-system/coredns: kept your changes to spec.replicas",
-        "[upgrade/etcd] Saved a snapshot of etcd to",
-        "[upgrade/staticpods] Component \"etcd\" upgraded successfully!",
-        "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
-        "[upgrade/staticpods] Component \"kube-controller-manager\" upgraded successfully!",
-        "[upgrade/staticpods] Component \"kube-scheduler\" upgraded successfully!",
-        "[upload-config]",
-        "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
-        "[bootstrap-token]",
-        "[addons] Applied essential addon: CoreDNS",
-        "[addons] Applied essential addon: kube-proxy",
-        "[upgrade] SUCCESS!",
-    ] {
-        assert!(out.contains(line), "missing {line:?} in:\n{out}");
-    }
+    assert_lines(
+        "apply",
+        &out,
+        &[
+            "[upgrade/addon] Deployment kube-system/coredns: kept your changes to spec.replicas",
+            "[upgrade/etcd] Saved a snapshot of etcd to",
+            "[upgrade/staticpods] Component \"etcd\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-controller-manager\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-scheduler\" upgraded successfully!",
+            "[upload-config]",
+            "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
+            "[bootstrap-token]",
+            "[addons] Applied essential addon: CoreDNS",
+            "[addons] Applied essential addon: kube-proxy",
+            "[upgrade] SUCCESS!",
+        ],
+    );
     let new = manifests(&root);
-    for c in [
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-    ] {
-        assert_eq!(image_tag(&new[c]), to, "{c}");
-        assert_eq!(
-            mirror_hash(c),
-            Some(config_hash(&new[c])),
-            "{c}'s mirror Pod"
-        );
-    }
-    assert_eq!(image_tag(&new["etcd"]), to_info.etcd);
+    assert_manifests_at("cp-a", &new, &to, to_info.etcd, &mirror_hash);
     assert_eq!(
         etcd_get(&etcdctl_bin, &pki, local, "/upgrade-test/apply").as_deref(),
         Some("v2"),
@@ -1274,22 +1295,10 @@ fn upgrade_node_on_a_joined_control_plane_and_a_worker() {
     )
     .unwrap();
     let kubelet_b = kubelet(&b, "worker-b", "127.0.0.3", healthz_b);
+    let join_b = control_plane::worker_join(&endpoint, &hash, "worker-b");
     kubelet_b.ok(&kubeadm(
         &b,
-        &[
-            "join",
-            &endpoint,
-            "--token",
-            TOKEN,
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--node-name",
-            "worker-b",
-            "--patches",
-            "/patches",
-            "--ignore-preflight-errors",
-            "all",
-        ],
+        &join_b.iter().map(String::as_str).collect::<Vec<_>>(),
     ));
 
     // Control plane C: its kube-apiserver's health endpoints at the address and port of its
@@ -1351,30 +1360,26 @@ fn upgrade_node_on_a_joined_control_plane_and_a_worker() {
         ],
     ));
     eprintln!("upgrade node on C:\n{node_c}");
-    for line in [
-        "[upgrade/etcd] Saved a snapshot of etcd to",
-        "[upgrade/staticpods] Component \"etcd\" upgraded successfully!",
-        "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
-        "[upgrade/staticpods] Component \"kube-scheduler\" upgraded successfully!",
-        "[addons] Applied essential addon: kube-proxy",
-    ] {
-        assert!(node_c.contains(line), "missing {line:?} in:\n{node_c}");
-    }
+    assert_lines(
+        "upgrade node on C",
+        &node_c,
+        &[
+            "[upgrade/etcd] Saved a snapshot of etcd to",
+            "[upgrade/staticpods] Component \"etcd\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-scheduler\" upgraded successfully!",
+            "[addons] Applied essential addon: kube-proxy",
+        ],
+    );
     let new_c = manifests(&c);
-    for m in [
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-    ] {
-        assert_eq!(image_tag(&new_c[m]), to, "C's {m}");
-        let pod = mirror("cp-c", m).unwrap();
-        assert_eq!(
-            pod["metadata"]["annotations"]["kubernetes.io/config.hash"],
-            config_hash(&new_c[m]).as_str(),
-            "C's {m} mirror Pod"
-        );
-    }
-    assert_eq!(image_tag(&new_c["etcd"]), to_info.etcd, "C's etcd");
+    let hash_c = |m: &str| {
+        mirror("cp-c", m).and_then(|p| {
+            p["metadata"]["annotations"]["kubernetes.io/config.hash"]
+                .as_str()
+                .map(str::to_string)
+        })
+    };
+    assert_manifests_at("cp-c", &new_c, &to, to_info.etcd, &hash_c);
     let backup_c = backups(&c, "kubeadm-backup-manifests-").pop().unwrap();
     for m in MANIFESTS {
         assert_eq!(

@@ -61,6 +61,28 @@ pub fn ca_hash(init_stdout: &str) -> String {
         .to_string()
 }
 
+/// `kubeadm join` of worker `node` through `endpoint`, with the kubelet patches under the
+/// node's root at `/patches` (its healthz port).
+pub fn worker_join(endpoint: &str, hash: &str, node: &str) -> Vec<String> {
+    [
+        "join",
+        endpoint,
+        "--token",
+        TOKEN,
+        "--discovery-token-ca-cert-hash",
+        hash,
+        "--node-name",
+        node,
+        "--patches",
+        "/patches",
+        "--ignore-preflight-errors",
+        "all",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
 /// A node about to join as a control plane: its kubelet's healthz port (set through a kubelet
 /// patch under the node's root, since the cluster's kubelet configuration names A's) and the
 /// `kubeadm join` arguments.
