@@ -20,6 +20,7 @@ export KUBEADM_BENCH_BIN="$PWD/target/release/kubeadm"
 OUT="$(mktemp)"; trap 'rm -f "$OUT"' EXIT
 CARGO_INCREMENTAL=0 cargo test -q -p kubeadm --test upgrade_e2e bench_upgrade_apply \
   -- --ignored --nocapture --test-threads 1 | tee "$OUT" | grep '^BENCH' || true
+grep -q '^BENCH' "$OUT" || { echo "the benchmark printed nothing" >&2; cat "$OUT" >&2; exit 1; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.3f", a[int((NR+1)/2)]}'; }
 col() { # $1 kind, $2 field name (outside|wall|waiting|own)
   grep "^BENCH $1 " "$OUT" | awk -v f="$2" '{for (i = 1; i < NF; i++) if ($i == f) {v = $(i + 1); sub("s$", "", v); print v}}' | median
@@ -27,4 +28,3 @@ col() { # $1 kind, $2 field name (outside|wall|waiting|own)
 for kind in swap3 no-op; do
   echo "$kind: median wall $(col "$kind" outside)s (inside $(col "$kind" wall)s), waiting $(col "$kind" waiting)s, own work $(col "$kind" own)s"
 done
-grep -q '^BENCH' "$OUT" || { echo "the benchmark printed nothing" >&2; cat "$OUT" >&2; exit 1; }
