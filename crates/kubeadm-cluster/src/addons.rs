@@ -186,11 +186,11 @@ pub fn kube_proxy(cfg: &InitConfig) -> Result<Option<KubeProxy>, ClusterError> {
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:node-proxier"},
             "subjects": [{"kind": "ServiceAccount", "name": "kube-proxy", "namespace": ns}]}),
         )?,
-        config_map: obj(
+        config_map: recorded(obj(
             "ConfigMap",
             json!({"metadata": {"name": "kube-proxy", "namespace": ns, "labels": {"app": "kube-proxy"}},
             "data": {"config.conf": config, "kubeconfig.conf": kubeconfig}}),
-        )?,
+        )?)?,
         role: obj(
             "Role",
             json!({"metadata": {"name": "kube-proxy", "namespace": ns}, "rules": [

@@ -1,5 +1,6 @@
 //! Emulations of the kube-controller-manager loops init relies on: tokencleaner, bootstrapsigner,
-//! and the kubelet client CSR approver + signer.
+//! and the kubelet client CSR approver + signer; and what runs a Job (the Job controller,
+//! the scheduler's taint and cordon rules, the Node's kubelet) for upgrade's health check.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -238,4 +239,129 @@ fn sign(csr: &Value, ca: &SigningCa) -> Option<String> {
     req.params.subject_alt_names.clear();
     let cert = req.signed_by(&issuer).ok()?;
     Some(cert.pem())
+}
+
+/// Whether a Pod's tolerations tolerate a taint (the scheduler's rule: an empty key with
+/// `Exists` tolerates everything; an empty effect matches every effect).
+fn tolerates(tolerations: &[Value], taint: &Value) -> bool {
+    tolerations.iter().any(|t| {
+        let key_ok = match t["key"].as_str().unwrap_or("") {
+            "" => t["operator"] == "Exists",
+            k => k == taint["key"].as_str().unwrap_or(""),
+        };
+        let value_ok = t["operator"] == "Exists"
+            || t["value"].as_str().unwrap_or("") == taint["value"].as_str().unwrap_or("");
+        let effect_ok = t["effect"]
+            .as_str()
+            .is_none_or(|e| e.is_empty() || Some(e) == taint["effect"].as_str());
+        key_ok && value_ok && effect_ok
+    })
+}
+
+/// A Ready, schedulable Node whose scheduling taints the Pod spec tolerates, as the
+/// scheduler would pick (the first by name).
+fn schedule(store: &Store, pod_spec: &Value) -> Option<String> {
+    let rt = find("", "v1", "nodes")?;
+    let tolerations = pod_spec["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    store.list(rt, None).into_iter().find_map(|n| {
+        let ready = n["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        let taints_ok = n["spec"]["taints"].as_array().is_none_or(|ts| {
+            ts.iter()
+                .filter(|t| t["effect"] == "NoSchedule" || t["effect"] == "NoExecute")
+                .all(|t| tolerates(&tolerations, t))
+        });
+        (ready && taints_ok && n["spec"]["unschedulable"] != true)
+            .then(|| n["metadata"]["name"].as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+/// The Job controller, scheduler and kubelet for Jobs, one step per call: a Job without its
+/// Pod gets one (`<job>-run`, Pending); a Pending Pod is bound to a Node [`schedule`] finds
+/// and runs to `Succeeded` there; a Job whose Pod succeeded gets `Complete`. A Pod no Node
+/// fits stays Pending, so its Job never completes, as in a real cluster; past the Job's
+/// `activeDeadlineSeconds` it is `Failed` (`DeadlineExceeded`) and its Pod too. Returns
+/// whether anything changed.
+pub fn job_runner(store: &mut Store) -> bool {
+    let (Some(jobs), Some(pods)) = (find("batch", "v1", "jobs"), find("", "v1", "pods")) else {
+        return false;
+    };
+    let mut changed = false;
+    for job in store.list(jobs, None) {
+        let done = job["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Complete" || c["type"] == "Failed")
+        });
+        let (Some(ns), Some(name)) = (
+            job["metadata"]["namespace"].as_str(),
+            job["metadata"]["name"].as_str(),
+        ) else {
+            continue;
+        };
+        if done {
+            continue;
+        }
+        let pod_name = format!("{name}-run");
+        let age = job["metadata"]["creationTimestamp"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| jiff::Timestamp::now().duration_since(t).as_secs());
+        if let (Some(deadline), Some(age)) = (job["spec"]["activeDeadlineSeconds"].as_i64(), age)
+            && age > deadline
+        {
+            let now = now_rfc3339();
+            let mut j = job.clone();
+            j["status"] = json!({"failed": 1, "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded", "lastTransitionTime": now},
+                {"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "lastTransitionTime": now}]});
+            changed |= store.update(jobs, ns, name, "", j).is_ok();
+            if let Some(mut p) = store.get(pods, ns, &pod_name).cloned() {
+                p["status"]["phase"] = json!("Failed");
+                changed |= store.update(pods, ns, &pod_name, "", p).is_ok();
+            }
+            continue;
+        }
+        let Some(pod) = store.get(pods, ns, &pod_name).cloned() else {
+            let pod = json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": pod_name, "namespace": ns,
+                    "labels": {"job-name": name, "batch.kubernetes.io/job-name": name},
+                    "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
+                        "uid": job["metadata"]["uid"], "controller": true}]},
+                "spec": job["spec"]["template"]["spec"],
+                "status": {"phase": "Pending"},
+            });
+            changed |= store.create(pods, ns, &pod_name, pod).is_ok();
+            continue;
+        };
+        match pod["status"]["phase"].as_str() {
+            Some("Pending") => {
+                if let Some(node) = schedule(store, &pod["spec"]) {
+                    let mut p = pod.clone();
+                    p["spec"]["nodeName"] = json!(node);
+                    p["status"] = json!({"phase": "Succeeded", "containerStatuses": [
+                        {"name": p["spec"]["containers"][0]["name"], "ready": false, "restartCount": 0,
+                         "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]});
+                    changed |= store.update(pods, ns, &pod_name, "", p).is_ok();
+                }
+            }
+            Some("Succeeded") => {
+                let now = now_rfc3339();
+                let mut j = job.clone();
+                j["status"] = json!({"startTime": now, "completionTime": now, "succeeded": 1,
+                    "conditions": [
+                        {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
+                        {"type": "Complete", "status": "True", "lastTransitionTime": now}]});
+                changed |= store.update(jobs, ns, name, "", j).is_ok();
+            }
+            _ => {}
+        }
+    }
+    changed
 }

@@ -108,16 +108,31 @@ fn serve(
 impl HealthServer {
     /// A plain-HTTP endpoint (the kubelet's healthz).
     pub fn http(healthy: bool) -> Result<Self, Error> {
-        Self::start(None, healthy)
+        Self::start("127.0.0.1:0", None, healthy)
     }
 
     /// An HTTPS endpoint serving `cert_pem`/`key_pem` (a controller-manager or scheduler).
     pub fn https(cert_pem: &str, key_pem: &str, healthy: bool) -> Result<Self, Error> {
-        Self::start(Some(tls_config(cert_pem, key_pem)?), healthy)
+        Self::start("127.0.0.1:0", Some(tls_config(cert_pem, key_pem)?), healthy)
     }
 
-    fn start(tls: Option<Arc<rustls::ServerConfig>>, healthy: bool) -> Result<Self, Error> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// An HTTPS endpoint on `bind` (`127.0.0.2:6443`): the health endpoints of a component
+    /// at the address and port its manifest names (a joined node's kube-apiserver).
+    pub fn https_on(
+        bind: &str,
+        cert_pem: &str,
+        key_pem: &str,
+        healthy: bool,
+    ) -> Result<Self, Error> {
+        Self::start(bind, Some(tls_config(cert_pem, key_pem)?), healthy)
+    }
+
+    fn start(
+        bind: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        healthy: bool,
+    ) -> Result<Self, Error> {
+        let listener = TcpListener::bind(bind)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let healthy = Arc::new(AtomicBool::new(healthy));

@@ -537,6 +537,12 @@ fn matches_selectors(obj: &Value, label_sel: Option<&str>, field_sel: Option<&st
                 "metadata.namespace" => obj["metadata"]["namespace"].as_str(),
                 "type" => obj["type"].as_str(),
                 "spec.signerName" => obj["spec"]["signerName"].as_str(),
+                // A Node without the field is schedulable, as the API server's field set says.
+                "spec.unschedulable" => Some(if obj["spec"]["unschedulable"] == true {
+                    "true"
+                } else {
+                    "false"
+                }),
                 _ => None,
             };
             if (actual == Some(v.trim())) == neg {
@@ -564,6 +570,7 @@ fn list(state: &State, t: &Target, query: &str) -> Response {
                 "metadata.name" | "metadata.namespace" => true,
                 "type" => t.rt.resource == "secrets",
                 "spec.signerName" => t.rt.resource == "certificatesigningrequests",
+                "spec.unschedulable" => t.rt.resource == "nodes",
                 _ => false,
             };
             if !allowed {
@@ -1011,6 +1018,9 @@ pub fn reconcile(state: &mut State) {
         let b = controllers::bootstrap_signer(&mut state.store);
         let ca = state.ca.clone();
         let c = controllers::csr_controller(&mut state.store, ca.as_ref());
+        // One step of a Job's run per tick, so a Job takes a few ticks to complete, as the
+        // waits of its callers meet in a real cluster.
+        let _ = controllers::job_runner(&mut state.store);
         if !(a || b || c) {
             break;
         }

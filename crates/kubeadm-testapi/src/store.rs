@@ -61,6 +61,7 @@ pub const RESOURCES: &[ResourceType] = &[
     rt("", "v1", "services", "Service", true, true),
     rt("apps", "v1", "deployments", "Deployment", true, true),
     rt("apps", "v1", "daemonsets", "DaemonSet", true, true),
+    rt("batch", "v1", "jobs", "Job", true, true),
     rt(
         "rbac.authorization.k8s.io",
         "v1",

@@ -23,7 +23,27 @@ use clap::{Args, CommandFactory, FromArgMatches};
 use crate::cli::{Cli, Command};
 use crate::error::Error;
 
+/// When set, the process prints its wall time split into waiting for other components and
+/// its own work on stderr at exit (`scripts/bench-upgrade.sh` reads it).
+const TIMINGS_VAR: &str = "KUBEADM_TIMINGS";
+
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
+    let code = run_main();
+    if std::env::var_os(TIMINGS_VAR).is_some() {
+        let wall = started.elapsed();
+        let waited = waiter::waited().min(wall);
+        eprintln!(
+            "[timings] wall {:.3}s waiting {:.3}s own {:.3}s",
+            wall.as_secs_f64(),
+            waited.as_secs_f64(),
+            (wall - waited).as_secs_f64()
+        );
+    }
+    code
+}
+
+fn run_main() -> ExitCode {
     pipe::install();
     let command = Cli::command()
         .mut_subcommand("init", |c| {

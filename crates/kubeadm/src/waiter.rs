@@ -5,10 +5,27 @@
 //! certificate (they serve self-signed ones; upstream does the same) and without credentials.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kubeadm_render::controlplane;
+
+/// Nanoseconds this process spent waiting for other components (the upgrade's static Pod
+/// restarts and health endpoints, its health-check Job): what `KUBEADM_TIMINGS` reports
+/// apart from the process's own work.
+static WAITED_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Adds `d` to the time spent waiting for other components.
+pub fn record_wait(d: Duration) {
+    let n = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    WAITED_NANOS.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The time spent waiting for other components so far.
+pub fn waited() -> Duration {
+    Duration::from_nanos(WAITED_NANOS.load(Ordering::Relaxed))
+}
 
 /// How often an endpoint is polled. Well under upstream's 500 ms, so that init moves on within
 /// tens of milliseconds of a component turning healthy (see the README's benchmark).

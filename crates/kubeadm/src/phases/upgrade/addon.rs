@@ -4,7 +4,8 @@
 //! kube-scheduler mirror Pods carry the target's image tag.
 //!
 //! The objects users customise keep their changes: CoreDNS's Deployment and ConfigMap (the
-//! Corefile server block by server block) and kube-proxy's DaemonSet are three-way merged
+//! Corefile server block by server block) and kube-proxy's DaemonSet and ConfigMap (its
+//! `config.conf` KubeProxyConfiguration field by field) are three-way merged
 //! (`kubeadm_cluster::merge`) against what kubeadm applied last (the record on the object; for
 //! an object without one, what kubeadm applies at the cluster's current version). What was kept
 //! and what both sides changed is printed; under `--dry-run` each object's diff is shown.
@@ -17,7 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{UpgradeContext, leaf};
+use super::{Mode, UpgradeContext, leaf};
 use crate::apiclient::{apply_cluster, apply_ns};
 use crate::error::{Error, Result};
 
@@ -73,6 +74,14 @@ fn not_upgraded(ctx: &mut UpgradeContext) -> Result<Vec<String>> {
 }
 
 fn gate(ctx: &mut UpgradeContext, addon: &str) -> Result<bool> {
+    // As upstream's `upgrade node`: a worker leaves the addons to the control plane (its
+    // kubelet credentials could not read them either).
+    if ctx.opts.mode == Mode::Node
+        && super::cluster::manifest(ctx.fx.as_ref(), "kube-apiserver").is_none()
+    {
+        println!("[upgrade/addon] Skipping the addon/{addon} phase. Not a control plane node");
+        return Ok(false);
+    }
     if ctx.opts.dry_run {
         return Ok(true);
     }
@@ -115,15 +124,63 @@ fn yaml(v: &Value) -> String {
     kubeadm_api::encode::to_yaml(&shown).unwrap_or_default()
 }
 
+/// How a ConfigMap's data entry is merged, beyond taking each entry as one value.
+#[derive(Debug, Clone, Copy)]
+enum DataMerge {
+    /// Every entry is a single value (Deployments and DaemonSets have no data).
+    Whole,
+    /// `data.Corefile` server block by server block.
+    Corefile,
+    /// `data.<key>` holds one YAML document (kube-proxy's `config.conf`): field by field.
+    Yaml(&'static str),
+}
+
+/// The merged text of a YAML document in `data.<key>` and what the merge decided (paths
+/// under `data.<key>`). A live document that cannot be read is kept whole and reported.
+fn merge_yaml_entry(
+    key: &str,
+    base: Option<&Value>,
+    live: &Value,
+    new: &Value,
+) -> (String, merge::Outcome) {
+    let text = |v: Option<&Value>| v.and_then(|v| v["data"][key].as_str().map(str::to_string));
+    let live_text = text(Some(live)).unwrap_or_default();
+    let new_text = text(Some(new)).unwrap_or_default();
+    let parse = |t: &str| {
+        serde_saphyr::from_str::<Value>(t)
+            .ok()
+            .filter(Value::is_object)
+    };
+    let mut out = merge::Outcome::default();
+    let (Some(l), Some(n)) = (parse(&live_text), parse(&new_text)) else {
+        out.conflicts
+            .push(format!("data.{key}: yours (it could not be read as YAML)"));
+        return (live_text, out);
+    };
+    let b = text(base).as_deref().and_then(parse);
+    let (m, o) = merge::merge3(b.as_ref(), &l, &n);
+    let prefix = |p: String| format!("data.{key}.{p}");
+    out.kept = o.kept.into_iter().map(prefix).collect();
+    out.conflicts = o.conflicts.into_iter().map(prefix).collect();
+    // Keep a side's text when the result is that side, so key order and comments stay.
+    let file = if m == n {
+        new_text
+    } else if m == l {
+        live_text
+    } else {
+        kubeadm_api::encode::to_yaml(&m).unwrap_or(live_text)
+    };
+    (file, out)
+}
+
 /// `new` merged into `live` against the recorded base (else `fallback`); prints what was kept,
-/// what both changed and, in a dry run, the diff. `corefile`: merge `data.Corefile` by
-/// server block.
+/// what both changed and, in a dry run, the diff.
 fn merged<T: Serialize + DeserializeOwned>(
     what: &str,
     live: Option<Value>,
     new: &T,
     fallback: Option<&T>,
-    corefile: bool,
+    data: DataMerge,
     dry_run: bool,
 ) -> Result<T> {
     let new_v = to_value(what, new)?;
@@ -135,7 +192,16 @@ fn merged<T: Serialize + DeserializeOwned>(
         None => fallback.map(|f| to_value(what, f)).transpose()?,
     };
     let (mut m, mut out) = merge::merge3(base.as_ref(), &live, &new_v);
-    if corefile {
+    if let DataMerge::Yaml(key) = data {
+        let path = format!("data.{key}");
+        out.kept.retain(|p| !p.starts_with(&path));
+        out.conflicts.retain(|p| !p.starts_with(&path));
+        let (file, o) = merge_yaml_entry(key, base.as_ref(), &live, &new_v);
+        m["data"][key] = Value::String(file);
+        out.kept.extend(o.kept);
+        out.conflicts.extend(o.conflicts);
+    }
+    if let DataMerge::Corefile = data {
         out.kept.retain(|p| !p.starts_with("data.Corefile"));
         out.conflicts.retain(|p| !p.starts_with("data.Corefile"));
         let text =
@@ -197,7 +263,7 @@ fn run_coredns(ctx: &mut UpgradeContext) -> Result<()> {
         cm,
         &new.config_map,
         before.as_ref().map(|b| &b.config_map),
-        true,
+        DataMerge::Corefile,
         dry_run,
     )?;
     let deployment = merged(
@@ -205,7 +271,7 @@ fn run_coredns(ctx: &mut UpgradeContext) -> Result<()> {
         dep,
         &new.deployment,
         before.as_ref().map(|b| &b.deployment),
-        false,
+        DataMerge::Whole,
         dry_run,
     )?;
     ctx.with_writer(|c, _| async move {
@@ -228,21 +294,36 @@ fn run_kube_proxy(ctx: &mut UpgradeContext) -> Result<()> {
         return Ok(());
     };
     let before = kubeadm_cluster::addons::kube_proxy(&ctx.current()?)?;
-    let ds = ctx.block_on(|c| async move { live::<DaemonSet>(&c, "kube-proxy").await })?;
+    let (cm, ds) = ctx.block_on(|c| async move {
+        Ok((
+            live::<ConfigMap>(&c, "kube-proxy").await?,
+            live::<DaemonSet>(&c, "kube-proxy").await?,
+        ))
+    })?;
+    let dry_run = ctx.opts.dry_run;
+    // The new config.conf is rendered from the stored one already; the merge also keeps what
+    // the user changed elsewhere in the ConfigMap (kubeconfig.conf's server, labels) and
+    // names every field of theirs it kept.
+    let config_map = merged(
+        "ConfigMap kube-system/kube-proxy",
+        cm,
+        &new.config_map,
+        before.as_ref().map(|b| &b.config_map),
+        DataMerge::Yaml("config.conf"),
+        dry_run,
+    )?;
     let daemon_set = merged(
         "DaemonSet kube-system/kube-proxy",
         ds,
         &new.daemon_set,
         before.as_ref().map(|b| &b.daemon_set),
-        false,
-        ctx.opts.dry_run,
+        DataMerge::Whole,
+        dry_run,
     )?;
     ctx.with_writer(|c, _| async move {
-        // The ConfigMap is rendered from the cluster's own kube-proxy configuration (read from
-        // it), so the user's settings are in it already.
         apply_ns(&c, &new.service_account).await?;
         apply_cluster(&c, &new.cluster_role_binding).await?;
-        apply_ns(&c, &new.config_map).await?;
+        apply_ns(&c, &config_map).await?;
         apply_ns(&c, &new.role).await?;
         apply_ns(&c, &new.role_binding).await?;
         apply_ns(&c, &daemon_set).await?;

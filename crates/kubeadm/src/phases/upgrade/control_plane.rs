@@ -127,6 +127,7 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
             // Health, membership and a snapshot first: an unhealthy etcd stops here, unchanged.
             etcd_saved = Some(etcd_backup::save(ctx, &String::from_utf8_lossy(&old))?);
         }
+        crate::commands::kill_point(ctx.command(), &format!("control-plane:{component}"));
         let backup = match &ctx.backup_dir {
             Some(d) => d.clone(),
             None => {
@@ -176,6 +177,8 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
             MANIFEST_MODE,
         )?;
         swapped.push(Swapped { component, old });
+        // The riskiest moment to die: the new manifest is in place, nobody waits for it.
+        crate::commands::kill_point(ctx.command(), &format!("control-plane:{component}-swapped"));
         if ctx.opts.dry_run {
             continue;
         }
@@ -183,8 +186,10 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
             "[upgrade/staticpods] Waiting for the kubelet to restart the component (this can take up to {})",
             go_duration(timeout)
         );
-        if let Err(detail) = wait_restarted(ctx, component, &node, before.as_deref(), &new, timeout)
-        {
+        let waiting = Instant::now();
+        let restarted = wait_restarted(ctx, component, &node, before.as_deref(), &new, timeout);
+        waiter::record_wait(waiting.elapsed());
+        if let Err(detail) = restarted {
             return Err(roll_back(
                 ctx,
                 &swapped,

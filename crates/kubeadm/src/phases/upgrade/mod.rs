@@ -13,6 +13,7 @@ pub mod certs;
 pub mod cluster;
 pub mod control_plane;
 pub mod etcd_backup;
+pub mod health_job;
 pub mod kubelet_config;
 pub mod node_roles;
 pub mod post_upgrade;
@@ -103,6 +104,15 @@ impl UpgradeContext {
             view: None,
             target: None,
             backup_dir: None,
+        }
+    }
+
+    /// The command's name as the kill points of the tests name it (`upgrade apply`,
+    /// `upgrade node`; see [`crate::commands::KILL_AT_VAR`]).
+    pub fn command(&self) -> &'static str {
+        match self.opts.mode {
+            Mode::Apply => "upgrade apply",
+            Mode::Node => "upgrade node",
         }
     }
 

@@ -1,14 +1,15 @@
 //! `upgrade apply|node phase preflight`: the version policy (apply), the cluster's health
-//! (control-plane Nodes Ready, this node's static Pod manifests present) and, for apply, the
-//! operator's confirmation unless `--yes`, `--force` or `--dry-run`; then, on a control-plane
-//! node, the pull of the target version's images (init's ImagePull check, with
-//! UpgradeConfiguration's pull policy), as upstream from 1.31.
+//! (apply: the `CreateJob` check of [`super::health_job`]; control-plane Nodes Ready, this
+//! node's static Pod manifests present) and, for apply, the operator's confirmation unless
+//! `--yes`, `--force` or `--dry-run`; then, on a control-plane node, the pull of the target
+//! version's images (init's ImagePull check, with UpgradeConfiguration's pull policy), as
+//! upstream from 1.31.
 
 use std::io::{BufRead, Write};
 
 use kubeadm_render::staticpod;
 
-use super::{Mode, UpgradeContext, cluster, leaf};
+use super::{Mode, UpgradeContext, cluster, health_job, leaf};
 use crate::error::{Error, Result};
 
 /// `preflight`.
@@ -34,10 +35,21 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
     let unstable = ctx.opts.unstable;
     println!("[upgrade] Running cluster health checks");
     ctx.view()?;
+    let mut problems = Vec::new();
+    // Run even when ignored, as upstream: an ignored failure is a warning.
+    if mode == Mode::Apply
+        && let Some(p) = create_job(ctx)?
+    {
+        let p = format!("[{}]: {p}", health_job::CHECK);
+        if ignored(ctx, health_job::CHECK) {
+            eprintln!("[upgrade/health] WARNING {p}");
+        } else {
+            problems.push(p);
+        }
+    }
     let Some(view) = ctx.view.as_ref() else {
         return Err(Error::msg("the cluster could not be read"));
     };
-    let mut problems = Vec::new();
     let not_ready: Vec<String> = view
         .nodes
         .iter()
@@ -128,6 +140,21 @@ fn prepull(ctx: &mut UpgradeContext, control_plane: bool) -> Result<()> {
         &ctx.opts.ignore_preflight_errors,
         ctx.opts.dry_run,
     )
+}
+
+/// Upstream's `CreateJob` check at the target version (`None`: passed or skipped); under
+/// `--dry-run` only what it would do is printed.
+fn create_job(ctx: &mut UpgradeContext) -> Result<Option<String>> {
+    let flavour = health_job::Flavour::of(&ctx.target_version()?);
+    if ctx.opts.dry_run {
+        println!(
+            "[upgrade/health] Would create the Job with the prefix \"upgrade-health-check\" in namespace \"kube-system\" and wait until it completes"
+        );
+        return Ok(None);
+    }
+    let cfg = ctx.target()?;
+    let pause = kubeadm_api::images::pause_image(&cfg.cluster, cfg.info());
+    ctx.block_on(|c| async move { Ok(health_job::run(c, flavour, pause).await.err()) })
 }
 
 /// Asks on the terminal, as upstream does.
