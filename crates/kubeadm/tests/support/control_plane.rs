@@ -189,6 +189,20 @@ pub struct WriterReport {
     pub learner_states: BTreeMap<String, Vec<bool>>,
 }
 
+/// Records each member's learner state where it changed since the last sample.
+fn record_members(members: &kubeadm_etcd::EtcdClient, report: &mut WriterReport) {
+    if let Ok(list) = members.member_list() {
+        for m in list {
+            for url in m.peer_urls {
+                let seen = report.learner_states.entry(url).or_default();
+                if seen.last() != Some(&m.is_learner) {
+                    seen.push(m.is_learner);
+                }
+            }
+        }
+    }
+}
+
 /// A bounded writer: puts `PREFIX/NNNNN` into etcd at `endpoint` every ~50 ms (each put may
 /// take 2 s, which a cluster without quorum does not answer within) until stopped or 5
 /// minutes pass, and lists the members between puts.
@@ -240,19 +254,13 @@ impl EtcdWriter {
                         String::from_utf8_lossy(&out.stderr)
                     ));
                 }
-                if let Ok(list) = members.member_list() {
-                    for m in list {
-                        for url in m.peer_urls {
-                            let seen = report.learner_states.entry(url).or_default();
-                            if seen.last() != Some(&m.is_learner) {
-                                seen.push(m.is_learner);
-                            }
-                        }
-                    }
-                }
+                record_members(&members, &mut report);
                 i += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }
+            // The state at the stop too: a promotion just before it is not missed between two
+            // samples.
+            record_members(&members, &mut report);
             report
         });
         EtcdWriter { stop, thread }
