@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use kubeadm_api::BootstrapTokenString;
 use kubeadm_cluster::discovery::{self, JWS_KEY_PREFIX, KUBECONFIG_KEY, Pins};
 use kubeadm_cluster::jws;
+use kubeadm_errors::Hint;
 use libfuzzer_sys::fuzz_target;
 
 /// A throwaway token (not a credential of any cluster).

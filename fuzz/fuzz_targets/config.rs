@@ -5,6 +5,7 @@
 #![no_main]
 
 use kubeadm_api::{decode, defaults, encode, validate};
+use kubeadm_errors::Hint;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
