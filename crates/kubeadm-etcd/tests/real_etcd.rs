@@ -91,12 +91,30 @@ fn pki() -> Pki {
     }
 }
 
-struct Etcd(Child);
+/// A running member and the file its output goes to, read when it fails to come up.
+struct Etcd {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Etcd {
+    /// The member's exit status if it has exited, and the tail of its log.
+    fn exited(&mut self) -> Option<String> {
+        let status = self.child.try_wait().ok().flatten()?;
+        Some(format!("etcd exited ({status}):\n{}", self.log_tail()))
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
 
 impl Drop for Etcd {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -114,6 +132,8 @@ fn start(
     state: &str,
 ) -> Etcd {
     let f = |n: &str| dir.join(n).display().to_string();
+    let log = dir.join(format!("{name}-{}.log", ports.client));
+    let out = std::fs::File::create(&log).unwrap();
     let child = Command::new(bin)
         .args(["--name", name, "--data-dir"])
         .arg(dir.join(format!("{name}.etcd")))
@@ -158,21 +178,66 @@ fn start(
             "--peer-client-cert-auth",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(out)
         .spawn()
         .unwrap();
-    Etcd(child)
+    Etcd { child, log }
 }
 
-fn wait_healthy(client: &EtcdClient) {
+/// Waits until `client` finds etcd healthy; fails with the member's log when it exits or stays
+/// unhealthy for 30 s.
+fn wait_healthy(client: &EtcdClient, member: &mut Etcd) {
+    if let Err(e) = try_wait_healthy(client, member) {
+        panic!("{e}");
+    }
+}
+
+fn try_wait_healthy(client: &EtcdClient, member: &mut Etcd) -> Result<(), String> {
     let start = Instant::now();
-    while client.health().is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "etcd did not become healthy"
-        );
+    loop {
+        let err = match client.health() {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Some(exit) = member.exited() {
+            return Err(exit);
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            return Err(format!(
+                "etcd did not become healthy in 30 s: {err}\n{}",
+                member.log_tail()
+            ));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A one-member cluster, healthy, on free ports. Ports are picked by binding port 0 and
+/// letting go, so a test running beside this one can take the same port before etcd binds
+/// it: a member that exits with "address already in use" is started again on other ports.
+fn start_single(bin: &Path, dir: &Path, name: &str, tls: &TlsFiles) -> (Etcd, Ports) {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let ports = ports();
+        let mut member = start(
+            bin,
+            dir,
+            name,
+            &ports,
+            &format!("{name}=https://127.0.0.1:{}", ports.peer),
+            "new",
+        );
+        match try_wait_healthy(&client_for(&ports, tls), &mut member) {
+            Ok(()) => return (member, ports),
+            Err(e) if e.contains("address already in use") => {
+                drop(member);
+                let _ = std::fs::remove_dir_all(dir.join(format!("{name}.etcd")));
+                last = e;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("etcd could not bind free ports three times: {last}")
 }
 
 /// A fresh PKI with the member's files (CA, serving/peer pair) written to a temp dir.
@@ -221,18 +286,9 @@ fn learner_add_promote_remove_against_real_etcd() {
     let Some(bin) = require_etcd() else { return };
     let (dir, p) = member_files();
     let tls = client_tls(&p);
-    let a = ports();
+    let (_m1, a) = start_single(&bin, dir.path(), "m1", &tls);
     let b = ports();
-    let _m1 = start(
-        &bin,
-        dir.path(),
-        "m1",
-        &a,
-        &format!("m1=https://127.0.0.1:{}", a.peer),
-        "new",
-    );
     let c1 = client_for(&a, &tls);
-    wait_healthy(&c1);
     assert_eq!(c1.member_list().unwrap().len(), 1);
 
     let (learner, members) = c1
@@ -254,7 +310,7 @@ fn learner_add_promote_remove_against_real_etcd() {
         err.contains(&m2_url) && err.contains("last answer"),
         "{err}"
     );
-    let _m2 = start(&bin, dir.path(), "m2", &b, &cluster, "existing");
+    let mut m2 = start(&bin, dir.path(), "m2", &b, &cluster, "existing");
     // The learner answers for itself, as a learner, close to the leader's raft index.
     let status = c1
         .wait_caught_up(learner.id, &m2_url, 50, Duration::from_secs(60))
@@ -286,7 +342,7 @@ fn learner_add_promote_remove_against_real_etcd() {
     assert_eq!(members.len(), 2);
     assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
     let c2 = client_for(&b, &tls);
-    wait_healthy(&c2);
+    wait_healthy(&c2, &mut m2);
 
     let members = c1
         .remove_when_ready(learner.id, Duration::from_secs(30))
@@ -299,18 +355,9 @@ fn learner_add_promote_remove_against_real_etcd() {
 fn a_client_certificate_from_another_ca_is_refused() {
     let Some(bin) = require_etcd() else { return };
     let (dir, p) = member_files();
-    let a = ports();
-    let _m1 = start(
-        &bin,
-        dir.path(),
-        "m1",
-        &a,
-        &format!("m1=https://127.0.0.1:{}", a.peer),
-        "new",
-    );
     let good = client_tls(&p);
+    let (_m1, a) = start_single(&bin, dir.path(), "m1", &good);
     let url = vec![format!("https://127.0.0.1:{}", a.client)];
-    wait_healthy(&EtcdClient::new(&url, Some(&good), Duration::from_secs(5)).unwrap());
     let other = pki();
     let bad = TlsFiles {
         ca: p.ca.clone().into_bytes(),
@@ -341,10 +388,10 @@ fn member_add_is_retried_while_etcd_says_the_cluster_is_unhealthy_or_has_a_learn
         "m1=https://127.0.0.1:{},m2=https://127.0.0.1:{}",
         a.peer, b.peer
     );
-    let _m1 = start(&bin, dir.path(), "m1", &a, &cluster, "new");
+    let mut m1 = start(&bin, dir.path(), "m1", &a, &cluster, "new");
     let m2 = start(&bin, dir.path(), "m2", &b, &cluster, "new");
     let c1 = client_for(&a, &tls);
-    wait_healthy(&c1);
+    wait_healthy(&c1, &mut m1);
     // m2 restarts: m1's connection to it is new again.
     drop(m2);
     let _m2 = start(&bin, dir.path(), "m2", &b, &cluster, "new");
