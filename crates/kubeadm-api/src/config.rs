@@ -31,6 +31,9 @@ pub struct InitConfig {
     /// Our HighAvailabilityConfiguration document (defaulted and validated by the caller), when
     /// the built-in control-plane endpoint is wanted.
     pub ha: Option<crate::ha::HighAvailabilityConfiguration>,
+    /// Our ControlPlaneConfiguration document (defaulted, validated by the caller): static Pods
+    /// or systemd services.
+    pub control_plane: crate::mode::ControlPlaneConfiguration,
 }
 
 impl InitConfig {
@@ -105,6 +108,7 @@ impl InitConfig {
             kubelet_user,
             version,
             ha: None,
+            control_plane: crate::mode::ControlPlaneConfiguration::with_mode(""),
         })
     }
 
@@ -168,6 +172,9 @@ pub struct JoinConfig {
     /// Our HighAvailabilityConfiguration document of the join's file (defaulted and validated
     /// by the caller): a control-plane join writes this node's part of the endpoint.
     pub ha: Option<crate::ha::HighAvailabilityConfiguration>,
+    /// Our ControlPlaneConfiguration document of the join's file (defaulted, validated by the
+    /// caller): how a control-plane join runs its etcd member and components.
+    pub control_plane: crate::mode::ControlPlaneConfiguration,
 }
 
 impl JoinConfig {
@@ -186,6 +193,10 @@ impl JoinConfig {
                 file: file.to_string(),
                 errors,
             })?;
-        Ok(JoinConfig { join, ha: None })
+        Ok(JoinConfig {
+            join,
+            ha: None,
+            control_plane: crate::mode::ControlPlaneConfiguration::with_mode(""),
+        })
     }
 }

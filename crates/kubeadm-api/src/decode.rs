@@ -49,6 +49,8 @@ pub struct Documents {
     pub kube_proxy: Option<serde_json::Value>,
     /// Our own HighAvailabilityConfiguration document (`kubeadm-rs.io/v1alpha1`), as written.
     pub ha: Option<crate::ha::HighAvailabilityConfiguration>,
+    /// Our own ControlPlaneConfiguration document (`kubeadm-rs.io/v1alpha1`), as written.
+    pub control_plane: Option<crate::mode::ControlPlaneConfiguration>,
     /// The kubeadm API version the file used (`v1beta3` documents were converted).
     pub source_api_version: Option<String>,
 }
@@ -377,6 +379,13 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                 out.ha = Some(typed(file, doc)?);
                 continue;
             }
+            (crate::ha::API_VERSION, crate::mode::KIND) => {
+                if out.control_plane.is_some() {
+                    return Err(dup(doc));
+                }
+                out.control_plane = Some(typed(file, doc)?);
+                continue;
+            }
             (gv, _) if gv.starts_with("kubeadm.k8s.io/") => {
                 return Err(ConfigError::Document {
                     file: file.to_string(),
@@ -393,9 +402,10 @@ pub fn decode(file: &str, text: &str) -> Result<Documents, ConfigError> {
                     file: file.to_string(),
                     line: doc.line,
                     message: format!(
-                        "unknown configuration {gv}, Kind={k}; expected kubeadm.k8s.io/v1beta4 (or v1beta3) kinds, {KUBELET_API_VERSION} KubeletConfiguration, {KUBE_PROXY_API_VERSION} KubeProxyConfiguration or {} {}",
+                        "unknown configuration {gv}, Kind={k}; expected kubeadm.k8s.io/v1beta4 (or v1beta3) kinds, {KUBELET_API_VERSION} KubeletConfiguration, {KUBE_PROXY_API_VERSION} KubeProxyConfiguration or {} {}/{}",
                         crate::ha::API_VERSION,
-                        crate::ha::KIND
+                        crate::ha::KIND,
+                        crate::mode::KIND
                     ),
                 });
             }

@@ -15,6 +15,7 @@ pub mod duration;
 pub mod encode;
 pub mod ha;
 pub mod images;
+pub mod mode;
 pub mod net;
 pub mod schema;
 pub mod token;

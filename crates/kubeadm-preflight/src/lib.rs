@@ -221,6 +221,8 @@ pub struct Inputs {
     pub ca_cert_path: String,
     /// A control-plane join downloads the certificates (`--certificate-key`).
     pub download_certs: bool,
+    /// controlPlaneMode: systemd: the binaries the units run, with the version each must report.
+    pub service_binaries: Vec<ServiceBinary>,
 }
 
 impl Inputs {
@@ -382,6 +384,9 @@ fn add_control_plane_checks(checks: &mut Vec<Box<dyn Check>>, inputs: &Inputs, s
         checks.push(Box::new(FileAvailable::new(format!(
             "{MANIFESTS_DIR}/{c}.yaml"
         ))));
+    }
+    for b in &inputs.service_binaries {
+        checks.push(Box::new(b.clone()));
     }
     checks.push(Box::new(HttpProxy {
         host: inputs.advertise_address.clone(),

@@ -11,6 +11,7 @@ pub mod etcd;
 pub mod ha;
 pub mod kubelet;
 pub mod patches;
+pub mod service;
 pub mod staticpod;
 pub mod systemd;
 
@@ -38,6 +39,14 @@ pub enum RenderError {
         /// What is wrong.
         message: String,
     },
+    /// A component cannot run as a systemd service (controlPlaneMode: systemd).
+    #[error("{component} as a systemd service: {message}")]
+    Service {
+        /// The component.
+        component: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Serialization failed (a bug, reported rather than unwrapped).
     #[error("cannot encode {what}: {message}")]
     Encode {
@@ -55,6 +64,7 @@ impl Hint for RenderError {
                 "fix or remove the file; patch files are named target[suffix][+strategic|merge|json].(yaml|json)".into(),
             ),
             RenderError::Patched { .. } => Some("check the patches for that target: the result must stay a valid object".into()),
+            RenderError::Service { .. } => Some("change the value (extraArgs, extraEnvs or patches), or use controlPlaneMode: staticPod".into()),
             RenderError::Encode { .. } => None,
         }
     }

@@ -190,6 +190,72 @@ pub fn manifest_command(path: &Path) -> Result<CommandAndEnv, RealBinsError> {
     Ok((command, env))
 }
 
+/// A systemd unit's command line and environment as systemd would start it, read without
+/// kubeadm's code: the `ExecStart=` line of `<root>/etc/systemd/system/<component>.service`,
+/// its `EnvironmentFile=`s read under `root` (`KEY="value"` lines, `#` comments), `$VAR`
+/// expanded into whitespace-separated words and `${VAR}` into one word, as systemd does. The
+/// program is returned as written (a host path: resolve it under the root to run it).
+pub fn unit_command(root: &Path, component: &str) -> Result<CommandAndEnv, RealBinsError> {
+    let path = root
+        .join("etc/systemd/system")
+        .join(format!("{component}.service"));
+    let bad = |detail: String| RealBinsError::Manifest {
+        path: path.clone(),
+        detail,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut exec = None;
+    for line in text.lines() {
+        if let Some(file) = line.strip_prefix("EnvironmentFile=") {
+            let (optional, file) = match file.strip_prefix('-') {
+                Some(f) => (true, f),
+                None => (false, file),
+            };
+            let on_root = root.join(file.trim_start_matches('/'));
+            let body = match std::fs::read_to_string(&on_root) {
+                Ok(b) => b,
+                Err(_) if optional => continue,
+                Err(e) => return Err(bad(format!("EnvironmentFile {file}: {e}"))),
+            };
+            for l in body.lines().map(str::trim) {
+                if l.is_empty() || l.starts_with('#') {
+                    continue;
+                }
+                let Some((k, v)) = l.split_once('=') else {
+                    return Err(bad(format!("EnvironmentFile {file}: not KEY=value: {l:?}")));
+                };
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
+                env.retain(|(name, _)| name != k);
+                env.push((k.trim().to_string(), v.to_string()));
+            }
+        } else if let Some(cmd) = line.strip_prefix("ExecStart=") {
+            exec = Some(cmd.to_string());
+        }
+    }
+    let exec = exec.ok_or_else(|| bad("no ExecStart= line".into()))?;
+    let lookup = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut command = Vec::new();
+    for word in exec.split_whitespace() {
+        if let Some(name) = word.strip_prefix("${").and_then(|w| w.strip_suffix('}')) {
+            command.push(lookup(name));
+        } else if let Some(name) = word.strip_prefix('$') {
+            command.extend(lookup(name).split_whitespace().map(str::to_string));
+        } else {
+            command.push(word.to_string());
+        }
+    }
+    Ok((command, env))
+}
+
 /// The four control-plane processes; killed when dropped.
 #[derive(Debug)]
 pub struct RealControlPlane {
@@ -201,14 +267,42 @@ impl RealControlPlane {
     /// `<root>/etc/kubernetes/manifests/<name>.yaml`, each with its output in
     /// `<log_dir>/<name>.log`. etcd's data directory is created 0700 under the root first.
     pub fn start(bins: &RealBins, root: &Path, log_dir: &Path) -> Result<Self, RealBinsError> {
-        let mut cp = RealControlPlane {
-            children: Vec::new(),
-        };
-        for name in BINARIES {
+        Self::start_each(root, log_dir, &BINARIES, |name| {
             let manifest = root
                 .join("etc/kubernetes/manifests")
                 .join(format!("{name}.yaml"));
             let (command, env) = manifest_command(&manifest)?;
+            Ok((bins.dir.join(&command[0]), command, env))
+        })
+    }
+
+    /// Starts `components` from the systemd units and environment files kubeadm wrote under
+    /// `root` (controlPlaneMode: systemd), as systemd would ([`unit_command`]), each binary
+    /// resolved under the root, output in `<log_dir>/<name>.log`.
+    pub fn start_units(
+        root: &Path,
+        log_dir: &Path,
+        components: &[&str],
+    ) -> Result<Self, RealBinsError> {
+        Self::start_each(root, log_dir, components, |name| {
+            let (command, env) = unit_command(root, name)?;
+            Ok((root.join(command[0].trim_start_matches('/')), command, env))
+        })
+    }
+
+    /// Starts each of `names` from `source(name)`: the binary, the command line (its first
+    /// word the program as written) and the environment.
+    fn start_each(
+        root: &Path,
+        log_dir: &Path,
+        names: &[&str],
+        source: impl Fn(&str) -> Result<(PathBuf, Vec<String>, Vec<(String, String)>), RealBinsError>,
+    ) -> Result<Self, RealBinsError> {
+        let mut cp = RealControlPlane {
+            children: Vec::new(),
+        };
+        for &name in names {
+            let (binary, command, env) = source(name)?;
             let args: Vec<String> = command[1..].iter().map(|a| rooted_arg(a, root)).collect();
             if name == "etcd" {
                 for a in &args {
@@ -229,7 +323,6 @@ impl RealControlPlane {
                 binary: log.clone(),
                 source,
             })?;
-            let binary = bins.dir.join(&command[0]);
             let child = Command::new(&binary)
                 .args(&args)
                 .envs(env)

@@ -96,6 +96,9 @@ pub struct InitArgs {
     /// Specify a stable IP address or DNS name for the control plane.
     #[arg(long, value_name = "ENDPOINT")]
     pub control_plane_endpoint: Option<String>,
+    /// How this node runs its control plane: "staticPod" (the kubelet runs static Pods, the default) or "systemd" (one systemd service per component, run from ControlPlaneConfiguration.binaryDir). kubeadm-rs only.
+    #[arg(long, value_name = "MODE")]
+    pub control_plane_mode: Option<String>,
     /// Path to the CRI socket to connect. If empty kubeadm will try to auto-detect this value; use this option only if you have more than one CRI installed or if you have non-standard CRI socket.
     #[arg(long, value_name = "SOCKET")]
     pub cri_socket: Option<String>,
@@ -170,6 +173,9 @@ pub struct JoinArgs {
     /// Create a new control plane instance on this node.
     #[arg(long)]
     pub control_plane: bool,
+    /// How this node runs its control plane: "staticPod" (the kubelet runs static Pods, the default) or "systemd" (one systemd service per component, run from ControlPlaneConfiguration.binaryDir). kubeadm-rs only.
+    #[arg(long, value_name = "MODE")]
+    pub control_plane_mode: Option<String>,
     /// Path to the CRI socket to connect.
     #[arg(long, value_name = "SOCKET")]
     pub cri_socket: Option<String>,

@@ -12,6 +12,7 @@ mod host;
 mod phases;
 mod pipe;
 mod restart;
+mod services;
 mod timers;
 mod waiter;
 

@@ -10,7 +10,7 @@ use kubeadm_render::systemd::{TimerJob, UNIT_DIR};
 use crate::error::{Error, Result};
 
 /// True when systemd manages the host (its runtime directory exists under the root).
-fn systemd_runs(fx: &dyn Effects) -> bool {
+pub(crate) fn systemd_runs(fx: &dyn Effects) -> bool {
     fx.exists(Path::new("/run/systemd/system"))
 }
 
@@ -41,7 +41,8 @@ pub fn kubeadm_command(root: &Path, args: &[&str]) -> Result<Vec<String>> {
     Ok(cmd)
 }
 
-fn systemctl(fx: &dyn Effects, args: &[&str]) -> Result<()> {
+/// Runs `systemctl ARGS`; a failure is an error with its stderr.
+pub(crate) fn systemctl(fx: &dyn Effects, args: &[&str]) -> Result<()> {
     let out = fx.run(CommandKind::Mutate, "systemctl", args)?;
     if out.success() {
         Ok(())

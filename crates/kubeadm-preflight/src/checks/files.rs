@@ -265,3 +265,86 @@ impl Check for InPath {
         }
     }
 }
+
+/// kubeadm-rs's `ServiceBinary-<component>` (controlPlaneMode: systemd): the binary a
+/// component's unit runs exists under the root, is executable, and reports the version the
+/// cluster runs (`kube-apiserver --version` prints `Kubernetes v1.31.2`, `etcd --version`
+/// prints `etcd Version: 3.5.15`).
+#[derive(Debug, Clone)]
+pub struct ServiceBinary {
+    /// The component (`kube-apiserver`).
+    pub component: String,
+    /// The host path of its binary.
+    pub path: String,
+    /// The version it must report (`v1.31.2`, `v3.5.15`).
+    pub version: String,
+}
+
+impl Check for ServiceBinary {
+    fn name(&self) -> String {
+        format!("ServiceBinary-{}", self.component)
+    }
+
+    fn run(&self, ctx: &Context<'_>) -> Findings {
+        let fix = format!(
+            "install the {} binary of {} at {}, or point ControlPlaneConfiguration.binaryDir at it",
+            self.component, self.version, self.path
+        );
+        let resolved = match kubeadm_effects::resolve(ctx.fx.root(), Path::new(&self.path)) {
+            Ok(p) if p.is_file() => p,
+            _ => {
+                return (
+                    vec![],
+                    vec![Problem::new(format!("{} doesn't exist", self.path), fix)],
+                );
+            }
+        };
+        let shown = resolved.display().to_string();
+        let out = match ctx
+            .fx
+            .run(kubeadm_effects::CommandKind::Query, &shown, &["--version"])
+        {
+            Ok(o) if o.success() => o,
+            Ok(o) => {
+                return (
+                    vec![],
+                    vec![Problem::new(
+                        format!("{} --version failed: {}", self.path, o.stderr.trim()),
+                        fix,
+                    )],
+                );
+            }
+            Err(e) => return (vec![], vec![Problem::new(format!("{e}"), fix)]),
+        };
+        let want = self.version.trim_start_matches('v');
+        let reported = out
+            .stdout
+            .split_whitespace()
+            .map(|w| w.trim_start_matches('v'))
+            .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()) && w.contains('.'));
+        match reported {
+            Some(v) if v == want => (vec![], vec![]),
+            Some(v) => (
+                vec![],
+                vec![Problem::new(
+                    format!(
+                        "{} reports version v{v}, but this control plane runs {}",
+                        self.path, self.version
+                    ),
+                    fix,
+                )],
+            ),
+            None => (
+                vec![],
+                vec![Problem::new(
+                    format!(
+                        "{} --version printed no version: {:?}",
+                        self.path,
+                        out.stdout.trim()
+                    ),
+                    fix,
+                )],
+            ),
+        }
+    }
+}

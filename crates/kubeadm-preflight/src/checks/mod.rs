@@ -7,7 +7,7 @@ mod runtime;
 mod system;
 
 pub use etcd::{ExternalEtcdVersion, MIN_EXTERNAL_ETCD};
-pub use files::{DirAvailable, FileAvailable, FileContent, FileExisting, InPath};
+pub use files::{DirAvailable, FileAvailable, FileContent, FileExisting, InPath, ServiceBinary};
 pub use net::{HttpProxy, HttpProxyCidr, Port, proxy_for};
 pub use runtime::{
     Cri, Firewalld, IPVS_MODULES, ImagePull, IpvsModules, KubeletVersion, KubernetesVersion,

@@ -37,6 +37,11 @@ pub fn load(args: &InitArgs, matches: &ArgMatches, fx: &dyn Effects) -> Result<I
         .as_ref()
         .is_some_and(|i| !i.node_registration.cri_socket.is_empty());
     let ha = docs.ha.clone();
+    let control_plane = crate::services::resolve_mode(
+        docs.control_plane.clone(),
+        args.control_plane_mode.as_deref(),
+        &file,
+    )?;
     let (mut init, mut cluster, kubelet, proxy) = InitConfig::start(docs);
     if let Some(v) = &args.apiserver_advertise_address {
         init.local_api_endpoint = ApiEndpoint {
@@ -142,6 +147,7 @@ pub fn load(args: &InitArgs, matches: &ArgMatches, fx: &dyn Effects) -> Result<I
         }
     }
     cfg.ha = ha;
+    cfg.control_plane = control_plane;
     Ok(cfg)
 }
 

@@ -22,10 +22,12 @@ use crate::phases::join::{JoinContext, JoinOptions, join_workflow};
 pub fn load(args: &JoinArgs, matches: &ArgMatches, root: &Path) -> Result<JoinConfig> {
     check_mixed_flags(matches)?;
     let mut ha = None;
+    let mut control_plane = None;
     let (mut join, file, cri_from_file) = match &args.config {
         Some(p) => {
             let docs = read_config(p)?;
             ha = docs.ha.clone();
+            control_plane = docs.control_plane.clone();
             let join = docs.join.ok_or_else(|| {
                 Error::with_hint(
                     format!("{} holds no JoinConfiguration", p.display()),
@@ -54,6 +56,8 @@ pub fn load(args: &JoinArgs, matches: &ArgMatches, root: &Path) -> Result<JoinCo
     let facts = host::facts(&probe);
     let cri_given = cri_from_file || args.cri_socket.is_some();
     let mut cfg = JoinConfig::complete(join, &facts, cri_given, &file)?;
+    cfg.control_plane =
+        crate::services::resolve_mode(control_plane, args.control_plane_mode.as_deref(), &file)?;
     // The built-in endpoint is a control-plane node's part; a worker reaches it as any client.
     if let (Some(mut ha), Some(cp)) = (ha, cfg.join.control_plane.as_ref()) {
         ha.set_defaults();

@@ -60,6 +60,8 @@ const ALLOWED_WITH_CONFIG: &[&str] = &[
     "rootfs",
     "v",
     "log-file",
+    // Ours: it overrides the file's ControlPlaneConfiguration.
+    "control-plane-mode",
 ];
 
 /// Rejects flags given together with `--config` that upstream rejects, naming them.

@@ -1,12 +1,13 @@
 //! `init phase control-plane apiserver|controller-manager|scheduler`: the control plane's
 //! static Pod manifests (also written by `join phase control-plane-prepare control-plane`).
 
+use k8s_openapi::api::core::v1::Pod;
 use kubeadm_render::staticpod::MANIFESTS_DIR;
 use kubeadm_render::{controlplane, pod_yaml};
 use kubeadm_workflow::Phase;
 
 use super::InitContext;
-use super::manifests::{host_info, load_patches, report_patches, write_manifest};
+use super::manifests::{host_info, load_patches, report_patches, write_component};
 use crate::error::{Error, Result};
 
 /// Flags of every control-plane phase (upstream's `getControlPlanePhaseFlags`).
@@ -17,6 +18,7 @@ const CONTROL_PLANE_FLAGS: &[&str] = &[
     "image-repository",
     "patches",
     "dry-run",
+    "control-plane-mode",
 ];
 
 /// `control-plane` with `apiserver`, `controller-manager` and `scheduler`.
@@ -61,12 +63,14 @@ pub fn phase() -> Phase<InitContext, Error> {
 
 /// Builds, patches and writes one control-plane component's manifest.
 pub(crate) fn run_component(ctx: &mut InitContext, component: &str) -> Result<()> {
-    let yaml = render_component(ctx, component)?;
-    if component == "kube-apiserver" {
-        println!("[control-plane] Using manifest folder {MANIFESTS_DIR:?}");
+    let pod = render_pod(ctx, component)?;
+    if !ctx.cfg.control_plane.systemd() {
+        if component == "kube-apiserver" {
+            println!("[control-plane] Using manifest folder {MANIFESTS_DIR:?}");
+        }
+        println!("[control-plane] Creating static Pod manifest for {component:?}");
     }
-    println!("[control-plane] Creating static Pod manifest for {component:?}");
-    write_manifest(ctx, component, yaml)?;
+    write_component(ctx, component, &pod)?;
     // The built-in endpoint fronts the API server: written with it, by init and by a
     // control-plane join alike.
     if component == "kube-apiserver"
@@ -89,6 +93,12 @@ pub(crate) fn run_component(ctx: &mut InitContext, component: &str) -> Result<()
 /// One control-plane component's manifest as it would be written (patches applied): shared with
 /// `upgrade`, which compares it with the live one before swapping.
 pub(crate) fn render_component(ctx: &InitContext, component: &str) -> Result<String> {
+    Ok(pod_yaml(&render_pod(ctx, component)?)?)
+}
+
+/// One control-plane component's Pod (patches applied): what its manifest or, in systemd mode,
+/// its unit and environment file are made of.
+pub(crate) fn render_pod(ctx: &InitContext, component: &str) -> Result<Pod> {
     let patches = load_patches(ctx)?;
     let host = host_info(ctx);
     let Some(mut pod) = controlplane::pod(&ctx.cfg, component, &host) else {
@@ -101,5 +111,5 @@ pub(crate) fn render_component(ctx: &InitContext, component: &str) -> Result<Str
         report_patches(component, &applied);
         pod = patched;
     }
-    Ok(pod_yaml(&pod)?)
+    Ok(pod)
 }

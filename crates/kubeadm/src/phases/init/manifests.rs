@@ -11,8 +11,12 @@ use kubeadm_effects::Content;
 use kubeadm_render::patches::{self, PatchSet};
 use kubeadm_render::staticpod::{self, HostInfo, MANIFESTS_DIR};
 
+use k8s_openapi::api::core::v1::Pod;
+use kubeadm_render::pod_yaml;
+
 use super::InitContext;
 use crate::error::{Error, Result};
+use crate::services;
 
 /// Mode of static Pod manifests.
 const MANIFEST_MODE: u32 = 0o600;
@@ -111,6 +115,17 @@ pub(crate) fn ensure_private_dir(ctx: &InitContext, dir: &Path, mode: u32) -> Re
         ctx.fx.create_dir_all(dir, mode)?;
     }
     Ok(())
+}
+
+/// Writes what runs a component: its static Pod manifest, or in systemd mode its unit and
+/// environment file (built from the same Pod), then starts the service.
+pub(crate) fn write_component(ctx: &InitContext, component: &str, pod: &Pod) -> Result<()> {
+    if ctx.cfg.control_plane.systemd() {
+        let files = services::files(&ctx.cfg.control_plane, pod)?;
+        services::write(ctx.fx.as_ref(), &files)?;
+        return services::start(ctx.fx.as_ref(), component);
+    }
+    write_manifest(ctx, component, pod_yaml(pod)?)
 }
 
 /// Writes a static Pod manifest (0600) into the manifests directory.

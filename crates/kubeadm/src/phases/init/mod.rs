@@ -84,6 +84,7 @@ pub fn init_workflow() -> Workflow<InitContext, Error> {
                     "image-repository",
                     "ignore-preflight-errors",
                     "dry-run",
+                    "control-plane-mode",
                 ]),
                 certs::phase(),
                 kubeconfig::phase(),

@@ -2,7 +2,7 @@
 //! new control-plane node, reported together; `--dry-run` reports instead of stopping.
 
 use kubeadm_api::config::InitConfig;
-use kubeadm_preflight::{Inputs, Role};
+use kubeadm_preflight::{Inputs, Role, ServiceBinary};
 
 use super::InitContext;
 use crate::error::Error;
@@ -29,9 +29,35 @@ pub fn init_inputs(cfg: &InitConfig) -> Inputs {
     }
 }
 
+/// controlPlaneMode: systemd: the binary each unit of this node will run and the version it
+/// must report, from the same Pods the etcd and control-plane phases render.
+pub(crate) fn service_binaries(ctx: &InitContext) -> Result<Vec<ServiceBinary>, Error> {
+    if !ctx.cfg.control_plane.systemd() {
+        return Ok(Vec::new());
+    }
+    let mut pods = Vec::new();
+    if let Some(local) = ctx.cfg.local_etcd() {
+        pods.push(super::etcd::local_pod(ctx, local)?);
+    }
+    for c in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+        pods.push(super::control_plane::render_pod(ctx, c)?);
+    }
+    pods.iter()
+        .map(|pod| {
+            let files = crate::services::files(&ctx.cfg.control_plane, pod)?;
+            Ok(ServiceBinary {
+                component: files.component,
+                path: files.binary,
+                version: crate::services::binary_version(pod),
+            })
+        })
+        .collect()
+}
+
 /// Runs the init checks.
 pub fn run(ctx: &mut InitContext) -> Result<(), Error> {
-    let inputs = init_inputs(&ctx.cfg);
+    let mut inputs = init_inputs(&ctx.cfg);
+    inputs.service_binaries = service_binaries(ctx)?;
     kubeadm_preflight::run_checks(
         ctx.fx.as_ref(),
         Role::Init,

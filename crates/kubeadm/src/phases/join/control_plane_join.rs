@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kubeadm_etcd::{EtcdError, Member};
-use kubeadm_render::{etcd, pod_yaml};
+use kubeadm_render::etcd;
 use kubeadm_workflow::Phase;
 
 use super::JoinContext;
@@ -33,6 +33,7 @@ pub fn phase() -> Phase<JoinContext, Error> {
                         "node-name",
                         "apiserver-advertise-address",
                         "patches",
+                        "control-plane-mode",
                     ],
                 ]
                 .concat(),
@@ -136,8 +137,10 @@ fn etcd_join(ctx: &mut JoinContext) -> Result<()> {
             }
             let url = advertised_client_url(&pod).unwrap_or_else(|| etcd::client_url(&ictx.cfg));
             manifests::ensure_private_dir(ictx, Path::new(&local.data_dir), 0o700)?;
-            println!("[etcd] Creating static Pod manifest for \"etcd\"");
-            manifests::write_manifest(ictx, "etcd", pod_yaml(&pod)?)?;
+            if !ictx.cfg.control_plane.systemd() {
+                println!("[etcd] Creating static Pod manifest for \"etcd\"");
+            }
+            manifests::write_component(ictx, "etcd", &pod)?;
             Ok(url)
         })
     };

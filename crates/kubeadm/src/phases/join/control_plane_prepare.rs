@@ -24,7 +24,7 @@ pub fn phase() -> Phase<JoinContext, Error> {
             Phase::leaf("download-certs", "Download certificates shared among control-plane nodes from the kubeadm-certs Secret", download_certs).flags(&[super::DISCOVERY_FLAGS, &["control-plane", "certificate-key"]].concat()),
             Phase::leaf("certs", "Generate the certificates for the new control plane components", prepare_certs).flags(&[super::DISCOVERY_FLAGS, &["control-plane", "node-name", "apiserver-advertise-address"]].concat()),
             Phase::leaf("kubeconfig", "Generate the kubeconfig for the new control plane components", prepare_kubeconfig).flags(&[super::DISCOVERY_FLAGS, &["control-plane", "certificate-key"]].concat()),
-            Phase::leaf("control-plane", "Generate the manifests for the new control plane components", prepare_control_plane).flags(&[super::DISCOVERY_FLAGS, &["control-plane", "apiserver-advertise-address", "apiserver-bind-port", "patches"]].concat()),
+            Phase::leaf("control-plane", "Generate the manifests for the new control plane components", prepare_control_plane).flags(&[super::DISCOVERY_FLAGS, &["control-plane", "apiserver-advertise-address", "apiserver-bind-port", "patches", "control-plane-mode"]].concat()),
         ],
     )
     .when(super::is_control_plane)

@@ -212,6 +212,7 @@ impl JoinContext {
         // The join's own HA document: control-plane-prepare writes the endpoint with the API
         // server's manifest, through init's code.
         cfg.ha = self.cfg.ha.clone();
+        cfg.control_plane = self.cfg.control_plane.clone();
         Ok(cfg)
     }
 

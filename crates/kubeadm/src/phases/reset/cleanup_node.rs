@@ -48,6 +48,10 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     } else {
         println!("[reset] No systemd found: not stopping the kubelet service");
     }
+    // The etcd data directory of a local member, found from its manifest or service, before
+    // the services (controlPlaneMode: systemd) are stopped and their files removed.
+    let etcd_dir = etcd_data_dir(fx)?;
+    crate::services::remove_all(fx)?;
 
     // 2. Unmount everything below the kubelet's directory (pod volumes), deepest first.
     let kubelet_dir = Path::new("/var/lib/kubelet");
@@ -73,9 +77,9 @@ pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     //    they use are deleted; problems are reported and reset goes on, as upstream.
     remove_pod_sandboxes(fx, &ctx.cfg.cri_socket);
 
-    // 4. The etcd data directory of a local member, found from its manifest.
+    // 4. The etcd data directory of a local member (found in step 1).
     let mut dirs: Vec<PathBuf> = Vec::new();
-    match etcd_data_dir(fx)? {
+    match etcd_dir {
         Some(d) => dirs.push(d),
         None if ctx.external_etcd_said => {}
         None => println!("[reset] No etcd config found. Assuming external etcd"),
@@ -252,7 +256,11 @@ fn mounts_below(root: &Path, dir: &Path) -> Vec<PathBuf> {
 fn etcd_data_dir(fx: &dyn Effects) -> Result<Option<PathBuf>> {
     let manifest = Path::new("/etc/kubernetes/manifests/etcd.yaml");
     let Some(text) = fx.read_to_string(manifest)? else {
-        return Ok(None);
+        let flags = crate::services::flags(fx, "etcd")?;
+        return Ok(flags.map(|f| {
+            let dir = f.iter().find_map(|a| a.strip_prefix("--data-dir="));
+            PathBuf::from(dir.unwrap_or(kubeadm_api::defaults::DEFAULT_ETCD_DATA_DIR))
+        }));
     };
     let pod: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
         Error::with_hint(

@@ -32,22 +32,30 @@ fn flag<'a>(command: &'a [serde_json::Value], name: &str) -> Option<&'a str> {
 pub(super) fn run(ctx: &mut ResetContext) -> Result<()> {
     let fx = ctx.fx.as_ref();
     let manifest = Path::new("/etc/kubernetes/manifests/etcd.yaml");
-    let Some(text) = fx.read_to_string(manifest)? else {
-        println!("[reset] No etcd config found. Assuming external etcd");
-        println!("[reset] Please, manually reset etcd to prevent further issues");
-        ctx.external_etcd_said = true;
-        return Ok(());
+    let command: Vec<serde_json::Value> = match fx.read_to_string(manifest)? {
+        Some(text) => {
+            let pod: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+                Error::with_hint(
+                    format!("cannot parse {}: {e}", manifest.display()),
+                    "fix or remove the etcd manifest",
+                )
+            })?;
+            pod["spec"]["containers"][0]["command"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        }
+        // controlPlaneMode: systemd keeps the same flags in etcd's environment file.
+        None => match crate::services::flags(fx, "etcd")? {
+            Some(flags) => flags.into_iter().map(serde_json::Value::String).collect(),
+            None => {
+                println!("[reset] No etcd config found. Assuming external etcd");
+                println!("[reset] Please, manually reset etcd to prevent further issues");
+                ctx.external_etcd_said = true;
+                return Ok(());
+            }
+        },
     };
-    let pod: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
-        Error::with_hint(
-            format!("cannot parse {}: {e}", manifest.display()),
-            "fix or remove the etcd manifest",
-        )
-    })?;
-    let command = pod["spec"]["containers"][0]["command"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     let (Some(peer), Some(client)) = (
         flag(&command, "initial-advertise-peer-urls"),
         flag(&command, "advertise-client-urls"),
