@@ -42,9 +42,16 @@ pub fn unit_name(component: &str) -> String {
     format!("{component}.service")
 }
 
-/// The variable holding a component's flags: `KUBE_APISERVER_ARGS`, `ETCD_ARGS`.
+/// The variable holding a component's flags: `KUBE_APISERVER_ARGS`, and `KUBEADM_ETCD_ARGS`
+/// for etcd, which reads every `ETCD_*` variable of its environment as a flag (and warns about
+/// one that names none).
 pub fn args_variable(component: &str) -> String {
-    format!("{}_ARGS", component.replace('-', "_").to_ascii_uppercase())
+    let name = format!("{}_ARGS", component.replace('-', "_").to_ascii_uppercase());
+    if component == "etcd" {
+        format!("KUBEADM_{name}")
+    } else {
+        name
+    }
 }
 
 /// A component's two files.
@@ -79,7 +86,9 @@ fn check_value(component: &str, what: &str, value: &str) -> Result<(), RenderErr
     {
         Some(c) => Err(service_error(
             component,
-            format!("{what} holds {c:?}, which a systemd environment file cannot carry inside one flag: {value:?}"),
+            format!(
+                "{what} holds {c:?}, which a systemd environment file cannot carry inside one flag: {value:?}"
+            ),
         )),
         None => Ok(()),
     }
@@ -107,7 +116,10 @@ pub fn component_service(pod: &Pod, binary_dir: &str) -> Result<ServiceFiles, Re
     let mut words = container.command.clone().unwrap_or_default();
     words.extend(container.args.clone().unwrap_or_default());
     let Some((program, flags)) = words.split_first() else {
-        return Err(service_error(&component, "the container has no command".into()));
+        return Err(service_error(
+            &component,
+            "the container has no command".into(),
+        ));
     };
     let program = program.rsplit('/').next().unwrap_or(program);
     if program.is_empty() || program.contains(char::is_whitespace) {
@@ -124,7 +136,10 @@ pub fn component_service(pod: &Pod, binary_dir: &str) -> Result<ServiceFiles, Re
         let Some(value) = &var.value else {
             return Err(service_error(
                 &component,
-                format!("the environment variable {} takes its value from the cluster (valueFrom), which a service cannot", var.name),
+                format!(
+                    "the environment variable {} takes its value from the cluster (valueFrom), which a service cannot",
+                    var.name
+                ),
             ));
         };
         if !var
@@ -134,7 +149,10 @@ pub fn component_service(pod: &Pod, binary_dir: &str) -> Result<ServiceFiles, Re
         {
             return Err(service_error(
                 &component,
-                format!("the environment variable name {:?} is not a plain name", var.name),
+                format!(
+                    "the environment variable name {:?} is not a plain name",
+                    var.name
+                ),
             ));
         }
         check_value(&component, &format!("the variable {}", var.name), value)?;
@@ -193,18 +211,37 @@ fn writable_host_paths(pod: &Pod) -> Vec<String> {
 /// What each component is, for `Description=` and `Documentation=`.
 fn describe(component: &str) -> (&'static str, &'static str) {
     match component {
-        "etcd" => ("etcd key-value store of the Kubernetes control plane", "https://etcd.io/docs/"),
-        "kube-apiserver" => ("Kubernetes API server", "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/"),
-        "kube-controller-manager" => ("Kubernetes controller manager", "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/"),
-        "kube-scheduler" => ("Kubernetes scheduler", "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/"),
-        _ => ("Kubernetes control-plane component", "https://kubernetes.io/docs/"),
+        "etcd" => (
+            "etcd key-value store of the Kubernetes control plane",
+            "https://etcd.io/docs/",
+        ),
+        "kube-apiserver" => (
+            "Kubernetes API server",
+            "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/",
+        ),
+        "kube-controller-manager" => (
+            "Kubernetes controller manager",
+            "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/",
+        ),
+        "kube-scheduler" => (
+            "Kubernetes scheduler",
+            "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/",
+        ),
+        _ => (
+            "Kubernetes control-plane component",
+            "https://kubernetes.io/docs/",
+        ),
     }
 }
 
 fn unit_text(component: &str, binary: &str, variable: &str, writable: &[String]) -> String {
     let (description, docs) = describe(component);
     // etcd tells systemd when it serves (sd_notify); the Kubernetes components do not.
-    let kind = if component == "etcd" { "notify" } else { "simple" };
+    let kind = if component == "etcd" {
+        "notify"
+    } else {
+        "simple"
+    };
     let after = if component == "etcd" {
         "network-online.target".to_string()
     } else {
@@ -293,7 +330,11 @@ mod tests {
     #[test]
     fn the_flags_go_to_the_env_file_and_writable_mounts_to_read_write_paths() {
         let p = pod(
-            json!(["kube-apiserver", "--advertise-address=10.0.0.1", "--secure-port=6443"]),
+            json!([
+                "kube-apiserver",
+                "--advertise-address=10.0.0.1",
+                "--secure-port=6443"
+            ]),
             json!([{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]),
         );
         let s = component_service(&p, "/opt/k8s/v1.31.0/bin/").unwrap();
@@ -302,11 +343,18 @@ mod tests {
             "\nKUBE_APISERVER_ARGS=\"--advertise-address=10.0.0.1 --secure-port=6443\"\n"
         ));
         assert!(s.env.contains("\nHTTPS_PROXY=\"http://proxy:3128\"\n"));
-        assert!(s.unit.contains(
-            "\nExecStart=/opt/k8s/v1.31.0/bin/kube-apiserver $KUBE_APISERVER_ARGS\n"
-        ));
-        assert!(s.unit.contains("\nEnvironmentFile=/etc/kubernetes/kube-apiserver.env\n"));
-        assert!(s.unit.contains("\nReadWritePaths=-/var/log/kubernetes/audit\n"));
+        assert!(
+            s.unit
+                .contains("\nExecStart=/opt/k8s/v1.31.0/bin/kube-apiserver $KUBE_APISERVER_ARGS\n")
+        );
+        assert!(
+            s.unit
+                .contains("\nEnvironmentFile=/etc/kubernetes/kube-apiserver.env\n")
+        );
+        assert!(
+            s.unit
+                .contains("\nReadWritePaths=-/var/log/kubernetes/audit\n")
+        );
         assert!(!s.unit.contains("ReadWritePaths=-/etc/kubernetes/pki"));
         assert!(is_ours(&s.unit) && is_ours(&s.env));
         assert_eq!(
@@ -321,8 +369,13 @@ mod tests {
             json!(["kube-apiserver", "--tls-cipher-suites=a b"]),
             json!([]),
         );
-        let e = component_service(&p, "/usr/local/bin").unwrap_err().to_string();
-        assert!(e.contains("kube-apiserver") && e.contains("--tls-cipher-suites=a b"), "{e}");
+        let e = component_service(&p, "/usr/local/bin")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("kube-apiserver") && e.contains("--tls-cipher-suites=a b"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -331,13 +384,18 @@ mod tests {
             json!(["kube-apiserver"]),
             json!([{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]),
         );
-        let e = component_service(&p, "/usr/local/bin").unwrap_err().to_string();
+        let e = component_service(&p, "/usr/local/bin")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("POD_IP"), "{e}");
     }
 
     #[test]
     fn args_variables_are_upper_case_with_underscores() {
-        assert_eq!(args_variable("kube-controller-manager"), "KUBE_CONTROLLER_MANAGER_ARGS");
-        assert_eq!(args_variable("etcd"), "ETCD_ARGS");
+        assert_eq!(
+            args_variable("kube-controller-manager"),
+            "KUBE_CONTROLLER_MANAGER_ARGS"
+        );
+        assert_eq!(args_variable("etcd"), "KUBEADM_ETCD_ARGS");
     }
 }

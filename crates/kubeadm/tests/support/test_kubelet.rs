@@ -259,9 +259,11 @@ async fn tick(
     entries.sort_by_key(|e| e.file_name());
     // A manifest moved out of the folder: its static Pod stops and its mirror Pod goes, as the
     // kubelet does (how `kubeadm etcd snapshot restore` and the upgrade's etcd restore stop etcd).
+    let units = service_units(root);
     let present: Vec<String> = entries
         .iter()
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .chain(units.iter().map(|(name, _, _)| name.clone()))
         .collect();
     let gone: Vec<String> = state
         .components
@@ -364,7 +366,53 @@ async fn tick(
             state.mirrored.insert(name, hash);
         }
     }
+    // controlPlaneMode: systemd: this kubelet also plays systemd for kubeadm's units, starting
+    // a component from its unit and env file and restarting it when either changes.
+    for (name, component, bytes) in units {
+        let hash = config_hash(&bytes);
+        if state.started.get(&name) == Some(&hash) {
+            continue;
+        }
+        state.components.insert(name.clone(), component.clone());
+        if let Some(mut old) = children.lock().unwrap().remove(&component) {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        if let Some(bin) = spec.binaries.get(&component) {
+            let (command, env) = kubeadm_testapi::realbins::unit_command(root, &component)
+                .map_err(|e| e.to_string())?;
+            let child = run_process(bin, spec, &component, command, env)?;
+            children.lock().unwrap().insert(component.clone(), child);
+            state.started_at.insert(component.clone(), Instant::now());
+        }
+        state.started.insert(name, hash);
+    }
     unregistered.map_or(Ok(()), Err)
+}
+
+/// kubeadm's systemd units of this node (controlPlaneMode: systemd) without a static Pod
+/// manifest of the same component: (unit file name, component, unit and env file bytes).
+fn service_units(root: &Path) -> Vec<(String, String, Vec<u8>)> {
+    [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ]
+    .iter()
+    .filter(|c| !on_node(root, &format!("/etc/kubernetes/manifests/{c}.yaml")).exists())
+    .filter_map(|c| {
+        let mut bytes =
+            std::fs::read(on_node(root, &format!("/etc/systemd/system/{c}.service"))).ok()?;
+        if !bytes.starts_with(b"# Written by kubeadm-rs") {
+            return None;
+        }
+        bytes.extend(
+            std::fs::read(on_node(root, &format!("/etc/kubernetes/{c}.env"))).unwrap_or_default(),
+        );
+        Some((format!("{c}.service"), c.to_string(), bytes))
+    })
+    .collect()
 }
 
 /// The mirror Pod of a static Pod, created with the kubelet's own credentials (the
@@ -437,6 +485,17 @@ fn run_static_pod(
 ) -> Result<Child, String> {
     let (command, env) =
         kubeadm_testapi::realbins::manifest_command(manifest).map_err(|e| e.to_string())?;
+    run_process(bin, spec, component, command, env)
+}
+
+/// A component's process from its command line (program first) and environment.
+fn run_process(
+    bin: &Path,
+    spec: &KubeletSpec,
+    component: &str,
+    command: Vec<String>,
+    env: Vec<(String, String)>,
+) -> Result<Child, String> {
     let help = Process::new(bin)
         .arg("--help")
         .output()

@@ -1,5 +1,6 @@
 //! `kubeadm upgrade diff [version]`: a unified diff of every static Pod manifest `upgrade apply`
-//! would write, against the live one, rendered by the same code (nothing is written).
+//! would write (in controlPlaneMode: systemd, every unit and env file), against the live one,
+//! rendered by the same code (nothing is written).
 
 use std::path::Path;
 
@@ -26,9 +27,19 @@ pub fn run(root: &Path, args: &UpgradeDiffArgs) -> Result<()> {
         })
         .unwrap_or(3);
     let mut ctx = read_only_context(root, &args.common, target, Default::default());
-    for (component, new) in render_all(&mut ctx)? {
-        let path = staticpod::manifest_path(component);
-        let old = ctx.fx.read_to_string(Path::new(&path))?.unwrap_or_default();
+    // controlPlaneMode: systemd: the units and env files instead of the manifests.
+    let files = if crate::services::installed(ctx.fx.as_ref()) {
+        crate::phases::upgrade::services::planned_files(&mut ctx)?
+    } else {
+        let mut files = Vec::new();
+        for (component, new) in render_all(&mut ctx)? {
+            let path = staticpod::manifest_path(component);
+            let old = ctx.fx.read_to_string(Path::new(&path))?.unwrap_or_default();
+            files.push((path, old, new));
+        }
+        files
+    };
+    for (path, old, new) in files {
         if old == new {
             continue;
         }

@@ -39,7 +39,11 @@ pub(crate) fn service_binaries(ctx: &InitContext) -> Result<Vec<ServiceBinary>, 
     if let Some(local) = ctx.cfg.local_etcd() {
         pods.push(super::etcd::local_pod(ctx, local)?);
     }
-    for c in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
         pods.push(super::control_plane::render_pod(ctx, c)?);
     }
     pods.iter()

@@ -64,6 +64,10 @@ pub fn endpoints_from_manifests(
     for c in COMPONENTS {
         let path = Path::new(MANIFESTS_DIR).join(format!("{c}.yaml"));
         let Some(text) = fx.read_to_string(&path)? else {
+            // controlPlaneMode: systemd: the same flags, from the service's env file.
+            if let Some(pod) = crate::services::as_pod(fx, c)? {
+                pods.push((c.to_string(), pod));
+            }
             continue;
         };
         let pod: Pod = serde_saphyr::from_str(&text).map_err(|e| {

@@ -46,7 +46,8 @@ pub(super) fn run(ctx: &mut JoinContext) -> Result<()> {
         inputs.pod_subnet = cfg.cluster.networking.pod_subnet.clone();
         inputs.local_etcd_data_dir = cfg.local_etcd().map(|l| l.data_dir.clone());
         inputs.external_etcd = cfg.cluster.etcd.external.clone();
-        inputs.service_binaries = ctx.with_init(|i| super::super::init::preflight::service_binaries(i))?;
+        inputs.service_binaries =
+            ctx.with_init(|i| super::super::init::preflight::service_binaries(i))?;
         if !inputs.download_certs {
             // Without a certificate key the shared certificates must have been copied by hand.
             let dir = Path::new(&cfg.cluster.certificates_dir);

@@ -326,9 +326,22 @@ pub fn manifest(fx: &dyn Effects, component: &str) -> Option<Value> {
     serde_saphyr::from_str(&text).ok()
 }
 
-/// This node's API endpoint from its kube-apiserver manifest's annotation (`ip:port`).
+/// This node's API endpoint from its kube-apiserver manifest's annotation (`ip:port`), or in
+/// controlPlaneMode: systemd from its service's `--advertise-address` and `--secure-port`.
 fn local_api_endpoint(fx: &dyn Effects) -> Option<(String, i32)> {
-    let pod = manifest(fx, "kube-apiserver")?;
+    let Some(pod) = manifest(fx, "kube-apiserver") else {
+        let flags = crate::services::flags(fx, "kube-apiserver").ok()??;
+        let get = |name: &str| {
+            let prefix = format!("--{name}=");
+            flags
+                .iter()
+                .find_map(|f| f.strip_prefix(prefix.as_str()).map(str::to_string))
+        };
+        let port = get("secure-port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(6443);
+        return Some((get("advertise-address")?, port));
+    };
     let ep = pod["metadata"]["annotations"][APISERVER_ENDPOINT_ANNOTATION].as_str()?;
     let (ip, port) = ep.rsplit_once(':')?;
     Some((

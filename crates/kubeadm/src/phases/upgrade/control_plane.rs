@@ -93,6 +93,10 @@ pub fn render_all(ctx: &mut UpgradeContext) -> Result<Vec<(&'static str, String)
 }
 
 fn run(ctx: &mut UpgradeContext) -> Result<()> {
+    // controlPlaneMode: systemd: the same Pods, swapped as units and env files.
+    if crate::services::installed(ctx.fx.as_ref()) {
+        return super::services::run(ctx);
+    }
     if cluster::manifest(ctx.fx.as_ref(), "kube-apiserver").is_none() {
         println!(
             "[upgrade/control-plane] Skipping phase: this node has no kube-apiserver manifest in {MANIFESTS_DIR:?} (not a control-plane node)"

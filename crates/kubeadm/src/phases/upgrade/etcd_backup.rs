@@ -35,7 +35,7 @@ pub struct EtcdBackup {
     /// How many members the cluster had (a restore makes a one-member cluster).
     pub members: usize,
     /// The PKI directory (etcd CA and client certificate).
-    pki: PathBuf,
+    pub pki: PathBuf,
 }
 
 /// The local member's client URLs, from the text of its manifest.

@@ -18,6 +18,7 @@ pub mod kubelet_config;
 pub mod node_roles;
 pub mod post_upgrade;
 pub mod preflight;
+pub mod services;
 pub mod upload_config;
 
 use std::path::PathBuf;

@@ -56,7 +56,9 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
         .filter(|n| n.control_plane && !n.ready)
         .map(|n| n.name.clone())
         .collect();
-    let cp_manifest = cluster::manifest(ctx.fx.as_ref(), "kube-apiserver").is_some();
+    // controlPlaneMode: systemd runs the control plane from units instead of manifests.
+    let services = crate::services::installed(ctx.fx.as_ref());
+    let cp_manifest = services || cluster::manifest(ctx.fx.as_ref(), "kube-apiserver").is_some();
     if !not_ready.is_empty() && !ignored(ctx, "ControlPlaneNodesReady") {
         problems.push(format!(
             "[ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [{}]",
@@ -70,7 +72,13 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
             "kube-scheduler",
         ]
         .iter()
-        .map(|c| staticpod::manifest_path(c))
+        .map(|c| {
+            if services {
+                kubeadm_render::service::unit_path(c)
+            } else {
+                staticpod::manifest_path(c)
+            }
+        })
         .filter(|p| !ctx.fx.exists(std::path::Path::new(p)))
         .collect();
         if !missing.is_empty() && !ignored(ctx, "StaticPodManifest") {
