@@ -512,7 +512,20 @@ fn owned_state(minor: u32, get: Get) -> Vec<String> {
 #[test]
 #[ignore = "needs KUBEADM_TEST_BIN_DIR with etcd, kube-apiserver, kube-controller-manager, kube-scheduler"]
 fn full_init_against_real_binaries() {
-    use kubeadm_testapi::realbins::{RealBins, RealControlPlane};
+    full_init_real(false);
+}
+
+/// The same init with `controlPlaneMode: systemd`: the four components run from the units and
+/// env files kubeadm writes (started as systemd would start them, `RealControlPlane::start_units`),
+/// their binaries under the root's `/usr/local/bin`.
+#[test]
+#[ignore = "needs KUBEADM_TEST_BIN_DIR with etcd, kube-apiserver, kube-controller-manager, kube-scheduler"]
+fn full_init_in_systemd_mode_against_real_binaries() {
+    full_init_real(true);
+}
+
+fn full_init_real(systemd: bool) {
+    use kubeadm_testapi::realbins::{BINARIES, RealBins, RealControlPlane};
     let Some(bins) = RealBins::for_test("the real-binaries variant of the full init") else {
         return;
     };
@@ -539,11 +552,21 @@ fn full_init_against_real_binaries() {
         .expect("kube-apiserver --version names a version");
     let minor = minor_of(&version);
     // Real components take longer than the stand-ins: allow them two minutes.
-    std::fs::write(
-        &cfg_path,
-        config_for(&version, api_port, kubelet.port(), free(), free()).replace(": 30s", ": 2m0s"),
-    )
-    .unwrap();
+    let mut config =
+        config_for(&version, api_port, kubelet.port(), free(), free()).replace(": 30s", ": 2m0s");
+    if systemd {
+        config.push_str(
+            "---\napiVersion: kubeadm-rs.io/v1alpha1\nkind: ControlPlaneConfiguration\ncontrolPlaneMode: systemd\n",
+        );
+        let dir = root.join("usr/local/bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        for b in BINARIES {
+            if std::fs::hard_link(bins.dir.join(b), dir.join(b)).is_err() {
+                std::fs::copy(bins.dir.join(b), dir.join(b)).unwrap();
+            }
+        }
+    }
+    std::fs::write(&cfg_path, config).unwrap();
     for phase in [
         &["certs", "all"][..],
         &["kubeconfig", "all"],
@@ -558,7 +581,14 @@ fn full_init_against_real_binaries() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let mut cp = RealControlPlane::start(&bins, &root, dir.path()).unwrap();
+    let mut cp = if systemd {
+        for b in BINARIES {
+            assert!(!root.join(format!("etc/kubernetes/manifests/{b}.yaml")).exists());
+        }
+        RealControlPlane::start_units(&root, dir.path(), &BINARIES).unwrap()
+    } else {
+        RealControlPlane::start(&bins, &root, dir.path()).unwrap()
+    };
     // From 1.29 admin.conf has no rights until init binds its group; super-admin.conf does.
     let super_admin = if kubeadm_api::version::minor_info(minor)
         .unwrap()
