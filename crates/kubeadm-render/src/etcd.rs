@@ -13,6 +13,9 @@ use crate::staticpod::{self, Endpoint, Mounts};
 /// The annotation recording etcd's client URL.
 pub const ADVERTISE_CLIENT_URLS_ANNOTATION: &str =
     "kubeadm.kubernetes.io/etcd.advertise-client-urls";
+/// The same fact on a control-plane Node in controlPlaneMode: systemd, where no etcd mirror
+/// Pod exists to carry it (kubeadm-rs's own annotation; a control-plane join reads it).
+pub const NODE_CLIENT_URLS_ANNOTATION: &str = "kubeadm-rs.io/etcd.advertise-client-urls";
 /// etcd's client port.
 pub const CLIENT_PORT: u16 = 2379;
 /// etcd's peer port.

@@ -586,7 +586,11 @@ fn full_init_real(systemd: bool) {
     }
     let mut cp = if systemd {
         for b in BINARIES {
-            assert!(!root.join(format!("etc/kubernetes/manifests/{b}.yaml")).exists());
+            assert!(
+                !root
+                    .join(format!("etc/kubernetes/manifests/{b}.yaml"))
+                    .exists()
+            );
         }
         RealControlPlane::start_units(&root, dir.path(), &BINARIES).unwrap()
     } else {

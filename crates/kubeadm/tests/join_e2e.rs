@@ -814,3 +814,124 @@ fn run(backend: Backend) {
     ok(&kubeadm(&b, &["reset", "-f"]));
     drop(kubelet_a);
 }
+
+/// controlPlaneMode: systemd on both control-plane nodes: init on A and a control-plane join on
+/// C write units and env files, no etcd or control-plane manifest; each node's test kubelet
+/// also plays systemd, starting etcd from its unit. C's member is added as a learner, caught up
+/// and promoted (two voters), C's etcd unit carries the existing cluster, and reset C removes
+/// its member (found from its env file) and every unit and env file.
+#[test]
+fn control_plane_join_and_reset_in_systemd_mode() {
+    let Some(etcd) = etcd_binary() else {
+        return;
+    };
+    let _alone = kubeadm_testapi::support::fixed_etcd_ports_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, c) = (dir.path().join("a"), dir.path().join("c"));
+    for node in [&a, &c] {
+        std::fs::create_dir_all(node).unwrap();
+    }
+    const MODE: &str = "---\napiVersion: kubeadm-rs.io/v1alpha1\nkind: ControlPlaneConfiguration\ncontrolPlaneMode: systemd\n";
+    let cfg_a = dir.path().join("init.yaml");
+    let (port, healthz_a) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
+    write(
+        &cfg_a,
+        &format!(
+            "{}{MODE}",
+            init_config("127.0.0.1", port, healthz_a, VERSION, "30s")
+        ),
+    );
+    let cfg = cfg_a.to_str().unwrap();
+    ok(&kubeadm(
+        &a,
+        &["init", "phase", "certs", "all", "--config", cfg],
+    ));
+    let server_cfg = TestApiConfig::from_pki_dir(&a.join("etc/kubernetes/pki"), VERSION).unwrap();
+    let _server = TestApiServer::start_on(&server_cfg, &format!("127.0.0.1:{port}")).unwrap();
+    let kubelet = |root: &Path, node: &str, ip: &str, healthz_port: u16| {
+        TestKubelet::start(KubeletSpec {
+            root: root.to_path_buf(),
+            node: node.into(),
+            ip: ip.into(),
+            healthz_port,
+            binaries: BTreeMap::from([("etcd".to_string(), etcd.clone())]),
+            version: VERSION.into(),
+            on_start: None,
+            node_ready: false,
+            start_delays: BTreeMap::new(),
+        })
+    };
+    let kubelet_a = kubelet(&a, "cp-a", "127.0.0.1", healthz_a);
+    let out = kubeadm(
+        &a,
+        &[
+            "init",
+            "--config",
+            cfg,
+            "--upload-certs",
+            "--ignore-preflight-errors",
+            "all",
+        ],
+    );
+    let hash = control_plane::ca_hash(&kubelet_a.ok(&out));
+    let units = |root: &Path| {
+        for component in kubeadm_testapi::realbins::BINARIES {
+            assert!(
+                !root
+                    .join(format!("etc/kubernetes/manifests/{component}.yaml"))
+                    .exists(),
+                "{component}: a manifest in systemd mode"
+            );
+            assert!(
+                read(root, &format!("etc/systemd/system/{component}.service"))
+                    .contains(&format!("ExecStart=/usr/local/bin/{component} $")),
+                "{component}"
+            );
+        }
+    };
+    units(&a);
+    kubelet_a.wait_for("etcd on A, from its unit", &|| {
+        std::panic::catch_unwind(|| etcd_members(&a, "https://127.0.0.1:2379")).is_ok()
+    });
+
+    let join_c = ControlPlaneJoin::new(&c, &endpoint_of(port), &hash, "cp-c", "127.0.0.2");
+    let kubelet_c = kubelet(&c, "cp-c", "127.0.0.2", join_c.healthz);
+    let mut args = join_c.argv();
+    args.extend(["--control-plane-mode", "systemd"]);
+    let stdout = kubelet_c.ok(&kubeadm(&c, &args));
+    for want in [
+        "Announced new etcd member",
+        "as a learner",
+        "Promoted the learner",
+        "at https://127.0.0.2:2379 is healthy",
+        "Wrote the systemd unit \"/etc/systemd/system/etcd.service\"",
+    ] {
+        assert!(stdout.contains(want), "{want:?} missing:\n{stdout}");
+    }
+    units(&c);
+    let etcd_env = read(&c, "etc/kubernetes/etcd.env");
+    assert!(
+        etcd_env.contains("--initial-cluster-state=existing"),
+        "{etcd_env}"
+    );
+    let members = etcd_members(&a, "https://127.0.0.1:2379");
+    assert_eq!(members.len(), 2, "{members:?}");
+    assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
+
+    ok(&kubeadm(&c, &["reset", "-f"]));
+    drop(kubelet_c);
+    let members = etcd_members(&a, "https://127.0.0.1:2379");
+    assert_eq!(members.len(), 1, "{members:?}");
+    for component in kubeadm_testapi::realbins::BINARIES {
+        assert!(
+            !c.join(format!("etc/systemd/system/{component}.service"))
+                .exists()
+        );
+        assert!(!c.join(format!("etc/kubernetes/{component}.env")).exists());
+    }
+    drop(kubelet_a);
+}
+
+fn endpoint_of(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}

@@ -77,12 +77,17 @@ pub async fn mark_control_plane(client: &Client, cfg: &InitConfig) -> Result<()>
             .into_iter()
             .map(|l| (l.to_string(), json!("")))
             .collect();
+    // controlPlaneMode: systemd: no etcd mirror Pod tells a joining node where this member
+    // listens, so the Node does.
+    let etcd_url = (cfg.control_plane.systemd() && cfg.local_etcd().is_some())
+        .then(|| kubeadm_render::etcd::client_url(cfg));
     wait_for_node(&nodes, &name, api_call_timeout(cfg)).await?;
     retry(&format!("mark node {name} as control-plane"), 8, || {
         let nodes = nodes.clone();
         let name = name.clone();
         let labels = labels.clone();
         let want = want_taints.clone();
+        let etcd_url = etcd_url.clone();
         async move {
             let node = nodes.get(&name).await?;
             let mut taints: Vec<serde_json::Value> = node
@@ -102,6 +107,10 @@ pub async fn mark_control_plane(client: &Client, cfg: &InitConfig) -> Result<()>
                 }
             }
             let mut patch = json!({"metadata": {"labels": labels}, "spec": {"taints": taints}});
+            if let Some(url) = &etcd_url {
+                patch["metadata"]["annotations"] =
+                    json!({kubeadm_render::etcd::NODE_CLIENT_URLS_ANNOTATION: url});
+            }
             // Guard against racing writers: the patch applies only to what we read.
             patch["metadata"]["resourceVersion"] = json!(node.metadata.resource_version);
             nodes

@@ -50,8 +50,10 @@ pub fn phase() -> Phase<JoinContext, Error> {
 }
 
 /// The client URLs of the running etcd members, from the etcd mirror Pods' annotation (as
-/// upstream finds them).
+/// upstream finds them), else (controlPlaneMode: systemd, no mirror Pods) from the
+/// control-plane Nodes' annotation.
 async fn etcd_endpoints(client: kube::Client) -> Result<Vec<String>> {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
     let api: Api<Pod> = Api::namespaced(client, "kube-system");
     let lp = ListParams::default().labels("component=etcd,tier=control-plane");
     let pods = apiclient::retry("list etcd Pods in kube-system", 5, || api.list(&lp)).await?;
@@ -68,6 +70,23 @@ async fn etcd_endpoints(client: kube::Client) -> Result<Vec<String>> {
         .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
         .filter(|u| !u.is_empty())
         .collect();
+    if out.is_empty() {
+        let lp = ListParams::default().labels("node-role.kubernetes.io/control-plane");
+        let list = apiclient::retry("list control-plane Nodes", 5, || nodes.list(&lp)).await?;
+        out = list
+            .items
+            .iter()
+            .filter_map(|n| {
+                n.metadata
+                    .annotations
+                    .as_ref()?
+                    .get(kubeadm_render::etcd::NODE_CLIENT_URLS_ANNOTATION)
+                    .cloned()
+            })
+            .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
+            .filter(|u| !u.is_empty())
+            .collect();
+    }
     out.sort();
     out.dedup();
     Ok(out)

@@ -266,7 +266,7 @@ impl JoinContext {
     fn etcd_client(&self, endpoints: &[String], certs_dir: &Path) -> Result<EtcdClient> {
         if endpoints.is_empty() {
             return Err(Error::with_hint(
-                "etcd endpoints could not be determined: no etcd Pod in kube-system carries the kubeadm.kubernetes.io/etcd.advertise-client-urls annotation",
+                "etcd endpoints could not be determined: no etcd Pod in kube-system carries the kubeadm.kubernetes.io/etcd.advertise-client-urls annotation (nor, in controlPlaneMode: systemd, a control-plane Node the kubeadm-rs.io/etcd.advertise-client-urls one)",
                 "check that the existing control-plane nodes' etcd static Pods are running (`kubectl -n kube-system get pods -l component=etcd`)",
             ));
         }
