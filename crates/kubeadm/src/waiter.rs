@@ -325,17 +325,18 @@ pub fn wait_for_blocking(
 }
 
 /// The kubelet's healthz endpoint from a KubeletConfiguration (`healthzBindAddress`,
-/// `healthzPort`; defaults 127.0.0.1:10248). `None` when the port is 0 (check disabled).
+/// `healthzPort`; kubeadm-api's defaults, 127.0.0.1:10248, where they are left out). `None`
+/// when the port is 0 (check disabled).
 pub fn kubelet_endpoint(kubelet_config: &serde_json::Value) -> Option<Endpoint> {
     let address = kubelet_config
         .get("healthzBindAddress")
         .and_then(|v| v.as_str())
         .filter(|s| !s.is_empty())
-        .unwrap_or("127.0.0.1");
+        .unwrap_or(kubeadm_api::component::KUBELET_HEALTHZ_BIND_ADDRESS);
     let port = kubelet_config
         .get("healthzPort")
         .and_then(|v| v.as_i64())
-        .unwrap_or(10248);
+        .unwrap_or(kubeadm_api::component::KUBELET_HEALTHZ_PORT.into());
     if port == 0 {
         return None;
     }

@@ -33,7 +33,7 @@ impl InitConfig {
         InitConfig {
             version: version.to_string(),
             api_port,
-            kubelet_port: 10248,
+            kubelet_port: kubeadm_api::component::KUBELET_HEALTHZ_PORT,
             kcm_port: kubeadm_render::controlplane::CONTROLLER_MANAGER_PORT as u16,
             sched_port: kubeadm_render::controlplane::SCHEDULER_PORT as u16,
             token: None,
