@@ -172,18 +172,32 @@ pub async fn probe(url: &str) -> Result<(), String> {
     }
 }
 
-/// Polls one endpoint until it is healthy or `deadline` passes.
+/// Polls one endpoint every [`POLL_INTERVAL`] (through kubeadm-effects' one wait loop) until
+/// it is healthy or `deadline` passes.
 async fn wait_one(url: &str, start: Instant, deadline: Instant) -> Result<Duration, String> {
-    loop {
-        let last = match probe(url).await {
-            Ok(()) => return Ok(start.elapsed()),
-            Err(e) => e,
-        };
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(last);
-        }
-        tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+    // Spawned on the runtime's threads: the last error behind a lock, not a RefCell.
+    let last = std::sync::Mutex::new(String::new());
+    let last_ref = &last;
+    let healthy = kubeadm_effects::poll::poll_until_async(
+        deadline.saturating_duration_since(Instant::now()),
+        kubeadm_effects::poll::Schedule::every(POLL_INTERVAL),
+        move || async move {
+            match probe(url).await {
+                Ok(()) => true,
+                Err(e) => {
+                    if let Ok(mut l) = last_ref.lock() {
+                        *l = e;
+                    }
+                    false
+                }
+            }
+        },
+        tokio::time::sleep,
+    )
+    .await;
+    match healthy {
+        Some(_) => Ok(start.elapsed()),
+        None => Err(last.into_inner().unwrap_or_else(|p| p.into_inner())),
     }
 }
 
