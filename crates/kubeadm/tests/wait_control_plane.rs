@@ -113,13 +113,14 @@ fn a_component_that_never_gets_healthy_is_named() {
     let kcm = HealthServer::https(&pki.serving_cert_pem, &pki.serving_key_pem, true).unwrap();
     let sched = HealthServer::https(&pki.serving_cert_pem, &pki.serving_key_pem, false).unwrap();
     // 1.34: every control-plane component is checked (the gate is locked on).
-    let (ok, stdout, stderr, _) = wait(&setup(
+    let config = setup(
         "v1.34.0",
         server.addr().port(),
         kubelet.port(),
         kcm.port(),
         sched.port(),
-    ));
+    );
+    let (ok, stdout, stderr, _) = wait(&config);
     assert!(!ok, "{stdout}");
     assert!(
         stdout.contains("[control-plane-check] kube-apiserver is healthy after"),
@@ -144,13 +145,7 @@ fn a_component_that_never_gets_healthy_is_named() {
 
     // Once it is healthy the phase passes.
     sched.set_healthy(true);
-    let (ok, stdout, stderr, _) = wait(&setup(
-        "v1.34.0",
-        server.addr().port(),
-        kubelet.port(),
-        kcm.port(),
-        sched.port(),
-    ));
+    let (ok, stdout, stderr, _) = wait(&config);
     assert!(ok, "{stdout}\n{stderr}");
     assert!(
         stdout.contains(&format!(
