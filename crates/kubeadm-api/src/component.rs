@@ -23,6 +23,12 @@ pub fn fill_missing(target: &mut Value, defaults: &Value) {
     }
 }
 
+/// The kubelet's healthz address kubeadm defaults to (`healthzBindAddress`), and where the waits
+/// look when the configuration leaves it out.
+pub const KUBELET_HEALTHZ_BIND_ADDRESS: &str = "127.0.0.1";
+/// The kubelet's healthz port kubeadm defaults to (`healthzPort`; 0 turns healthz off).
+pub const KUBELET_HEALTHZ_PORT: u16 = 10248;
+
 /// kubeadm's KubeletConfiguration defaults for this cluster.
 pub fn kubelet_defaults(cluster: &ClusterConfiguration) -> Value {
     let dns: Vec<String> = net::dns_service_ip(&cluster.networking.service_subnet)
@@ -43,8 +49,8 @@ pub fn kubelet_defaults(cluster: &ClusterConfiguration) -> Value {
         "cgroupDriver": "systemd",
         "clusterDNS": dns,
         "clusterDomain": cluster.networking.dns_domain,
-        "healthzBindAddress": "127.0.0.1",
-        "healthzPort": 10248,
+        "healthzBindAddress": KUBELET_HEALTHZ_BIND_ADDRESS,
+        "healthzPort": KUBELET_HEALTHZ_PORT,
         "rotateCertificates": true,
         "staticPodPath": "/etc/kubernetes/manifests",
     })

@@ -9,7 +9,9 @@
 //! the server against the etcd CA.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use kubeadm_effects::poll::poll_until;
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
@@ -435,16 +437,19 @@ impl EtcdClient {
         margin: u64,
         within: Duration,
     ) -> Result<MemberStatus, EtcdError> {
-        let start = Instant::now();
-        let mut delay = Duration::from_millis(100);
-        let mut last: String;
-        loop {
+        let mut last = String::new();
+        let mut caught_up = None;
+        // The one backoff loop (kubeadm-effects' poll_until), as every wait of kubeadm.
+        poll_until(within, &mut || {
             match self.status_at(client_url) {
                 Ok(s) if s.member_id != id => {
                     last = format!("it answered as member {:x}", s.member_id);
                 }
                 Ok(s) => match self.leader_status() {
-                    Ok(l) if s.raft_index.saturating_add(margin) >= l.raft_index => return Ok(s),
+                    Ok(l) if s.raft_index.saturating_add(margin) >= l.raft_index => {
+                        caught_up = Some(s);
+                        return true;
+                    }
                     Ok(l) => {
                         last = format!(
                             "raft index {}, the leader ({:x}) is at {}",
@@ -460,17 +465,16 @@ impl EtcdClient {
                 },
                 Err(e) => last = e.to_string(),
             }
-            if start.elapsed() + delay >= within {
-                return Err(EtcdError::Timeout(
-                    within,
-                    format!(
-                        "member {id:x} at {client_url} to catch up with the leader (last answer: {last})"
-                    ),
-                ));
-            }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_secs(1));
-        }
+            false
+        });
+        caught_up.ok_or_else(|| {
+            EtcdError::Timeout(
+                within,
+                format!(
+                    "member {id:x} at {client_url} to catch up with the leader (last answer: {last})"
+                ),
+            )
+        })
     }
 
     /// Waits for `within` until the member at `client_url` reports itself healthy: it has a
@@ -541,7 +545,7 @@ impl EtcdClient {
     }
 }
 
-/// Calls `op` until it succeeds or `within` runs out, doubling the pause up to 2 s; only etcd's
+/// Calls `op` until it succeeds or `within` runs out (through [`poll_until`]); only etcd's
 /// refusals and unreachable endpoints are retried.
 fn retry<T>(
     within: Duration,
@@ -556,7 +560,7 @@ fn retry<T>(
     )
 }
 
-/// Calls `op` until it succeeds or `within` runs out, doubling the pause up to 2 s; the errors
+/// Calls `op` until it succeeds or `within` runs out (through [`poll_until`]); the errors
 /// `retryable` accepts are retried, any other is returned at once.
 fn retry_if<T>(
     within: Duration,
@@ -564,24 +568,29 @@ fn retry_if<T>(
     retryable: impl Fn(&EtcdError) -> bool,
     mut op: impl FnMut() -> Result<T, EtcdError>,
 ) -> Result<T, EtcdError> {
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match op() {
-            Ok(v) => return Ok(v),
-            Err(e) if retryable(&e) => {
-                if start.elapsed() + delay >= within {
-                    return Err(EtcdError::Timeout(
-                        within,
-                        format!("{what} (last error: {e})"),
-                    ));
-                }
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => return Err(e),
+    let mut outcome = None;
+    let mut last = None;
+    poll_until(within, &mut || match op() {
+        Ok(v) => {
+            outcome = Some(Ok(v));
+            true
         }
-    }
+        Err(e) if retryable(&e) => {
+            last = Some(e);
+            false
+        }
+        Err(e) => {
+            outcome = Some(Err(e));
+            true
+        }
+    });
+    outcome.unwrap_or_else(|| {
+        let last = last.map(|e| e.to_string()).unwrap_or_default();
+        Err(EtcdError::Timeout(
+            within,
+            format!("{what} (last error: {last})"),
+        ))
+    })
 }
 
 #[cfg(test)]

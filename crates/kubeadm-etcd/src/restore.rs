@@ -210,6 +210,20 @@ pub fn serving(urls: &[String]) -> Option<String> {
     })
 }
 
+/// Waits up to `within` (through kubeadm-effects' `poll_until`) until nothing accepts
+/// connections at `urls` any more: the member stopped. `Err` names the URL still answering.
+pub fn wait_stopped(urls: &[String], within: Duration) -> Result<(), String> {
+    let mut answering = None;
+    let stopped = kubeadm_effects::poll::poll_until(within, &mut || {
+        answering = serving(urls);
+        answering.is_none()
+    });
+    match (stopped, answering) {
+        (Some(_), _) | (None, None) => Ok(()),
+        (None, Some(url)) => Err(url),
+    }
+}
+
 /// What a restore needs.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {

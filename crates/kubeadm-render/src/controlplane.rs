@@ -28,14 +28,12 @@ pub const SCHEDULER_PORT: i32 = 10259;
 /// Where kube-controller-manager finds FlexVolume drivers unless told otherwise.
 pub const FLEXVOLUME_DIR: &str = "/usr/libexec/kubernetes/kubelet-plugins/volume/exec";
 
-/// The startup probe budget: `timeouts.controlPlaneComponentHealthCheck` (4 minutes by default).
+/// The startup probe budget: `timeouts.controlPlaneComponentHealthCheck`, else kubeadm-api's
+/// default (4 minutes, as upstream).
 pub fn health_check_timeout(cfg: &InitConfig) -> std::time::Duration {
-    cfg.init
-        .timeouts
-        .as_ref()
-        .and_then(|t| t.control_plane_component_health_check)
-        .map(|d| d.to_std())
-        .unwrap_or(std::time::Duration::from_secs(240))
+    kubeadm_api::defaults::timeout(cfg.init.timeouts.as_ref(), |t| {
+        t.control_plane_component_health_check
+    })
 }
 
 fn is_v6(cfg: &InitConfig) -> bool {

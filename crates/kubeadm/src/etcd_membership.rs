@@ -3,7 +3,7 @@
 //! prints each change it would make and answers as etcd would (reading the real member list
 //! when it can). Also the one loader of the etcd client TLS material kubeadm uses.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -179,20 +179,60 @@ impl Membership for Recording {
     }
 }
 
+/// The client identities kubeadm talks to etcd with, in the order they are tried: the node's
+/// healthcheck-client pair (upstream's), then the API server's etcd client pair.
+pub const CLIENT_PAIRS: [(&str, &str); 2] = [
+    ("etcd/healthcheck-client.crt", "etcd/healthcheck-client.key"),
+    ("apiserver-etcd-client.crt", "apiserver-etcd-client.key"),
+];
+
 /// Reads the CA and the healthcheck-client pair (the identity kubeadm talks to etcd with, as
 /// upstream does) from `certs_dir` through the effects layer. A missing file is an error
 /// naming it, with `hint`.
 pub fn load_tls(fx: &dyn Effects, certs_dir: &Path, hint: &str) -> Result<TlsFiles> {
-    let read = |name: &str| -> Result<Vec<u8>> {
-        let p = certs_dir.join(name);
-        fx.read(&p)?
-            .ok_or_else(|| Error::with_hint(format!("{} is missing", p.display()), hint))
-    };
-    Ok(TlsFiles {
-        ca: read("etcd/ca.crt")?,
-        cert: read("etcd/healthcheck-client.crt")?,
-        key: read("etcd/healthcheck-client.key")?,
-    })
+    load_tls_from(fx, certs_dir, &CLIENT_PAIRS[..1], hint).map(|(_, tls)| tls)
+}
+
+/// The one loader of etcd client TLS material: the etcd CA and the first of `pairs` (paths
+/// below `certs_dir`) whose certificate and key both exist, read through the effects layer;
+/// returns the certificate's path with the files. A missing CA, or no pair, is an error naming
+/// what was looked for, with `hint`.
+pub fn load_tls_from(
+    fx: &dyn Effects,
+    certs_dir: &Path,
+    pairs: &[(&str, &str)],
+    hint: &str,
+) -> Result<(PathBuf, TlsFiles)> {
+    let ca_path = certs_dir.join("etcd/ca.crt");
+    let ca = fx.read(&ca_path)?.ok_or_else(|| {
+        Error::with_hint(
+            format!("the etcd CA certificate {} is missing", ca_path.display()),
+            hint,
+        )
+    })?;
+    for (crt, key) in pairs {
+        let (crt, key) = (certs_dir.join(crt), certs_dir.join(key));
+        if let (Some(cert), Some(key)) = (fx.read(&crt)?, fx.read(&key)?) {
+            return Ok((crt, TlsFiles { ca, cert, key }));
+        }
+    }
+    let wanted: Vec<String> = pairs
+        .iter()
+        .map(|(crt, key)| {
+            format!(
+                "{} with {}",
+                certs_dir.join(crt).display(),
+                certs_dir.join(key).display()
+            )
+        })
+        .collect();
+    Err(Error::with_hint(
+        format!(
+            "no etcd client certificate: {} is missing",
+            wanted.join(", nor ")
+        ),
+        hint,
+    ))
 }
 
 /// How long one etcd request may take.
@@ -229,5 +269,43 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_loader_takes_the_first_pair_present_and_names_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let fx = kubeadm_effects::RealEffects::new(dir.path());
+        let pki = Path::new("/etc/kubernetes/pki");
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join("etc/kubernetes/pki").join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        let err = load_tls_from(&fx, pki, &CLIENT_PAIRS, "h")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("etcd CA certificate /etc/kubernetes/pki/etcd/ca.crt"),
+            "{err}"
+        );
+        write("etcd/ca.crt", "ca");
+        let err = load_tls(&fx, pki, "h").err().unwrap().to_string();
+        assert!(
+            err.contains("/etc/kubernetes/pki/etcd/healthcheck-client.crt"),
+            "{err}"
+        );
+        // The API server's pair when the healthcheck-client pair is absent, as `etcd …` does.
+        write("apiserver-etcd-client.crt", "api-crt");
+        write("apiserver-etcd-client.key", "api-key");
+        let (path, tls) = load_tls_from(&fx, pki, &CLIENT_PAIRS, "h").unwrap();
+        assert_eq!(path, pki.join("apiserver-etcd-client.crt"));
+        assert_eq!((tls.ca, tls.cert), (b"ca".to_vec(), b"api-crt".to_vec()));
+        write("etcd/healthcheck-client.crt", "hc-crt");
+        write("etcd/healthcheck-client.key", "hc-key");
+        let (path, tls) = load_tls_from(&fx, pki, &CLIENT_PAIRS, "h").unwrap();
+        assert_eq!(path, pki.join("etcd/healthcheck-client.crt"));
+        assert_eq!(tls.key, b"hc-key".to_vec());
+        assert_eq!(load_tls(&fx, pki, "h").unwrap().cert, b"hc-crt".to_vec());
     }
 }

@@ -172,18 +172,32 @@ pub async fn probe(url: &str) -> Result<(), String> {
     }
 }
 
-/// Polls one endpoint until it is healthy or `deadline` passes.
+/// Polls one endpoint every [`POLL_INTERVAL`] (through kubeadm-effects' one wait loop) until
+/// it is healthy or `deadline` passes.
 async fn wait_one(url: &str, start: Instant, deadline: Instant) -> Result<Duration, String> {
-    loop {
-        let last = match probe(url).await {
-            Ok(()) => return Ok(start.elapsed()),
-            Err(e) => e,
-        };
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(last);
-        }
-        tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+    // Spawned on the runtime's threads: the last error behind a lock, not a RefCell.
+    let last = std::sync::Mutex::new(String::new());
+    let last_ref = &last;
+    let healthy = kubeadm_effects::poll::poll_until_async(
+        deadline.saturating_duration_since(Instant::now()),
+        kubeadm_effects::poll::Schedule::every(POLL_INTERVAL),
+        move || async move {
+            match probe(url).await {
+                Ok(()) => true,
+                Err(e) => {
+                    if let Ok(mut l) = last_ref.lock() {
+                        *l = e;
+                    }
+                    false
+                }
+            }
+        },
+        tokio::time::sleep,
+    )
+    .await;
+    match healthy {
+        Some(_) => Ok(start.elapsed()),
+        None => Err(last.into_inner().unwrap_or_else(|p| p.into_inner())),
     }
 }
 
@@ -325,17 +339,18 @@ pub fn wait_for_blocking(
 }
 
 /// The kubelet's healthz endpoint from a KubeletConfiguration (`healthzBindAddress`,
-/// `healthzPort`; defaults 127.0.0.1:10248). `None` when the port is 0 (check disabled).
+/// `healthzPort`; kubeadm-api's defaults, 127.0.0.1:10248, where they are left out). `None`
+/// when the port is 0 (check disabled).
 pub fn kubelet_endpoint(kubelet_config: &serde_json::Value) -> Option<Endpoint> {
     let address = kubelet_config
         .get("healthzBindAddress")
         .and_then(|v| v.as_str())
         .filter(|s| !s.is_empty())
-        .unwrap_or("127.0.0.1");
+        .unwrap_or(kubeadm_api::component::KUBELET_HEALTHZ_BIND_ADDRESS);
     let port = kubelet_config
         .get("healthzPort")
         .and_then(|v| v.as_i64())
-        .unwrap_or(10248);
+        .unwrap_or(kubeadm_api::component::KUBELET_HEALTHZ_PORT.into());
     if port == 0 {
         return None;
     }

@@ -5,16 +5,17 @@
 //! init leaves the cluster state unchanged.
 
 mod common;
+#[path = "support/init_config.rs"]
+mod init_config;
 
 use std::path::Path;
 use std::process::Command as Process;
 use std::time::Duration;
 
+use init_config::InitConfig;
 use kubeadm_testapi::health::HealthServer;
 use kubeadm_testapi::support::{kubeadm, peer};
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
-
-const TOKEN: &str = "abcdef.0123456789abcdef";
 
 fn read(root: &Path, p: &str) -> String {
     std::fs::read_to_string(root.join(p)).unwrap()
@@ -54,43 +55,6 @@ fn state(server: &TestApiServer) -> Vec<String> {
     out
 }
 
-/// The init configuration of the test for `version`: the test server's port, and the health
-/// ports of the stand-ins for the kubelet, the controller-manager and the scheduler (v1.33 waits
-/// for every control-plane component by default).
-fn config_for(version: &str, api_port: u16, kubelet: u16, kcm: u16, sched: u16) -> String {
-    format!(
-        r#"apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-bootstrapTokens:
-- token: {TOKEN}
-localAPIEndpoint:
-  advertiseAddress: 127.0.0.1
-  bindPort: {api_port}
-nodeRegistration:
-  name: cp-1
-timeouts:
-  controlPlaneComponentHealthCheck: 30s
-  kubeletHealthCheck: 30s
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-kubernetesVersion: {version}
-controllerManager:
-  extraArgs:
-  - name: secure-port
-    value: "{kcm}"
-scheduler:
-  extraArgs:
-  - name: secure-port
-    value: "{sched}"
----
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-healthzPort: {kubelet}
-"#
-    )
-}
-
 #[test]
 fn full_init_against_the_test_api_server() {
     full_init_against_test_server("v1.33.13");
@@ -123,7 +87,8 @@ fn full_init_against_test_server(version: &str) {
     let root = dir.path();
     let cfg_path = dir.path().join("kubeadm.yaml");
     let cfg_arg = cfg_path.display().to_string();
-    std::fs::write(&cfg_path, config_for(version, 6443, 10248, 10257, 10259)).unwrap();
+    // The server's port and the stand-ins' are known only once they run (below).
+    InitConfig::new(version, 6443).with_token().write(&cfg_path);
 
     // The serving certificate must exist before the server starts: run the certs phase first
     // (init reuses what it finds, as upstream does).
@@ -148,17 +113,12 @@ fn full_init_against_test_server(version: &str) {
     let kubelet = HealthServer::http(true).unwrap();
     let kcm = HealthServer::https(&cert, &key, true).unwrap();
     let sched = HealthServer::https(&cert, &key, true).unwrap();
-    std::fs::write(
-        &cfg_path,
-        config_for(
-            version,
-            server.addr().port(),
-            kubelet.port(),
-            kcm.port(),
-            sched.port(),
-        ),
-    )
-    .unwrap();
+    // The health ports of the stand-ins (v1.33 waits for every control-plane component by
+    // default).
+    InitConfig::new(version, server.addr().port())
+        .with_token()
+        .health_ports(kubelet.port(), kcm.port(), sched.port())
+        .write(&cfg_path);
     // The kubelet registers the Node and, after its TLS bootstrap, keeps its rotating client
     // certificate in kubelet-client-current.pem; the test plays that part.
     server.register_node("cp-1").unwrap();
@@ -555,8 +515,11 @@ fn full_init_real(systemd: bool) {
         .expect("kube-apiserver --version names a version");
     let minor = minor_of(&version);
     // Real components take longer than the stand-ins: allow them two minutes.
-    let mut config =
-        config_for(&version, api_port, kubelet.port(), free(), free()).replace(": 30s", ": 2m0s");
+    let mut config = InitConfig::new(&version, api_port)
+        .with_token()
+        .health_ports(kubelet.port(), free(), free())
+        .health_timeout("2m0s")
+        .yaml();
     if systemd {
         config.push_str(
             "---\napiVersion: kubeadm-rs.io/v1alpha1\nkind: ControlPlaneConfiguration\ncontrolPlaneMode: systemd\n",

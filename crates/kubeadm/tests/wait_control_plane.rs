@@ -4,9 +4,12 @@
 //! in the error with where to look, within the configured timeout.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+#[path = "support/init_config.rs"]
+mod init_config;
+
 use std::time::Instant;
 
+use init_config::InitConfig;
 use kubeadm_testapi::TestApiServer;
 use kubeadm_testapi::health::HealthServer;
 use kubeadm_testapi::pki::TestPki;
@@ -21,60 +24,22 @@ fn closed_port() -> u16 {
         .port()
 }
 
-struct Setup<'a> {
-    version: &'a str,
-    api_port: u16,
-    kubelet_port: u16,
-    kcm_port: u16,
-    sched_port: u16,
-    gates: &'a str,
-}
-
-fn write_config(dir: &Path, s: &Setup) -> String {
-    let path = dir.join("kubeadm.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-localAPIEndpoint:
-  advertiseAddress: 127.0.0.1
-  bindPort: {}
-nodeRegistration:
-  name: cp-1
-  criSocket: unix:///run/test/cri.sock
-timeouts:
-  controlPlaneComponentHealthCheck: 1s
-  kubeletHealthCheck: 1s
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-kubernetesVersion: {}
-{}
-controllerManager:
-  extraArgs:
-  - name: secure-port
-    value: "{}"
-scheduler:
-  extraArgs:
-  - name: secure-port
-    value: "{}"
----
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-healthzPort: {}
-"#,
-            s.api_port, s.version, s.gates, s.kcm_port, s.sched_port, s.kubelet_port
-        ),
-    )
-    .unwrap();
-    path.display().to_string()
+/// The configuration of these tests: the node's CRI socket (named in the hints) and 1 s
+/// health timeouts, with the API server's and the health stand-ins' ports.
+fn setup(version: &str, api_port: u16, kubelet: u16, kcm: u16, sched: u16) -> InitConfig {
+    InitConfig::new(version, api_port)
+        .health_ports(kubelet, kcm, sched)
+        .cri_socket("unix:///run/test/cri.sock")
+        .health_timeout("1s")
 }
 
 /// Writes the manifests, then runs the phase; returns (success, stdout, stderr, seconds).
-fn wait(s: &Setup) -> (bool, String, String, f64) {
+fn wait(config: &InitConfig) -> (bool, String, String, f64) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), s);
+    let cfg = config
+        .write(&dir.path().join("kubeadm.yaml"))
+        .display()
+        .to_string();
     let root = dir.path().join("root");
     std::fs::create_dir_all(&root).unwrap();
     let out = kubeadm(
@@ -103,14 +68,16 @@ fn wait(s: &Setup) -> (bool, String, String, f64) {
 fn unreachable_api_server_times_out_naming_it() {
     let kubelet = HealthServer::http(true).unwrap();
     let port = closed_port();
-    let (ok, stdout, stderr, took) = wait(&Setup {
-        version: "v1.33.0",
-        api_port: port,
-        kubelet_port: kubelet.port(),
-        kcm_port: closed_port(),
-        sched_port: closed_port(),
-        gates: "featureGates:\n  WaitForAllControlPlaneComponents: false",
-    });
+    let (ok, stdout, stderr, took) = wait(
+        &setup(
+            "v1.33.0",
+            port,
+            kubelet.port(),
+            closed_port(),
+            closed_port(),
+        )
+        .feature_gate("WaitForAllControlPlaneComponents", false),
+    );
     assert!(!ok, "{stdout}");
     assert!(
         stdout.contains("[kubelet-check] The kubelet is healthy after"),
@@ -146,14 +113,14 @@ fn a_component_that_never_gets_healthy_is_named() {
     let kcm = HealthServer::https(&pki.serving_cert_pem, &pki.serving_key_pem, true).unwrap();
     let sched = HealthServer::https(&pki.serving_cert_pem, &pki.serving_key_pem, false).unwrap();
     // 1.34: every control-plane component is checked (the gate is locked on).
-    let (ok, stdout, stderr, _) = wait(&Setup {
-        version: "v1.34.0",
-        api_port: server.addr().port(),
-        kubelet_port: kubelet.port(),
-        kcm_port: kcm.port(),
-        sched_port: sched.port(),
-        gates: "",
-    });
+    let config = setup(
+        "v1.34.0",
+        server.addr().port(),
+        kubelet.port(),
+        kcm.port(),
+        sched.port(),
+    );
+    let (ok, stdout, stderr, _) = wait(&config);
     assert!(!ok, "{stdout}");
     assert!(
         stdout.contains("[control-plane-check] kube-apiserver is healthy after"),
@@ -178,14 +145,7 @@ fn a_component_that_never_gets_healthy_is_named() {
 
     // Once it is healthy the phase passes.
     sched.set_healthy(true);
-    let (ok, stdout, stderr, _) = wait(&Setup {
-        version: "v1.34.0",
-        api_port: server.addr().port(),
-        kubelet_port: kubelet.port(),
-        kcm_port: kcm.port(),
-        sched_port: sched.port(),
-        gates: "",
-    });
+    let (ok, stdout, stderr, _) = wait(&config);
     assert!(ok, "{stdout}\n{stderr}");
     assert!(
         stdout.contains(&format!(
@@ -198,14 +158,13 @@ fn a_component_that_never_gets_healthy_is_named() {
 #[test]
 fn an_unhealthy_kubelet_is_named_before_the_control_plane() {
     let port = closed_port();
-    let (ok, stdout, stderr, _) = wait(&Setup {
-        version: "v1.33.0",
-        api_port: closed_port(),
-        kubelet_port: port,
-        kcm_port: closed_port(),
-        sched_port: closed_port(),
-        gates: "",
-    });
+    let (ok, stdout, stderr, _) = wait(&setup(
+        "v1.33.0",
+        closed_port(),
+        port,
+        closed_port(),
+        closed_port(),
+    ));
     assert!(!ok, "{stdout}");
     assert!(
         stdout.contains(&format!(
@@ -224,14 +183,13 @@ fn an_unhealthy_kubelet_is_named_before_the_control_plane() {
 fn kubelet_check_is_skipped_with_healthz_port_zero() {
     let pki = TestPki::generate().unwrap();
     let server = TestApiServer::start(pki.server_config()).unwrap();
-    let (ok, stdout, stderr, _) = wait(&Setup {
-        version: "v1.32.0",
-        api_port: server.addr().port(),
-        kubelet_port: 0,
-        kcm_port: closed_port(),
-        sched_port: closed_port(),
-        gates: "",
-    });
+    let (ok, stdout, stderr, _) = wait(&setup(
+        "v1.32.0",
+        server.addr().port(),
+        0,
+        closed_port(),
+        closed_port(),
+    ));
     assert!(ok, "{stdout}\n{stderr}");
     assert!(
         stdout.contains(

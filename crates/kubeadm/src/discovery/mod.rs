@@ -4,6 +4,7 @@
 //! The result is the cluster's server and CA, from which the TLS-bootstrap kubeconfig is built.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -65,6 +66,49 @@ async fn get_cluster_info(client: Client) -> Result<BTreeMap<String, String>, St
     Ok(cm.data.unwrap_or_default())
 }
 
+/// Calls `attempt` every [`POLL_INTERVAL`] (through kubeadm-effects' one wait loop) until it
+/// ends the wait (`Break`: its outcome) or `deadline` passes (then the last attempt's error;
+/// `none` only if no attempt ran).
+async fn retry_until<T, F, Fut>(
+    deadline: Instant,
+    mut attempt: F,
+    none: impl FnOnce() -> DiscoveryError,
+) -> Result<T, DiscoveryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ControlFlow<Result<T, DiscoveryError>, DiscoveryError>>,
+{
+    let outcome = std::sync::Mutex::new(None);
+    let outcome_ref = &outcome;
+    kubeadm_effects::poll::poll_until_async(
+        deadline.saturating_duration_since(Instant::now()),
+        kubeadm_effects::poll::Schedule::every(POLL_INTERVAL),
+        move || {
+            let next = attempt();
+            async move {
+                let (done, result) = match next.await {
+                    ControlFlow::Break(end) => (true, end),
+                    ControlFlow::Continue(again) => {
+                        tracing::info!(error = %again, "cluster-info not usable yet; retrying");
+                        (false, Err(again))
+                    }
+                };
+                if let Ok(mut o) = outcome_ref.lock() {
+                    *o = Some(result);
+                }
+                done
+            }
+        },
+        tokio::time::sleep,
+    )
+    .await;
+    outcome
+        .into_inner()
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Err(none()))
+}
+
 /// Asks for cluster-info until it carries this token's signature (or the deadline passes).
 async fn fetch_signed(
     endpoint: &str,
@@ -74,37 +118,33 @@ async fn fetch_signed(
     started: Instant,
 ) -> Result<BTreeMap<String, String>, DiscoveryError> {
     let url = format!("https://{endpoint}");
-    let mut last: DiscoveryError;
-    loop {
-        last = match anonymous_client(&url, ca_pem.map_or(Trust::Nothing, Trust::Ca)) {
-            Err(detail) => DiscoveryError::Unreachable {
-                endpoint: endpoint.to_string(),
-                detail,
-                waited: started.elapsed(),
-                verified: ca_pem.is_some(),
-            },
-            Ok(client) => match get_cluster_info(client).await {
-                Ok(data) => match verify::verified_kubeconfig(&data, token) {
-                    Ok(_) => return Ok(data),
-                    Err(DiscoveryError::NoSignature { token_id }) => {
-                        DiscoveryError::NoSignature { token_id }
-                    }
-                    Err(final_error) => return Err(final_error),
+    let unreachable = |detail: String| DiscoveryError::Unreachable {
+        endpoint: endpoint.to_string(),
+        detail,
+        waited: started.elapsed(),
+        verified: ca_pem.is_some(),
+    };
+    let (url, unreachable) = (&url, &unreachable);
+    retry_until(
+        deadline,
+        || async move {
+            match anonymous_client(url, ca_pem.map_or(Trust::Nothing, Trust::Ca)) {
+                Err(detail) => ControlFlow::Continue(unreachable(detail)),
+                Ok(client) => match get_cluster_info(client).await {
+                    Ok(data) => match verify::verified_kubeconfig(&data, token) {
+                        Ok(_) => ControlFlow::Break(Ok(data)),
+                        Err(DiscoveryError::NoSignature { token_id }) => {
+                            ControlFlow::Continue(DiscoveryError::NoSignature { token_id })
+                        }
+                        Err(final_error) => ControlFlow::Break(Err(final_error)),
+                    },
+                    Err(detail) => ControlFlow::Continue(unreachable(detail)),
                 },
-                Err(detail) => DiscoveryError::Unreachable {
-                    endpoint: endpoint.to_string(),
-                    detail,
-                    waited: started.elapsed(),
-                    verified: ca_pem.is_some(),
-                },
-            },
-        };
-        tracing::info!(error = %last, "cluster-info not usable yet; retrying");
-        if Instant::now() + POLL_INTERVAL > deadline {
-            return Err(last);
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
+            }
+        },
+        || unreachable("no attempt before the deadline".into()),
+    )
+    .await
 }
 
 /// Token discovery against `endpoint` (`host:port`).
@@ -180,32 +220,34 @@ pub async fn file(f: &FileDiscovery, timeout: Duration) -> Result<ClusterInfo, D
     println!("[discovery] Using the cluster described in {path}");
     // Refresh from the cluster's own cluster-info over TLS verified with the file's CA.
     let deadline = Instant::now() + timeout;
-    loop {
-        let attempt = match anonymous_client(&info.server, Trust::Ca(&info.ca_pem)) {
-            Ok(client) => get_cluster_info(client).await,
-            Err(e) => Err(e),
-        };
-        match attempt {
-            Ok(data) => {
-                return match data.get(verify::KUBECONFIG_KEY) {
+    let unreachable = |detail: String| DiscoveryError::Unreachable {
+        endpoint: info.server.clone(),
+        detail,
+        waited: timeout,
+        verified: true,
+    };
+    let (info, unreachable) = (&info, &unreachable);
+    retry_until(
+        deadline,
+        || async move {
+            let attempt = match anonymous_client(&info.server, Trust::Ca(&info.ca_pem)) {
+                Ok(client) => get_cluster_info(client).await,
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(data) => ControlFlow::Break(match data.get(verify::KUBECONFIG_KEY) {
                     Some(kc) => verify::parse_cluster_kubeconfig("cluster-info", kc),
-                    None => Ok(info),
-                };
+                    None => Ok(info.clone()),
+                }),
+                Err(detail) if detail.contains("NotFound") || detail.contains("Forbidden") => {
+                    ControlFlow::Break(Ok(info.clone()))
+                }
+                Err(detail) => ControlFlow::Continue(unreachable(detail)),
             }
-            Err(detail) if detail.contains("NotFound") || detail.contains("Forbidden") => {
-                return Ok(info);
-            }
-            Err(detail) if Instant::now() + POLL_INTERVAL > deadline => {
-                return Err(DiscoveryError::Unreachable {
-                    endpoint: info.server.clone(),
-                    detail,
-                    waited: timeout,
-                    verified: true,
-                });
-            }
-            Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
-        }
-    }
+        },
+        || unreachable("no attempt before the deadline".into()),
+    )
+    .await
 }
 
 /// Runs the configured discovery method.

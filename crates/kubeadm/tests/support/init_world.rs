@@ -1,12 +1,16 @@
-//! A control plane to init against, shared by the crash-recovery and the join-under-links
-//! tests: the operator's CA and the apiserver serving certificate (outside every root), health
-//! stand-ins of the kubelet, controller-manager and scheduler, and one test API server per case
-//! trusting that CA, so every server trusts what every init signs.
+//! A control plane to init against, for the crash-recovery tests: the operator's CA and the
+//! apiserver serving certificate (outside every root), health stand-ins of the kubelet,
+//! controller-manager and scheduler, one test API server per case trusting that CA (so every
+//! server trusts what every init signs), and the init configuration of `init_config.rs`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+#[path = "init_config.rs"]
+mod init_config;
+
+use init_config::InitConfig;
 use kubeadm_testapi::health::HealthServer;
 use kubeadm_testapi::support::kubeadm_cmd;
 use kubeadm_testapi::{TestApiConfig, TestApiServer};
@@ -92,46 +96,9 @@ impl World {
 
     /// The init configuration for a server (node cp-1, bootstrap token abcdef.0123456789abcdef).
     pub fn config(&self, dir: &Path, server: &TestApiServer) -> PathBuf {
-        let path = dir.join("kubeadm.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                r#"apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-bootstrapTokens:
-- token: abcdef.0123456789abcdef
-localAPIEndpoint:
-  advertiseAddress: 127.0.0.1
-  bindPort: {api}
-nodeRegistration:
-  name: cp-1
-timeouts:
-  controlPlaneComponentHealthCheck: 30s
-  kubeletHealthCheck: 30s
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-kubernetesVersion: {VERSION}
-controllerManager:
-  extraArgs:
-  - name: secure-port
-    value: "{kcm}"
-scheduler:
-  extraArgs:
-  - name: secure-port
-    value: "{sched}"
----
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-healthzPort: {kubelet}
-"#,
-                api = server.addr().port(),
-                kcm = self.kcm.port(),
-                sched = self.sched.port(),
-                kubelet = self.kubelet.port(),
-            ),
-        )
-        .unwrap();
-        path
+        InitConfig::new(VERSION, server.addr().port())
+            .with_token()
+            .health_ports(self.kubelet.port(), self.kcm.port(), self.sched.port())
+            .write(&dir.join("kubeadm.yaml"))
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use kubeadm_effects::Effects;
-use kubeadm_etcd::{EtcdClient, TlsFiles, restore};
+use kubeadm_etcd::{EtcdClient, restore};
 
 use crate::error::{Error, Result};
 
@@ -252,42 +252,12 @@ pub(crate) fn connect_to(
     dir: &Path,
     timeout: Duration,
 ) -> Result<Connected> {
-    let ca_path = dir.join("etcd/ca.crt");
-    let ca = fx.read(&ca_path)?.ok_or_else(|| {
-        Error::with_hint(
-            format!(
-                "the etcd CA certificate {} does not exist",
-                ca_path.display()
-            ),
-            "run this on a control-plane node, or pass --cert-dir",
-        )
-    })?;
-    let pairs = [
-        ("etcd/healthcheck-client.crt", "etcd/healthcheck-client.key"),
-        ("apiserver-etcd-client.crt", "apiserver-etcd-client.key"),
-    ];
-    let mut found = None;
-    for (crt, key) in pairs {
-        let (crt, key) = (dir.join(crt), dir.join(key));
-        if let (Some(c), Some(k)) = (fx.read(&crt)?, fx.read(&key)?) {
-            found = Some((crt, c, k));
-            break;
-        }
-    }
-    let (cert, cert_pem, key_pem) = found.ok_or_else(|| {
-        Error::with_hint(
-            format!(
-                "no etcd client certificate in {}: neither etcd/healthcheck-client.crt/.key nor apiserver-etcd-client.crt/.key",
-                dir.display()
-            ),
-            "create one with `kubeadm init phase certs etcd-healthcheck-client`",
-        )
-    })?;
-    let tls = TlsFiles {
-        ca,
-        cert: cert_pem,
-        key: key_pem,
-    };
+    let (cert, tls) = crate::etcd_membership::load_tls_from(
+        fx,
+        dir,
+        &crate::etcd_membership::CLIENT_PAIRS,
+        "run this on a control-plane node, or pass --cert-dir; a missing client certificate is created by `kubeadm init phase certs etcd-healthcheck-client`",
+    )?;
     let client = EtcdClient::new(&endpoints, Some(&tls), timeout).map_err(|e| {
         Error::with_hint(
             format!("etcd client with {}: {e}", cert.display()),

@@ -139,17 +139,12 @@ pub fn status(root: &Path, args: StatusArgs) -> Result<()> {
 
 /// Waits until nothing answers at the member's client URLs any more.
 fn wait_stopped(urls: &[String], within: Duration) -> Result<()> {
-    let start = Instant::now();
-    while let Some(url) = restore::serving(urls) {
-        if start.elapsed() > within {
-            return Err(Error::with_hint(
-                format!("etcd still answers at {url} {within:?} after its manifest was moved out"),
-                "check that the kubelet runs (it stops static Pods whose manifests are gone), or stop the etcd container by hand; the manifest was put back",
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok(())
+    restore::wait_stopped(urls, within).map_err(|url| {
+        Error::with_hint(
+            format!("etcd still answers at {url} {within:?} after its manifest was moved out"),
+            "check that the kubelet runs (it stops static Pods whose manifests are gone), or stop the etcd container by hand; the manifest was put back",
+        )
+    })
 }
 
 /// `kubeadm etcd snapshot restore FILE`.

@@ -18,9 +18,6 @@ use crate::cli::{
 use crate::error::{Error, Result};
 use crate::phases::upgrade::{self, Mode, UpgradeContext, UpgradeOptions};
 
-/// upstream's default of `timeouts.upgradeManifests`.
-const UPGRADE_MANIFESTS_DEFAULT: Duration = Duration::from_secs(300);
-
 /// Runs an `upgrade` sub-command; `matches` are the `upgrade` matches (for `… phase …`).
 pub fn run(root: &Path, cmd: UpgradeCommand, matches: Option<&ArgMatches>) -> Result<()> {
     let sub = |name: &str| matches.and_then(|m| m.subcommand_matches(name));
@@ -64,12 +61,9 @@ pub fn load_config(common: &UpgradeCommonArgs) -> Result<UpgradeConfiguration> {
     Ok(cfg)
 }
 
+/// `timeouts.upgradeManifests`, else upstream's default (kubeadm-api's, the one owner).
 fn manifests_timeout(cfg: &UpgradeConfiguration) -> Duration {
-    cfg.timeouts
-        .as_ref()
-        .and_then(|t| t.upgrade_manifests)
-        .map(|d| d.to_std())
-        .unwrap_or(UPGRADE_MANIFESTS_DEFAULT)
+    kubeadm_api::defaults::timeout(cfg.timeouts.as_ref(), |t| t.upgrade_manifests)
 }
 
 /// `--etcdutl`, else `etcdutl` on PATH.
@@ -243,7 +237,7 @@ pub fn read_only_context(
         ignore_preflight_errors: common.ignore_preflight_errors.clone(),
         patches: None,
         kubeconfig: common.kubeconfig.clone(),
-        upgrade_manifests_timeout: UPGRADE_MANIFESTS_DEFAULT,
+        upgrade_manifests_timeout: kubeadm_api::defaults::timeout(None, |t| t.upgrade_manifests),
         etcdutl: "etcdutl".into(),
         image_pull_policy: kubeadm_api::defaults::DEFAULT_IMAGE_PULL_POLICY.into(),
         image_pull_serial: true,

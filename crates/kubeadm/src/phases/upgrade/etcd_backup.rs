@@ -227,19 +227,15 @@ fn restore_data(
     let urls = client_urls(old)?;
     let now = jiff::Timestamp::now().as_second();
     let parked = restart::park(fx, &["etcd"], &format!("upgrade-restore-{now}"))?;
-    let start = Instant::now();
-    while let Some(url) = restore::serving(&urls) {
-        if start.elapsed() > within {
-            parked.restore(fx)?;
-            return Err(Error::with_hint(
-                format!(
-                    "etcd still answers at {url} {} after its manifest was moved out",
-                    go_duration(within)
-                ),
-                "check that the kubelet runs (it stops static Pods whose manifests are gone)",
-            ));
-        }
-        std::thread::sleep(POLL);
+    if let Err(url) = restore::wait_stopped(&urls, within) {
+        parked.restore(fx)?;
+        return Err(Error::with_hint(
+            format!(
+                "etcd still answers at {url} {} after its manifest was moved out",
+                go_duration(within)
+            ),
+            "check that the kubelet runs (it stops static Pods whose manifests are gone)",
+        ));
     }
     let opts = RestoreOptions {
         snapshot: backup.snapshot.clone(),
