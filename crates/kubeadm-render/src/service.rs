@@ -16,6 +16,11 @@ use crate::systemd::UNIT_DIR;
 
 /// Where the environment files go (beside the kubeconfigs kubeadm owns).
 pub const ENV_DIR: &str = "/etc/kubernetes";
+/// The annotation a control-plane Node in this mode carries with the Kubernetes version its
+/// services run (no mirror Pod shows their images): `upgrade` reads it to tell whether every
+/// control-plane node is upgraded before it upgrades the addons, and sets it.
+pub const NODE_VERSION_ANNOTATION: &str = "kubeadm-rs.io/control-plane-version";
+
 /// First line of every file written here: how `reset` and `upgrade` recognise ours.
 pub const MARKER: &str = "# Written by kubeadm-rs (controlPlaneMode: systemd)";
 

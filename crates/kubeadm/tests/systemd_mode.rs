@@ -451,5 +451,4 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[path = "support/control_plane.rs"]
-#[allow(dead_code)]
 mod support;

@@ -1703,10 +1703,7 @@ fn upgrade_apply_on_a_systemd_mode_node_swaps_units_checks_binaries_and_rolls_ba
                 .exists(),
             "{c}"
         );
-        assert!(
-            unit(c).contains(&format!("ExecStart=/opt/kubernetes/")),
-            "{c}"
-        );
+        assert!(unit(c).contains("ExecStart=/opt/kubernetes/"), "{c}");
     }
     assert!(unit("kube-apiserver").contains(&format!(
         "ExecStart=/opt/kubernetes/{FROM}/bin/kube-apiserver $KUBE_APISERVER_ARGS"
@@ -1758,7 +1755,7 @@ fn upgrade_apply_on_a_systemd_mode_node_swaps_units_checks_binaries_and_rolls_ba
     );
     assert!(!out.status.success(), "{said}");
     assert!(
-        said.contains(&format!("ServiceBinary-kube-apiserver"))
+        said.contains("ServiceBinary-kube-apiserver")
             && said.contains(&format!(
                 "/opt/kubernetes/{to}/bin/kube-apiserver doesn't exist"
             )),
@@ -1828,7 +1825,7 @@ fn upgrade_apply_on_a_systemd_mode_node_swaps_units_checks_binaries_and_rolls_ba
         "a patch upgrade keeps the flags"
     );
     assert!(
-        unit("etcd").contains(&format!("ExecStart=/opt/kubernetes/")),
+        unit("etcd").contains("ExecStart=/opt/kubernetes/"),
         "etcd not upgraded (--etcd-upgrade=false)"
     );
     let kept = backups(&root, "kubeadm-backup-manifests-");
@@ -1839,6 +1836,13 @@ fn upgrade_apply_on_a_systemd_mode_node_swaps_units_checks_binaries_and_rolls_ba
             .contains(&format!("/opt/kubernetes/{FROM}/bin/kube-apiserver"))
     );
     assert_eq!(mode(&kept[0].join("kube-apiserver.env")), 0o600);
+    // The Node says what its services run (no mirror Pod does), so the addons were upgraded.
+    assert!(!out.contains("Skipping upgrade of the"), "{out}");
+    let node = server.get("", "nodes", "", "cp-a").unwrap();
+    assert_eq!(
+        node["metadata"]["annotations"]["kubeadm-rs.io/control-plane-version"], to,
+        "{node}"
+    );
     // The API server played by the test server now runs the target.
     server.state().git_version = to.into();
     // 3. The next version's controller-manager never turns healthy: rolled back.

@@ -81,6 +81,8 @@ pub async fn mark_control_plane(client: &Client, cfg: &InitConfig) -> Result<()>
     // listens, so the Node does.
     let etcd_url = (cfg.control_plane.systemd() && cfg.local_etcd().is_some())
         .then(|| kubeadm_render::etcd::client_url(cfg));
+    // …nor which version its services run.
+    let version = cfg.control_plane.systemd().then(|| cfg.version.to_string());
     wait_for_node(&nodes, &name, api_call_timeout(cfg)).await?;
     retry(&format!("mark node {name} as control-plane"), 8, || {
         let nodes = nodes.clone();
@@ -88,6 +90,7 @@ pub async fn mark_control_plane(client: &Client, cfg: &InitConfig) -> Result<()>
         let labels = labels.clone();
         let want = want_taints.clone();
         let etcd_url = etcd_url.clone();
+        let version = version.clone();
         async move {
             let node = nodes.get(&name).await?;
             let mut taints: Vec<serde_json::Value> = node
@@ -108,8 +111,12 @@ pub async fn mark_control_plane(client: &Client, cfg: &InitConfig) -> Result<()>
             }
             let mut patch = json!({"metadata": {"labels": labels}, "spec": {"taints": taints}});
             if let Some(url) = &etcd_url {
-                patch["metadata"]["annotations"] =
-                    json!({kubeadm_render::etcd::NODE_CLIENT_URLS_ANNOTATION: url});
+                patch["metadata"]["annotations"]
+                    [kubeadm_render::etcd::NODE_CLIENT_URLS_ANNOTATION] = json!(url);
+            }
+            if let Some(v) = &version {
+                patch["metadata"]["annotations"]
+                    [kubeadm_render::service::NODE_VERSION_ANNOTATION] = json!(v);
             }
             // Guard against racing writers: the patch applies only to what we read.
             patch["metadata"]["resourceVersion"] = json!(node.metadata.resource_version);

@@ -45,11 +45,41 @@ fn not_upgraded(ctx: &mut UpgradeContext) -> Result<Vec<String>> {
         .map(|n| n.name.clone())
         .collect();
     ctx.block_on(|c| async move {
+        let node_api: Api<k8s_openapi::api::core::v1::Node> = Api::all(c.clone());
         let pods: Api<Pod> = Api::namespaced(c, "kube-system");
         let lp = ListParams::default().labels("tier=control-plane");
         let list = crate::apiclient::retry("list control-plane Pods", 5, || pods.list(&lp)).await?;
         let mut behind = Vec::new();
         for node in &nodes {
+            let mirrored = list.items.iter().any(|p| {
+                [
+                    "etcd",
+                    "kube-apiserver",
+                    "kube-controller-manager",
+                    "kube-scheduler",
+                ]
+                .iter()
+                .any(|c| p.metadata.name.as_deref() == Some(&format!("{c}-{node}")))
+            });
+            // controlPlaneMode: systemd: no mirror Pods; the Node says what its services run.
+            if !mirrored {
+                let annotated = node_api
+                    .get_opt(node)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|n| n.metadata.annotations)
+                    .and_then(|a| {
+                        a.get(kubeadm_render::service::NODE_VERSION_ANNOTATION)
+                            .cloned()
+                    });
+                if let Some(v) = annotated {
+                    if v != target {
+                        behind.push(format!("{node}: its services run {v}"));
+                    }
+                    continue;
+                }
+            }
             for component in [
                 "kube-apiserver",
                 "kube-controller-manager",
@@ -78,14 +108,17 @@ fn gate(ctx: &mut UpgradeContext, addon: &str) -> Result<bool> {
     // kubelet credentials could not read them either).
     if ctx.opts.mode == Mode::Node
         && super::cluster::manifest(ctx.fx.as_ref(), "kube-apiserver").is_none()
+        && !crate::services::installed(ctx.fx.as_ref())
     {
         println!("[upgrade/addon] Skipping the addon/{addon} phase. Not a control plane node");
         return Ok(false);
     }
-    if ctx.opts.dry_run {
-        return Ok(true);
-    }
-    let behind = not_upgraded(ctx)?;
+    // A dry run changed no node: the control planes it would upgrade count as upgraded.
+    let behind = if ctx.opts.dry_run {
+        Vec::new()
+    } else {
+        not_upgraded(ctx)?
+    };
     if behind.is_empty() {
         return Ok(true);
     }

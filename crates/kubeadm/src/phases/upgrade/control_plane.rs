@@ -183,15 +183,22 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
         swapped.push(Swapped { component, old });
         // The riskiest moment to die: the new manifest is in place, nobody waits for it.
         crate::commands::kill_point(ctx.command(), &format!("control-plane:{component}-swapped"));
-        if ctx.opts.dry_run {
-            continue;
-        }
         println!(
             "[upgrade/staticpods] Waiting for the kubelet to restart the component (this can take up to {})",
             go_duration(timeout)
         );
         let waiting = Instant::now();
-        let restarted = wait_restarted(ctx, component, &node, before.as_deref(), &new, timeout);
+        // Through the effects layer's wait: a dry run says what it would wait for.
+        let fx = ctx.fx.clone();
+        let mut restarted = Ok(());
+        fx.wait_until(
+            &format!("the kubelet to restart {component} and for its health endpoint"),
+            timeout,
+            &mut || {
+                restarted = wait_restarted(ctx, component, &node, before.as_deref(), &new, timeout);
+                true
+            },
+        );
         waiter::record_wait(waiting.elapsed());
         if let Err(detail) = restarted {
             return Err(roll_back(
@@ -203,7 +210,9 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
                 etcd_saved.as_ref(),
             ));
         }
-        println!("[upgrade/staticpods] Component {component:?} upgraded successfully!");
+        if !ctx.opts.dry_run {
+            println!("[upgrade/staticpods] Component {component:?} upgraded successfully!");
+        }
     }
     if ctx.opts.certificate_renewal {
         certs::renew_admin(ctx)?;

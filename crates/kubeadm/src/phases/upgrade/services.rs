@@ -144,15 +144,22 @@ pub fn run(ctx: &mut UpgradeContext) -> Result<()> {
             ));
         }
         crate::commands::kill_point(ctx.command(), &format!("control-plane:{component}-swapped"));
-        if ctx.opts.dry_run {
-            continue;
-        }
         println!(
             "[upgrade/services] Waiting for {component} to become healthy (this can take up to {})",
             go_duration(timeout)
         );
         let waiting = Instant::now();
-        let healthy = wait_healthy(ctx, p, timeout);
+        // Through the effects layer's wait: a dry run says what it would wait for.
+        let fx = ctx.fx.clone();
+        let mut healthy = Ok(());
+        fx.wait_until(
+            &format!("{component}'s health endpoint"),
+            timeout,
+            &mut || {
+                healthy = wait_healthy(ctx, p, timeout);
+                true
+            },
+        );
         waiter::record_wait(waiting.elapsed());
         if let Err(detail) = healthy {
             return Err(roll_back(
@@ -164,12 +171,15 @@ pub fn run(ctx: &mut UpgradeContext) -> Result<()> {
                 etcd_saved.as_ref(),
             ));
         }
-        println!("[upgrade/services] Component {component:?} upgraded successfully!");
+        if !ctx.opts.dry_run {
+            println!("[upgrade/services] Component {component:?} upgraded successfully!");
+        }
     }
     if ctx.opts.certificate_renewal {
         certs::renew_admin(ctx)?;
     }
     ctx.fx.sync()?;
+    record_version(ctx, &version.to_string())?;
     match &ctx.backup_dir {
         Some(d) => println!(
             "[upgrade/control-plane] The previous units and flags are kept in {:?}",
@@ -178,6 +188,28 @@ pub fn run(ctx: &mut UpgradeContext) -> Result<()> {
         None => println!("[upgrade/control-plane] Every service is already up to date"),
     }
     Ok(())
+}
+
+/// Records on this node's Node object the version its services now run (what mirror Pods show
+/// for static Pods): `upgrade` of the last control-plane node upgrades the addons only once
+/// every control-plane node says the target.
+fn record_version(ctx: &mut UpgradeContext, version: &str) -> Result<()> {
+    let node = ctx.view()?.node_name.clone();
+    let patch = serde_json::json!({"metadata": {"annotations": {service::NODE_VERSION_ANNOTATION: version}}});
+    ctx.block_on(|c| async move {
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(c);
+        let (params, patch) = (
+            kube::api::PatchParams::default(),
+            kube::api::Patch::Merge(&patch),
+        );
+        crate::apiclient::retry(
+            &format!("annotate node {node} with its control-plane version"),
+            5,
+            || nodes.patch(&node, &params, &patch),
+        )
+        .await?;
+        Ok(())
+    })
 }
 
 /// For `upgrade diff`: each unit and env file `upgrade apply` would write, as (host path,
