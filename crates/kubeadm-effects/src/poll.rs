@@ -50,10 +50,20 @@ impl Schedule {
 /// (`None`). The first check is immediate; the pause then grows from [`FIRST_INTERVAL`] to
 /// [`MAX_INTERVAL`], and never sleeps past the deadline.
 pub fn poll_until(timeout: Duration, ready: &mut dyn FnMut() -> bool) -> Option<Duration> {
+    poll_until_on(timeout, Schedule::BACKOFF, ready)
+}
+
+/// [`poll_until`] with the pauses of `schedule` (e.g. [`Schedule::every`] for a wait that
+/// must notice a change within a fixed time).
+pub fn poll_until_on(
+    timeout: Duration,
+    schedule: Schedule,
+    ready: &mut dyn FnMut() -> bool,
+) -> Option<Duration> {
     // The one loop is the async one; here its check is ready at once and its sleep blocks.
     run_ready(poll_until_async(
         timeout,
-        Schedule::BACKOFF,
+        schedule,
         || std::future::ready(ready()),
         |d| {
             std::thread::sleep(d);

@@ -256,6 +256,21 @@ pub fn unit_command(root: &Path, component: &str) -> Result<CommandAndEnv, RealB
     Ok((command, env))
 }
 
+/// The unit and environment files of the four components (controlPlaneMode: systemd) that
+/// exist under `root`: what a reset must leave none of.
+pub fn service_files(root: &Path) -> Vec<PathBuf> {
+    BINARIES
+        .iter()
+        .flat_map(|c| {
+            [
+                root.join(format!("etc/systemd/system/{c}.service")),
+                root.join(format!("etc/kubernetes/{c}.env")),
+            ]
+        })
+        .filter(|p| p.exists())
+        .collect()
+}
+
 /// The four control-plane processes; killed when dropped.
 #[derive(Debug)]
 pub struct RealControlPlane {

@@ -325,18 +325,8 @@ fn the_etcd_unit_started_as_systemd_would_serves_with_our_pki_and_reset_removes_
 
     // reset: the units and their env files go, and etcd's data directory is emptied.
     let out = ok(kubeadm(&root, &["reset", "-f"]));
-    for c in COMPONENTS {
-        assert!(
-            !root
-                .join(format!("etc/systemd/system/{c}.service"))
-                .exists(),
-            "{out}"
-        );
-        assert!(
-            !root.join(format!("etc/kubernetes/{c}.env")).exists(),
-            "{out}"
-        );
-    }
+    let left = kubeadm_testapi::realbins::service_files(&root);
+    assert!(left.is_empty(), "reset left {left:?}:\n{out}");
     assert!(
         out.contains("[reset] Deleted /etc/systemd/system/etcd.service"),
         "{out}"

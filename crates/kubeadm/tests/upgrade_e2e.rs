@@ -1744,16 +1744,21 @@ fn upgrade_apply_on_a_systemd_mode_node_swaps_units_checks_binaries_and_rolls_ba
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
     };
+    // An apply that must fail: its output.
+    let refused = |version: &str| {
+        let out = apply(version);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{said}");
+        said
+    };
     let to = "v1.30.6";
     // 1. The target's binaries are missing: refused before any unit changes.
     let before = snapshot(&root);
-    let out = apply(to);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{said}");
+    let said = refused(to);
     assert!(
         said.contains("ServiceBinary-kube-apiserver")
             && said.contains(&format!(
@@ -1850,13 +1855,7 @@ fn upgrade_apply_on_a_systemd_mode_node_swaps_units_checks_binaries_and_rolls_ba
     install(next);
     let units_before: Vec<String> = MANIFESTS.iter().map(|c| unit(c)).collect();
     node_a._health[0].set_healthy(false);
-    let out = apply(next);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{said}");
+    let said = refused(next);
     assert!(
         said.contains("upgrading kube-controller-manager failed"),
         "{said}"
@@ -1872,18 +1871,8 @@ fn upgrade_apply_on_a_systemd_mode_node_swaps_units_checks_binaries_and_rolls_ba
     node_a._health[0].set_healthy(true);
     // reset removes every unit and env file of ours.
     let out = kubelet.ok(&kubeadm(&root, &["reset", "-f"]));
-    for c in MANIFESTS {
-        assert!(
-            !root
-                .join(format!("etc/systemd/system/{c}.service"))
-                .exists(),
-            "{out}"
-        );
-        assert!(
-            !root.join(format!("etc/kubernetes/{c}.env")).exists(),
-            "{out}"
-        );
-    }
+    let left = kubeadm_testapi::realbins::service_files(&root);
+    assert!(left.is_empty(), "reset left {left:?}:\n{out}");
     drop(kubelet);
 }
 

@@ -138,26 +138,42 @@ pub fn api_call_timeout(cfg: &InitConfig) -> std::time::Duration {
 /// Waits until the kubelet has registered the Node: it does so only once it runs with its
 /// credentials, which can be after the phase that labels it starts (upstream polls the same way).
 async fn wait_for_node(nodes: &Api<Node>, name: &str, timeout: std::time::Duration) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match nodes.get(name).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 && tokio::time::Instant::now() < deadline => {
-                tracing::debug!("node {name} is not registered yet");
-            }
-            Err(e) if apiclient::is_transient(&e) && tokio::time::Instant::now() < deadline => {
-                tracing::debug!("waiting for node {name}: {e}");
-            }
-            Err(error) => {
-                return Err(ApiError::Request {
-                    action: format!(
-                        "wait for the kubelet to register node {name} (timeouts.kubernetesAPICall: {timeout:?})"
-                    ),
-                    error,
+    // The last answer: `Ok` once registered, an error that is not worth waiting out, or the
+    // last of those that are (not registered yet, a transient failure).
+    let last: std::cell::RefCell<Option<std::result::Result<(), kube::Error>>> =
+        std::cell::RefCell::new(None);
+    let registered = || {
+        let last = &last;
+        async move {
+            let answer = nodes.get(name).await.map(|_| ());
+            let stop = match &answer {
+                Ok(()) => true,
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    tracing::debug!("node {name} is not registered yet");
+                    false
                 }
-                .into());
-            }
+                Err(e) if apiclient::is_transient(e) => {
+                    tracing::debug!("waiting for node {name}: {e}");
+                    false
+                }
+                Err(_) => true,
+            };
+            *last.borrow_mut() = Some(answer);
+            stop
         }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let schedule = kubeadm_effects::poll::Schedule::every(std::time::Duration::from_millis(500));
+    kubeadm_effects::poll::poll_until_async(timeout, schedule, registered, tokio::time::sleep)
+        .await;
+    match last.into_inner() {
+        Some(Ok(())) => Ok(()),
+        Some(Err(error)) => Err(ApiError::Request {
+            action: format!(
+                "wait for the kubelet to register node {name} (timeouts.kubernetesAPICall: {timeout:?})"
+            ),
+            error,
+        }
+        .into()),
+        None => Err(Error::msg(format!("node {name} was never looked up"))),
     }
 }

@@ -66,6 +66,36 @@ pub fn private_tmp_dir(ctx: &UpgradeContext, name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// This run's timestamped backup folder, made on first use (shared by every component, and by
+/// the static Pod and the systemd swaps).
+pub(super) fn backup_dir(ctx: &mut UpgradeContext) -> Result<PathBuf> {
+    if let Some(d) = &ctx.backup_dir {
+        return Ok(d.clone());
+    }
+    let d = private_tmp_dir(ctx, &format!("kubeadm-backup-manifests-{}", timestamp()))?;
+    ctx.backup_dir = Some(d.clone());
+    Ok(d)
+}
+
+/// Waits for a swapped component through the effects layer's wait (a dry run says what it
+/// would wait for and checks nothing) and records the time spent waiting.
+pub(super) fn wait_swapped(
+    ctx: &mut UpgradeContext,
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut(&mut UpgradeContext) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    let waiting = Instant::now();
+    let fx = ctx.fx.clone();
+    let mut outcome = Ok(());
+    fx.wait_until(what, timeout, &mut || {
+        outcome = check(ctx);
+        true
+    });
+    waiter::record_wait(waiting.elapsed());
+    outcome
+}
+
 /// The components this node upgrades, in order, with their new manifests.
 pub fn render_all(ctx: &mut UpgradeContext) -> Result<Vec<(&'static str, String)>> {
     let cfg = ctx.target()?;
@@ -132,14 +162,7 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
             etcd_saved = Some(etcd_backup::save(ctx, &String::from_utf8_lossy(&old))?);
         }
         crate::commands::kill_point(ctx.command(), &format!("control-plane:{component}"));
-        let backup = match &ctx.backup_dir {
-            Some(d) => d.clone(),
-            None => {
-                let d = private_tmp_dir(ctx, &format!("kubeadm-backup-manifests-{}", timestamp()))?;
-                ctx.backup_dir = Some(d.clone());
-                d
-            }
-        };
+        let backup = backup_dir(ctx)?;
         if ctx.opts.certificate_renewal
             && let Err(e) = certs::renew_for(ctx, component)
         {
@@ -187,19 +210,12 @@ fn run(ctx: &mut UpgradeContext) -> Result<()> {
             "[upgrade/staticpods] Waiting for the kubelet to restart the component (this can take up to {})",
             go_duration(timeout)
         );
-        let waiting = Instant::now();
-        // Through the effects layer's wait: a dry run says what it would wait for.
-        let fx = ctx.fx.clone();
-        let mut restarted = Ok(());
-        fx.wait_until(
+        let restarted = wait_swapped(
+            ctx,
             &format!("the kubelet to restart {component} and for its health endpoint"),
             timeout,
-            &mut || {
-                restarted = wait_restarted(ctx, component, &node, before.as_deref(), &new, timeout);
-                true
-            },
+            |ctx| wait_restarted(ctx, component, &node, before.as_deref(), &new, timeout),
         );
-        waiter::record_wait(waiting.elapsed());
         if let Err(detail) = restarted {
             return Err(roll_back(
                 ctx,
@@ -322,16 +338,22 @@ fn wait_restarted(
     let before = before.map(str::to_string);
     let hash_changed = ctx
         .block_on(|c| async move {
-            loop {
-                let now = get_hash(&c, &name).await;
-                if now.is_some() && now != before {
-                    return Ok(true);
+            let changed = || {
+                let (c, name, before) = (c.clone(), name.clone(), before.clone());
+                async move {
+                    let now = get_hash(&c, &name).await;
+                    now.is_some() && now != before
                 }
-                if Instant::now() >= deadline {
-                    return Ok(false);
-                }
-                tokio::time::sleep(POLL).await;
-            }
+            };
+            let schedule = kubeadm_effects::poll::Schedule::every(POLL);
+            Ok(kubeadm_effects::poll::poll_until_async(
+                timeout,
+                schedule,
+                changed,
+                tokio::time::sleep,
+            )
+            .await
+            .is_some())
         })
         .map_err(|e| e.to_string())?;
     if !hash_changed {

@@ -10,7 +10,7 @@
 
 use kubeadm_errors::Hint;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kubeadm_etcd::backup;
 use kubeadm_etcd::restore::{self, RestoreOptions};
@@ -115,26 +115,31 @@ pub fn wait_healthy(
     within: Duration,
 ) -> Result<(), String> {
     let urls = client_urls(manifest).map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + within;
-    loop {
-        let last = match connect_to(ctx.fx.as_ref(), urls.clone(), pki, CALL_TIMEOUT) {
-            Ok(etcd) => match etcd.client.health() {
-                Ok(()) => return Ok(()),
-                Err(e) => e.to_string(),
-            },
-            Err(e) => e.to_string(),
-        };
-        if Instant::now() >= deadline {
-            // Whole seconds: `within` is what was left of a timeout (9.89s reads as 10s).
-            let shown = Duration::from_secs_f64(within.as_secs_f64().round());
-            return Err(format!(
-                "etcd at {} did not become healthy within {}: {last}",
-                urls.join(","),
-                go_duration(shown)
-            ));
-        }
-        std::thread::sleep(POLL);
+    let mut last = String::new();
+    let healthy = kubeadm_effects::poll::poll_until_on(
+        within,
+        kubeadm_effects::poll::Schedule::every(POLL),
+        &mut || {
+            match connect_to(ctx.fx.as_ref(), urls.clone(), pki, CALL_TIMEOUT) {
+                Ok(etcd) => match etcd.client.health() {
+                    Ok(()) => return true,
+                    Err(e) => last = e.to_string(),
+                },
+                Err(e) => last = e.to_string(),
+            }
+            false
+        },
+    );
+    if healthy.is_some() {
+        return Ok(());
     }
+    // Whole seconds: `within` is what was left of a timeout (9.89s reads as 10s).
+    let shown = Duration::from_secs_f64(within.as_secs_f64().round());
+    Err(format!(
+        "etcd at {} did not become healthy within {}: {last}",
+        urls.join(","),
+        go_duration(shown)
+    ))
 }
 
 /// What became of etcd after its manifest was put back.

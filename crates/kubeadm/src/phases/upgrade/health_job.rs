@@ -157,41 +157,58 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, kube::Error>>,
 {
-    let start = Instant::now();
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) if start.elapsed() >= timeout => {
-                return Err(crate::apiclient::describe_error(&e));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+    let outcome = std::cell::RefCell::new(None);
+    let attempt = || {
+        let fut = op();
+        let outcome = &outcome;
+        async move {
+            let r = fut.await;
+            let done = r.is_ok();
+            *outcome.borrow_mut() = Some(r);
+            done
         }
+    };
+    let schedule = kubeadm_effects::poll::Schedule::every(Duration::from_secs(1));
+    kubeadm_effects::poll::poll_until_async(timeout, schedule, attempt, tokio::time::sleep).await;
+    match outcome.into_inner() {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(crate::apiclient::describe_error(&e)),
+        None => Err("no attempt was made".into()),
     }
 }
 
 /// Polls the Job every second (the first time at once) for its `Complete` condition.
 async fn wait_complete(jobs: &Api<Job>, name: &str, timeout: Duration) -> Result<(), String> {
-    let start = Instant::now();
-    loop {
-        let last = match jobs.get(name).await {
-            Ok(j) => {
-                let done = j
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Complete");
-                if done {
-                    return Ok(());
+    let last = std::cell::RefCell::new(String::new());
+    let complete = || {
+        let last = &last;
+        async move {
+            match jobs.get(name).await {
+                Ok(j) => {
+                    let done = j
+                        .status
+                        .and_then(|s| s.conditions)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Complete");
+                    if !done {
+                        *last.borrow_mut() = "no condition of type Complete".to_string();
+                    }
+                    done
                 }
-                "no condition of type Complete".to_string()
+                Err(e) => {
+                    *last.borrow_mut() = crate::apiclient::describe_error(&e);
+                    false
+                }
             }
-            Err(e) => crate::apiclient::describe_error(&e),
-        };
-        if start.elapsed() >= timeout {
-            return Err(last);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let schedule = kubeadm_effects::poll::Schedule::every(Duration::from_secs(1));
+    match kubeadm_effects::poll::poll_until_async(timeout, schedule, complete, tokio::time::sleep)
+        .await
+    {
+        Some(_) => Ok(()),
+        None => Err(last.into_inner()),
     }
 }
 

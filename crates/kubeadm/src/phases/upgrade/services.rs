@@ -14,7 +14,6 @@
 //! first; if the previous etcd does not come back, the error names the snapshot to restore.
 
 use std::path::Path;
-use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Pod;
 use kubeadm_effects::Content;
@@ -23,7 +22,7 @@ use kubeadm_preflight::{Check, ServiceBinary};
 use kubeadm_render::pod_yaml;
 use kubeadm_render::service::{self, ServiceFiles};
 
-use super::control_plane::{private_tmp_dir, timestamp};
+use super::control_plane::{backup_dir, wait_swapped};
 use super::etcd_backup::{self, EtcdBackup};
 use super::{UpgradeContext, certs};
 use crate::error::{Error, Result};
@@ -93,75 +92,8 @@ pub fn run(ctx: &mut UpgradeContext) -> Result<()> {
             etcd_saved = Some(etcd_backup::save(ctx, &pod_yaml(&live)?)?);
         }
         crate::commands::kill_point(ctx.command(), &format!("control-plane:{component}"));
-        let backup = match &ctx.backup_dir {
-            Some(d) => d.clone(),
-            None => {
-                let d = private_tmp_dir(ctx, &format!("kubeadm-backup-manifests-{}", timestamp()))?;
-                ctx.backup_dir = Some(d.clone());
-                d
-            }
-        };
-        if ctx.opts.certificate_renewal
-            && let Err(e) = certs::renew_for(ctx, component)
-        {
-            let detail = format!("renewing its certificates failed: {e}");
-            return Err(roll_back(
-                ctx,
-                &swapped,
-                &backup,
-                component,
-                &detail,
-                etcd_saved.as_ref(),
-            ));
-        }
-        for (file, bytes) in [
-            (service::unit_name(component), &p.old_unit),
-            (format!("{component}.env"), &p.old_env),
-        ] {
-            ctx.fx.write_file(
-                &backup.join(file),
-                Content::Plain(bytes.clone()),
-                BACKUP_MODE,
-            )?;
-        }
-        println!(
-            "[upgrade/services] Moving the new unit and flags of {component} into place ({} → {}), the previous ones backed up to {:?}",
-            service::exec_program(&String::from_utf8_lossy(&p.old_unit)).unwrap_or_default(),
-            p.files.binary,
-            backup.display()
-        );
-        services::write(ctx.fx.as_ref(), &p.files)?;
-        swapped.push(p);
-        if let Err(e) = services::start(ctx.fx.as_ref(), component) {
-            let detail = format!("restarting it failed: {e}");
-            return Err(roll_back(
-                ctx,
-                &swapped,
-                &backup,
-                component,
-                &detail,
-                etcd_saved.as_ref(),
-            ));
-        }
-        crate::commands::kill_point(ctx.command(), &format!("control-plane:{component}-swapped"));
-        println!(
-            "[upgrade/services] Waiting for {component} to become healthy (this can take up to {})",
-            go_duration(timeout)
-        );
-        let waiting = Instant::now();
-        // Through the effects layer's wait: a dry run says what it would wait for.
-        let fx = ctx.fx.clone();
-        let mut healthy = Ok(());
-        fx.wait_until(
-            &format!("{component}'s health endpoint"),
-            timeout,
-            &mut || {
-                healthy = wait_healthy(ctx, p, timeout);
-                true
-            },
-        );
-        waiter::record_wait(waiting.elapsed());
-        if let Err(detail) = healthy {
+        let backup = backup_dir(ctx)?;
+        if let Err(detail) = swap(ctx, p, &backup, &mut swapped, timeout)? {
             return Err(roll_back(
                 ctx,
                 &swapped,
@@ -188,6 +120,57 @@ pub fn run(ctx: &mut UpgradeContext) -> Result<()> {
         None => println!("[upgrade/control-plane] Every service is already up to date"),
     }
     Ok(())
+}
+
+/// One component's swap: its certificates renewed, the live unit and env file kept in
+/// `backup`, the new ones written (`swapped` then holds it), the service restarted and its
+/// health waited for. `Ok(Err(detail))` is a failure to roll back from; `Err` one writing the
+/// backup, before anything of this component changed.
+fn swap<'a>(
+    ctx: &mut UpgradeContext,
+    p: &'a Planned,
+    backup: &Path,
+    swapped: &mut Vec<&'a Planned>,
+    timeout: std::time::Duration,
+) -> Result<std::result::Result<(), String>> {
+    let component = p.component;
+    if ctx.opts.certificate_renewal
+        && let Err(e) = certs::renew_for(ctx, component)
+    {
+        return Ok(Err(format!("renewing its certificates failed: {e}")));
+    }
+    for (file, bytes) in [
+        (service::unit_name(component), &p.old_unit),
+        (format!("{component}.env"), &p.old_env),
+    ] {
+        ctx.fx.write_file(
+            &backup.join(file),
+            Content::Plain(bytes.clone()),
+            BACKUP_MODE,
+        )?;
+    }
+    println!(
+        "[upgrade/services] Moving the new unit and flags of {component} into place ({} → {}), the previous ones backed up to {:?}",
+        service::exec_program(&String::from_utf8_lossy(&p.old_unit)).unwrap_or_default(),
+        p.files.binary,
+        backup.display()
+    );
+    services::write(ctx.fx.as_ref(), &p.files)?;
+    swapped.push(p);
+    if let Err(e) = services::start(ctx.fx.as_ref(), component) {
+        return Ok(Err(format!("restarting it failed: {e}")));
+    }
+    crate::commands::kill_point(ctx.command(), &format!("control-plane:{component}-swapped"));
+    println!(
+        "[upgrade/services] Waiting for {component} to become healthy (this can take up to {})",
+        go_duration(timeout)
+    );
+    Ok(wait_swapped(
+        ctx,
+        &format!("{component}'s health endpoint"),
+        timeout,
+        |ctx| wait_healthy(ctx, p, timeout),
+    ))
 }
 
 /// Records on this node's Node object the version its services now run (what mirror Pods show
