@@ -150,19 +150,25 @@ fn prepull(ctx: &mut UpgradeContext, control_plane: bool) -> Result<()> {
     )
 }
 
-/// Upstream's `CreateJob` check at the target version (`None`: passed or skipped); under
-/// `--dry-run` only what it would do is printed.
+/// Upstream's `CreateJob` check at the target version (`None`: passed or skipped). It runs
+/// inside the effects layer's wait, so `--dry-run` only says what it would do, as upstream.
 fn create_job(ctx: &mut UpgradeContext) -> Result<Option<String>> {
     let flavour = health_job::Flavour::of(&ctx.target_version()?);
-    if ctx.opts.dry_run {
-        println!(
-            "[upgrade/health] Would create the Job with the prefix \"upgrade-health-check\" in namespace \"kube-system\" and wait until it completes"
-        );
-        return Ok(None);
-    }
     let cfg = ctx.target()?;
     let pause = kubeadm_api::images::pause_image(&cfg.cluster, cfg.info());
-    ctx.block_on(|c| async move { Ok(health_job::run(c, flavour, pause).await.err()) })
+    let fx = ctx.fx.clone();
+    let mut outcome = Ok(None);
+    fx.wait_until(
+        "the Job with the prefix \"upgrade-health-check\" in namespace \"kube-system\", created, to complete",
+        // Each of its steps (list, create, wait) within the flavour's timeout.
+        flavour.timeout * 3,
+        &mut || {
+            let (flavour, pause) = (flavour.clone(), pause.clone());
+            outcome = ctx.block_on(|c| async move { Ok(health_job::run(c, flavour, pause).await.err()) });
+            true
+        },
+    );
+    outcome
 }
 
 /// Asks on the terminal, as upstream does.
