@@ -38,6 +38,9 @@ pub struct EtcdBackup {
     pub pki: PathBuf,
 }
 
+/// How long the health check before the snapshot waits for an etcd that does not answer yet.
+const HEALTH_GRACE: Duration = Duration::from_secs(10);
+
 /// The local member's client URLs, from the text of its manifest.
 fn client_urls(manifest: &str) -> Result<Vec<String>> {
     let (member, _) = restore::local_member(Path::new(restore::MANIFEST), manifest)?;
@@ -63,15 +66,29 @@ pub fn save(ctx: &mut UpgradeContext, live: &str) -> Result<EtcdBackup> {
     let etcd = connect_to(fx.as_ref(), urls, &pki, Duration::from_secs(30))?;
     let mut members = 1;
     if !fx.is_dry_run() {
-        etcd.client.health().map_err(|e| {
-            Error::with_hint(
+        // A member that is (re)starting, as right after its kubelet started it, gets a few
+        // seconds before the upgrade refuses.
+        let mut last = None;
+        kubeadm_effects::poll::poll_until(HEALTH_GRACE, &mut || match etcd.client.health() {
+            Ok(()) => {
+                last = None;
+                true
+            }
+            Err(e) => {
+                last = Some(e);
+                false
+            }
+        });
+        if let Some(e) = last {
+            return Err(Error::with_hint(
                 format!(
-                    "etcd is not healthy, not upgrading it: {}",
+                    "etcd is not healthy after {}, not upgrading it: {}",
+                    go_duration(HEALTH_GRACE),
                     etcd.about.err(e)
                 ),
                 "the upgrade changed nothing; bring etcd back to health first (`kubeadm etcd member list`)",
-            )
-        })?;
+            ));
+        }
         members = etcd
             .client
             .member_list()
